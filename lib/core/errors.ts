@@ -153,11 +153,11 @@ export class AgentPressAuthError extends Error {
     this.status = entry.status
     this.statusCode = entry.status
     const challenge = challengeFor(reason, options, options.scope)
-    this.headers = Object.freeze(
+    const headers: Record<string, string> =
       challenge === undefined
         ? { 'Retry-After': String(JWKS_RETRY_AFTER_SECONDS) }
-        : { 'WWW-Authenticate': challenge },
-    )
+        : { 'WWW-Authenticate': challenge }
+    this.headers = Object.freeze(headers)
   }
 
   /** RFC 6750 error code of this refusal, if any. */

@@ -1,0 +1,88 @@
+/**
+ * The claim rules of SPEC §2, applied after the signature has verified. Everything is required and
+ * typed exactly: jose alone would accept a missing `exp`, `exp: 1e400` (Infinity) and an `iat` far
+ * in the future (ATTACKS.md), so none of that is delegated.
+ */
+import { PartnerTokenError } from './errors.js'
+import type { PartnerTokenClaims } from './types.js'
+
+/** What the claims are checked against. @internal */
+export interface ClaimExpectations {
+  readonly audience: string
+  readonly expectedExtProvider: string
+  readonly clockToleranceSec: number
+  readonly maxTokenLifetimeSec: number
+}
+
+// RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E, separated by single spaces.
+const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/
+
+function isNonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0
+}
+
+function isNumericDate(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value)
+}
+
+function isAudience(value: unknown): boolean {
+  if (isNonEmptyString(value)) return true
+  return Array.isArray(value) && value.length > 0 && value.every(isNonEmptyString)
+}
+
+const missing = (): PartnerTokenError => new PartnerTokenError('missing_claim')
+
+/**
+ * Checks every claim except `iss` (matched before the key lookup) and returns the payload as typed
+ * claims. Order: shapes (`missing_claim`) → `aud` → `ext_provider` → `exp` → `iat` → `nbf` →
+ * lifetime, so each refusal has one well-defined reason.
+ *
+ * @internal
+ */
+export function checkClaims(
+  payload: Readonly<Record<string, unknown>>,
+  expect: ClaimExpectations,
+  nowSec: number,
+): PartnerTokenClaims {
+  const { aud, ext_provider: extProvider, sub, jti, scope, iat, exp, nbf } = payload
+  if (
+    !isAudience(aud) ||
+    !isNonEmptyString(extProvider) ||
+    !isNonEmptyString(sub) ||
+    !isNonEmptyString(jti) ||
+    typeof scope !== 'string' ||
+    !SCOPE.test(scope) ||
+    !isNumericDate(iat) ||
+    !isNumericDate(exp) ||
+    (nbf !== undefined && !isNumericDate(nbf))
+  ) {
+    throw missing()
+  }
+  if (typeof aud === 'string' ? aud !== expect.audience : !(aud as string[]).includes(expect.audience)) {
+    throw new PartnerTokenError('audience_mismatch')
+  }
+  if (extProvider !== expect.expectedExtProvider) throw new PartnerTokenError('ext_provider_mismatch')
+
+  const tolerance = expect.clockToleranceSec
+  // RFC 7519 §4.1.4: the token must not be accepted on or after exp (plus the allowed skew).
+  if (exp <= nowSec - tolerance) throw new PartnerTokenError('expired')
+  if (iat > nowSec + tolerance) throw new PartnerTokenError('not_yet_valid')
+  if (nbf !== undefined && nbf > nowSec + tolerance) throw new PartnerTokenError('not_yet_valid')
+  // A token living longer than allowed (or ending before it starts) is not one AgentPress mints.
+  const lifetime = exp - iat
+  if (lifetime <= 0 || lifetime > expect.maxTokenLifetimeSec) throw missing()
+
+  return payload as PartnerTokenClaims
+}
+
+/**
+ * Splits a `scope` claim into its scope tokens (a flat set: no wildcard or prefix semantics).
+ *
+ * @example
+ * ```ts
+ * parseScope('mcp:read mcp:write') // ['mcp:read', 'mcp:write']
+ * ```
+ */
+export function parseScope(scope: string): string[] {
+  return scope.split(' ').filter((s) => s.length > 0)
+}

@@ -1,0 +1,252 @@
+/**
+ * A per-verifier JWKS cache (SPEC §3): single-flight fetches, one refetch on an unknown kid
+ * (rate-limited by a cooldown), stale-if-error within a bounded window, explicit revocation, and
+ * a fetch that is bounded in time and size and never follows redirects.
+ *
+ * Outages are not bad tokens: when no cached key can answer because the JWKS cannot be fetched,
+ * lookups fail with `JwksUnavailableError` (503), never with a `PartnerTokenError` (401).
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import type { KeyObject } from 'node:crypto'
+import { JwksFetchError, JwksUnavailableError, PartnerTokenError } from './errors.js'
+import { importEd25519Jwk } from './ed25519.js'
+
+/** Largest JWKS response accepted, in bytes (SPEC §3: 64 KiB). */
+export const MAX_JWKS_BYTES = 64 * 1024
+
+/** Most kids remembered as revoked; older revocations are forgotten first. */
+const MAX_REVOKED = 1024
+
+/** @internal */
+export interface JwksCacheOptions {
+  readonly jwksUrl: string
+  readonly jwksTimeoutMs: number
+  readonly jwksCacheMaxAgeMs: number
+  readonly jwksCooldownMs: number
+  readonly jwksStaleMaxMs: number
+  readonly onJwksError: ((error: JwksFetchError) => void) | undefined
+  readonly clock: () => number
+}
+
+/** Map of kid → key; `null` marks a kid that several keys share (ambiguous, so unusable). */
+type KeyMap = Map<string, KeyObject | null>
+
+/**
+ * Fetches and parses a JWKS document: `GET`, no redirects, a deadline covering connect to last
+ * byte, and a byte cap enforced while streaming.
+ *
+ * @internal
+ */
+export function fetchJwksDocument(url: string, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const request = url.startsWith('https:') ? httpsRequest : httpRequest
+    let settled = false
+    const fail = (reason: JwksFetchError['reason'], message: string, extra: { cause?: unknown; httpStatus?: number } = {}) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      req.destroy()
+      reject(new JwksFetchError(reason, message, url, extra))
+    }
+    const req = request(url, { method: 'GET', agent: false, headers: { accept: 'application/json' } })
+    const timer = setTimeout(() => fail('timeout', `JWKS fetch timed out after ${timeoutMs} ms`), timeoutMs)
+    req.on('error', (cause) => fail('network', 'JWKS fetch failed', { cause }))
+    req.on('response', (res: IncomingMessage) => {
+      const status = res.statusCode ?? 0
+      if (status >= 300 && status < 400) {
+        return fail('redirect', `JWKS endpoint answered ${status}; redirects are not followed`, { httpStatus: status })
+      }
+      if (status !== 200) return fail('http_status', `JWKS endpoint answered ${status}`, { httpStatus: status })
+      const declared = Number(res.headers['content-length'])
+      if (declared > MAX_JWKS_BYTES) return fail('too_large', `JWKS response exceeds ${MAX_JWKS_BYTES} bytes`)
+      const chunks: Buffer[] = []
+      let size = 0
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length
+        if (size > MAX_JWKS_BYTES) return fail('too_large', `JWKS response exceeds ${MAX_JWKS_BYTES} bytes`)
+        chunks.push(chunk)
+      })
+      res.on('error', (cause) => fail('network', 'JWKS response failed', { cause }))
+      res.on('aborted', () => fail('network', 'JWKS response aborted'))
+      res.on('end', () => {
+        if (settled) return
+        let document: unknown
+        try {
+          document = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)))
+        } catch (cause) {
+          return fail('invalid_json', 'JWKS response is not JSON', { cause })
+        }
+        settled = true
+        clearTimeout(timer)
+        resolve(document)
+      })
+    })
+    req.end()
+  })
+}
+
+/**
+ * Turns a JWKS document into the candidate keys (SPEC §3). A document that is not
+ * `{ "keys": [...] }` is a failed fetch, not an empty key set.
+ *
+ * @internal
+ */
+export function buildKeyMap(document: unknown, url: string, revoked: ReadonlySet<string>): KeyMap {
+  const keys = (document as { keys?: unknown } | null)?.keys
+  if (document === null || typeof document !== 'object' || !Array.isArray(keys)) {
+    throw new JwksFetchError('invalid_jwks', 'JWKS document has no "keys" array', url)
+  }
+  const map: KeyMap = new Map()
+  for (const jwk of keys) {
+    const imported = importEd25519Jwk(jwk)
+    if (typeof imported === 'string' || revoked.has(imported.kid)) continue
+    // A kid two keys share is ambiguous: treat it as unknown rather than guess (SPEC §3).
+    map.set(imported.kid, map.has(imported.kid) ? null : imported.key)
+  }
+  return map
+}
+
+/** @internal */
+export class JwksCache {
+  readonly #options: JwksCacheOptions
+  #keys: KeyMap | undefined
+  #fetchedAt = 0
+  #inflight: Promise<void> | undefined
+  #inflightForced = false
+  #queued: Promise<void> | undefined
+  #lastKidMissFetchAt = -Infinity
+  #failedAt = -Infinity
+  #lastError: JwksFetchError | undefined
+  readonly #revoked = new Set<string>()
+  /** Number of fetches started (diagnostics). */
+  fetchCount = 0
+
+  constructor(options: JwksCacheOptions) {
+    this.#options = options
+  }
+
+  /**
+   * The key for `kid`: synchronously on the hot path (fresh cache, known kid), otherwise after at
+   * most one fetch.
+   */
+  lookup(kid: string): KeyObject | Promise<KeyObject> {
+    if (this.#revoked.has(kid)) throw new PartnerTokenError('kid_missing_or_unknown')
+    const keys = this.#keys
+    if (keys !== undefined) {
+      const key = keys.get(kid)
+      const age = this.#options.clock() - this.#fetchedAt
+      if (age < this.#options.jwksCacheMaxAgeMs) {
+        return key ?? this.#afterKidMiss(kid)
+      }
+      if (key && age < this.#options.jwksCacheMaxAgeMs + this.#options.jwksStaleMaxMs) {
+        // Stale-while-revalidate: the key is still inside the overlap the issuer guarantees.
+        if (this.#mayFetch()) this.#fetch().catch(() => {})
+        return key
+      }
+    }
+    return this.#fetchThenLookup(kid)
+  }
+
+  /** Refetch now, bypassing the cooldown; concurrent callers share one fetch. */
+  refresh(): Promise<void> {
+    if (this.#inflight === undefined) return this.#fetch(true)
+    if (this.#inflightForced) return this.#inflight
+    // The running fetch may have started before the rotation we were told about: queue exactly
+    // one follow-up, shared by every caller that arrives meanwhile.
+    this.#queued ??= this.#inflight
+      .catch(() => {})
+      .then(() => {
+        this.#queued = undefined
+        return this.#inflight ?? this.#fetch(true)
+      })
+    return this.#queued
+  }
+
+  /** Refuse `kid` from now on, whatever later JWKS documents say. */
+  revoke(kid: string): void {
+    if (this.#revoked.size >= MAX_REVOKED) {
+      this.#revoked.delete(this.#revoked.values().next().value as string)
+    }
+    this.#revoked.add(kid)
+    this.#keys?.delete(kid)
+  }
+
+  // After a failed fetch, automatic (non-forced) fetches pause briefly so that an issuer outage
+  // is not multiplied by the request rate; the pause is the Retry-After we send (5 s), or the
+  // cooldown if that is shorter.
+  #mayFetch(): boolean {
+    if (this.#inflight !== undefined) return true
+    const pause = Math.min(this.#options.jwksCooldownMs, 5_000)
+    return this.#options.clock() - this.#failedAt >= pause
+  }
+
+  async #afterKidMiss(kid: string): Promise<KeyObject> {
+    const now = this.#options.clock()
+    // Only refetches caused by unknown kids are rate-limited, so a freshly rotated key is fetched
+    // on its first use, while random kids cost at most one fetch per cooldown window.
+    if (this.#inflight === undefined) {
+      if (now - this.#lastKidMissFetchAt < this.#options.jwksCooldownMs || !this.#mayFetch()) {
+        throw new PartnerTokenError('kid_missing_or_unknown')
+      }
+      this.#lastKidMissFetchAt = now
+    }
+    return this.#fetchThenLookup(kid)
+  }
+
+  async #fetchThenLookup(kid: string): Promise<KeyObject> {
+    const stale = this.#keys
+    if (this.#inflight !== undefined || this.#mayFetch()) {
+      try {
+        await this.#fetch()
+      } catch {
+        // fall through: answered below from what is cached, or as an outage
+      }
+    }
+    if (this.#revoked.has(kid)) throw new PartnerTokenError('kid_missing_or_unknown')
+    if (this.#keys !== undefined && this.#lastError === undefined) {
+      // A successful fetch is authoritative.
+      const key = this.#keys.get(kid)
+      if (key) return key
+      throw new PartnerTokenError('kid_missing_or_unknown')
+    }
+    const age = this.#options.clock() - this.#fetchedAt
+    const key = stale?.get(kid)
+    if (key && age < this.#options.jwksCacheMaxAgeMs + this.#options.jwksStaleMaxMs) return key
+    throw new JwksUnavailableError({ cause: this.#lastError })
+  }
+
+  #fetch(forced = false): Promise<void> {
+    if (this.#inflight !== undefined) return this.#inflight
+    this.fetchCount++
+    const run = fetchJwksDocument(this.#options.jwksUrl, this.#options.jwksTimeoutMs).then(
+      (document) => {
+        this.#keys = buildKeyMap(document, this.#options.jwksUrl, this.#revoked)
+        this.#fetchedAt = this.#options.clock()
+        this.#lastError = undefined
+        this.#failedAt = -Infinity
+      },
+    )
+    const settled = run
+      .catch((error: unknown) => {
+        const failure =
+          error instanceof JwksFetchError
+            ? error
+            : new JwksFetchError('network', 'JWKS fetch failed', this.#options.jwksUrl, { cause: error })
+        this.#lastError = failure
+        this.#failedAt = this.#options.clock()
+        try {
+          this.#options.onJwksError?.(failure)
+        } catch {
+          // a throwing hook must not turn an outage into a crash
+        }
+        throw failure
+      })
+      .finally(() => {
+        if (this.#inflight === settled) this.#inflight = undefined
+      })
+    this.#inflight = settled
+    this.#inflightForced = forced
+    return settled
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * Validation and normalisation of `PartnerTokenVerifier` options: once, at construction, with
+ * precise `TypeError`s; the result is frozen so later mutation by the caller changes nothing.
+ */
+import type { JwksFetchError } from './errors.js'
+import type { PartnerTokenVerifierOptions } from './types.js'
+
+/** The options after validation, with every default applied. @internal */
+export interface NormalizedVerifierOptions {
+  readonly issuer: string
+  readonly audience: string
+  readonly expectedExtProvider: string
+  readonly jwksUrl: string
+  readonly clockToleranceSec: number
+  readonly jwksCacheMaxAgeMs: number
+  readonly jwksCooldownMs: number
+  readonly jwksTimeoutMs: number
+  readonly jwksStaleMaxMs: number
+  readonly maxTokenLifetimeSec: number
+  readonly onJwksError: ((error: JwksFetchError) => void) | undefined
+  readonly clock: () => number
+}
+
+const KNOWN = new Set([
+  'issuer',
+  'audience',
+  'expectedExtProvider',
+  'jwksUrl',
+  'clockTolerance',
+  'jwksCacheMaxAgeMs',
+  'jwksCooldownMs',
+  'jwksTimeoutMs',
+  'jwksStaleMaxMs',
+  'maxTokenLifetimeSec',
+  'onJwksError',
+  'clock',
+])
+
+const UNITS: Record<string, number> = {
+  s: 1, sec: 1, secs: 1, second: 1, seconds: 1,
+  m: 60, min: 60, mins: 60, minute: 60, minutes: 60,
+  h: 3600, hr: 3600, hrs: 3600, hour: 3600, hours: 3600,
+}
+
+/**
+ * Parses a clock tolerance: a finite, non-negative number of seconds, or a duration string of one
+ * number and a unit (`"30s"`, `"1m"`, `"1.5 minutes"`, `"2h"`).
+ *
+ * @internal
+ */
+export function parseDurationSec(value: unknown, name: string): number {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || value < 0) {
+      throw new TypeError(`${name} must be a finite number of seconds >= 0, got ${value}`)
+    }
+    return value
+  }
+  if (typeof value === 'string') {
+    const match = /^(\d+(?:\.\d+)?) ?([a-z]+)$/i.exec(value.trim())
+    const unit = match && UNITS[match[2]!.toLowerCase()]
+    if (match && typeof unit === 'number') return Number(match[1]) * unit
+    throw new TypeError(
+      `${name} must be a number of seconds or a duration such as "30s" or "1m", got ${JSON.stringify(value)}`,
+    )
+  }
+  throw new TypeError(`${name} must be a number of seconds or a duration string, got ${typeof value}`)
+}
+
+function nonEmptyString(options: Record<string, unknown>, name: string): string {
+  const value = options[name]
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new TypeError(`options.${name} must be a non-empty string`)
+  }
+  if (value.trim() !== value) {
+    throw new TypeError(`options.${name} must not have leading or trailing whitespace`)
+  }
+  return value
+}
+
+function integerMs(
+  options: Record<string, unknown>,
+  name: string,
+  fallback: number,
+  min: number,
+): number {
+  const value = options[name]
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || !Number.isInteger(value)) {
+    throw new TypeError(`options.${name} must be a finite integer, got ${String(value)}`)
+  }
+  if (value < min) throw new TypeError(`options.${name} must be >= ${min}, got ${value}`)
+  return value
+}
+
+const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i
+
+/**
+ * Whether a JWKS URL may be fetched: `https:`, or `http:` to a loopback host (tests and local
+ * development only), with no credentials and no fragment.
+ *
+ * @internal
+ */
+export function checkJwksUrl(value: string, name: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new TypeError(`${name} must be an absolute URL, got ${JSON.stringify(value)}`)
+  }
+  const loopback = LOOPBACK.test(url.hostname)
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new TypeError(`${name} must use https: (http: is allowed only for loopback hosts), got ${url.protocol}`)
+  }
+  if (url.username || url.password) throw new TypeError(`${name} must not contain credentials`)
+  if (url.hash) throw new TypeError(`${name} must not contain a fragment`)
+  return url.href
+}
+
+/**
+ * Validates `PartnerTokenVerifier` options and applies defaults.
+ *
+ * @internal
+ */
+export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOptions {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new TypeError('PartnerTokenVerifier options must be an object')
+  }
+  const options = input as Record<string, unknown> & Partial<PartnerTokenVerifierOptions>
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw new TypeError(`Unknown PartnerTokenVerifier option: ${key}`)
+  }
+  const issuer = nonEmptyString(options, 'issuer')
+  const audience = nonEmptyString(options, 'audience')
+  const expectedExtProvider = nonEmptyString(options, 'expectedExtProvider')
+
+  let jwksUrl: string
+  if (options.jwksUrl === undefined) {
+    // SPEC §1: the JWKS is always at <issuer>/.well-known/jwks.json.
+    jwksUrl = checkJwksUrl(`${issuer}/.well-known/jwks.json`, 'options.jwksUrl (derived from options.issuer)')
+  } else {
+    jwksUrl = checkJwksUrl(nonEmptyString(options, 'jwksUrl'), 'options.jwksUrl')
+  }
+
+  const clockToleranceSec =
+    options.clockTolerance === undefined ? 30 : parseDurationSec(options.clockTolerance, 'options.clockTolerance')
+  const maxTokenLifetimeSec = options.maxTokenLifetimeSec ?? 600
+  if (
+    typeof maxTokenLifetimeSec !== 'number' ||
+    !Number.isFinite(maxTokenLifetimeSec) ||
+    maxTokenLifetimeSec <= 0
+  ) {
+    throw new TypeError(`options.maxTokenLifetimeSec must be a finite number > 0, got ${String(maxTokenLifetimeSec)}`)
+  }
+  if (options.onJwksError !== undefined && typeof options.onJwksError !== 'function') {
+    throw new TypeError('options.onJwksError must be a function')
+  }
+  if (options.clock !== undefined && typeof options.clock !== 'function') {
+    throw new TypeError('options.clock must be a function returning milliseconds')
+  }
+
+  return Object.freeze({
+    issuer,
+    audience,
+    expectedExtProvider,
+    jwksUrl,
+    clockToleranceSec,
+    jwksCacheMaxAgeMs: integerMs(options, 'jwksCacheMaxAgeMs', 3_600_000, 1_000),
+    jwksCooldownMs: integerMs(options, 'jwksCooldownMs', 30_000, 1_000),
+    jwksTimeoutMs: integerMs(options, 'jwksTimeoutMs', 5_000, 1),
+    jwksStaleMaxMs: integerMs(options, 'jwksStaleMaxMs', 86_400_000, 0),
+    maxTokenLifetimeSec,
+    onJwksError: options.onJwksError,
+    clock: options.clock ?? Date.now,
+  })
+}

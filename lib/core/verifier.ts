@@ -1,0 +1,107 @@
+/**
+ * `PartnerTokenVerifier`: verifies one trust relationship's partner tokens (SPEC §2) against its
+ * own JWKS cache (SPEC §3).
+ */
+import { checkClaims } from './claims.js'
+import { verifyEd25519 } from './ed25519.js'
+import { PartnerTokenError } from './errors.js'
+import { JwksCache } from './jwks.js'
+import { normalizeVerifierOptions, type NormalizedVerifierOptions } from './options.js'
+import { parseToken, type ParsedToken } from './token.js'
+import type { PartnerTokenClaims, PartnerTokenVerifierOptions, TokenVerifier } from './types.js'
+
+/**
+ * Verifies AgentPress partner tokens for one issuer (one org and environment).
+ *
+ * Checks run in SPEC §2's order: structure → `alg` → `kid` present → `iss` against this
+ * verifier's issuer (no key lookup, no fetch for another issuer) → key lookup → signature → every
+ * other claim. Bad tokens throw `PartnerTokenError` (401); an unreachable JWKS with nothing cached
+ * that can answer throws `JwksUnavailableError` (503).
+ *
+ * @example
+ * ```ts
+ * import { PartnerTokenVerifier, PartnerTokenError } from 'passport-agentpress-partner'
+ *
+ * const verifier = new PartnerTokenVerifier({
+ *   issuer: 'https://api.agent.press/orgs/acme-org',
+ *   audience: 'https://mcp.example.com/mcp',
+ *   expectedExtProvider: 'example',
+ * })
+ * const claims = await verifier.verifyToken(token) // throws PartnerTokenError on a bad token
+ * console.log(claims.sub, claims.scope)
+ * ```
+ */
+export class PartnerTokenVerifier implements TokenVerifier {
+  /** The validated, frozen options with defaults applied. */
+  readonly options: NormalizedVerifierOptions
+  readonly #jwks: JwksCache
+
+  constructor(options: PartnerTokenVerifierOptions) {
+    this.options = normalizeVerifierOptions(options)
+    this.#jwks = new JwksCache(this.options)
+  }
+
+  /** The issuer this verifier trusts. */
+  get issuer(): string {
+    return this.options.issuer
+  }
+
+  /** The JWKS URL this verifier fetches (and no other). */
+  get jwksUrl(): string {
+    return this.options.jwksUrl
+  }
+
+  /** How many JWKS fetches this instance has started (diagnostics and tests). */
+  get jwksFetchCount(): number {
+    return this.#jwks.fetchCount
+  }
+
+  /**
+   * Verifies a compact JWS partner token and returns its claims.
+   *
+   * @throws {PartnerTokenError} the token is refused; `reason` says why.
+   * @throws {JwksUnavailableError} the JWKS cannot be fetched and no cached key can answer.
+   */
+  async verifyToken(token: string): Promise<PartnerTokenClaims> {
+    return this.verifyParsed(parseToken(token))
+  }
+
+  /**
+   * Verifies a token already split by `parseToken` (lets a multi-issuer dispatcher parse once).
+   *
+   * @internal
+   */
+  async verifyParsed(token: ParsedToken): Promise<PartnerTokenClaims> {
+    const options = this.options
+    const iss = token.payload.iss
+    if (typeof iss !== 'string' || iss.length === 0) throw new PartnerTokenError('missing_claim')
+    // SPEC §1: only the configured issuer; a token never chooses where keys come from.
+    if (iss !== options.issuer) throw new PartnerTokenError('issuer_mismatch')
+
+    const found = this.#jwks.lookup(token.kid)
+    const key = found instanceof Promise ? await found : found
+    if (!verifyEd25519(key, token.signingInput, token.signature)) {
+      throw new PartnerTokenError('signature_invalid')
+    }
+    return checkClaims(token.payload, options, Math.floor(options.clock() / 1000))
+  }
+
+  /**
+   * Refetches the JWKS now, bypassing the unknown-kid cooldown (key-rotation webhook). Concurrent
+   * calls share one fetch. Rejects with the fetch failure (`JwksFetchError`).
+   */
+  refreshJwks(): Promise<void> {
+    return this.#jwks.refresh()
+  }
+
+  /**
+   * Stops accepting `kid` at once, even if the JWKS still lists it or cannot be fetched
+   * (emergency rotation).
+   */
+  revokeKid(kid: string): void {
+    if (typeof kid !== 'string' || kid.length === 0) {
+      throw new TypeError('revokeKid(kid): kid must be a non-empty string')
+    }
+    this.#jwks.revoke(kid)
+  }
+}

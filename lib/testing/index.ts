@@ -1,0 +1,13 @@
+/**
+ * `passport-agentpress-partner/testing`: a local mock AgentPress (JWKS server, token minter, key
+ * rotation, webhook signer) so partners can test without the real service.
+ *
+ * @packageDocumentation
+ */
+export {
+  createMockAgentPress,
+  type JwksMode,
+  type MockAgentPress,
+  type MockAgentPressOptions,
+  type MockSigningKey,
+} from './mock-agentpress.js'

@@ -1,0 +1,293 @@
+/**
+ * A local mock of AgentPress for tests and local development: a real HTTP server on 127.0.0.1
+ * serving the JWKS of an Ed25519 key it generated, a token minter, key rotation, and switches that
+ * make the JWKS endpoint misbehave. It implements the same contract (SPEC.md) as the verifier.
+ */
+import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { KeyRotationEvent, PartnerTokenVerifierOptions } from '../core/types.js'
+
+/** Options of {@link createMockAgentPress}. */
+export interface MockAgentPressOptions {
+  /** Org slug in the issuer URL. Default `mock-org`. */
+  orgSlug?: string
+  /** The `aud` of minted tokens. Default `http://127.0.0.1:3000/mcp`. */
+  audience?: string
+  /** The `ext_provider` of minted tokens. Default `example-partner`. */
+  extProvider?: string
+  /** The `sub` of minted tokens. Default `user-123`. */
+  sub?: string
+  /** The `scope` of minted tokens. Default `mcp:read mcp:write`. */
+  scope?: string
+  /** Lifetime of minted tokens in seconds. Default 60 (AgentPress's TTL). */
+  ttlSec?: number
+  /** Secret that webhooks from this mock are signed with. Default: a random `whsec_…` string. */
+  webhookSecret?: string
+  /** Port to listen on (127.0.0.1). Default 0: any free port. */
+  port?: number
+  /** Clock in milliseconds; default `Date.now`. */
+  clock?: () => number
+}
+
+/**
+ * How the JWKS endpoint answers:
+ * - `ok`: the published keys (200, JSON);
+ * - `error`: 500; `not_found`: 404; `redirect`: 302 to another path;
+ * - `garbage`: 200 with non-JSON bytes; `html`: 200 with an HTML page; `keys_null`: `{"keys":null}`;
+ * - `oversized`: a 10 MB JSON body; `stall`: never answers; `drip`: one byte every 200 ms;
+ * - `reset`: destroys the connection without answering.
+ */
+export type JwksMode =
+  | 'ok'
+  | 'error'
+  | 'not_found'
+  | 'redirect'
+  | 'garbage'
+  | 'html'
+  | 'keys_null'
+  | 'oversized'
+  | 'stall'
+  | 'drip'
+  | 'reset'
+
+/** One signing key of the mock. */
+export interface MockSigningKey {
+  readonly kid: string
+  readonly privateKey: KeyObject
+  readonly publicJwk: Readonly<{ kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; use: 'sig'; alg: 'EdDSA' }>
+}
+
+/** A running mock AgentPress. Close it with `close()`. */
+export interface MockAgentPress {
+  /** Origin of the server, e.g. `http://127.0.0.1:43123`. */
+  readonly url: string
+  /** The issuer (`<url>/orgs/<orgSlug>`). */
+  readonly issuer: string
+  /** `<issuer>/.well-known/jwks.json`. */
+  readonly jwksUrl: string
+  readonly audience: string
+  readonly extProvider: string
+  /** The secret this mock signs webhooks with. */
+  readonly webhookSecret: string
+  /** Ready options for `new PartnerTokenVerifier(...)` / the strategy's `partnerMcp`. */
+  readonly partnerMcp: PartnerTokenVerifierOptions
+  /** Kid of the key tokens are signed with by default. */
+  readonly currentKid: string
+  /** The keys currently published, newest last. */
+  readonly keys: readonly MockSigningKey[]
+  /** Number of requests the JWKS endpoint has received. */
+  readonly jwksRequestCount: number
+  /**
+   * Mints a token. Claims and header members given override the defaults; a member given as
+   * `undefined` is removed. The signature is made with the key named by the header's `kid` when the
+   * mock has it, else with the current key.
+   */
+  signToken(claims?: Record<string, unknown>, header?: Record<string, unknown>): string
+  /**
+   * Publishes a new current key. Normally the retiring key stays published (overlap window);
+   * with `emergency: true` it is withdrawn at once. Returns the matching rotation event.
+   */
+  rotateKeys(options?: { emergency?: boolean }): KeyRotationEvent
+  /** Switches how the JWKS endpoint answers. */
+  setJwksMode(mode: JwksMode): void
+  /** Serves this exact document instead of the published keys (`undefined` restores them). */
+  setJwksDocument(document: unknown): void
+  /** Resets `jwksRequestCount` to 0. */
+  resetJwksRequestCount(): void
+  /** Stops the server and drops every open connection. */
+  close(): Promise<void>
+}
+
+function newKey(): MockSigningKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const kid = `ap-${randomBytes(6).toString('hex')}`
+  const { x } = publicKey.export({ format: 'jwk' }) as { x: string }
+  return Object.freeze({
+    kid,
+    privateKey,
+    publicJwk: Object.freeze({ kty: 'OKP', crv: 'Ed25519', x, kid, use: 'sig', alg: 'EdDSA' } as const),
+  })
+}
+
+const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
+
+function merge(base: Record<string, unknown>, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base }
+  for (const [name, value] of Object.entries(overrides)) {
+    if (value === undefined) delete out[name]
+    else out[name] = value
+  }
+  return out
+}
+
+/**
+ * Starts a mock AgentPress on 127.0.0.1.
+ *
+ * @example
+ * ```ts
+ * import { createMockAgentPress } from 'passport-agentpress-partner/testing'
+ * import { PartnerTokenVerifier } from 'passport-agentpress-partner'
+ *
+ * const mock = await createMockAgentPress({ audience: 'http://127.0.0.1:3000/mcp' })
+ * const verifier = new PartnerTokenVerifier(mock.partnerMcp)
+ * const claims = await verifier.verifyToken(mock.signToken({ sub: 'alice' }))
+ * await mock.close()
+ * ```
+ */
+export async function createMockAgentPress(options: MockAgentPressOptions = {}): Promise<MockAgentPress> {
+  const orgSlug = options.orgSlug ?? 'mock-org'
+  const audience = options.audience ?? 'http://127.0.0.1:3000/mcp'
+  const extProvider = options.extProvider ?? 'example-partner'
+  const clock = options.clock ?? Date.now
+  const ttlSec = options.ttlSec ?? 60
+  const webhookSecret = options.webhookSecret ?? `whsec_${randomBytes(24).toString('base64url')}`
+  if (!/^[a-z0-9-]+$/.test(orgSlug)) throw new TypeError('orgSlug must be lower-case letters, digits and hyphens')
+
+  let keys: MockSigningKey[] = [newKey()]
+  let mode: JwksMode = 'ok'
+  let document: unknown
+  let requestCount = 0
+  const held = new Set<ServerResponse>()
+  const timers = new Set<NodeJS.Timeout>()
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
+    if (path !== `/orgs/${orgSlug}/.well-known/jwks.json`) {
+      res.statusCode = 404
+      res.end()
+      return
+    }
+    requestCount++
+    const json = (body: string, status = 200, type = 'application/json') => {
+      res.statusCode = status
+      res.setHeader('content-type', type)
+      res.end(body)
+    }
+    switch (mode) {
+      case 'ok':
+        return json(JSON.stringify(document ?? { keys: keys.map((k) => k.publicJwk) }))
+      case 'error':
+        return json('{"error":"internal"}', 500)
+      case 'not_found':
+        return json('{"error":"not found"}', 404)
+      case 'redirect':
+        res.statusCode = 302
+        res.setHeader('location', '/elsewhere/jwks.json')
+        return res.end()
+      case 'garbage':
+        return json('\u0000garbage{not json')
+      case 'html':
+        return json('<!doctype html><title>Maintenance</title>', 200, 'text/html')
+      case 'keys_null':
+        return json('{"keys":null}')
+      case 'oversized':
+        return json(JSON.stringify({ keys: [], pad: 'x'.repeat(10 * 1024 * 1024) }))
+      case 'stall':
+        held.add(res)
+        res.on('close', () => held.delete(res))
+        return
+      case 'drip': {
+        const body = JSON.stringify({ keys: keys.map((k) => k.publicJwk) })
+        res.setHeader('content-type', 'application/json')
+        held.add(res)
+        let i = 0
+        const timer = setInterval(() => {
+          if (i >= body.length || res.destroyed) {
+            clearInterval(timer)
+            timers.delete(timer)
+            held.delete(res)
+            res.end()
+            return
+          }
+          res.write(body[i++])
+        }, 200)
+        timers.add(timer)
+        return
+      }
+      case 'reset':
+        req.socket.destroy()
+        return
+    }
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve())
+  })
+  const { port } = server.address() as AddressInfo
+  const url = `http://127.0.0.1:${port}`
+  const issuer = `${url}/orgs/${orgSlug}`
+  const jwksUrl = `${issuer}/.well-known/jwks.json`
+
+  const mock: MockAgentPress = {
+    url,
+    issuer,
+    jwksUrl,
+    audience,
+    extProvider,
+    webhookSecret,
+    partnerMcp: Object.freeze({ issuer, audience, expectedExtProvider: extProvider, jwksUrl }),
+    get currentKid() {
+      return keys[keys.length - 1]!.kid
+    },
+    get keys() {
+      return keys.slice()
+    },
+    get jwksRequestCount() {
+      return requestCount
+    },
+    signToken(claims = {}, header = {}) {
+      const now = Math.floor(clock() / 1000)
+      const current = keys[keys.length - 1]!
+      const fullHeader = merge({ alg: 'EdDSA', typ: 'JWT', kid: current.kid }, header)
+      const payload = merge(
+        {
+          iss: issuer,
+          aud: audience,
+          ext_provider: extProvider,
+          sub: options.sub ?? 'user-123',
+          jti: randomUUID(),
+          scope: options.scope ?? 'mcp:read mcp:write',
+          iat: now,
+          exp: now + ttlSec,
+        },
+        claims,
+      )
+      const key = keys.find((k) => k.kid === fullHeader.kid) ?? current
+      const signingInput = `${b64url(fullHeader)}.${b64url(payload)}`
+      const signature = sign(null, Buffer.from(signingInput), key.privateKey).toString('base64url')
+      return `${signingInput}.${signature}`
+    },
+    rotateKeys({ emergency = false } = {}) {
+      const retired = keys[keys.length - 1]!
+      const fresh = newKey()
+      // Overlap window (SPEC §3): the retiring key stays published beside the new one.
+      keys = emergency ? [fresh] : [retired, fresh]
+      return Object.freeze({
+        id: `evt_${randomBytes(8).toString('hex')}`,
+        type: 'signing_key_rotation' as const,
+        issuer,
+        retiredKid: retired.kid,
+        newCurrentKid: fresh.kid,
+        emergency,
+        occurredAt: new Date(clock()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      })
+    },
+    setJwksMode(next) {
+      mode = next
+    },
+    setJwksDocument(next) {
+      document = next
+    },
+    resetJwksRequestCount() {
+      requestCount = 0
+    },
+    async close() {
+      for (const timer of timers) clearInterval(timer)
+      for (const res of held) res.destroy()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+  return mock
+}
