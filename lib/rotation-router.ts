@@ -1,0 +1,425 @@
+/**
+ * The HTTP receiver of the key-rotation webhook (SPEC §5): reads the raw body itself, verifies it
+ * with {@link verifyKeyRotation}, deduplicates deliveries and refreshes the matching verifiers.
+ *
+ * A plain `(req, res, next)` function over Node's own request and response (`statusCode`,
+ * `setHeader`, `end`): it runs unchanged under Express 4, Express 5 and Connect, and the package
+ * has no runtime dependency on any of them.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import {
+  KEY_ROTATION_ERRORS,
+  KEY_ROTATION_MAX_BODY_BYTES,
+  KeyRotationVerifyError,
+  assertToleranceSec,
+  assertWebhookSecrets,
+  verifyKeyRotation,
+  type KeyRotationVerifyErrorReason,
+} from './core/key-rotation.js'
+import { AUTH_ERRORS, JWKS_RETRY_AFTER_SECONDS } from './core/errors.js'
+import type { KeyRotationEvent, TokenVerifier } from './core/types.js'
+
+/** Options of {@link createKeyRotationRouter}. */
+export interface KeyRotationRouterOptions {
+  /** The webhook secret, or several while the secret itself is rotated (SPEC §5). */
+  webhookSecret: string | readonly string[]
+  /** Our strategy (or anything exposing `verifiers`): its verifiers are refreshed. */
+  strategy?: { readonly verifiers: readonly TokenVerifier[] }
+  /** The verifiers to refresh, when there is no strategy. Exactly one of the two is required. */
+  verifiers?: readonly TokenVerifier[]
+  /**
+   * Called once per processed event, after the refresh succeeded and before the 200 is sent; not for
+   * duplicates, failed refreshes or events of an issuer no verifier trusts. Not awaited; whatever it
+   * throws or rejects with is ignored (a logging hook must not change what AgentPress is told).
+   */
+  onRotation?: (event: KeyRotationEvent) => unknown
+  /** Accepted timestamp difference in seconds, both directions, inclusive. Default 300. */
+  toleranceSec?: number
+  /** Clock in milliseconds since the epoch; default `Date.now`. For tests. */
+  clock?: () => number
+  /** Deadline for the whole body to arrive, in ms. Default 10,000 (SPEC §5). */
+  bodyTimeoutMs?: number
+  /** Deadline for the JWKS refresh of one delivery, in ms; past it the answer is 503. Default 15,000. */
+  refreshTimeoutMs?: number
+  /** How many processed delivery ids are remembered for deduplication. Default 1,000. */
+  maxRememberedIds?: number
+}
+
+/** The middleware returned by {@link createKeyRotationRouter}. */
+export type KeyRotationRouter = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void
+
+/** How long a processed id is remembered: the key overlap window of SPEC §3 (24 h). */
+const REMEMBER_MS = 24 * 60 * 60 * 1000
+
+/** A request the router refuses outside SPEC §5's verification reasons. */
+type RouterReason = KeyRotationVerifyErrorReason | 'method_not_allowed' | 'request_timeout'
+
+const ROUTER_ONLY: Readonly<Record<'method_not_allowed' | 'request_timeout', RouterRow>> = {
+  method_not_allowed: { status: 405, description: 'Only POST is allowed' },
+  request_timeout: { status: 408, description: 'Request body not received in time' },
+}
+
+interface RouterRow {
+  readonly status: number
+  readonly description: string
+}
+
+function rowFor(reason: RouterReason): RouterRow {
+  return reason === 'method_not_allowed' || reason === 'request_timeout'
+    ? ROUTER_ONLY[reason]
+    : KEY_ROTATION_ERRORS[reason]
+}
+
+/** The bytes never came: the client went away or the deadline passed. */
+class BodyReadError extends Error {
+  constructor(readonly kind: 'aborted' | 'timeout' | 'too_large') {
+    super(kind)
+  }
+}
+
+interface Outcome {
+  readonly status: 200 | 503
+  readonly body: Readonly<Record<string, unknown>>
+}
+
+const RECEIVED: Outcome = { status: 200, body: { received: true } }
+const DUPLICATE: Outcome = { status: 200, body: { received: true, duplicate: true } }
+const UNKNOWN_ISSUER: Outcome = { status: 200, body: { received: true, ignored: 'unknown_issuer' } }
+const REFRESH_FAILED: Outcome = {
+  status: 503,
+  body: { error: 'jwks_unavailable', error_description: AUTH_ERRORS.jwks_unavailable.description },
+}
+
+function positiveMs(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`${name} must be a finite number of milliseconds greater than 0`)
+  }
+  return value
+}
+
+function resolveVerifiers(options: KeyRotationRouterOptions): readonly TokenVerifier[] {
+  const { strategy, verifiers } = options
+  if (strategy !== undefined && verifiers !== undefined) {
+    throw new TypeError('pass either strategy or verifiers, not both')
+  }
+  let list: unknown
+  let name: string
+  if (strategy !== undefined) {
+    if (typeof strategy !== 'object' || strategy === null) {
+      throw new TypeError('strategy must be an object with a verifiers array')
+    }
+    list = strategy.verifiers
+    name = 'strategy.verifiers'
+  } else if (verifiers !== undefined) {
+    list = verifiers
+    name = 'verifiers'
+  } else {
+    throw new TypeError('strategy or verifiers is required')
+  }
+  if (!Array.isArray(list) || list.length === 0) throw new TypeError(`${name} must be a non-empty array`)
+  list.forEach((verifier: unknown, index) => {
+    if (typeof verifier !== 'object' || verifier === null) {
+      throw new TypeError(`${name}[${index}] must be a TokenVerifier`)
+    }
+    const { refreshJwks, revokeKid, issuer } = verifier as Record<string, unknown>
+    if (refreshJwks !== undefined && typeof refreshJwks !== 'function') {
+      throw new TypeError(`${name}[${index}].refreshJwks must be a function`)
+    }
+    if (revokeKid !== undefined && typeof revokeKid !== 'function') {
+      throw new TypeError(`${name}[${index}].revokeKid must be a function`)
+    }
+    if (issuer !== undefined && typeof issuer !== 'string') {
+      throw new TypeError(`${name}[${index}].issuer must be a string`)
+    }
+  })
+  if (!list.some((verifier) => typeof (verifier as TokenVerifier).refreshJwks === 'function')) {
+    throw new TypeError(`${name}: no verifier has refreshJwks(), so a rotation could change nothing`)
+  }
+  return Object.freeze([...(list as TokenVerifier[])])
+}
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): void {
+  // The client may be gone (abort mid-body) or another layer may have answered: never throw.
+  if (res.headersSent || res.writableEnded || res.destroyed) return
+  const text = JSON.stringify(body)
+  res.statusCode = status
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
+  res.setHeader('Content-Type', 'application/json; charset=utf-8')
+  res.setHeader('Content-Length', Buffer.byteLength(text))
+  res.setHeader('Cache-Control', 'no-store')
+  res.end(text)
+}
+
+function refuse(res: ServerResponse, reason: RouterReason, bodyUnread = false): void {
+  const row = rowFor(reason)
+  const headers: Record<string, string> = {}
+  if (reason === 'method_not_allowed') headers.Allow = 'POST'
+  // Answering before the body was read: close the connection rather than let Node drain (or wait
+  // for) bytes nobody will read.
+  if (bodyUnread) headers.Connection = 'close'
+  send(res, row.status, { error: reason, error_description: row.description }, headers)
+}
+
+/**
+ * Reads the body with the cap enforced on every chunk, whatever `Content-Length` says
+ * (raw-body and body-parser have no deadline of their own, hence the timer).
+ */
+function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    let settled = false
+    const finish = (error: BodyReadError | undefined): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      req.off('data', onData)
+      req.off('end', onEnd)
+      req.off('close', onClose)
+      // Keep a no-op listener: an error after we stopped listening must not crash the process.
+      req.off('error', onError)
+      req.on('error', ignore)
+      if (error === undefined) resolve(Buffer.concat(chunks, size))
+      else {
+        req.pause()
+        reject(error)
+      }
+    }
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size > limit) finish(new BodyReadError('too_large'))
+      else chunks.push(chunk)
+    }
+    const onEnd = (): void => finish(undefined)
+    const onClose = (): void => finish(new BodyReadError('aborted'))
+    const onError = (): void => finish(new BodyReadError('aborted'))
+    const timer = setTimeout(() => finish(new BodyReadError('timeout')), timeoutMs)
+    timer.unref()
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('close', onClose)
+    req.on('error', onError)
+  })
+}
+
+function ignore(): void {}
+
+/** Whether request bytes may still be on the wire (RFC 9112 §6.3: no framing header, no body). */
+function hasUnreadBody(req: IncomingMessage): boolean {
+  if (req.readableEnded) return false
+  const length = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
+type MaybeParsed = IncomingMessage & { rawBody?: unknown; body?: unknown; _body?: unknown }
+
+/**
+ * Creates the key-rotation webhook receiver. Mount it at the URL registered with AgentPress,
+ * **before** any global body parser (or keep `req.rawBody` with `express.json({ verify })`):
+ *
+ * - `POST` at the mount path only; other methods get 405 with `Allow: POST`; other sub-paths go to
+ *   `next()`.
+ * - The raw body is read here: at most 8192 bytes, enforced while streaming (413, also at once
+ *   from a larger `Content-Length`), within `bodyTimeoutMs` (408), `Content-Encoding` other than
+ *   `identity` is 415. A Buffer left by an earlier parser in `req.rawBody` or `req.body` is used
+ *   as is; a body consumed with no raw copy is 500 `body_already_parsed`, whose message names the
+ *   fix — the body is never re-serialised.
+ * - Every refusal is JSON `{"error":"<reason>","error_description":"<fixed text>"}`, the shape of
+ *   SPEC §4's JSON option; statuses per SPEC §5.
+ * - A valid event: with `emergency: true`, `revokeKid(retiredKid)` first on each matching verifier
+ *   (so the old key is refused even if the refetch fails), then `refreshJwks()` on the verifiers
+ *   whose `issuer` equals `event.issuer` (all when the event names none; a verifier without
+ *   `issuer` matches every event), then 200 `{"received":true}`.
+ * - An event naming an issuer no verifier trusts is 200 `{"received":true,"ignored":"unknown_issuer"}`:
+ *   it is authentic (signed with our secret) and retrying cannot change anything, while a 4xx would
+ *   only make AgentPress retry five times.
+ * - A failed refresh is 503 with `Retry-After: 5` and `{"error":"jwks_unavailable",…}`, so AgentPress
+ *   retries and the retry is processed in full.
+ * - An id already processed (kept 24 h, at most `maxRememberedIds`, least recently seen evicted) is
+ *   200 `{"received":true,"duplicate":true}` with no refresh; concurrent deliveries of one id share
+ *   one processing.
+ *
+ * @example
+ * ```ts
+ * import express from 'express'
+ * import { createKeyRotationRouter } from 'passport-agentpress-partner'
+ *
+ * const app = express()
+ * app.use(
+ *   '/webhooks/agentpress/key-rotation',
+ *   createKeyRotationRouter({ webhookSecret: process.env.AGENTPRESS_WEBHOOK_SECRET!, strategy }),
+ * )
+ * app.use(express.json()) // after the router
+ * ```
+ */
+export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyRotationRouter {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('createKeyRotationRouter: options must be an object')
+  }
+  const secrets = assertWebhookSecrets(options.webhookSecret, 'webhookSecret')
+  const verifiers = resolveVerifiers(options)
+  const toleranceSec = assertToleranceSec(options.toleranceSec)
+  const clock = options.clock ?? Date.now
+  if (typeof clock !== 'function') throw new TypeError('clock must be a function')
+  const onRotation = options.onRotation
+  if (onRotation !== undefined && typeof onRotation !== 'function') {
+    throw new TypeError('onRotation must be a function')
+  }
+  const bodyTimeoutMs = positiveMs(options.bodyTimeoutMs, 'bodyTimeoutMs', 10_000)
+  const refreshTimeoutMs = positiveMs(options.refreshTimeoutMs, 'refreshTimeoutMs', 15_000)
+  const maxRemembered = options.maxRememberedIds ?? 1000
+  if (!Number.isSafeInteger(maxRemembered) || maxRemembered < 1) {
+    throw new TypeError('maxRememberedIds must be a positive integer')
+  }
+
+  // id → expiry (ms). Map keeps insertion order, so the first key is the least recently seen.
+  const remembered = new Map<string, number>()
+  const inFlight = new Map<string, Promise<Outcome>>()
+
+  const isRemembered = (id: string): boolean => {
+    const expires = remembered.get(id)
+    if (expires === undefined) return false
+    if (expires <= clock()) {
+      remembered.delete(id)
+      return false
+    }
+    remembered.delete(id)
+    remembered.set(id, expires)
+    return true
+  }
+  const remember = (id: string): void => {
+    remembered.delete(id)
+    remembered.set(id, clock() + REMEMBER_MS)
+    while (remembered.size > maxRemembered) {
+      remembered.delete(remembered.keys().next().value as string)
+    }
+  }
+
+  const refresh = (verifier: TokenVerifier): Promise<void> => {
+    if (typeof verifier.refreshJwks !== 'function') return Promise.resolve()
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('refresh deadline passed')), refreshTimeoutMs)
+      timer.unref()
+    })
+    return Promise.race([Promise.resolve().then(() => verifier.refreshJwks!()), deadline]).finally(
+      () => clearTimeout(timer),
+    )
+  }
+
+  const apply = async (event: KeyRotationEvent): Promise<Outcome> => {
+    const targets = verifiers.filter(
+      (v) => event.issuer === undefined || v.issuer === undefined || v.issuer === event.issuer,
+    )
+    if (targets.length === 0) {
+      remember(event.id)
+      return UNKNOWN_ISSUER
+    }
+    let failed = false
+    if (event.emergency === true) {
+      // Revoke before any await: the retired key is refused from this instant, even if the
+      // refetch below fails or stalls (SPEC §5).
+      for (const target of targets) {
+        try {
+          target.revokeKid?.(event.retiredKid)
+        } catch {
+          failed = true
+        }
+      }
+    }
+    const results = await Promise.allSettled(targets.map(refresh))
+    if (failed || results.some((result) => result.status === 'rejected')) return REFRESH_FAILED
+    remember(event.id)
+    if (onRotation !== undefined) {
+      try {
+        Promise.resolve(onRotation(event)).catch(ignore)
+      } catch {
+        // A throwing hook must not turn a processed rotation into a retry.
+      }
+    }
+    return RECEIVED
+  }
+
+  const deliver = (event: KeyRotationEvent): Promise<Outcome> => {
+    if (isRemembered(event.id)) return Promise.resolve(DUPLICATE)
+    let pending = inFlight.get(event.id)
+    if (pending === undefined) {
+      pending = apply(event).finally(() => inFlight.delete(event.id))
+      inFlight.set(event.id, pending)
+    }
+    return pending
+  }
+
+  const handle = async (req: MaybeParsed, res: ServerResponse): Promise<void> => {
+    const encoding = req.headers['content-encoding']
+    if (encoding !== undefined && !/^\s*identity\s*$/i.test(encoding)) {
+      // No inflation: the signature covers the bytes as sent, and a decompressor would turn the
+      // 8 KB cap into a zip-bomb allowance.
+      refuse(res, 'unsupported_encoding', hasUnreadBody(req))
+      return
+    }
+    let body: Uint8Array
+    if (req.rawBody instanceof Uint8Array) body = req.rawBody
+    else if (req.body instanceof Uint8Array) body = req.body
+    else if (req.readableEnded || req.readableDidRead || req._body === true) {
+      refuse(res, 'body_already_parsed')
+      return
+    } else {
+      const length = req.headers['content-length']
+      if (length !== undefined && Number(length) > KEY_ROTATION_MAX_BODY_BYTES) {
+        refuse(res, 'payload_too_large', true)
+        return
+      }
+      try {
+        body = await readBody(req, KEY_ROTATION_MAX_BODY_BYTES, bodyTimeoutMs)
+      } catch (error) {
+        const kind = (error as BodyReadError).kind
+        if (kind === 'too_large') refuse(res, 'payload_too_large', true)
+        else if (kind === 'timeout') refuse(res, 'request_timeout', true)
+        // aborted: nobody is listening any more; write nothing.
+        return
+      }
+    }
+    let event: KeyRotationEvent
+    try {
+      event = verifyKeyRotation({ payload: body, headers: req.headers, secret: secrets, toleranceSec, clock })
+    } catch (error) {
+      if (!(error instanceof KeyRotationVerifyError)) throw error
+      refuse(res, error.reason)
+      return
+    }
+    const outcome = await deliver(event)
+    send(
+      res,
+      outcome.status,
+      outcome.body,
+      outcome.status === 503 ? { 'Retry-After': String(JWKS_RETRY_AFTER_SECONDS) } : {},
+    )
+  }
+
+  return function keyRotationRouter(req, res, next) {
+    // Mounted with app.use(path, router), the framework strips the mount path: '/' (or '') is ours.
+    const url = req.url ?? '/'
+    const query = url.indexOf('?')
+    const pathname = query === -1 ? url : url.slice(0, query)
+    if (pathname !== '/' && pathname !== '') {
+      next()
+      return
+    }
+    if (req.method !== 'POST') {
+      refuse(res, 'method_not_allowed', hasUnreadBody(req))
+      return
+    }
+    handle(req, res).catch(next)
+  }
+}
