@@ -1,0 +1,144 @@
+/**
+ * Signing and delivering key-rotation webhooks the way AgentPress does (SPEC §5), so a partner can
+ * exercise its receiver locally.
+ */
+import { createHmac } from 'node:crypto'
+import { assertWebhookSecrets } from '../core/key-rotation.js'
+import type { KeyRotationEvent } from '../core/types.js'
+
+/** Options of {@link signWebhook}. */
+export interface SignWebhookOptions {
+  /** The webhook secret (the whole string is the HMAC key). */
+  secret: string
+  /** The `X-AgentPress-Timestamp` to sign, in Unix seconds; default now. A string is sent as is. */
+  timestamp?: number | string
+  /** Clock in milliseconds since the epoch, used when `timestamp` is absent; default `Date.now`. */
+  clock?: () => number
+}
+
+/** A signed delivery: the exact body and the headers to send with it. */
+export interface SignedWebhook {
+  /** The body exactly as signed: send these bytes, never a re-serialisation. */
+  readonly body: string
+  /** `Content-Type`, `X-AgentPress-Timestamp` and `X-AgentPress-Signature`. */
+  readonly headers: Record<string, string>
+}
+
+/**
+ * Computes one `sha256=<hex>` signature entry over `<timestamp>.<body>` (SPEC §5). Useful to sign
+ * bodies that are not valid UTF-8, or to build headers carrying several entries.
+ *
+ * @example
+ * ```ts
+ * const entry = computeWebhookSignature(secret, '1700000000', Buffer.from([0xef, 0xbb, 0xbf, 0x7b, 0x7d]))
+ * // 'sha256=…64 hex…'
+ * ```
+ */
+export function computeWebhookSignature(
+  secret: string,
+  timestamp: string | number,
+  body: string | Uint8Array,
+): string {
+  assertWebhookSecrets(secret, 'secret')
+  const mac = createHmac('sha256', Buffer.from(secret, 'utf8'))
+    .update(`${timestamp}.`)
+    .update(typeof body === 'string' ? Buffer.from(body, 'utf8') : body)
+    .digest('hex')
+  return `sha256=${mac}`
+}
+
+/**
+ * Signs a key-rotation event as AgentPress would: the body is `JSON.stringify(event)` (or the
+ * string given, unchanged), signed with the current time unless `timestamp` is given.
+ *
+ * @example
+ * ```ts
+ * import { createMockAgentPress, signWebhook } from 'passport-agentpress-partner/testing'
+ *
+ * const mock = await createMockAgentPress()
+ * const { body, headers } = signWebhook(mock.rotateKeys(), { secret: mock.webhookSecret })
+ * await fetch('http://127.0.0.1:3000/webhooks/agentpress/key-rotation', { method: 'POST', headers, body })
+ * ```
+ */
+export function signWebhook(
+  event: KeyRotationEvent | Readonly<Record<string, unknown>> | string,
+  options: SignWebhookOptions,
+): SignedWebhook {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('signWebhook: options with a secret are required')
+  }
+  const body = typeof event === 'string' ? event : JSON.stringify(event)
+  const clock = options.clock ?? Date.now
+  const timestamp =
+    options.timestamp === undefined ? String(Math.floor(clock() / 1000)) : String(options.timestamp)
+  return {
+    body,
+    headers: {
+      'Content-Type': 'application/json',
+      'X-AgentPress-Timestamp': timestamp,
+      'X-AgentPress-Signature': computeWebhookSignature(options.secret, timestamp, body),
+    },
+  }
+}
+
+/** Options of {@link deliverWebhook}. */
+export interface DeliverWebhookOptions extends SignWebhookOptions {
+  /** Extra headers, added after the signed ones (they may override them). */
+  headers?: Record<string, string>
+  /** Abort the delivery after this many ms. Default 10,000. */
+  timeoutMs?: number
+}
+
+/** The receiver's answer. */
+export interface WebhookDeliveryResult {
+  /** HTTP status. */
+  readonly status: number
+  /** The body parsed as JSON when it is JSON, else the text. */
+  readonly body: unknown
+  /** Response headers, names lower-case. */
+  readonly headers: Readonly<Record<string, string>>
+}
+
+/**
+ * Signs `event` and POSTs it to `url` (an `http:` or `https:` URL, typically your local receiver),
+ * without following redirects. Resolves with the answer; rejects on network errors or timeout.
+ *
+ * @example
+ * ```ts
+ * const mock = await createMockAgentPress()
+ * const result = await deliverWebhook(`${base}/webhooks/agentpress/key-rotation`, mock.rotateKeys(), {
+ *   secret: mock.webhookSecret,
+ * })
+ * // result: { status: 200, body: { received: true }, headers: { … } }
+ * ```
+ */
+export async function deliverWebhook(
+  url: string | URL,
+  event: KeyRotationEvent | Readonly<Record<string, unknown>> | string,
+  options: DeliverWebhookOptions,
+): Promise<WebhookDeliveryResult> {
+  const target = new URL(url)
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+    throw new TypeError('deliverWebhook: url must be an http: or https: URL')
+  }
+  const signed = signWebhook(event, options)
+  const response = await fetch(target, {
+    method: 'POST',
+    headers: { ...signed.headers, ...options.headers },
+    body: signed.body,
+    redirect: 'manual',
+    signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+  })
+  const text = await response.text()
+  let body: unknown = text
+  try {
+    body = JSON.parse(text)
+  } catch {
+    // Not JSON: keep the text.
+  }
+  const headers: Record<string, string> = {}
+  response.headers.forEach((value, name) => {
+    headers[name] = value
+  })
+  return { status: response.status, body, headers }
+}
