@@ -1,0 +1,241 @@
+// Core phase, run pinned to one CPU: `node core.mjs '<json config>'`.
+// (1) R_raw: crypto.verify on an Ed25519 JWT signing input with a cached KeyObject;
+// (2) PartnerTokenVerifier.verifyToken on a warm JWKS, sequential and 64 in flight, next to jose;
+//     and the cheap rejections. Every measured verify gets a distinct, freshly signed token.
+// Prints one JSON line.
+import { verify as cryptoVerify } from 'node:crypto'
+import { createRemoteJWKSet, jwtVerify } from 'jose'
+import {
+  AUDIENCE,
+  EXT_PROVIDER,
+  KID,
+  median,
+  publicKeyObject,
+  randomKidToken,
+} from './lib/common.mjs'
+import { makePool } from './lib/pool.mjs'
+
+const cfg = JSON.parse(process.argv[2])
+const { rounds, ops, rejectOps } = cfg
+const log = (msg) => process.stderr.write(`  [core] ${msg}\n`)
+
+const key = publicKeyObject(cfg.publicJwk)
+const ourPkg = await import('passport-agentpress-partner').catch(() => null)
+const Verifier = ourPkg?.PartnerTokenVerifier
+const ourVerifier =
+  typeof Verifier === 'function'
+    ? new Verifier({
+        issuer: cfg.issuer,
+        audience: AUDIENCE,
+        expectedExtProvider: EXT_PROVIDER,
+        jwksUrl: cfg.jwksUrl,
+      })
+    : null
+if (!ourVerifier) log('PartnerTokenVerifier not available: core rows for ours are skipped')
+const joseJwks = createRemoteJWKSet(new URL(cfg.jwksUrl))
+const joseOptions = {
+  issuer: cfg.issuer,
+  audience: AUDIENCE,
+  algorithms: ['EdDSA'],
+  requiredClaims: ['sub', 'jti', 'scope', 'iat', 'exp'],
+  clockTolerance: 30,
+}
+
+// ---- measured operations: each takes an array of distinct tokens, returns failures ----------
+
+function splitForRaw(tokens) {
+  return tokens.map((t) => {
+    const dot = t.lastIndexOf('.')
+    return [Buffer.from(t.slice(0, dot)), Buffer.from(t.slice(dot + 1), 'base64url')]
+  })
+}
+
+const modes = {
+  raw: {
+    prepare: splitForRaw,
+    async run(items) {
+      let bad = 0
+      for (const [input, sig] of items) if (!cryptoVerify(null, input, key, sig)) bad++
+      return bad
+    },
+  },
+  oursSeq: ourVerifier && {
+    async run(tokens) {
+      let bad = 0
+      for (const t of tokens) {
+        try {
+          await ourVerifier.verifyToken(t)
+        } catch (error) {
+          if (bad++ === 0) log(`ours failed: ${error.reason ?? ''} ${error.message}`)
+        }
+      }
+      return bad
+    },
+  },
+  ours64: ourVerifier && {
+    async run(tokens) {
+      let bad = 0
+      let next = 0
+      const lane = async () => {
+        while (next < tokens.length) {
+          const t = tokens[next++]
+          try {
+            await ourVerifier.verifyToken(t)
+          } catch {
+            bad++
+          }
+        }
+      }
+      await Promise.all(Array.from({ length: 64 }, lane))
+      return bad
+    },
+  },
+  joseSeq: {
+    async run(tokens) {
+      let bad = 0
+      for (const t of tokens) {
+        try {
+          await jwtVerify(t, joseJwks, joseOptions)
+        } catch (error) {
+          if (bad++ === 0) log(`jose failed: ${error.code} ${error.message}`)
+        }
+      }
+      return bad
+    },
+  },
+}
+const activeModes = Object.entries(modes).filter(([, m]) => m)
+
+async function measure(mode, tokens) {
+  const items = mode.prepare ? mode.prepare(tokens) : tokens
+  const start = process.hrtime.bigint()
+  const bad = await mode.run(items)
+  const ns = Number(process.hrtime.bigint() - start)
+  return { opsPerSec: (items.length * 1e9) / ns, bad }
+}
+
+const signing = { privateKeyPem: cfg.privateKeyPem, issuer: cfg.issuer }
+
+// Warm-up: JIT, the JWKS caches (one fetch each), nothing measured.
+{
+  const warm = await makePool(2000 * activeModes.length, signing)
+  let i = 0
+  for (const [, mode] of activeModes) await measure(mode, warm.slice(i, (i += 2000)))
+}
+
+const samples = Object.fromEntries(activeModes.map(([name]) => [name, []]))
+const failures = Object.fromEntries(activeModes.map(([name]) => [name, 0]))
+for (let r = 0; r < rounds; r++) {
+  // A fresh pool per round, so tokens are distinct across all measurements too.
+  const pool = await makePool(ops * activeModes.length, signing)
+  const order = activeModes.map((_, i) => activeModes[(i + r) % activeModes.length])
+  let i = 0
+  for (const [name, mode] of order) {
+    const { opsPerSec, bad } = await measure(mode, pool.slice(i, (i += ops)))
+    samples[name].push(opsPerSec)
+    failures[name] += bad
+  }
+  log(
+    `round ${r + 1}/${rounds}: ` +
+      Object.entries(samples)
+        .map(([n, s]) => `${n}=${Math.round(s.at(-1))}`)
+        .join(' '),
+  )
+}
+
+// ---- cheap rejections ---------------------------------------------------------------------
+
+const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url')
+function claims(i) {
+  const iat = Math.floor(Date.now() / 1000)
+  return {
+    iss: cfg.issuer,
+    aud: AUDIENCE,
+    sub: 'user-r',
+    jti: `rej-${i}`,
+    scope: 'mcp:tools',
+    ext_provider: EXT_PROVIDER,
+    iat,
+    exp: iat + 60,
+  }
+}
+const fakeSig = Buffer.alloc(64, 7).toString('base64url')
+const rejectionKinds = {
+  oversized: {
+    reason: 'malformed',
+    make: (i) =>
+      `${b64({ alg: 'EdDSA', kid: KID })}.${b64({ ...claims(i), pad: 'x'.repeat(8300) })}.${fakeSig}`,
+  },
+  malformed: {
+    // three base64url segments whose payload is not JSON: rejected only after decoding
+    reason: 'malformed',
+    make: (i) =>
+      `${b64({ alg: 'EdDSA', kid: KID })}.${Buffer.from(`not json ${i}`).toString('base64url')}.${fakeSig}`,
+  },
+  algNotAllowed: {
+    reason: 'alg_not_allowed',
+    make: (i) => `${b64({ alg: 'HS256', kid: KID, typ: 'JWT' })}.${b64(claims(i))}.${fakeSig}`,
+  },
+  unknownKidInCooldown: {
+    reason: 'kid_missing_or_unknown',
+    make: (i) => randomKidToken(cfg.issuer, i),
+  },
+}
+
+const jwksFetches = async () =>
+  (await (await fetch(cfg.jwksUrl.replace('/.well-known/jwks.json', '/__fetches'))).json()).fetches
+const rejections = {}
+if (ourVerifier) {
+  // Start the kid-miss cooldown: the first unknown kid refetches once, the rest must not.
+  await ourVerifier.verifyToken(randomKidToken(cfg.issuer, -1)).catch(() => {})
+  for (const [name, kind] of Object.entries(rejectionKinds)) {
+    const fetchesBefore = await jwksFetches()
+    const started = Date.now()
+    const rates = []
+    let wrongReason = 0
+    let accepted = 0
+    let sampleReason
+    for (let r = 0; r < rounds; r++) {
+      const tokens = Array.from({ length: rejectOps }, (_, i) => kind.make(r * rejectOps + i))
+      if (r === 0) {
+        // un-measured warm-up on the first tokens of the round-0 batch
+        for (const t of tokens.slice(0, 2000)) await ourVerifier.verifyToken(t).catch(() => {})
+      }
+      const start = process.hrtime.bigint()
+      for (const t of tokens) {
+        try {
+          await ourVerifier.verifyToken(t)
+          accepted++
+        } catch (error) {
+          if (error?.reason !== kind.reason) {
+            wrongReason++
+            sampleReason ??= `${error?.reason ?? error?.name}: ${error?.message}`
+          }
+        }
+      }
+      rates.push((tokens.length * 1e9) / Number(process.hrtime.bigint() - start))
+    }
+    const fetches = (await jwksFetches()) - fetchesBefore
+    rejections[name] = {
+      opsPerSec: median(rates),
+      samples: rates,
+      wrongReason,
+      accepted,
+      sampleReason,
+      fetches,
+      elapsedMs: Date.now() - started,
+    }
+    log(`rejection ${name}: ${Math.round(median(rates))}/s wrongReason=${wrongReason} accepted=${accepted}`)
+  }
+}
+
+process.stdout.write(
+  JSON.stringify({
+    ours: Boolean(ourVerifier),
+    samples,
+    failures,
+    medians: Object.fromEntries(Object.entries(samples).map(([n, s]) => [n, median(s)])),
+    rejections,
+  }) + '\n',
+)
+process.exit(0)

@@ -1,0 +1,62 @@
+// The load generator process: `node loadgen.mjs '<json config>'`. Reads a pool of distinct tokens
+// (one per line), runs a warm-up then the measured autocannon run, each request with the next token
+// of the pool, and prints one JSON line of results.
+import { readFileSync } from 'node:fs'
+import autocannon from 'autocannon'
+
+const cfg = JSON.parse(process.argv[2])
+const pool = readFileSync(cfg.poolFile, 'latin1').split('\n')
+let next = 0
+let wrapped = 0
+const authorization = () => {
+  if (next >= pool.length) {
+    next = 0
+    wrapped++
+  }
+  return `Bearer ${pool[next++]}`
+}
+
+function run(duration) {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: `http://127.0.0.1:${cfg.port}`,
+        connections: cfg.connections,
+        pipelining: 1,
+        duration,
+        requests: [
+          {
+            method: 'GET',
+            path: '/mcp',
+            setupRequest(req) {
+              req.headers.authorization = authorization()
+              return req
+            },
+          },
+        ],
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    )
+  })
+}
+
+const warm = await run(cfg.warmup)
+const usedByWarmup = next
+const result = await run(cfg.duration)
+const sent = next - usedByWarmup + wrapped * pool.length
+process.stdout.write(
+  JSON.stringify({
+    ok2xx: result['2xx'],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    durationSec: result.duration,
+    rps: result['2xx'] / result.duration,
+    latencyP50: result.latency.p50,
+    latencyP99: result.latency.p99,
+    warmNon2xx: warm.non2xx + warm.errors,
+    tokensUsed: sent,
+    poolSize: pool.length,
+    poolWrapped: wrapped,
+  }) + '\n',
+)

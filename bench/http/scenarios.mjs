@@ -1,0 +1,224 @@
+// The HTTP scenarios: one Express 5 app each, one GET /mcp route answering "ok" once the request is
+// authenticated. Every verifying scenario checks the same things a partner needs (EdDSA only, the
+// issuer, the audience, exp/iat, ext_provider) against the same loopback JWKS.
+import { verify as cryptoVerify } from 'node:crypto'
+import { AUDIENCE, EXT_PROVIDER, publicKeyObject } from '../lib/common.mjs'
+
+const ok = (req, res) => res.send('ok')
+
+function bearer(req) {
+  const header = req.headers.authorization
+  if (typeof header !== 'string' || header.length < 8) return undefined
+  if (header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined
+  return header.slice(7)
+}
+
+function unauthorized(res) {
+  res.status(401).set('WWW-Authenticate', 'Bearer error="invalid_token"').end()
+}
+
+/**
+ * Each entry: `{ title, setup(app, cfg) }`. `setup` mounts the route, or throws an Error whose
+ * message says why the scenario cannot run here (it is then reported, not measured).
+ */
+export const scenarios = {
+  hello: {
+    title: 'Express hello (no auth)',
+    verifies: false,
+    async setup(app) {
+      app.get('/mcp', ok)
+    },
+  },
+
+  raw: {
+    title: 'Express + raw crypto.verify (floor)',
+    verifies: true,
+    async setup(app, cfg) {
+      // The least any verifying server pays: find the signature, one Ed25519 verify on a cached
+      // KeyObject. No JSON, no claims.
+      const key = publicKeyObject(cfg.publicJwk)
+      app.get(
+        '/mcp',
+        (req, res, next) => {
+          const token = bearer(req)
+          const dot = token === undefined ? -1 : token.lastIndexOf('.')
+          if (dot < 0) return unauthorized(res)
+          const input = Buffer.from(token.slice(0, dot), 'latin1')
+          const sig = Buffer.from(token.slice(dot + 1), 'base64url')
+          if (!cryptoVerify(null, input, key, sig)) return unauthorized(res)
+          next()
+        },
+        ok,
+      )
+    },
+  },
+
+  ours: {
+    title: 'Express + AgentPressPartnerStrategy (passport.authenticate)',
+    verifies: true,
+    ours: true,
+    async setup(app, cfg) {
+      const pkg = await import('passport-agentpress-partner').catch((error) => {
+        throw new Error(`passport-agentpress-partner not built: ${error.message}`)
+      })
+      if (typeof pkg.AgentPressPartnerStrategy !== 'function') {
+        throw new Error('AgentPressPartnerStrategy is not exported yet')
+      }
+      const { Passport } = await import('passport')
+      const passport = new Passport()
+      passport.use(
+        new pkg.AgentPressPartnerStrategy(
+          {
+            partnerMcp: {
+              issuer: cfg.issuer,
+              audience: AUDIENCE,
+              expectedExtProvider: EXT_PROVIDER,
+              jwksUrl: cfg.jwksUrl,
+            },
+          },
+          (claims, done) => done(null, { id: claims.sub }),
+        ),
+      )
+      app.get('/mcp', passport.authenticate('agentpress-partner', { session: false }), ok)
+    },
+  },
+
+  auth0: {
+    title: 'express-oauth2-jwt-bearer (EdDSA)',
+    verifies: true,
+    async setup(app, cfg) {
+      const { auth, claimEquals } = await import('express-oauth2-jwt-bearer')
+      app.get(
+        '/mcp',
+        auth({
+          issuer: cfg.issuer,
+          audience: AUDIENCE,
+          jwksUri: cfg.jwksUrl,
+          tokenSigningAlg: 'EdDSA',
+        }),
+        claimEquals('ext_provider', EXT_PROVIDER),
+        ok,
+      )
+    },
+  },
+
+  'passport-jose': {
+    title: 'passport-http-bearer + jose (createRemoteJWKSet + jwtVerify)',
+    verifies: true,
+    async setup(app, cfg) {
+      const { Passport } = await import('passport')
+      const { Strategy: BearerStrategy } = await import('passport-http-bearer')
+      const { createRemoteJWKSet, jwtVerify } = await import('jose')
+      const jwks = createRemoteJWKSet(new URL(cfg.jwksUrl))
+      const passport = new Passport()
+      passport.use(
+        new BearerStrategy((token, done) => {
+          jwtVerify(token, jwks, {
+            issuer: cfg.issuer,
+            audience: AUDIENCE,
+            algorithms: ['EdDSA'],
+            requiredClaims: ['sub', 'jti', 'scope', 'iat', 'exp'],
+            clockTolerance: 30,
+          }).then(
+            ({ payload }) =>
+              payload.ext_provider === EXT_PROVIDER
+                ? done(null, { id: payload.sub }, { scope: payload.scope })
+                : done(null, false),
+            () => done(null, false),
+          )
+        }),
+      )
+      app.get('/mcp', passport.authenticate('bearer', { session: false }), ok)
+    },
+  },
+
+  'mcp-sdk': {
+    title: 'MCP SDK requireBearerAuth + jose verifier',
+    verifies: true,
+    async setup(app, cfg) {
+      const { requireBearerAuth } = await import(
+        '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js'
+      )
+      const { InvalidTokenError } = await import('@modelcontextprotocol/sdk/server/auth/errors.js')
+      const { createRemoteJWKSet, jwtVerify } = await import('jose')
+      const jwks = createRemoteJWKSet(new URL(cfg.jwksUrl))
+      const verifier = {
+        async verifyAccessToken(token) {
+          let payload
+          try {
+            ;({ payload } = await jwtVerify(token, jwks, {
+              issuer: cfg.issuer,
+              audience: AUDIENCE,
+              algorithms: ['EdDSA'],
+              requiredClaims: ['sub', 'jti', 'scope', 'iat', 'exp'],
+              clockTolerance: 30,
+            }))
+          } catch {
+            throw new InvalidTokenError('Invalid token')
+          }
+          if (payload.ext_provider !== EXT_PROVIDER) throw new InvalidTokenError('Invalid token')
+          return {
+            token,
+            clientId: payload.sub,
+            scopes: payload.scope.split(' '),
+            expiresAt: payload.exp,
+          }
+        },
+      }
+      app.get('/mcp', requireBearerAuth({ verifier }), ok)
+    },
+  },
+
+  'fast-jwt': {
+    title: 'fast-jwt + get-jwks (verified-token cache off)',
+    verifies: true,
+    async setup(app, cfg) {
+      const { createVerifier } = await import('fast-jwt')
+      const { default: buildGetJwks } = await import('get-jwks')
+      const { createPublicKey } = await import('node:crypto')
+      const getJwks = buildGetJwks({
+        issuersWhitelist: [cfg.issuer],
+        jwksPath: '/.well-known/jwks.json',
+      })
+      // get-jwks' own getPublicKey() goes through jwk-to-pem, which knows only RSA and EC
+      // ("Unsupported key type OKP"), so an Ed25519 JWKS needs the JWK → PEM step done by
+      // node:crypto. Memoised per JWK object, i.e. as long as get-jwks caches that JWK.
+      const pems = new WeakMap()
+      const verify = createVerifier({
+        algorithms: ['EdDSA'],
+        allowedIss: cfg.issuer,
+        allowedAud: AUDIENCE,
+        requiredClaims: ['sub', 'jti', 'scope', 'iat', 'exp'],
+        clockTolerance: 30_000,
+        cache: false,
+        async key({ header, payload }) {
+          const jwk = await getJwks.getJwk({ domain: payload.iss, alg: header.alg, kid: header.kid })
+          let pem = pems.get(jwk)
+          if (pem === undefined) {
+            pem = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' })
+            pems.set(jwk, pem)
+          }
+          return pem
+        },
+      })
+      app.get(
+        '/mcp',
+        (req, res, next) => {
+          const token = bearer(req)
+          if (token === undefined) return unauthorized(res)
+          verify(token).then(
+            (payload) => {
+              if (payload.ext_provider !== EXT_PROVIDER) return unauthorized(res)
+              req.auth = payload
+              next()
+            },
+            () => unauthorized(res),
+          )
+        },
+        ok,
+      )
+    },
+  },
+}
+
+export const scenarioIds = Object.keys(scenarios)

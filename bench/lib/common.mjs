@@ -1,0 +1,135 @@
+// Shared helpers of the benchmark: configuration knobs, statistics, the Ed25519 test identity and
+// the token shapes every scenario verifies. Plain Node ESM so the bench measures the built dist/.
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+export const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url))
+
+function envNumber(name, fallback) {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a positive number`)
+  return value
+}
+
+/** Every knob of the bench, read once from the environment (the bench, not the library, may). */
+export const config = Object.freeze({
+  /** seconds of measured load per HTTP scenario and round */
+  duration: envNumber('BENCH_DURATION', 8),
+  /** seconds of warm-up load per HTTP scenario and round (JIT + JWKS cache) */
+  warmup: envNumber('BENCH_WARMUP', 1),
+  /** rounds of every HTTP scenario; the table quotes medians */
+  httpRounds: envNumber('BENCH_HTTP_ROUNDS', 3),
+  /** concurrent connections of the load generator */
+  connections: envNumber('BENCH_CONNECTIONS', 64),
+  /** rounds of every core measurement */
+  coreRounds: envNumber('BENCH_CORE_ROUNDS', 5),
+  /** operations per core measurement */
+  coreOps: envNumber('BENCH_CORE_OPS', 8000),
+  /** operations per cheap-rejection measurement */
+  rejectOps: envNumber('BENCH_REJECT_OPS', 20000),
+  /** concurrent requests of the JWKS cold-start test */
+  coldConcurrency: envNumber('BENCH_COLD_CONCURRENCY', 500),
+  /** requests of the JWKS random-kid test */
+  randomKidRequests: envNumber('BENCH_RANDOM_KID_REQUESTS', 10000),
+  /** comma-separated subset of HTTP scenario ids (default: all) */
+  only: (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean),
+  /** comma-separated phases to run: core,http,jwks (default: all) */
+  phases: (process.env.BENCH_PHASES ?? 'core,http,jwks').split(',').filter(Boolean),
+})
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b)
+  if (sorted.length === 0) return NaN
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Whether `taskset -c <cpu>` can pin a process here; the bench falls back to unpinned runs. */
+export function canPin() {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' })
+    execFileSync('taskset', ['-c', '1', 'true'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** argv prefix running `node` on one CPU when pinning works */
+export function pinnedNode(cpu, pin) {
+  return pin ? ['taskset', ['-c', String(cpu), process.execPath]] : [process.execPath, []]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bench identity: one Ed25519 key published in a JWKS, one issuer, one audience, one partner.
+
+export const KID = 'bench-2026-01'
+export const AUDIENCE = 'https://mcp.bench-partner.example/mcp'
+export const EXT_PROVIDER = 'bench-partner'
+export const ORG_PATH = '/orgs/bench-org'
+/** Token lifetime: the SPEC maximum, so the pool outlives any scenario. */
+export const LIFETIME_SEC = 600
+
+export function createIdentity() {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: KID, use: 'sig', alg: 'EdDSA' }
+  return {
+    privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    publicJwk: jwk,
+  }
+}
+
+const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url')
+
+/** Signs tokens with a private key; every token gets its own `jti`, so no two are equal. */
+export function createSigner(privateKeyPem, issuer) {
+  const key = createPrivateKey(privateKeyPem)
+  const header = b64({ alg: 'EdDSA', kid: KID, typ: 'JWT' })
+  const run = randomBytes(6).toString('hex')
+  return function signToken(index, overrides = {}) {
+    const iat = Math.floor(Date.now() / 1000)
+    const payload = b64({
+      iss: issuer,
+      aud: AUDIENCE,
+      sub: `user-${index % 1000}`,
+      jti: `${run}-${index}`,
+      scope: 'mcp:tools settings:read',
+      ext_provider: EXT_PROVIDER,
+      iat,
+      exp: iat + LIFETIME_SEC,
+      ...overrides,
+    })
+    const input = `${header}.${payload}`
+    return `${input}.${sign(null, Buffer.from(input), key).toString('base64url')}`
+  }
+}
+
+/** A token that is well formed and claims the right issuer but names a random kid. */
+export function randomKidToken(issuer, index) {
+  const iat = Math.floor(Date.now() / 1000)
+  const header = b64({ alg: 'EdDSA', kid: `rnd-${randomBytes(8).toString('hex')}`, typ: 'JWT' })
+  const payload = b64({
+    iss: issuer,
+    aud: AUDIENCE,
+    sub: 'user-x',
+    jti: `rk-${index}`,
+    scope: 'mcp:tools',
+    ext_provider: EXT_PROVIDER,
+    iat,
+    exp: iat + 60,
+  })
+  return `${header}.${payload}.${randomBytes(64).toString('base64url')}`
+}
+
+export function publicKeyObject(jwk) {
+  return createPublicKey({ key: jwk, format: 'jwk' })
+}
+
+export const fmtInt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a')
+export const fmtRatio = (n) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a')
+export const fmtFixed = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a')

@@ -1,0 +1,229 @@
+// Renders the results of one bench run as the console table and bench/RESULTS.md.
+import { fmtFixed, fmtInt, fmtRatio } from './lib/common.mjs'
+import { scenarios } from './http/scenarios.mjs'
+
+const TARGET_CORE = 0.8
+const TARGET_E2E = 0.85
+const TARGET_REJECT = 0.1
+
+const verdict = (pass) => (pass === undefined ? 'not measured' : pass ? '**PASS**' : '**MISS**')
+
+function table(head, rows) {
+  const line = (cells) => `| ${cells.join(' | ')} |`
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n')
+}
+
+export function render(results, config) {
+  const out = []
+  const verdicts = []
+  const m = results.machine
+  const core = results.core
+  const rRaw = core?.medians.raw
+
+  // ---- core
+  if (core) {
+    out.push('### Core (one CPU, warm JWKS, distinct freshly signed tokens)')
+    const spread = (name) => {
+      const s = core.samples[name]
+      return s ? `${fmtInt(Math.min(...s))}–${fmtInt(Math.max(...s))}` : ''
+    }
+    const rows = [
+      ['R_raw: `crypto.verify(null, input, keyObject, sig)`', 'raw'],
+      ['`PartnerTokenVerifier.verifyToken`, sequential', 'oursSeq'],
+      ['`PartnerTokenVerifier.verifyToken`, 64 in flight', 'ours64'],
+      ['jose 6 `jwtVerify` + `createRemoteJWKSet`, sequential (reference)', 'joseSeq'],
+    ]
+      .filter(([, k]) => core.medians[k] !== undefined)
+      .map(([label, k]) => [
+        label,
+        fmtInt(core.medians[k]),
+        fmtFixed(1e6 / core.medians[k], 1),
+        fmtRatio(core.medians[k] / rRaw),
+        spread(k),
+        String(core.failures[k]),
+      ])
+    out.push(
+      table(['measurement', 'median ops/s', 'µs/op', '× R_raw', `min–max of ${config.coreRounds}`, 'failed'], rows),
+    )
+    if (!core.ours) out.push('\n_PartnerTokenVerifier not built yet: its rows are missing._')
+
+    const seq = core.medians.oursSeq
+    if (seq !== undefined) {
+      const r1 = seq / rRaw
+      const r64 = core.medians.ours64 / rRaw
+      verdicts.push([
+        `Core verify ≥ ${TARGET_CORE} × R_raw`,
+        `sequential ${fmtRatio(r1)}, 64 in flight ${fmtRatio(r64)}`,
+        verdict(Math.min(r1, r64) >= TARGET_CORE),
+      ])
+    }
+
+    if (Object.keys(core.rejections).length > 0) {
+      out.push('\n### Cheap rejections (ours, sequential, distinct tokens)')
+      const rows2 = Object.entries(core.rejections).map(([k, v]) => [
+        k,
+        fmtInt(v.opsPerSec),
+        fmtFixed(1e6 / v.opsPerSec, 2),
+        fmtFixed(seq / v.opsPerSec, 3),
+        v.wrongReason === 0 && v.accepted === 0 ? 'yes' : `NO (${v.wrongReason} wrong, ${v.accepted} accepted: ${v.sampleReason ?? ''})`,
+        String(v.fetches),
+      ])
+      out.push(
+        table(['rejection', 'median ops/s', 'µs/op', 'fraction of one verify', 'right reason', 'JWKS fetches'], rows2),
+      )
+      const worst = Math.max(...Object.values(core.rejections).map((v) => seq / v.opsPerSec))
+      verdicts.push([`Cheap rejections ≤ ${TARGET_REJECT} × one verify`, `worst ${fmtFixed(worst, 3)}`, verdict(worst <= TARGET_REJECT)])
+    }
+  }
+
+  // ---- HTTP
+  const http = results.http
+  if (http) {
+    const floor = http.raw?.rps
+    out.push(
+      `\n### HTTP end to end (Express 5, GET /mcp; server ${m.pinned ? 'pinned to CPU 0' : 'unpinned'}, ` +
+        `autocannon ${m.pinned ? 'on CPU 1' : 'unpinned'}, ${config.connections} connections, ` +
+        `${config.duration}s × ${config.httpRounds} rounds, every request a distinct token)`,
+    )
+    const rows = Object.entries(http).map(([id, h]) => {
+      if (h.unavailable) return [scenarios[id].title, 'excluded', '', '', '', '', '', h.unavailable]
+      return [
+        scenarios[id].title,
+        fmtInt(h.rps),
+        `${fmtInt(h.min)}–${fmtInt(h.max)}`,
+        id === 'hello' ? '—' : fmtRatio(h.rps / floor),
+        fmtRatio(h.rps / http.hello?.rps),
+        `${fmtFixed(h.p50, 0)} / ${fmtFixed(h.p99, 0)}`,
+        String(h.non2xx),
+        scenarios[id].verifies
+          ? `JWKS fetches/run ${id === 'raw' ? 0 : h.jwksFetches}${h.reused ? '; TOKENS REUSED' : ''}`
+          : 'tokens sent, not checked',
+      ]
+    })
+    out.push(
+      table(
+        ['scenario', 'median req/s', 'min–max', '× raw floor', '× hello', 'p50 / p99 ms', 'non-2xx', 'notes'],
+        rows,
+      ),
+    )
+    if (http.ours?.rps !== undefined && floor) {
+      const ratio = http.ours.rps / floor
+      const alts = Object.entries(http).filter(
+        ([id, h]) => scenarios[id].verifies && !scenarios[id].ours && id !== 'raw' && h.rps !== undefined,
+      )
+      const best = alts.reduce((a, b) => (b[1].rps > (a?.[1].rps ?? 0) ? b : a), undefined)
+      verdicts.push([`Strategy e2e ≥ ${TARGET_E2E} × raw floor`, fmtRatio(ratio), verdict(ratio >= TARGET_E2E)])
+      if (best) {
+        verdicts.push([
+          'Strategy ahead of every alternative',
+          `best alternative ${best[0]} ${fmtInt(best[1].rps)} req/s; ours/best ${fmtRatio(http.ours.rps / best[1].rps)}`,
+          verdict(alts.every(([, h]) => http.ours.rps > h.rps)),
+        ])
+      }
+    } else if (http.ours?.unavailable) {
+      verdicts.push(['Strategy e2e', http.ours.unavailable, 'not measured'])
+    }
+  }
+
+  // ---- JWKS
+  if (results.jwksHttp || results.jwksCore) {
+    out.push(
+      `\n### JWKS fetches under load (cold start: ${config.coldConcurrency} concurrent valid requests; ` +
+        `${config.randomKidRequests} requests with random unknown kids, 64 in flight)`,
+    )
+    const rows = []
+    const st = (o) =>
+      Object.entries(o)
+        .map(([k, v]) => `${k}×${v}`)
+        .join(' ')
+    const jc = results.jwksCore
+    if (jc && !jc.unavailable) {
+      rows.push([
+        '`PartnerTokenVerifier` (direct)',
+        String(jc.cold.fetches),
+        st(jc.cold.outcomes),
+        String(jc.randomKid.fetches),
+        `${fmtInt(jc.randomKid.elapsedMs)} ms`,
+        st(jc.randomKid.outcomes),
+      ])
+    }
+    for (const [id, r] of Object.entries(results.jwksHttp ?? {})) {
+      if (r.unavailable) {
+        rows.push([scenarios[id].title, 'excluded', '', '', '', r.unavailable])
+        continue
+      }
+      rows.push([
+        scenarios[id].title,
+        String(r.cold.fetches),
+        st(r.cold.statuses),
+        String(r.randomKid.fetches),
+        `${fmtInt(r.randomKid.elapsedMs)} ms`,
+        st(r.randomKid.statuses),
+      ])
+    }
+    out.push(
+      table(
+        ['implementation', 'cold-start fetches', 'cold-start outcomes', 'random-kid fetches', 'random-kid time', 'random-kid outcomes'],
+        rows,
+      ),
+    )
+    if (jc?.spread) {
+      const s = jc.spread
+      out.push(
+        `\nWith \`jwksCooldownMs: ${s.cooldownMs}\` and ${fmtInt(s.requests)} random kids spread over ` +
+          `${fmtInt(s.elapsedMs)} ms (${s.windows} cooldown windows): ${s.fetches} fetches (${st(s.outcomes)}).`,
+      )
+    }
+    const coldOurs = [jc?.cold?.fetches, results.jwksHttp?.ours?.cold?.fetches].filter((x) => x !== undefined)
+    if (coldOurs.length) {
+      verdicts.push(['JWKS: exactly 1 fetch per cold start', coldOurs.join(', '), verdict(coldOurs.every((x) => x === 1))])
+    }
+    const windows = (ms) => Math.max(1, Math.ceil(ms / 30_000))
+    const rk = []
+    if (jc?.randomKid) rk.push([jc.randomKid.fetches, windows(jc.randomKid.elapsedMs)])
+    const rh = results.jwksHttp?.ours?.randomKid
+    if (rh) rk.push([rh.fetches, windows(rh.elapsedMs)])
+    if (jc?.spread) rk.push([jc.spread.fetches, jc.spread.windows])
+    if (rk.length) {
+      verdicts.push([
+        'JWKS: ≤ 1 fetch per cooldown window under random kids',
+        rk.map(([f, w]) => `${f} fetch(es) / ${w} window(s)`).join('; '),
+        verdict(rk.every(([f, w]) => f <= w)),
+      ])
+    }
+  }
+
+  const verdictTable = table(['target', 'measured', 'verdict'], verdicts)
+  const text = [...out, '\n### Verdicts', verdictTable].join('\n')
+  const versions = Object.entries(m.versions)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')
+  const markdown = `# Benchmark results
+
+Produced by \`npm run bench\` (bench/run.mjs) on ${m.date}; the whole run took ${fmtFixed(results.elapsedSec, 0)} s.
+Every figure is the median of the rounds stated; ratios are taken between medians of the same run.
+
+- Machine: ${m.cpus} × ${m.model} (\`nproc\`/\`/proc/cpuinfo\`), Linux ${m.kernel}
+- Node ${m.node}; passport-agentpress-partner ${m.packageVersion} (built dist/)
+- ${m.pinned ? 'Core phase and HTTP servers pinned to CPU 0, autocannon pinned to CPU 1 (`taskset -c`)' : '`taskset` unavailable: processes were not pinned'}
+- Tokens: Ed25519 (EdDSA) JWTs, one distinct freshly signed token per operation or request, from a
+  pool signed right before each measurement; \`exp = iat + 600\`.
+- Libraries: ${versions}
+
+${text}
+
+### How to read this
+
+- R_raw is the physical limit of one core: Node's one-shot Ed25519 verify on a cached \`KeyObject\`,
+  with the signing input and signature already decoded.
+- The raw floor is an Express route that does only that verify (plus finding the signature): what
+  any verifying server pays. "× raw floor" compares every scenario with it.
+- Alternatives are configured to check what the partner needs (EdDSA only, \`iss\`, \`aud\`, \`exp\`/\`iat\`,
+  \`ext_provider\`); get-jwks' \`getPublicKey()\` cannot convert an OKP key (jwk-to-pem knows only RSA
+  and EC), so the fast-jwt scenario converts the JWK with \`node:crypto\`, memoised per JWK.
+- Re-run: \`npm run bench\`; knobs \`BENCH_DURATION\`, \`BENCH_WARMUP\`, \`BENCH_HTTP_ROUNDS\`,
+  \`BENCH_CONNECTIONS\`, \`BENCH_CORE_ROUNDS\`, \`BENCH_CORE_OPS\`, \`BENCH_REJECT_OPS\`,
+  \`BENCH_COLD_CONCURRENCY\`, \`BENCH_RANDOM_KID_REQUESTS\`, \`BENCH_ONLY=raw,ours\`, \`BENCH_PHASES=core,http,jwks\`.
+`
+  return { text, markdown }
+}

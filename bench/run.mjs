@@ -1,0 +1,194 @@
+// `npm run bench`: builds, then measures in one run the core verifier against the physical limit,
+// every HTTP scenario side by side, and JWKS fetch behaviour; prints a table of medians and
+// ratios and writes bench/RESULTS.md. Knobs: see config in lib/common.mjs (BENCH_* variables).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir, release } from 'node:os'
+import { join } from 'node:path'
+import {
+  BENCH_DIR,
+  canPin,
+  config,
+  createIdentity,
+  fmtFixed,
+  fmtInt,
+
+  median,
+} from './lib/common.mjs'
+import { startJwksServer } from './lib/jwks-server.mjs'
+import { makePool } from './lib/pool.mjs'
+import { runJsonChild, startServer } from './lib/procs.mjs'
+import { scenarios, scenarioIds } from './http/scenarios.mjs'
+import { jwksCore, jwksHttpScenario } from './jwks.mjs'
+
+const began = Date.now()
+const say = (msg) => process.stderr.write(`${msg}\n`)
+const pin = canPin()
+const identity = createIdentity()
+const jwks = await startJwksServer(identity.publicJwk)
+const workDir = mkdtempSync(join(tmpdir(), 'agentpress-bench-'))
+const results = { phases: config.phases }
+
+function machine() {
+  let model = 'unknown'
+  try {
+    model = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? model
+  } catch {}
+  const pkg = JSON.parse(readFileSync(join(BENCH_DIR, '..', 'package.json'), 'utf8'))
+  const version = (name) => {
+    try {
+      return JSON.parse(readFileSync(join(BENCH_DIR, '..', 'node_modules', name, 'package.json'), 'utf8')).version
+    } catch {
+      return 'n/a'
+    }
+  }
+  return {
+    cpus: (() => {
+      try {
+        return readFileSync('/proc/cpuinfo', 'utf8').match(/^processor\s*:/gm).length
+      } catch {
+        return 'n/a'
+      }
+    })(),
+    model,
+    node: process.version,
+    kernel: release(),
+    date: new Date().toISOString(),
+    pinned: pin,
+    packageVersion: pkg.version,
+    versions: Object.fromEntries(
+      [
+        'express',
+        'passport',
+        'jose',
+        'autocannon',
+        'express-oauth2-jwt-bearer',
+        'passport-http-bearer',
+        '@modelcontextprotocol/sdk',
+        'fast-jwt',
+        'get-jwks',
+      ].map((n) => [n, version(n)]),
+    ),
+  }
+}
+results.machine = machine()
+say(
+  `bench: ${results.machine.cpus} CPU ${results.machine.model}, Node ${process.version}, ` +
+    (pin ? 'server on CPU 0, load generator on CPU 1 (taskset)' : 'taskset unavailable: unpinned'),
+)
+
+try {
+  // ---- (1)+(2) core ---------------------------------------------------------------------------
+  if (config.phases.includes('core')) {
+    say('\n== core (pinned to CPU 0)')
+    results.core = await runJsonChild(
+      join(BENCH_DIR, 'core.mjs'),
+      {
+        privateKeyPem: identity.privateKeyPem,
+        publicJwk: identity.publicJwk,
+        issuer: jwks.issuer,
+        jwksUrl: jwks.jwksUrl,
+        rounds: config.coreRounds,
+        ops: config.coreOps,
+        rejectOps: config.rejectOps,
+      },
+      { cpu: 0, pin, timeoutMs: 240_000 },
+    )
+  }
+  const rRaw = results.core?.medians.raw
+
+  // ---- (3) HTTP end to end -------------------------------------------------------------------
+  if (config.phases.includes('http')) {
+    say(`\n== HTTP (${config.httpRounds} rounds × ${config.duration}s + ${config.warmup}s warm-up)`)
+    const ids = scenarioIds.filter((id) => config.only.length === 0 || config.only.includes(id))
+    const http = Object.fromEntries(ids.map((id) => [id, { rounds: [] }]))
+    // No verifying server can answer faster than one core verifies: size pools so none repeats.
+    const bound = Math.max(rRaw ?? 0, 15_000) * 1.15
+    const poolFile = join(workDir, 'pool.txt')
+    for (let r = 0; r < config.httpRounds; r++) {
+      // rotate the order every round so drift does not favour one scenario
+      const order = ids.map((_, i) => ids[(i + r) % ids.length])
+      for (const id of order) {
+        if (http[id].unavailable) continue
+        jwks.reset()
+        const server = await startServer(
+          join(BENCH_DIR, 'http', 'server.mjs'),
+          { scenario: id, issuer: jwks.issuer, jwksUrl: jwks.jwksUrl, publicJwk: identity.publicJwk },
+          { cpu: 0, pin },
+        )
+        if (server.unavailable) {
+          http[id].unavailable = server.unavailable
+          say(`  ${id}: unavailable (${server.unavailable})`)
+          continue
+        }
+        try {
+          const size = scenarios[id].verifies
+            ? Math.ceil(bound * (config.duration + config.warmup))
+            : 20_000
+          // Freshly signed right before the scenario: exp = iat + 600 covers the run.
+          const pool = await makePool(size, { privateKeyPem: identity.privateKeyPem, issuer: jwks.issuer })
+          writeFileSync(poolFile, pool.join('\n'), 'latin1')
+          const res = await runJsonChild(
+            join(BENCH_DIR, 'http', 'loadgen.mjs'),
+            {
+              port: server.port,
+              poolFile,
+              connections: config.connections,
+              duration: config.duration,
+              warmup: config.warmup,
+            },
+            { cpu: 1, pin, timeoutMs: (config.duration + config.warmup) * 1000 + 60_000 },
+          )
+          res.jwksFetches = jwks.fetches
+          http[id].rounds.push(res)
+          say(
+            `  round ${r + 1} ${id.padEnd(14)} ${fmtInt(res.rps).padStart(7)} req/s  ` +
+              `p50 ${res.latencyP50} ms p99 ${res.latencyP99} ms  non2xx ${res.non2xx} errors ${res.errors}  ` +
+              `jwks ${res.jwksFetches}${res.poolWrapped && scenarios[id].verifies ? '  TOKENS REUSED' : ''}`,
+          )
+        } finally {
+          await server.stop()
+        }
+      }
+    }
+    for (const id of ids) {
+      const rs = http[id].rounds
+      if (rs.length === 0) continue
+      Object.assign(http[id], {
+        rps: median(rs.map((x) => x.rps)),
+        min: Math.min(...rs.map((x) => x.rps)),
+        max: Math.max(...rs.map((x) => x.rps)),
+        p50: median(rs.map((x) => x.latencyP50)),
+        p99: median(rs.map((x) => x.latencyP99)),
+        non2xx: rs.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
+        jwksFetches: Math.max(...rs.map((x) => x.jwksFetches)),
+        reused: scenarios[id].verifies && rs.some((x) => x.poolWrapped > 0),
+      })
+    }
+    results.http = http
+  }
+
+  // ---- (4) JWKS behaviour ----------------------------------------------------------------------
+  if (config.phases.includes('jwks')) {
+    say(`\n== JWKS: cold start × ${config.coldConcurrency} concurrent, ${config.randomKidRequests} random kids`)
+    const opts = { jwks, identity, pin, cold: config.coldConcurrency, randomKids: config.randomKidRequests }
+    results.jwksCore = await jwksCore(opts)
+    say(`  core: ${JSON.stringify(results.jwksCore)}`)
+    results.jwksHttp = {}
+    for (const id of scenarioIds.filter((i) => scenarios[i].verifies && i !== 'raw')) {
+      results.jwksHttp[id] = await jwksHttpScenario(id, opts)
+      say(`  ${id}: ${JSON.stringify(results.jwksHttp[id])}`)
+    }
+  }
+} finally {
+  await jwks.close()
+  rmSync(workDir, { recursive: true, force: true })
+}
+results.elapsedSec = (Date.now() - began) / 1000
+
+// ---- (5) report ------------------------------------------------------------------------------
+const report = (await import('./report.mjs')).render(results, config)
+process.stdout.write(`\n${report.text}\n`)
+writeFileSync(join(BENCH_DIR, 'RESULTS.md'), report.markdown)
+mkdirSync(join(BENCH_DIR, '.out'), { recursive: true })
+writeFileSync(join(BENCH_DIR, '.out', 'results.json'), JSON.stringify(results, null, 2) + '\n')
+say(`\nwrote bench/RESULTS.md and bench/.out/results.json (${fmtFixed(results.elapsedSec, 0)} s)`)
