@@ -28,9 +28,10 @@ export interface KeyRotationRouterOptions {
   /** The verifiers to refresh, when there is no strategy. Exactly one of the two is required. */
   verifiers?: readonly TokenVerifier[]
   /**
-   * Called once per processed event, after the refresh succeeded and before the 200 is sent; not for
-   * duplicates, failed refreshes or events of an issuer no verifier trusts. Not awaited; whatever it
-   * throws or rejects with is ignored (a logging hook must not change what AgentPress is told).
+   * Called once per processed event, after the refresh succeeded and before the 200 is sent; not
+   * for duplicates, failed refreshes or events of an issuer no verifier trusts. Not awaited;
+   * whatever it throws or rejects with is ignored (a logging hook must not change what AgentPress
+   * is told).
    */
   onRotation?: (event: KeyRotationEvent) => unknown
   /** Accepted timestamp difference in seconds, both directions, inclusive. Default 300. */
@@ -39,7 +40,7 @@ export interface KeyRotationRouterOptions {
   clock?: () => number
   /** Deadline for the whole body to arrive, in ms. Default 10,000 (SPEC §5). */
   bodyTimeoutMs?: number
-  /** Deadline for the JWKS refresh of one delivery, in ms; past it the answer is 503. Default 15,000. */
+  /** Deadline for the JWKS refresh of one delivery, in ms; past it, 503. Default 15,000. */
   refreshTimeoutMs?: number
   /** How many processed delivery ids are remembered for deduplication. Default 1,000. */
   maxRememberedIds?: number
@@ -121,7 +122,9 @@ function resolveVerifiers(options: KeyRotationRouterOptions): readonly TokenVeri
   } else {
     throw new TypeError('strategy or verifiers is required')
   }
-  if (!Array.isArray(list) || list.length === 0) throw new TypeError(`${name} must be a non-empty array`)
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new TypeError(`${name} must be a non-empty array`)
+  }
   list.forEach((verifier: unknown, index) => {
     if (typeof verifier !== 'object' || verifier === null) {
       throw new TypeError(`${name}[${index}] must be a TokenVerifier`)
@@ -138,7 +141,9 @@ function resolveVerifiers(options: KeyRotationRouterOptions): readonly TokenVeri
     }
   })
   if (!list.some((verifier) => typeof (verifier as TokenVerifier).refreshJwks === 'function')) {
-    throw new TypeError(`${name}: no verifier has refreshJwks(), so a rotation could change nothing`)
+    throw new TypeError(
+      `${name}: no verifier has refreshJwks(), so a rotation could change nothing`,
+    )
   }
   return Object.freeze([...(list as TokenVerifier[])])
 }
@@ -240,11 +245,11 @@ type MaybeParsed = IncomingMessage & { rawBody?: unknown; body?: unknown; _body?
  *   (so the old key is refused even if the refetch fails), then `refreshJwks()` on the verifiers
  *   whose `issuer` equals `event.issuer` (all when the event names none; a verifier without
  *   `issuer` matches every event), then 200 `{"received":true}`.
- * - An event naming an issuer no verifier trusts is 200 `{"received":true,"ignored":"unknown_issuer"}`:
- *   it is authentic (signed with our secret) and retrying cannot change anything, while a 4xx would
- *   only make AgentPress retry five times.
- * - A failed refresh is 503 with `Retry-After: 5` and `{"error":"jwks_unavailable",…}`, so AgentPress
- *   retries and the retry is processed in full.
+ * - An event naming an issuer no verifier trusts is 200
+ *   `{"received":true,"ignored":"unknown_issuer"}`: it is authentic (signed with our secret) and
+ *   retrying cannot change anything, while a 4xx would only make AgentPress retry five times.
+ * - A failed refresh is 503 with `Retry-After: 5` and `{"error":"jwks_unavailable",…}`, so
+ *   AgentPress retries and the retry is processed in full.
  * - An id already processed (kept 24 h, at most `maxRememberedIds`, least recently seen evicted) is
  *   200 `{"received":true,"duplicate":true}` with no refresh; concurrent deliveries of one id share
  *   one processing.
@@ -392,7 +397,13 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
     }
     let event: KeyRotationEvent
     try {
-      event = verifyKeyRotation({ payload: body, headers: req.headers, secret: secrets, toleranceSec, clock })
+      event = verifyKeyRotation({
+        payload: body,
+        headers: req.headers,
+        secret: secrets,
+        toleranceSec,
+        clock,
+      })
     } catch (error) {
       if (!(error instanceof KeyRotationVerifyError)) throw error
       refuse(res, error.reason)

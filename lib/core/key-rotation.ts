@@ -40,23 +40,24 @@ const row = (status: KeyRotationErrorEntry['status'], description: string): KeyR
  * KEY_ROTATION_ERRORS.payload_too_large.status // 413
  * ```
  */
-export const KEY_ROTATION_ERRORS: Readonly<Record<KeyRotationVerifyErrorReason, KeyRotationErrorEntry>> =
-  Object.freeze({
-    missing_signature: row(401, 'Missing X-AgentPress-Signature header'),
-    missing_timestamp: row(401, 'Missing X-AgentPress-Timestamp header'),
-    invalid_timestamp: row(401, 'X-AgentPress-Timestamp must be Unix seconds in ASCII digits'),
-    timestamp_out_of_window: row(401, 'Timestamp outside the accepted window'),
-    signature_mismatch: row(401, 'Signature does not match'),
-    invalid_payload: row(400, 'Invalid key-rotation payload'),
-    payload_too_large: row(413, 'Payload larger than 8192 bytes'),
-    unsupported_encoding: row(415, 'Content-Encoding must be identity'),
-    body_already_parsed: row(
-      500,
-      'A body parser consumed the raw request body before the key-rotation router. Mount the ' +
-        'router before express.json(), or keep the raw bytes with ' +
-        'express.json({ verify: (req, res, buf) => { req.rawBody = buf } })',
-    ),
-  })
+export const KEY_ROTATION_ERRORS: Readonly<
+  Record<KeyRotationVerifyErrorReason, KeyRotationErrorEntry>
+> = Object.freeze({
+  missing_signature: row(401, 'Missing X-AgentPress-Signature header'),
+  missing_timestamp: row(401, 'Missing X-AgentPress-Timestamp header'),
+  invalid_timestamp: row(401, 'X-AgentPress-Timestamp must be Unix seconds in ASCII digits'),
+  timestamp_out_of_window: row(401, 'Timestamp outside the accepted window'),
+  signature_mismatch: row(401, 'Signature does not match'),
+  invalid_payload: row(400, 'Invalid key-rotation payload'),
+  payload_too_large: row(413, 'Payload larger than 8192 bytes'),
+  unsupported_encoding: row(415, 'Content-Encoding must be identity'),
+  body_already_parsed: row(
+    500,
+    'A body parser consumed the raw request body before the key-rotation router. Mount the ' +
+      'router before express.json(), or keep the raw bytes with ' +
+      'express.json({ verify: (req, res, buf) => { req.rawBody = buf } })',
+  ),
+})
 
 /** The nine reasons, in the order of SPEC §5. */
 export const KEY_ROTATION_VERIFY_ERROR_REASONS: readonly KeyRotationVerifyErrorReason[] =
@@ -132,10 +133,7 @@ export class KeyRotationVerifyError extends Error {
  * const secrets = assertWebhookSecrets(process.env.AGENTPRESS_WEBHOOK_SECRET ?? '')
  * ```
  */
-export function assertWebhookSecrets(
-  secret: unknown,
-  name = 'webhookSecret',
-): readonly string[] {
+export function assertWebhookSecrets(secret: unknown, name = 'webhookSecret'): readonly string[] {
   const list: unknown[] = Array.isArray(secret) ? [...(secret as unknown[])] : [secret]
   if (list.length === 0) throw new TypeError(`${name} must not be an empty array`)
   list.forEach((value, index) => {
@@ -185,7 +183,8 @@ function header(headers: VerifyKeyRotationOptions['headers'], name: string): str
   for (const key of Object.keys(headers)) {
     if (key.toLowerCase() !== name) continue
     const value = headers[key]
-    const text = typeof value === 'string' ? value : Array.isArray(value) ? value.join(', ') : undefined
+    const text =
+      typeof value === 'string' ? value : Array.isArray(value) ? value.join(', ') : undefined
     // Two spellings of the same header are two header lines: join them as Node does.
     if (text !== undefined) found = found === undefined ? text : `${found}, ${text}`
   }
@@ -258,7 +257,9 @@ function parseEvent(body: Uint8Array): KeyRotationEvent {
   for (const field of ['id', 'type', 'retiredKid', 'newCurrentKid'] as const) {
     if (!nonEmptyString(input[field])) throw invalidPayload(`${field} must be a non-empty string`)
   }
-  if (input.type !== 'signing_key_rotation') throw invalidPayload('type is not signing_key_rotation')
+  if (input.type !== 'signing_key_rotation') {
+    throw invalidPayload('type is not signing_key_rotation')
+  }
   if (input.issuer !== undefined && !nonEmptyString(input.issuer)) {
     throw invalidPayload('issuer must be a non-empty string when present')
   }
@@ -325,14 +326,18 @@ export function verifyKeyRotation(options: VerifyKeyRotationOptions): KeyRotatio
     throw new TypeError('headers must be an object')
   }
   const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload
-  if (body.length > KEY_ROTATION_MAX_BODY_BYTES) throw new KeyRotationVerifyError('payload_too_large')
+  if (body.length > KEY_ROTATION_MAX_BODY_BYTES) {
+    throw new KeyRotationVerifyError('payload_too_large')
+  }
 
   const signatureHeader = header(headers, KEY_ROTATION_SIGNATURE_HEADER)
   if (signatureHeader === undefined || signatureHeader.trim() === '') {
     throw new KeyRotationVerifyError('missing_signature')
   }
   const timestamp = header(headers, KEY_ROTATION_TIMESTAMP_HEADER)
-  if (timestamp === undefined || timestamp === '') throw new KeyRotationVerifyError('missing_timestamp')
+  if (timestamp === undefined || timestamp === '') {
+    throw new KeyRotationVerifyError('missing_timestamp')
+  }
   parseTimestamp(timestamp, toleranceSec, clock())
 
   const received = parseSignatures(signatureHeader)

@@ -30,7 +30,8 @@ export interface SignedWebhook {
  *
  * @example
  * ```ts
- * const entry = computeWebhookSignature(secret, '1700000000', Buffer.from([0xef, 0xbb, 0xbf, 0x7b, 0x7d]))
+ * const bom = Buffer.from([0xef, 0xbb, 0xbf, 0x7b, 0x7d])
+ * const entry = computeWebhookSignature(secret, '1700000000', bom)
  * // 'sha256=…64 hex…'
  * ```
  */
@@ -57,7 +58,8 @@ export function computeWebhookSignature(
  *
  * const mock = await createMockAgentPress()
  * const { body, headers } = signWebhook(mock.rotateKeys(), { secret: mock.webhookSecret })
- * await fetch('http://127.0.0.1:3000/webhooks/agentpress/key-rotation', { method: 'POST', headers, body })
+ * const url = 'http://127.0.0.1:3000/webhooks/agentpress/key-rotation'
+ * await fetch(url, { method: 'POST', headers, body })
  * ```
  */
 export function signWebhook(
@@ -106,9 +108,8 @@ export interface WebhookDeliveryResult {
  * @example
  * ```ts
  * const mock = await createMockAgentPress()
- * const result = await deliverWebhook(`${base}/webhooks/agentpress/key-rotation`, mock.rotateKeys(), {
- *   secret: mock.webhookSecret,
- * })
+ * const url = `${base}/webhooks/agentpress/key-rotation`
+ * const result = await deliverWebhook(url, mock.rotateKeys(), { secret: mock.webhookSecret })
  * // result: { status: 200, body: { received: true }, headers: { … } }
  * ```
  */
