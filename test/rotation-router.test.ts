@@ -7,9 +7,16 @@ import connect from 'connect'
 import express from 'express'
 import passport from 'passport'
 import request from 'supertest'
-import { PartnerTokenVerifier, type KeyRotationEvent, type TokenVerifier } from 'passport-agentpress-partner'
+import {
+  PartnerTokenVerifier,
+  type KeyRotationEvent,
+  type TokenVerifier,
+} from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
-import { KEY_ROTATION_ERRORS, type KeyRotationVerifyErrorReason } from '../dist/core/key-rotation.js'
+import {
+  KEY_ROTATION_ERRORS,
+  type KeyRotationVerifyErrorReason,
+} from '../dist/core/key-rotation.js'
 import { createKeyRotationRouter, type KeyRotationRouterOptions } from '../dist/rotation-router.js'
 import { AgentPressPartnerStrategy } from '../dist/strategy.js'
 import { computeWebhookSignature, deliverWebhook, signWebhook } from '../dist/testing/webhook.js'
@@ -64,7 +71,7 @@ type Setup = 'none' | 'json' | 'json-verify' | 'raw' | 'text' | 'json-after'
 
 interface Framework {
   readonly name: string
-  create(router: RequestListener | ReturnType<typeof createKeyRotationRouter>, setup: Setup): RequestListener
+  create(router: ReturnType<typeof createKeyRotationRouter>, setup: Setup): RequestListener
 }
 
 function expressFramework(name: string, lib: typeof express): Framework {
@@ -92,10 +99,11 @@ function expressFramework(name: string, lib: typeof express): Framework {
       app.use((_req: express.Request, res: express.Response) => {
         res.status(404).json({ fellThrough: true })
       })
-      app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      const onError: express.ErrorRequestHandler = (err, _req, res, _next) => {
         errors.push(err)
         res.status(599).end()
-      })
+      }
+      app.use(onError)
       return app as unknown as RequestListener
     },
   }
@@ -177,7 +185,8 @@ function rawRequest(
   { method = 'POST', path = PATH } = {},
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
+    const target = { host: '127.0.0.1', port, method, path, headers, agent: false }
+    const req = httpRequest(target, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (chunk: Buffer) => chunks.push(chunk))
       res.on('end', () => {
@@ -227,7 +236,12 @@ for (const framework of FRAMEWORKS) {
     const sign = (
       event: unknown = EVENT,
       options: { timestamp?: string | number; secret?: string } = {},
-    ) => signWebhook(event as KeyRotationEvent, { secret: options.secret ?? SECRET, clock, ...options })
+    ) =>
+      signWebhook(event as KeyRotationEvent, {
+        clock,
+        ...options,
+        secret: options.secret ?? SECRET,
+      })
 
     const post = (url: string, body: string | Buffer, headers: Record<string, string>) =>
       request(url).post(PATH).set(headers).send(body)
@@ -262,7 +276,8 @@ for (const framework of FRAMEWORKS) {
 
       // Node strips the optional whitespace around a header value (RFC 9110 §5.5), so surrounding
       // spaces never reach the router; a space inside the value does. The core test covers both.
-      for (const timestamp of ['1.5', `+${T0}`, `${T0}abc`, '17000 00000', `-${T0}`, '0x6553f100']) {
+      const garbage = ['1.5', `+${T0}`, `${T0}abc`, '17000 00000', `-${T0}`, '0x6553f100']
+      for (const timestamp of garbage) {
         it(`garbage timestamp ${JSON.stringify(timestamp)} → 401 invalid_timestamp`, async () => {
           const { url } = await app()
           const { body, headers } = sign(EVENT, { timestamp })
@@ -274,19 +289,21 @@ for (const framework of FRAMEWORKS) {
       it('±301 s → 401 timestamp_out_of_window; ±300 s → 200', async () => {
         const { url } = await app()
         for (const delta of [-301, 301]) {
-          const { body, headers } = sign({ ...EVENT, id: `evt_${delta}` }, { timestamp: T0 + delta })
+          const event = { ...EVENT, id: `evt_${delta}` }
+          const { body, headers } = sign(event, { timestamp: T0 + delta })
           const res = await post(url, body, headers)
           expect([res.status, res.body]).to.deep.equal([401, refusal('timestamp_out_of_window')])
         }
         for (const delta of [-300, 300]) {
-          const { body, headers } = sign({ ...EVENT, id: `evt_${delta}` }, { timestamp: T0 + delta })
+          const event = { ...EVENT, id: `evt_${delta}` }
+          const { body, headers } = sign(event, { timestamp: T0 + delta })
           const res = await post(url, body, headers)
           expect([res.status, res.body]).to.deep.equal([200, { received: true }])
         }
         expect(verifier.refreshes).to.equal(2)
       })
 
-      it('wrong secret → 401 signature_mismatch; the second configured secret → 200', async () => {
+      it('wrong secret → 401 signature_mismatch; a second secret → 200', async () => {
         const { url } = await app({ webhookSecret: [SECRET, OTHER_SECRET] })
         const wrong = sign(EVENT, { secret: 'whsec_nobody_knows_this_one' })
         const res = await post(url, wrong.body, wrong.headers)
@@ -312,12 +329,18 @@ for (const framework of FRAMEWORKS) {
       })
 
       const badSignatures: Array<[string, (mac: string) => string]> = [
-        ['one signature character changed', (mac) => `${mac.slice(0, -1)}${mac.endsWith('0') ? '1' : '0'}`],
+        [
+          'one signature character changed',
+          (mac) => `${mac.slice(0, -1)}${mac.endsWith('0') ? '1' : '0'}`,
+        ],
         ['63 hex characters', (mac) => mac.slice(0, -1)],
         ['65 hex characters', (mac) => `${mac}0`],
         ['non-hex', (mac) => `${mac.slice(0, -2)}zz`],
         ['upper-case hex', (mac) => mac.toUpperCase().replace('SHA256=', 'sha256=')],
-        ['nine entries (the good one last)', (mac) => [...Array(8).fill(`sha256=${'0'.repeat(64)}`), mac].join(', ')],
+        [
+          'nine entries (the good one last)',
+          (mac) => [...Array(8).fill(`sha256=${'0'.repeat(64)}`), mac].join(', '),
+        ],
       ]
       for (const [label, mutate] of badSignatures) {
         it(`${label} → 401 signature_mismatch`, async () => {
@@ -410,7 +433,7 @@ for (const framework of FRAMEWORKS) {
         ['br', brotliCompressSync],
         ['GZIP', gzipSync],
       ] as const) {
-        it(`Content-Encoding: ${encoding} → 415 unsupported_encoding (signed or not)`, async () => {
+        it(`Content-Encoding: ${encoding} → 415 unsupported_encoding`, async () => {
           const { url } = await app()
           const compressed = compress(Buffer.from(JSON.stringify(EVENT)))
           const headers = {
@@ -480,7 +503,10 @@ for (const framework of FRAMEWORKS) {
           const res = await request(url)[method.toLowerCase() as 'get'](PATH)
           expect(res.status).to.equal(405)
           expect(res.headers.allow).to.equal('POST')
-          expect(res.body).to.deep.equal({ error: 'method_not_allowed', error_description: 'Only POST is allowed' })
+          expect(res.body).to.deep.equal({
+            error: 'method_not_allowed',
+            error_description: 'Only POST is allowed',
+          })
         })
       }
 
@@ -520,7 +546,7 @@ for (const framework of FRAMEWORKS) {
         expect(verifier.refreshes).to.equal(0)
       })
 
-      it('express.text() first → 500 body_already_parsed (a decoded string is not the bytes)', async () => {
+      it('express.text() first → 500 body_already_parsed (text is not bytes)', async () => {
         const { url } = await app({}, 'text')
         const { body, headers } = sign()
         const res = await post(url, body, headers)
@@ -534,7 +560,7 @@ for (const framework of FRAMEWORKS) {
         expect([res.status, res.body]).to.deep.equal([200, { received: true }])
       })
 
-      it('express.json({ verify }) and a gzip body → still 415 (the raw copy was inflated)', async () => {
+      it('express.json({ verify }) and a gzip body → 415 (raw copy inflated)', async () => {
         const { port } = await app({}, 'json-verify')
         const compressed = gzipSync(Buffer.from(JSON.stringify(EVENT)))
         const headers = {
@@ -556,7 +582,7 @@ for (const framework of FRAMEWORKS) {
         expect([res.status, res.body]).to.deep.equal([200, { received: true }])
       })
 
-      it('express.json() first but a non-JSON Content-Type (stream untouched) → 200', async () => {
+      it('express.json() first, a non-JSON Content-Type (stream untouched) → 200', async () => {
         const { url } = await app({}, 'json')
         const { body, headers } = sign()
         const res = await post(url, body, { ...headers, 'Content-Type': 'text/plain' })
@@ -572,12 +598,13 @@ for (const framework of FRAMEWORKS) {
     })
 
     describe('slow, lying and aborted bodies', () => {
-      it('a slow drip is cut off at the deadline (408) while the server stays responsive', async () => {
+      it('a slow drip is cut off at the deadline (408), the server stays responsive', async () => {
         const { url, port } = await app({ bodyTimeoutMs: 600 })
         const { body, headers } = sign()
         const started = Date.now()
         const pings: number[] = []
-        const drip = rawRequest(port, { ...headers, 'Content-Length': Buffer.byteLength(body) }, async (req) => {
+        const framing = { ...headers, 'Content-Length': Buffer.byteLength(body) }
+        const drip = rawRequest(port, framing, async (req) => {
           // Bounded: one byte every 50 ms for at most 100 bytes (5 s), never the whole body.
           for (let i = 0; i < 100 && !req.destroyed; i++) {
             req.write(body[i] as string)
@@ -604,16 +631,17 @@ for (const framework of FRAMEWORKS) {
         expect(verifier.refreshes).to.equal(0)
       })
 
-      it('a Content-Length longer than the bytes sent ends at the deadline, not never', async () => {
+      it('a Content-Length above the bytes sent ends at the deadline, not never', async () => {
         const { port } = await app({ bodyTimeoutMs: 300 })
         const { body, headers } = sign()
-        const res = await rawRequest(port, { ...headers, 'Content-Length': Buffer.byteLength(body) + 10 }, (req) => {
+        const framing = { ...headers, 'Content-Length': Buffer.byteLength(body) + 10 }
+        const res = await rawRequest(port, framing, (req) => {
           req.write(body)
         })
         expect(res.status).to.equal(408)
       })
 
-      it('a client abort mid-body neither crashes nor leaks an error, and the next delivery works', async () => {
+      it('a client abort mid-body crashes nothing, and the next delivery works', async () => {
         const { url, port } = await app()
         const { body, headers } = sign()
         await new Promise<void>((resolve) => {
@@ -654,7 +682,10 @@ for (const framework of FRAMEWORKS) {
         const res = await post(url, body, headers)
         expect(res.status).to.equal(503)
         expect(res.headers['retry-after']).to.equal('5')
-        expect(res.body).to.deep.equal({ error: 'jwks_unavailable', error_description: 'Signing keys unavailable' })
+        expect(res.body).to.deep.equal({
+          error: 'jwks_unavailable',
+          error_description: 'Signing keys unavailable',
+        })
         expect(verifier.log).to.deep.equal(['revoke:ap-2026-08', 'refresh'])
       })
 
@@ -690,8 +721,9 @@ for (const framework of FRAMEWORKS) {
         const resent = sign() // AgentPress re-sending the same id with a fresh timestamp
         const third = await post(url, resent.body, resent.headers)
         expect([first.status, first.body]).to.deep.equal([200, { received: true }])
-        expect([second.status, second.body]).to.deep.equal([200, { received: true, duplicate: true }])
-        expect([third.status, third.body]).to.deep.equal([200, { received: true, duplicate: true }])
+        const duplicate = { received: true, duplicate: true }
+        expect([second.status, second.body]).to.deep.equal([200, duplicate])
+        expect([third.status, third.body]).to.deep.equal([200, duplicate])
         expect(verifier.refreshes).to.equal(1)
       })
 
@@ -699,7 +731,8 @@ for (const framework of FRAMEWORKS) {
         verifier.delayMs = 100
         const { url } = await app()
         const { body, headers } = sign()
-        const answers = await Promise.all(Array.from({ length: 50 }, () => post(url, body, headers)))
+        const deliveries = Array.from({ length: 50 }, () => post(url, body, headers))
+        const answers = await Promise.all(deliveries)
         expect(answers.map((res) => res.status)).to.deep.equal(Array(50).fill(200))
         expect(verifier.refreshes).to.equal(1)
       })
@@ -725,7 +758,7 @@ for (const framework of FRAMEWORKS) {
         expect(verifier.refreshes).to.equal(2)
       })
 
-      it('refreshes only the verifier of event.issuer; all of them when the event names none', async () => {
+      it('refreshes the verifier of event.issuer; all when the event names none', async () => {
         const a = new FakeVerifier(ISSUER_A)
         const b = new FakeVerifier(ISSUER_B)
         const { url } = await app({ verifiers: [a, b] })
@@ -743,7 +776,8 @@ for (const framework of FRAMEWORKS) {
         const { url } = await app()
         const other = sign({ ...EVENT, issuer: `${ISSUER_A}/`, emergency: true })
         const res = await post(url, other.body, other.headers)
-        expect([res.status, res.body]).to.deep.equal([200, { received: true, ignored: 'unknown_issuer' }])
+        const ignored = { received: true, ignored: 'unknown_issuer' }
+        expect([res.status, res.body]).to.deep.equal([200, ignored])
         expect(verifier.log).to.deep.equal([])
       })
 
@@ -791,29 +825,61 @@ describe('createKeyRotationRouter options', () => {
   const cases: Array<[string, unknown, string]> = [
     ['no options', undefined, 'createKeyRotationRouter: options must be an object'],
     ['no secret', { verifiers: [verifier] }, 'webhookSecret must be a string'],
-    ['a short secret', { webhookSecret: 'short', verifiers: [verifier] }, 'webhookSecret must be at least 16 characters long'],
-    ['an empty secret', { webhookSecret: '', verifiers: [verifier] }, 'webhookSecret must not be empty'],
+    [
+      'a short secret',
+      { webhookSecret: 'short', verifiers: [verifier] },
+      'webhookSecret must be at least 16 characters long',
+    ],
+    [
+      'an empty secret',
+      { webhookSecret: '', verifiers: [verifier] },
+      'webhookSecret must not be empty',
+    ],
     [
       'a secret with a trailing newline',
       { webhookSecret: `${SECRET}\n`, verifiers: [verifier] },
       'webhookSecret must not have leading or trailing whitespace',
     ],
-    ['a bad second secret', { webhookSecret: [SECRET, ' x'], verifiers: [verifier] }, 'webhookSecret[1] must be at least 16 characters long'],
-    ['neither strategy nor verifiers', { webhookSecret: SECRET }, 'strategy or verifiers is required'],
+    [
+      'a bad second secret',
+      { webhookSecret: [SECRET, ' x'], verifiers: [verifier] },
+      'webhookSecret[1] must be at least 16 characters long',
+    ],
+    [
+      'neither strategy nor verifiers',
+      { webhookSecret: SECRET },
+      'strategy or verifiers is required',
+    ],
     [
       'both strategy and verifiers',
       { webhookSecret: SECRET, verifiers: [verifier], strategy: { verifiers: [verifier] } },
       'pass either strategy or verifiers, not both',
     ],
-    ['an empty verifiers array', { webhookSecret: SECRET, verifiers: [] }, 'verifiers must be a non-empty array'],
-    ['a strategy without verifiers', { webhookSecret: SECRET, strategy: {} }, 'strategy.verifiers must be a non-empty array'],
-    ['a null verifier', { webhookSecret: SECRET, verifiers: [null] }, 'verifiers[0] must be a TokenVerifier'],
+    [
+      'an empty verifiers array',
+      { webhookSecret: SECRET, verifiers: [] },
+      'verifiers must be a non-empty array',
+    ],
+    [
+      'a strategy without verifiers',
+      { webhookSecret: SECRET, strategy: {} },
+      'strategy.verifiers must be a non-empty array',
+    ],
+    [
+      'a null verifier',
+      { webhookSecret: SECRET, verifiers: [null] },
+      'verifiers[0] must be a TokenVerifier',
+    ],
     [
       'verifiers that cannot refresh',
       { webhookSecret: SECRET, verifiers: [{ verifyToken: async () => ({}) }] },
       'verifiers: no verifier has refreshJwks(), so a rotation could change nothing',
     ],
-    ['a non-function onRotation', { webhookSecret: SECRET, verifiers: [verifier], onRotation: 'log' }, 'onRotation must be a function'],
+    [
+      'a non-function onRotation',
+      { webhookSecret: SECRET, verifiers: [verifier], onRotation: 'log' },
+      'onRotation must be a function',
+    ],
     [
       'a negative toleranceSec',
       { webhookSecret: SECRET, verifiers: [verifier], toleranceSec: -1 },
@@ -837,7 +903,8 @@ describe('createKeyRotationRouter options', () => {
   ]
   for (const [label, options, message] of cases) {
     it(`${label} → TypeError`, () => {
-      expect(() => createKeyRotationRouter(options as KeyRotationRouterOptions)).to.throw(TypeError, message)
+      const create = () => createKeyRotationRouter(options as KeyRotationRouterOptions)
+      expect(create).to.throw(TypeError, message)
     })
   }
 
@@ -867,13 +934,16 @@ describe('key rotation end to end with the mock AgentPress', () => {
     describe(framework.name, () => {
       /** An app with a Passport-protected /mcp and the rotation router sharing one strategy. */
       async function partnerApp(): Promise<{ url: string; strategy: AgentPressPartnerStrategy }> {
-        const strategy = new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp }, async (claims) => ({
-          id: claims.sub,
-        }))
+        const strategy = new AgentPressPartnerStrategy(
+          { partnerMcp: mock.partnerMcp },
+          async (claims) => ({ id: claims.sub }),
+        )
         const instance = new passport.Passport()
         instance.use(strategy)
         const router = createKeyRotationRouter({ webhookSecret: mock.webhookSecret, strategy })
-        const auth = instance.authenticate(strategy.name, { session: false }) as connect.NextHandleFunction
+        const auth = instance.authenticate(strategy.name, {
+          session: false,
+        }) as connect.NextHandleFunction
         const ok = (_req: unknown, res: import('node:http').ServerResponse) => {
           res.end('ok')
         }
@@ -899,15 +969,18 @@ describe('key rotation end to end with the mock AgentPress', () => {
       const callMcp = (url: string, token: string) =>
         request(url).post('/mcp').set('Authorization', `Bearer ${token}`).send({})
 
-      it('rotation announced → one JWKS fetch → tokens of the new key verify, none fail', async () => {
+      it('rotation announced → one JWKS fetch → new-key tokens verify, none fail', async () => {
         const { url } = await partnerApp()
         expect((await callMcp(url, mock.signToken())).status).to.equal(200)
         mock.resetJwksRequestCount()
         const event = mock.rotateKeys()
-        const delivery = await deliverWebhook(`${url}${PATH}`, event, { secret: mock.webhookSecret })
+        const delivery = await deliverWebhook(`${url}${PATH}`, event, {
+          secret: mock.webhookSecret,
+        })
         expect([delivery.status, delivery.body]).to.deep.equal([200, { received: true }])
         expect(mock.jwksRequestCount).to.equal(1)
-        const answers = await Promise.all(Array.from({ length: 20 }, () => callMcp(url, mock.signToken())))
+        const calls = Array.from({ length: 20 }, () => callMcp(url, mock.signToken()))
+        const answers = await Promise.all(calls)
         expect(answers.map((res) => res.status)).to.deep.equal(Array(20).fill(200))
         expect(mock.jwksRequestCount).to.equal(1)
       })
@@ -918,28 +991,34 @@ describe('key rotation end to end with the mock AgentPress', () => {
         mock.resetJwksRequestCount()
         const event = mock.rotateKeys()
         const answers = await Promise.all(
-          Array.from({ length: 50 }, () => deliverWebhook(`${url}${PATH}`, event, { secret: mock.webhookSecret })),
+          Array.from({ length: 50 }, () =>
+            deliverWebhook(`${url}${PATH}`, event, { secret: mock.webhookSecret }),
+          ),
         )
         expect(answers.map((answer) => answer.status)).to.deep.equal(Array(50).fill(200))
         expect(mock.jwksRequestCount).to.equal(1)
         const replay = await deliverWebhook(`${url}${PATH}`, event, { secret: mock.webhookSecret })
-        expect([replay.status, replay.body]).to.deep.equal([200, { received: true, duplicate: true }])
+        const duplicate = { received: true, duplicate: true }
+        expect([replay.status, replay.body]).to.deep.equal([200, duplicate])
         expect(mock.jwksRequestCount).to.equal(1)
       })
 
-      it('emergency rotation → the retired kid is refused at once, even with the JWKS down', async () => {
+      it('emergency rotation → retired kid refused at once, even with JWKS down', async () => {
         const { url } = await partnerApp()
         const oldToken = mock.signToken()
         expect((await callMcp(url, oldToken)).status).to.equal(200)
         const event = mock.rotateKeys({ emergency: true })
         mock.setJwksMode('error')
-        const delivery = await deliverWebhook(`${url}${PATH}`, event, { secret: mock.webhookSecret })
+        const delivery = await deliverWebhook(`${url}${PATH}`, event, {
+          secret: mock.webhookSecret,
+        })
         expect(delivery.status).to.equal(503)
         expect(delivery.headers['retry-after']).to.equal('5')
         const refused = await callMcp(url, oldToken)
         expect(refused.status).to.equal(401)
         expect(refused.headers['www-authenticate']).to.include('error="invalid_token"')
-        expect(refused.headers['www-authenticate']).to.include('error_description="Signing key not found"')
+        const challenge = refused.headers['www-authenticate']
+        expect(challenge).to.include('error_description="Signing key not found"')
         // AgentPress retries once the JWKS is back: processed in full.
         mock.setJwksMode('ok')
         const retry = await deliverWebhook(`${url}${PATH}`, event, { secret: mock.webhookSecret })
@@ -953,7 +1032,9 @@ describe('key rotation end to end with the mock AgentPress', () => {
         expect((await callMcp(url, mock.signToken())).status).to.equal(200)
         const event = mock.rotateKeys()
         mock.setJwksMode('error')
-        const delivery = await deliverWebhook(`${url}${PATH}`, event, { secret: mock.webhookSecret })
+        const delivery = await deliverWebhook(`${url}${PATH}`, event, {
+          secret: mock.webhookSecret,
+        })
         expect([delivery.status, delivery.body]).to.deep.equal([
           503,
           { error: 'jwks_unavailable', error_description: 'Signing keys unavailable' },
@@ -972,7 +1053,10 @@ describe('key rotation end to end with the mock AgentPress', () => {
     const decoy = await startCountingServer()
     try {
       const verifier = new PartnerTokenVerifier(mock.partnerMcp)
-      const router = createKeyRotationRouter({ webhookSecret: mock.webhookSecret, verifiers: [verifier] })
+      const router = createKeyRotationRouter({
+        webhookSecret: mock.webhookSecret,
+        verifiers: [verifier],
+      })
       const { url } = await listen(express().use(PATH, router) as unknown as RequestListener)
       const event = mock.rotateKeys()
       const delivery = await deliverWebhook(
@@ -982,7 +1066,14 @@ describe('key rotation end to end with the mock AgentPress', () => {
           jwksUrl: `${decoy.url}/.well-known/jwks.json`,
           jku: `${decoy.url}/jku`,
           issuerUrl: decoy.url,
-          keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', kid: event.newCurrentKid }],
+          keys: [
+            {
+              kty: 'OKP',
+              crv: 'Ed25519',
+              x: 'AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+              kid: event.newCurrentKid,
+            },
+          ],
         },
         { secret: mock.webhookSecret },
       )

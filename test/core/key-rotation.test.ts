@@ -78,7 +78,10 @@ describe('core/key-rotation', () => {
         'body_already_parsed',
       ])
       const statuses = Object.fromEntries(
-        KEY_ROTATION_VERIFY_ERROR_REASONS.map((reason) => [reason, KEY_ROTATION_ERRORS[reason].status]),
+        KEY_ROTATION_VERIFY_ERROR_REASONS.map((reason) => [
+          reason,
+          KEY_ROTATION_ERRORS[reason].status,
+        ]),
       )
       expect(statuses).to.deep.equal({
         missing_signature: 401,
@@ -128,11 +131,19 @@ describe('core/key-rotation', () => {
       ['empty', '', 'webhookSecret must not be empty'],
       ['15 characters', 'a'.repeat(15), 'webhookSecret must be at least 16 characters long'],
       ['leading space', ` ${SECRET}`, 'webhookSecret must not have leading or trailing whitespace'],
-      ['trailing newline', `${SECRET}\n`, 'webhookSecret must not have leading or trailing whitespace'],
+      [
+        'trailing newline',
+        `${SECRET}\n`,
+        'webhookSecret must not have leading or trailing whitespace',
+      ],
       ['a number', 12, 'webhookSecret must be a string'],
       ['undefined', undefined, 'webhookSecret must be a string'],
       ['an empty array', [], 'webhookSecret must not be an empty array'],
-      ['an array with a short entry', [SECRET, 'short'], 'webhookSecret[1] must be at least 16 characters long'],
+      [
+        'an array with a short entry',
+        [SECRET, 'short'],
+        'webhookSecret[1] must be at least 16 characters long',
+      ],
     ]
     for (const [label, value, message] of cases) {
       it(`refuses ${label} with a TypeError`, () => {
@@ -166,7 +177,10 @@ describe('core/key-rotation', () => {
         ...EVENT,
         jwksUrl: 'http://127.0.0.1:1/evil.json',
         keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'AQ' }],
-      }).replace('{', '{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},')
+      }).replace(
+        '{',
+        '{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},',
+      )
       const event = verifyKeyRotation(signed(body))
       expect(event).to.deep.equal(EVENT)
       expect(Object.isFrozen(event)).to.equal(true)
@@ -174,7 +188,12 @@ describe('core/key-rotation', () => {
     })
 
     it('accepts the minimal event (optional fields absent)', () => {
-      const body = JSON.stringify({ id: 'e1', type: 'signing_key_rotation', retiredKid: 'a', newCurrentKid: 'b' })
+      const body = JSON.stringify({
+        id: 'e1',
+        type: 'signing_key_rotation',
+        retiredKid: 'a',
+        newCurrentKid: 'b',
+      })
       expect(verifyKeyRotation(signed(body))).to.deep.equal({
         id: 'e1',
         type: 'signing_key_rotation',
@@ -198,7 +217,8 @@ describe('core/key-rotation', () => {
       expect(headers['X-AgentPress-Signature']).to.equal(
         computeWebhookSignature(SECRET, NOW_SEC, body),
       )
-      expect(verifyKeyRotation({ payload: body, headers, secret: SECRET, clock })).to.deep.equal(EVENT)
+      const event = verifyKeyRotation({ payload: body, headers, secret: SECRET, clock })
+      expect(event).to.deep.equal(EVENT)
     })
 
     describe('headers', () => {
@@ -236,16 +256,16 @@ describe('core/key-rotation', () => {
         'NaN',
         '9'.repeat(17),
       ]) {
-        it(`timestamp ${JSON.stringify(timestamp)} → invalid_timestamp (even if correctly signed)`, () => {
-          expectReason(() => verifyKeyRotation(signed(undefined, { timestamp })), 'invalid_timestamp')
+        it(`timestamp ${JSON.stringify(timestamp)} → invalid_timestamp (even if signed)`, () => {
+          const input = signed(undefined, { timestamp })
+          expectReason(() => verifyKeyRotation(input), 'invalid_timestamp')
         })
       }
 
       it('±300 s is accepted, ±301 s refused, both directions, inclusive', () => {
         for (const delta of [-300, 300, 0]) {
-          expect(verifyKeyRotation(signed(undefined, { timestamp: String(NOW_SEC + delta) })).id).to.equal(
-            'evt_2f6c1d0e',
-          )
+          const input = signed(undefined, { timestamp: String(NOW_SEC + delta) })
+          expect(verifyKeyRotation(input).id).to.equal('evt_2f6c1d0e')
         }
         for (const delta of [-301, 301, -NOW_SEC]) {
           expectReason(
@@ -288,15 +308,30 @@ describe('core/key-rotation', () => {
         ['63 hex characters', `sha256=${mac.slice(0, 63)}`],
         ['65 hex characters', `sha256=${mac}0`],
         ['a non-hex character', `sha256=${mac.slice(0, 63)}g`],
-        ['non-hex where Buffer.from would stop early', `sha256=${mac.slice(0, 2)}zz${mac.slice(4)}`],
+        [
+          'non-hex where Buffer.from would stop early',
+          `sha256=${mac.slice(0, 2)}zz${mac.slice(4)}`,
+        ],
         ['base64 of the MAC', `sha256=${Buffer.from(mac, 'hex').toString('base64')}`],
         ['upper-case hex', `sha256=${mac.toUpperCase()}`],
-        ['one character changed', `sha256=${mac.slice(0, 10)}${mac[10] === '0' ? '1' : '0'}${mac.slice(11)}`],
+        [
+          'one character changed',
+          `sha256=${mac.slice(0, 10)}${mac[10] === '0' ? '1' : '0'}${mac.slice(11)}`,
+        ],
         ['an unknown scheme', `sha512=${mac}`],
         ['only separators', ' , , '],
-        ['nine entries, the good one among them', [...Array(8).fill(`sha256=${'0'.repeat(64)}`), `sha256=${mac}`].join(',')],
-        ['the right MAC under the wrong secret', `sha256=${hmac(OTHER_SECRET, String(NOW_SEC), body)}`],
-        ['a MAC keyed without the whsec_ prefix', `sha256=${hmac(SECRET.slice(6), String(NOW_SEC), body)}`],
+        [
+          'nine entries, the good one among them',
+          [...Array(8).fill(`sha256=${'0'.repeat(64)}`), `sha256=${mac}`].join(','),
+        ],
+        [
+          'the right MAC under the wrong secret',
+          `sha256=${hmac(OTHER_SECRET, String(NOW_SEC), body)}`,
+        ],
+        [
+          'a MAC keyed without the whsec_ prefix',
+          `sha256=${hmac(SECRET.slice(6), String(NOW_SEC), body)}`,
+        ],
       ]
       for (const [label, value] of refused) {
         it(`${label} → signature_mismatch`, () => {
@@ -316,9 +351,8 @@ describe('core/key-rotation', () => {
       })
 
       it('two header lines (array, or two spellings) are joined as Node joins them', () => {
-        expect(verifyKeyRotation(withSignature([`sha256=${'a'.repeat(64)}`, `sha256=${mac}`])).id).to.equal(
-          'evt_2f6c1d0e',
-        )
+        const joined = withSignature([`sha256=${'a'.repeat(64)}`, `sha256=${mac}`])
+        expect(verifyKeyRotation(joined).id).to.equal('evt_2f6c1d0e')
         const input = signed(body)
         input.headers['X-AgentPress-Signature'] = `sha256=${'a'.repeat(64)}`
         expect(verifyKeyRotation(input).id).to.equal('evt_2f6c1d0e')
@@ -356,7 +390,8 @@ describe('core/key-rotation', () => {
 
       it('a re-serialised body → signature_mismatch', () => {
         const input = signed(JSON.stringify(EVENT, null, 2))
-        expectReason(() => verifyKeyRotation({ ...input, payload: JSON.stringify(EVENT) }), 'signature_mismatch')
+        const compact = { ...input, payload: JSON.stringify(EVENT) }
+        expectReason(() => verifyKeyRotation(compact), 'signature_mismatch')
       })
 
       it('invalid UTF-8, a BOM and CRLF verify exactly as sent', () => {
@@ -371,7 +406,8 @@ describe('core/key-rotation', () => {
         expect(verifyKeyRotation(signed(body))).to.deep.equal(EVENT)
         // The same event decoded and re-encoded is not what was signed.
         const reencoded = Buffer.from(body.toString('utf8'))
-        expectReason(() => verifyKeyRotation({ ...signed(body), payload: reencoded }), 'signature_mismatch')
+        const input = { ...signed(body), payload: reencoded }
+        expectReason(() => verifyKeyRotation(input), 'signature_mismatch')
       })
 
       it('8192 bytes pass, 8193 bytes → payload_too_large before any HMAC', () => {
@@ -430,7 +466,8 @@ describe('core/key-rotation', () => {
           const flipped = Buffer.from(body)
           const index = at % flipped.length
           flipped[index] = (flipped[index] as number) ^ 0x01
-          expectReason(() => verifyKeyRotation({ ...signed(body), payload: flipped }), 'signature_mismatch')
+          const input = { ...signed(body), payload: flipped }
+          expectReason(() => verifyKeyRotation(input), 'signature_mismatch')
         }),
         { numRuns: 200 },
       )
