@@ -59,21 +59,65 @@ export const KEY_ROTATION_ERRORS: Readonly<
   ),
 })
 
-/** The nine reasons, in the order of SPEC §5. */
+/**
+ * The nine reasons, in the order of SPEC §5.
+ *
+ * @example
+ * ```ts
+ * KEY_ROTATION_VERIFY_ERROR_REASONS.includes('signature_mismatch') // true
+ * ```
+ */
 export const KEY_ROTATION_VERIFY_ERROR_REASONS: readonly KeyRotationVerifyErrorReason[] =
   Object.freeze(Object.keys(KEY_ROTATION_ERRORS) as KeyRotationVerifyErrorReason[])
 
-/** Largest accepted body, in bytes (SPEC §5: 8 KB, public). */
+/**
+ * Largest accepted body, in bytes (SPEC §5: 8 KB, public).
+ *
+ * @example
+ * ```ts
+ * if (body.length > KEY_ROTATION_MAX_BODY_BYTES) res.statusCode = 413
+ * ```
+ */
 export const KEY_ROTATION_MAX_BODY_BYTES = 8192
 
-/** Default timestamp window, in seconds, applied in both directions (SPEC §5, public). */
+/**
+ * Default timestamp window, in seconds, applied in both directions (SPEC §5, public).
+ *
+ * @example
+ * ```ts
+ * verifyKeyRotation({ payload, headers, secret, toleranceSec: KEY_ROTATION_TOLERANCE_SEC })
+ * ```
+ */
 export const KEY_ROTATION_TOLERANCE_SEC = 300
 
-/** Most signature entries one header may carry; more is refused before any HMAC (SPEC §5). */
+/**
+ * Most signature entries one header may carry; more is refused before any HMAC (SPEC §5).
+ *
+ * @example
+ * ```ts
+ * KEY_ROTATION_MAX_SIGNATURES // 8
+ * ```
+ */
 export const KEY_ROTATION_MAX_SIGNATURES = 8
 
-/** Header names, lower-case as Node delivers them. */
+/**
+ * Name of the timestamp header, lower-case as Node delivers it.
+ *
+ * @example
+ * ```ts
+ * req.headers[KEY_ROTATION_TIMESTAMP_HEADER] // '1700000000'
+ * ```
+ */
 export const KEY_ROTATION_TIMESTAMP_HEADER = 'x-agentpress-timestamp'
+
+/**
+ * Name of the signature header, lower-case as Node delivers it.
+ *
+ * @example
+ * ```ts
+ * req.headers[KEY_ROTATION_SIGNATURE_HEADER] // 'sha256=…'
+ * ```
+ */
 export const KEY_ROTATION_SIGNATURE_HEADER = 'x-agentpress-signature'
 
 /**
