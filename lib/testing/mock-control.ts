@@ -1,0 +1,271 @@
+/**
+ * A loopback control API over a running mock AgentPress: mint tokens and rotate keys over HTTP, so
+ * a process other than the one holding the keys (the `agentpress-mock token` / `rotate` commands,
+ * curl) can drive it. The private keys never leave the mock's process.
+ *
+ * It mints tokens for the mock's own loopback issuer only, which no production verifier trusts;
+ * still, it refuses what a web page could send it: a `Host` that is not a loopback name (DNS
+ * rebinding), any `Origin` header (browsers send one on cross-origin requests and on every POST),
+ * and POSTs that are not `application/json` (a cross-origin browser request then needs a CORS
+ * preflight, which is never approved).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { KeyRotationEvent } from '../core/types.js'
+import type { MockAgentPress } from './mock-agentpress.js'
+import { deliverWebhook, type WebhookDeliveryResult } from './webhook.js'
+
+/** The path prefix of the control API. */
+export const MOCK_CONTROL_PATH = '/_mock'
+
+/** Options of {@link createMockControl}. */
+export interface MockControlOptions {
+  /**
+   * The issuer to put in minted tokens and rotation events, when the mock's JWKS is served under
+   * another origin than the mock's own listener. Default `mock.issuer`.
+   */
+  issuer?: string
+  /** The JWKS URL reported by `GET /_mock/config`. Default `mock.jwksUrl`. */
+  jwksUrl?: string
+}
+
+/** Body of `POST /_mock/token`. Every member is optional. */
+export interface MockTokenRequest {
+  /** `sub` claim. */
+  sub?: string
+  /** `scope` claim (space-separated). */
+  scope?: string
+  /** Lifetime in seconds from now; negative mints an expired token. Default: the mock's TTL. */
+  ttlSec?: number
+  /** `aud` claim. */
+  audience?: string
+  /** Any claims, applied last. */
+  claims?: Record<string, unknown>
+  /** Claim names to leave out. */
+  omit?: string[]
+}
+
+/** Body of `POST /_mock/rotate`. */
+export interface MockRotateRequest {
+  /** Withdraw the retired key at once. Default false. */
+  emergency?: boolean
+  /** Deliver the signed `signing_key_rotation` webhook to this `http:`/`https:` URL. */
+  webhookUrl?: string
+}
+
+/** The control middleware; `(req, res, next)` for Node, Express and Connect. */
+export type MockControlHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void
+
+const MAX_BODY = 16 * 1024
+const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i
+
+class ControlError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.statusCode = status
+  res.setHeader('Content-Type', 'application/json; charset=utf-8')
+  res.setHeader('Content-Length', Buffer.byteLength(text))
+  res.setHeader('Cache-Control', 'no-store')
+  res.end(text)
+}
+
+function hostIsLoopback(host: string | undefined): boolean {
+  if (host === undefined) return false
+  // `[::1]:8080`, `127.0.0.1:8080`, `localhost`.
+  const match = /^(\[[^\]]*\]|[^:]*)(?::\d+)?$/.exec(host)
+  return match !== null && LOOPBACK.test(match[1]!)
+}
+
+function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const parsed = (req as IncomingMessage & { body?: unknown }).body
+  // Behind express.json() the stream is already consumed; its result is as good as ours here.
+  if (req.readableEnded && parsed !== undefined) {
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || Buffer.isBuffer(parsed)) {
+      return Promise.reject(new ControlError(400, 'request body must be a JSON object'))
+    }
+    return Promise.resolve(parsed as Record<string, unknown>)
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const timer = setTimeout(() => {
+      req.destroy()
+      reject(new ControlError(408, 'request body not received in time'))
+    }, 10_000)
+    timer.unref()
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_BODY) {
+        clearTimeout(timer)
+        req.destroy()
+        reject(new ControlError(413, 'request body too large'))
+      } else chunks.push(chunk)
+    })
+    req.on('error', () => {
+      clearTimeout(timer)
+      reject(new ControlError(400, 'request aborted'))
+    })
+    req.on('end', () => {
+      clearTimeout(timer)
+      const text = Buffer.concat(chunks).toString('utf8')
+      let body: unknown
+      try {
+        body = text.length === 0 ? {} : JSON.parse(text)
+      } catch {
+        return reject(new ControlError(400, 'request body must be JSON'))
+      }
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        return reject(new ControlError(400, 'request body must be a JSON object'))
+      }
+      resolve(body as Record<string, unknown>)
+    })
+  })
+}
+
+function field<T>(body: Record<string, unknown>, name: string, type: 'string' | 'number' | 'boolean'): T | undefined {
+  const value = body[name]
+  if (value === undefined) return undefined
+  if (typeof value !== type || (type === 'number' && !Number.isSafeInteger(value))) {
+    throw new ControlError(400, `${name} must be a ${type === 'number' ? 'whole number' : type}`)
+  }
+  return value as T
+}
+
+/**
+ * The control API of a running mock, as a `(req, res, next)` middleware answering under
+ * `/_mock/` and passing every other path to `next()`:
+ *
+ * - `GET /_mock/config` → `{ issuer, jwksUrl, audience, extProvider, currentKid }` (no secret);
+ * - `POST /_mock/token` with a {@link MockTokenRequest} → `{ token, claims }`;
+ * - `POST /_mock/rotate` with a {@link MockRotateRequest} → `{ event, delivery? }`, where
+ *   `delivery` is the receiver's `{ status, body, headers }` or `{ error }` when it was unreachable.
+ *
+ * Refusals are JSON `{ "error": "<message>" }` with 400/403/404/405/413/415.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http'
+ * import { createMockAgentPress, createMockControl } from 'passport-agentpress-partner/testing'
+ *
+ * const mock = await createMockAgentPress()
+ * const control = createMockControl(mock)
+ * createServer((req, res) => control(req, res, () => res.writeHead(404).end())).listen(4011, '127.0.0.1')
+ * // curl -s -X POST http://127.0.0.1:4011/_mock/token -H 'content-type: application/json' -d '{"sub":"alice"}'
+ * ```
+ */
+export function createMockControl(mock: MockAgentPress, options: MockControlOptions = {}): MockControlHandler {
+  if (mock === null || typeof mock !== 'object' || typeof mock.signToken !== 'function') {
+    throw new TypeError('createMockControl: mock must be a MockAgentPress')
+  }
+  const issuer = options.issuer ?? mock.issuer
+  const jwksUrl = options.jwksUrl ?? mock.jwksUrl
+  if (typeof issuer !== 'string' || typeof jwksUrl !== 'string') {
+    throw new TypeError('createMockControl: issuer and jwksUrl must be strings')
+  }
+
+  const token = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const body = await readJson(req)
+    const claims: Record<string, unknown> = { iss: issuer }
+    const ttl = field<number>(body, 'ttlSec', 'number')
+    if (ttl !== undefined) {
+      const now = Math.floor(Date.now() / 1000)
+      claims.iat = now
+      claims.exp = now + ttl
+    }
+    const sub = field<string>(body, 'sub', 'string')
+    const scope = field<string>(body, 'scope', 'string')
+    const audience = field<string>(body, 'audience', 'string')
+    if (sub !== undefined) claims.sub = sub
+    if (scope !== undefined) claims.scope = scope
+    if (audience !== undefined) claims.aud = audience
+    const extra = body.claims ?? {}
+    if (extra === null || typeof extra !== 'object' || Array.isArray(extra)) {
+      throw new ControlError(400, 'claims must be an object')
+    }
+    Object.assign(claims, extra)
+    const omit = body.omit ?? []
+    if (!Array.isArray(omit) || omit.some((name) => typeof name !== 'string')) {
+      throw new ControlError(400, 'omit must be an array of claim names')
+    }
+    // The mock's signToken removes a claim given as undefined.
+    for (const name of omit as string[]) claims[name] = undefined
+    const minted = mock.signToken(claims)
+    const payload: unknown = JSON.parse(Buffer.from(minted.split('.')[1]!, 'base64url').toString('utf8'))
+    sendJson(res, 200, { token: minted, claims: payload })
+  }
+
+  const rotate = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const body = await readJson(req)
+    const emergency = field<boolean>(body, 'emergency', 'boolean') ?? false
+    const webhookUrl = field<string>(body, 'webhookUrl', 'string')
+    if (webhookUrl !== undefined) {
+      const target = URL.canParse(webhookUrl) ? new URL(webhookUrl) : undefined
+      if (target === undefined || (target.protocol !== 'http:' && target.protocol !== 'https:')) {
+        throw new ControlError(400, 'webhookUrl must be an http: or https: URL')
+      }
+    }
+    const event: KeyRotationEvent = { ...mock.rotateKeys({ emergency }), issuer }
+    let delivery: WebhookDeliveryResult | { error: string } | undefined
+    if (webhookUrl !== undefined) {
+      try {
+        delivery = await deliverWebhook(webhookUrl, event, { secret: mock.webhookSecret })
+      } catch (err) {
+        const code = (err as { cause?: { code?: unknown } }).cause?.code
+        delivery = { error: `${(err as Error).message}${typeof code === 'string' ? ` (${code})` : ''}` }
+      }
+    }
+    sendJson(res, 200, { event, ...(delivery === undefined ? {} : { delivery }) })
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+    if (!hostIsLoopback(req.headers.host)) throw new ControlError(403, 'Host not allowed')
+    if (req.headers.origin !== undefined) throw new ControlError(403, 'browser requests are not allowed')
+    if (path === `${MOCK_CONTROL_PATH}/config`) {
+      if (req.method !== 'GET') {
+        res.setHeader('Allow', 'GET')
+        throw new ControlError(405, 'only GET is allowed')
+      }
+      return sendJson(res, 200, {
+        issuer,
+        jwksUrl,
+        audience: mock.audience,
+        extProvider: mock.extProvider,
+        currentKid: mock.currentKid,
+      })
+    }
+    if (path !== `${MOCK_CONTROL_PATH}/token` && path !== `${MOCK_CONTROL_PATH}/rotate`) {
+      throw new ControlError(404, 'not found')
+    }
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST')
+      throw new ControlError(405, 'only POST is allowed')
+    }
+    if (!/^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
+      throw new ControlError(415, 'Content-Type must be application/json')
+    }
+    return path === `${MOCK_CONTROL_PATH}/token` ? token(req, res) : rotate(req, res)
+  }
+
+  return (req, res, next) => {
+    const target = req.url ?? '/'
+    const end = target.indexOf('?')
+    const path = end === -1 ? target : target.slice(0, end)
+    if (path !== MOCK_CONTROL_PATH && !path.startsWith(`${MOCK_CONTROL_PATH}/`)) return next()
+    handle(req, res, path).catch((err: unknown) => {
+      if (res.headersSent) return void res.destroy()
+      if (err instanceof ControlError) return sendJson(res, err.status, { error: err.message })
+      sendJson(res, 500, { error: 'internal error' })
+    })
+  }
+}
