@@ -18,13 +18,34 @@ import {
 } from './core/errors.js'
 import { CHALLENGE_CONTEXT, checkScopes, FAILURE_REASON, STRATEGY_NAME } from './strategy.js'
 
-/** `next` of Express and Connect. */
+/**
+ * `next` of Express and Connect.
+ *
+ * @example
+ * ```ts
+ * const passOn = (next: NextFunction, err?: unknown) => next(err)
+ * ```
+ */
 export type NextFunction = (err?: unknown) => void
 
-/** A request middleware, as Express and Connect call it. */
+/**
+ * A request middleware, as Express and Connect call it.
+ *
+ * @example
+ * ```ts
+ * const scoped: Middleware = requireScopes('mcp:write')
+ * ```
+ */
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void
 
-/** An error middleware (four arguments), as Express and Connect call it. */
+/**
+ * An error middleware (four arguments), as Express and Connect call it.
+ *
+ * @example
+ * ```ts
+ * const handler: ErrorMiddleware = agentPressErrorHandler({ body: 'jsonrpc' })
+ * ```
+ */
 export type ErrorMiddleware = (
   err: unknown,
   req: IncomingMessage,
@@ -33,17 +54,38 @@ export type ErrorMiddleware = (
 ) => void
 
 /**
- * Response body of a refusal: `'json'` → `{"error","error_description"}`; `'jsonrpc'` → the
- * JSON-RPC error of SPEC §4 (`code` -32001, `data.reason`), for MCP clients.
+ * Response body of a refusal: `'json'` → `{"error","error_description"}` (`error` is the RFC 6750
+ * code, or the reason where there is none: `no_credentials`, `jwks_unavailable`); `'jsonrpc'` →
+ * the JSON-RPC error of SPEC §4 (`code` -32001, `data.reason`), for MCP clients.
+ *
+ * @example
+ * ```ts
+ * const body: ErrorBodyFormat = 'jsonrpc'
+ * ```
  */
 export type ErrorBodyFormat = 'json' | 'jsonrpc'
 
-/** The part of a Passport instance {@link authenticatePartner} uses. */
+/**
+ * The part of a Passport instance {@link authenticatePartner} uses.
+ *
+ * @example
+ * ```ts
+ * import passport from 'passport'
+ * const instance: PassportLike = passport
+ * ```
+ */
 export interface PassportLike {
   authenticate(strategy: string | string[], options: object): unknown
 }
 
-/** Options of {@link authenticatePartner}. */
+/**
+ * Options of {@link authenticatePartner}.
+ *
+ * @example
+ * ```ts
+ * const options: AuthenticatePartnerOptions = { body: 'jsonrpc', strategy: ['agentpress-partner', 'bearer'] }
+ * ```
+ */
 export interface AuthenticatePartnerOptions {
   /** Body of every refusal. Default `'json'`. */
   body?: ErrorBodyFormat | undefined
@@ -51,13 +93,27 @@ export interface AuthenticatePartnerOptions {
   strategy?: string | readonly string[] | undefined
 }
 
-/** Options of {@link agentPressErrorHandler}. */
+/**
+ * Options of {@link agentPressErrorHandler}.
+ *
+ * @example
+ * ```ts
+ * app.use(agentPressErrorHandler({ body: 'json' } satisfies ErrorHandlerOptions))
+ * ```
+ */
 export interface ErrorHandlerOptions {
   /** Body of every refusal. Default `'json'`. */
   body?: ErrorBodyFormat | undefined
 }
 
-/** JSON-RPC error code of every refusal (implementation-defined server error range). */
+/**
+ * JSON-RPC error code of every refusal (implementation-defined server error range).
+ *
+ * @example
+ * ```ts
+ * if (response.error?.code === JSONRPC_AUTH_ERROR_CODE) console.log(response.error.data.reason)
+ * ```
+ */
 export const JSONRPC_AUTH_ERROR_CODE = -32001
 
 // Set by `authenticatePartner` so a later `requireScopes` answers with the same body format.

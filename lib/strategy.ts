@@ -38,7 +38,14 @@ import type {
 } from './core/types.js'
 import { PartnerTokenVerifier } from './core/verifier.js'
 
-/** The default strategy name, as used in `passport.authenticate('agentpress-partner')`. */
+/**
+ * The default strategy name, as used in `passport.authenticate('agentpress-partner')`.
+ *
+ * @example
+ * ```ts
+ * app.post('/mcp', passport.authenticate(STRATEGY_NAME, { session: false }), mcpHandler)
+ * ```
+ */
 export const STRATEGY_NAME = 'agentpress-partner'
 
 /**
@@ -58,7 +65,15 @@ export const FAILURE_REASON: unique symbol = Symbol.for('passport-agentpress-par
  */
 export const CHALLENGE_CONTEXT: unique symbol = Symbol.for('passport-agentpress-partner.context')
 
-/** The callback a `verify` function reports its decision through (Passport's `done`). */
+/**
+ * The callback a `verify` function reports its decision through (Passport's `done`).
+ *
+ * @example
+ * ```ts
+ * const verify = (claims: PartnerTokenClaims, done: VerifyDone<User>) =>
+ *   users.find(claims.sub).then((user) => done(null, user ?? false), done)
+ * ```
+ */
 export type VerifyDone<User = unknown> = (
   err?: unknown,
   user?: User | false | null,
@@ -68,14 +83,28 @@ export type VerifyDone<User = unknown> = (
 /**
  * Resolves verified claims to a local user: `done(null, user)` or resolve with the user to accept;
  * `done(null, false)` or resolve with `false`, `null` or `undefined` for 403 `user_not_provisioned`;
- * `done(err)`, a throw or a rejection for a server error. The first decision counts.
+ * `done(err)`, a throw or a rejection for a server error. The first decision counts: a promise
+ * that settles before `done` is called decides, and a later `done` is ignored.
+ *
+ * @example
+ * ```ts
+ * const verify: VerifyFunction<User> = async (claims) => users.findByExternalId(claims.sub)
+ * ```
  */
 export type VerifyFunction<User = unknown> = (
   claims: PartnerTokenClaims,
   done: VerifyDone<User>,
 ) => unknown
 
-/** {@link VerifyFunction} with the request first (`passReqToCallback: true`). */
+/**
+ * {@link VerifyFunction} with the request first (`passReqToCallback: true`).
+ *
+ * @example
+ * ```ts
+ * const verify: VerifyFunctionWithRequest<User> = async (req, claims) =>
+ *   users.findInTenant(req.headers.host, claims.sub)
+ * ```
+ */
 export type VerifyFunctionWithRequest<User = unknown> = (
   req: IncomingMessage,
   claims: PartnerTokenClaims,
@@ -102,7 +131,18 @@ interface CommonOptions {
 
 /**
  * Options of {@link AgentPressPartnerStrategy}: exactly one of `partnerMcp` (verifier options, one
- * per trusted org/environment) or `verifier` (ready verifiers), plus the HTTP settings.
+ * per trusted org/environment) or `verifier` (ready verifiers), plus the HTTP settings. Validated
+ * once at construction (`TypeError` with the option's name); later mutation changes nothing.
+ *
+ * @example
+ * ```ts
+ * const options: AgentPressPartnerStrategyOptions = {
+ *   partnerMcp: [acmeProduction, acmeStaging], // one per trusted issuer
+ *   realm: 'mcp',
+ *   requiredScopes: ['mcp:read'],
+ *   tokenFromRequest: (req) => req.headers['agent-session'] as string | undefined,
+ * }
+ * ```
  */
 export type AgentPressPartnerStrategyOptions = CommonOptions &
   (
@@ -121,6 +161,11 @@ export type AgentPressPartnerStrategyOptions = CommonOptions &
 /**
  * What `req.authInfo` holds after a success: the verified claims, the granted scopes, the issuer
  * that vouched for them, and whatever object the `verify` callback passed as `info` (our fields win).
+ *
+ * @example
+ * ```ts
+ * const { claims, scopes, issuer } = req.authInfo as AgentPressAuthInfo
+ * ```
  */
 export interface AgentPressAuthInfo {
   /** The verified claims. */
@@ -139,6 +184,13 @@ export interface AgentPressAuthInfo {
  * `clientId` is the `ext_provider` claim: the name of the integration AgentPress calls us as, the
  * analogue of an OAuth client registration. The end user is `sub` (in `extra.claims`) and the
  * resolved local user is `extra.user`; a user id never goes into `clientId`.
+ *
+ * @example
+ * ```ts
+ * server.tool('whoami', async (_args, extra) => ({
+ *   content: [{ type: 'text', text: String((extra.authInfo as McpAuthInfo).extra?.claims) }],
+ * }))
+ * ```
  */
 export interface McpAuthInfo {
   /** The bearer token as received. */
