@@ -1,0 +1,65 @@
+/**
+ * The example's configuration from environment variables. (The library itself never reads the
+ * environment; applications do, here.)
+ *
+ * - AGENTPRESS_ISSUER            the trusted issuer, e.g. https://api.agent.press/orgs/acme-org
+ *   or AGENTPRESS_ORG_SLUG (+ AGENTPRESS_ENVIRONMENT=production|staging, default production)
+ * - AGENTPRESS_EXT_PROVIDER      your partner name (the ext_provider claim); required with an issuer
+ * - MCP_AUDIENCE                 this server's stable URL (the aud claim); default http://127.0.0.1:$PORT/mcp
+ * - AGENTPRESS_WEBHOOK_SECRET    the key-rotation webhook secret; without it no webhook route is mounted
+ * - PORT                         default 3000;  HOST  default 127.0.0.1
+ *
+ * With neither AGENTPRESS_ISSUER nor AGENTPRESS_ORG_SLUG set, the server starts an embedded mock
+ * AgentPress (MCP_AUDIENCE, AGENTPRESS_EXT_PROVIDER and AGENTPRESS_WEBHOOK_SECRET then configure it).
+ */
+import { agentPressIssuer } from 'passport-agentpress-partner'
+
+/** A configuration mistake: printed as is, exit status 2. */
+export class ConfigError extends Error {}
+
+/** @param {NodeJS.ProcessEnv} env */
+export function configFromEnv(env = process.env) {
+  const get = (name) => {
+    const value = env[name]
+    return value === undefined || value.trim() === '' ? undefined : value.trim()
+  }
+  const port = get('PORT') === undefined ? 3000 : Number(get('PORT'))
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`PORT must be a port number, got ${JSON.stringify(env.PORT)}`)
+  }
+  const config = {
+    port,
+    host: get('HOST') ?? '127.0.0.1',
+    audience: get('MCP_AUDIENCE'),
+    extProvider: get('AGENTPRESS_EXT_PROVIDER'),
+    webhookSecret: env.AGENTPRESS_WEBHOOK_SECRET === '' ? undefined : env.AGENTPRESS_WEBHOOK_SECRET,
+  }
+
+  const issuer = get('AGENTPRESS_ISSUER')
+  const orgSlug = get('AGENTPRESS_ORG_SLUG')
+  const environment = get('AGENTPRESS_ENVIRONMENT')
+  if (issuer === undefined && orgSlug === undefined) {
+    if (environment !== undefined) {
+      throw new ConfigError('AGENTPRESS_ENVIRONMENT needs AGENTPRESS_ORG_SLUG')
+    }
+    return { ...config, agentpress: undefined } // embedded mock
+  }
+  if (issuer !== undefined && orgSlug !== undefined) {
+    throw new ConfigError('set AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG, not both')
+  }
+  if (config.extProvider === undefined) {
+    throw new ConfigError('AGENTPRESS_EXT_PROVIDER is required with a real issuer (your partner name)')
+  }
+  let trusted = issuer
+  if (orgSlug !== undefined) {
+    if (environment !== undefined && environment !== 'production' && environment !== 'staging') {
+      throw new ConfigError('AGENTPRESS_ENVIRONMENT must be "production" or "staging"')
+    }
+    try {
+      trusted = agentPressIssuer({ orgSlug, environment: environment ?? 'production' }).issuer
+    } catch (err) {
+      throw new ConfigError(`AGENTPRESS_ORG_SLUG: ${err.message}`)
+    }
+  }
+  return { ...config, agentpress: { issuer: trusted, extProvider: config.extProvider } }
+}

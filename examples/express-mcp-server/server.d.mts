@@ -1,0 +1,52 @@
+// Types of server.mjs, for TypeScript callers (the end-to-end tests).
+import type { AgentPressPartnerStrategy } from 'passport-agentpress-partner'
+import type { MockAgentPress } from 'passport-agentpress-partner/testing'
+
+export declare const MCP_PATH: '/mcp'
+export declare const WEBHOOK_PATH: '/webhooks/agentpress/key-rotation'
+export declare const SCOPES: string[]
+
+/** A local user, provisioned on first contact from `(ext_provider, sub)`. */
+export interface ExampleUser {
+  id: string
+  extProvider: string
+  externalId: string
+  createdAt: string
+  notes: string[]
+}
+
+export interface StartServerOptions {
+  /** Default 3000; 0 picks a free port. */
+  port?: number
+  /** Default 127.0.0.1. */
+  host?: string
+  /** The `aud` this server accepts; default `http://127.0.0.1:<port>/mcp`. */
+  audience?: string
+  /** The trusted AgentPress; absent: an embedded mock is started. */
+  agentpress?: { issuer: string; extProvider: string; jwksUrl?: string; webhookSecret?: string }
+  /** ext_provider of the embedded mock. */
+  extProvider?: string
+  /** Webhook secret (embedded mock, or the real one when `agentpress` has none). */
+  webhookSecret?: string
+  /** First-contact provisioning; false answers unknown users 403 user_not_provisioned. Default true. */
+  autoProvision?: boolean
+  /** Called by every tool handler with the `authInfo` the MCP SDK handed it. */
+  onToolCall?: (call: { tool: string; authInfo: unknown }) => void
+  /** Log lines (rotation notices). Default `console.log`. */
+  log?: (line: string) => void
+}
+
+export interface RunningServer {
+  url: string
+  mcpUrl: string
+  audience: string
+  issuer: string
+  metadataUrl: string
+  webhookUrl: string | undefined
+  mock: MockAgentPress | undefined
+  users: { list(): ExampleUser[] }
+  strategy: AgentPressPartnerStrategy
+  close(): Promise<void>
+}
+
+export declare function startServer(options?: StartServerOptions): Promise<RunningServer>

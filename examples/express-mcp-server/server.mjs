@@ -1,0 +1,256 @@
+/**
+ * An MCP server (official SDK, Streamable HTTP, stateless) protected by AgentPress partner tokens.
+ *
+ *   npm start                       # embedded mock AgentPress, nothing else needed
+ *   AGENTPRESS_ORG_SLUG=acme-org AGENTPRESS_EXT_PROVIDER=example \
+ *   MCP_AUDIENCE=https://mcp.example.com/mcp AGENTPRESS_WEBHOOK_SECRET=whsec_… npm start
+ *
+ * The order of the pipeline matters:
+ *   1. the key-rotation router, before any body parser (it verifies the HMAC over the raw bytes);
+ *   2. the RFC 9728 metadata document (public);
+ *   3. POST /mcp: authenticate (401/403/503 as JSON-RPC bodies) → parse JSON → per-tool scopes
+ *      (403 insufficient_scope) → the MCP transport, which hands `req.auth` to tool handlers.
+ */
+import { createServer } from 'node:http'
+import { pathToFileURL } from 'node:url'
+
+import express from 'express'
+import passportModule from 'passport'
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import {
+  AgentPressPartnerStrategy,
+  authenticatePartner,
+  createKeyRotationRouter,
+  protectedResourceMetadata,
+} from 'passport-agentpress-partner'
+import { createMockAgentPress, createMockControl } from 'passport-agentpress-partner/testing'
+
+import { ConfigError, configFromEnv } from './config.mjs'
+import { requireToolScopes } from './tool-scopes.mjs'
+import { createMcpServer, TOOL_SCOPES } from './tools.mjs'
+import { UserStore } from './users.mjs'
+
+export const MCP_PATH = '/mcp'
+export const WEBHOOK_PATH = '/webhooks/agentpress/key-rotation'
+export const SCOPES = ['mcp:read', 'mcp:write']
+
+/**
+ * Starts the example server. Every option is optional; with no `agentpress` it runs an embedded
+ * mock AgentPress (returned as `mock`) and also mounts the mock's loopback control API
+ * (`/_mock/token`, `/_mock/rotate`), so `agentpress-mock token --server <url>` works against it.
+ *
+ * @param {import('./server.d.mts').StartServerOptions} [options]
+ * @returns {Promise<import('./server.d.mts').RunningServer>}
+ */
+export async function startServer(options = {}) {
+  const { port = 3000, host = '127.0.0.1', autoProvision = true, onToolCall, log = console.log } = options
+
+  // Listen first: with port 0 the audience (this server's URL) is known only afterwards.
+  let app
+  const server = createServer((req, res) => {
+    if (app !== undefined) return app(req, res)
+    res.statusCode = 503
+    res.end()
+  })
+  await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, resolve)
+  })
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${server.address().port}`
+  const audience = options.audience ?? `${url.replace('0.0.0.0', '127.0.0.1')}${MCP_PATH}`
+
+  let mock
+  let trust = options.agentpress
+  let webhookSecret = trust?.webhookSecret ?? options.webhookSecret
+  try {
+    if (trust === undefined) {
+      mock = await createMockAgentPress({
+        audience,
+        ...(options.extProvider === undefined ? {} : { extProvider: options.extProvider }),
+        ...(webhookSecret === undefined ? {} : { webhookSecret }),
+        sub: 'alice',
+      })
+      trust = { issuer: mock.issuer, jwksUrl: mock.jwksUrl, extProvider: mock.extProvider }
+      webhookSecret = mock.webhookSecret
+    }
+
+    const users = new UserStore({ autoProvision })
+    const prm = protectedResourceMetadata({
+      resource: audience,
+      authorizationServers: [trust.issuer],
+      scopesSupported: SCOPES,
+      resourceName: 'AgentPress partner MCP example',
+    })
+    const strategy = new AgentPressPartnerStrategy(
+      {
+        partnerMcp: {
+          issuer: trust.issuer,
+          audience,
+          expectedExtProvider: trust.extProvider,
+          ...(trust.jwksUrl === undefined ? {} : { jwksUrl: trust.jwksUrl }),
+        },
+        realm: 'mcp',
+        resourceMetadataUrl: prm.url,
+      },
+      // Users are AgentPress's (ext_provider, sub); null would answer 403 user_not_provisioned.
+      async (claims) => users.resolve(claims),
+    )
+    // A private Passport instance: several servers in one process never share strategies.
+    const passport = new passportModule.Passport()
+    passport.use(strategy)
+
+    const built = express()
+    built.disable('x-powered-by')
+    // 1. Before any body parser: the router reads and HMAC-checks the raw body itself.
+    if (webhookSecret !== undefined) {
+      built.use(
+        WEBHOOK_PATH,
+        createKeyRotationRouter({
+          webhookSecret,
+          strategy,
+          onRotation: (event) =>
+            log(`key rotation ${event.retiredKid} → ${event.newCurrentKid}: signing keys refreshed`),
+        }),
+      )
+    }
+    // 2. RFC 9728 Protected Resource Metadata, at the URL every challenge advertises.
+    built.use(prm)
+    // Local development only: mint tokens / rotate keys of the embedded mock over loopback.
+    if (mock !== undefined) built.use(createMockControl(mock))
+    // 3. The MCP endpoint.
+    built.post(
+      MCP_PATH,
+      authenticatePartner(passport, { body: 'jsonrpc' }),
+      express.json({ limit: '1mb' }),
+      requireToolScopes(TOOL_SCOPES),
+      async (req, res, next) => {
+        // Stateless Streamable HTTP: a fresh server and transport per request.
+        const mcp = createMcpServer({ onToolCall })
+        const transport = new StreamableHTTPServerTransport({
+          sessionIdGenerator: undefined,
+          enableJsonResponse: true,
+        })
+        res.on('close', () => {
+          void transport.close()
+          void mcp.close()
+        })
+        try {
+          await mcp.connect(transport)
+          await transport.handleRequest(req, res, req.body)
+        } catch (err) {
+          next(err)
+        }
+      },
+    )
+    // Stateless: no server-initiated SSE stream (GET) and no session to delete (DELETE).
+    built.all(MCP_PATH, (_req, res) => {
+      res.status(405).set('Allow', 'POST').json({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32000, message: 'Method not allowed' },
+      })
+    })
+    app = built
+
+    return {
+      url,
+      mcpUrl: `${url}${MCP_PATH}`,
+      audience,
+      issuer: trust.issuer,
+      metadataUrl: prm.url,
+      webhookUrl: webhookSecret === undefined ? undefined : `${url}${WEBHOOK_PATH}`,
+      mock,
+      users,
+      strategy,
+      async close() {
+        server.closeAllConnections()
+        await new Promise((resolve) => server.close(resolve))
+        await mock?.close()
+      },
+    }
+  } catch (err) {
+    server.close()
+    await mock?.close()
+    throw err
+  }
+}
+
+/** What `npm start` prints. */
+function banner(running, config) {
+  const lines = []
+  if (running.mock !== undefined) {
+    const token = running.mock.signToken({ exp: Math.floor(Date.now() / 1000) + 600 })
+    lines.push(
+      'No AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG set: started an embedded mock AgentPress.',
+      `  issuer ${running.issuer}  (trusted by this server only)`,
+      '',
+      `MCP server:      ${running.mcpUrl}`,
+      `Metadata:        ${running.metadataUrl}`,
+      `Key rotation:    ${running.webhookUrl}`,
+      '',
+      'Try it (the token is valid for 10 minutes; user "alice", scopes "mcp:read mcp:write"):',
+      '',
+      `  curl -s ${running.mcpUrl} \\`,
+      `    -H 'Authorization: Bearer ${token}' \\`,
+      `    -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\`,
+      `    -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_note","arguments":{"text":"hello"}}}'`,
+      '',
+      'Mint more tokens (choose sub, scope, ttl; see --help):',
+      `  npm run -s mock -- token --server ${running.url} --sub bob --scope mcp:read`,
+      `  curl -s -X POST ${running.url}/_mock/token -H 'Content-Type: application/json' -d '{"sub":"bob","scope":"mcp:read"}'`,
+      'Rotate the signing key through the signed webhook:',
+      `  npm run -s mock -- rotate --server ${running.url} --webhook ${running.webhookUrl}`,
+    )
+  } else {
+    lines.push(
+      `Trusting ${running.issuer} (ext_provider ${config.agentpress.extProvider})`,
+      `MCP server:      ${running.mcpUrl}  (audience ${running.audience})`,
+      `Metadata:        ${running.metadataUrl}`,
+      running.webhookUrl === undefined
+        ? 'Key rotation:    no AGENTPRESS_WEBHOOK_SECRET: webhook not mounted (new keys still arrive through the unknown-kid refetch)'
+        : `Key rotation:    ${running.webhookUrl}`,
+    )
+  }
+  lines.push('', 'Press Ctrl+C to stop.')
+  return lines.join('\n')
+}
+
+async function main() {
+  let config
+  try {
+    config = configFromEnv(process.env)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    console.error(`Configuration error: ${err.message}`)
+    process.exitCode = 2
+    return
+  }
+  let running
+  try {
+    running = await startServer({
+      port: config.port,
+      host: config.host,
+      ...(config.audience === undefined ? {} : { audience: config.audience }),
+      ...(config.extProvider === undefined ? {} : { extProvider: config.extProvider }),
+      ...(config.webhookSecret === undefined ? {} : { webhookSecret: config.webhookSecret }),
+      ...(config.agentpress === undefined ? {} : { agentpress: config.agentpress }),
+    })
+  } catch (err) {
+    const hint = err.code === 'EADDRINUSE' ? ` (port ${config.port} is in use: try PORT=0 or another port)` : ''
+    console.error(`Cannot start: ${err.message}${hint}`)
+    process.exitCode = 1
+    return
+  }
+  console.log(banner(running, config))
+  const stop = () => {
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
+    void running.close()
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await main()
+}

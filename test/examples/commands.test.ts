@@ -1,0 +1,217 @@
+// The commands a newcomer runs: `npm run demo` and `npm start`, spawned as a user would, with no
+// AgentPress environment set. Bounded: every child is killed when its deadline passes.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { expect } from 'chai'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const SERVER = fileURLToPath(new URL('../../examples/express-mcp-server/server.mjs', import.meta.url))
+
+/** The environment minus everything the example reads, so the tests see a fresh shell. */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env }
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('AGENTPRESS_') || name === 'MCP_AUDIENCE' || name === 'PORT' || name === 'HOST') {
+      delete env[name]
+    }
+  }
+  return { ...env, ...extra }
+}
+
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+function spawnIn(command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  // Own process group, so the whole tree (npm → sh → node) can be stopped by its id.
+  return spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): void {
+  try {
+    process.kill(-child.pid!, signal)
+  } catch {
+    // Already gone.
+  }
+}
+
+function runToEnd(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawnIn(command, args, env)
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk))
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk))
+    const timer = setTimeout(() => {
+      killGroup(child, 'SIGKILL')
+      reject(new Error(`${command} ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stdout}\n${stderr}`))
+    }, timeoutMs)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+/** Starts a long-running command and resolves once `marker` appears on stdout. */
+function runUntil(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  marker: string,
+  timeoutMs: number,
+): Promise<{ child: ChildProcess; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawnIn(command, args, env)
+    let stdout = ''
+    let stderr = ''
+    const timer = setTimeout(() => {
+      killGroup(child, 'SIGKILL')
+      reject(new Error(`no "${marker}" within ${timeoutMs} ms\n${stdout}\n${stderr}`))
+    }, timeoutMs)
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk))
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk
+      if (stdout.includes(marker)) {
+        clearTimeout(timer)
+        resolve({ child, stdout })
+      }
+    })
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`exited with ${code} before "${marker}"\n${stdout}\n${stderr}`))
+    })
+  })
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5_000)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    killGroup(child)
+  })
+}
+
+describe('commands', function () {
+  this.timeout(180_000)
+
+  it('npm run demo exits 0 and prints every step', async () => {
+    const { code, stdout, stderr } = await runToEnd('npm', ['run', 'demo'], cleanEnv(), 150_000)
+    expect(code).to.equal(0, `${stdout}\n${stderr}`)
+    const expected = [
+      /^\[1\/8\] Connected as alice \(scope "mcp:read"\) and listed tools: list_notes, add_note$/m,
+      /^\[2\/8\] Called list_notes \(needs mcp:read\): allowed$/m,
+      /^ {6}the tool handler received authInfo: clientId=example-partner, scopes=\[mcp:read\], user=usr_1 \(sub alice\)$/m,
+      /^\[3\/8\] Called add_note \(needs mcp:write\) with the read-only token: refused, HTTP 403$/m,
+      /^ {6}WWW-Authenticate: Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope", scope="mcp:write", resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"$/m,
+      /^\[4\/8\] Called add_note with scope "mcp:read mcp:write": allowed$/m,
+      /^\[5\/8\] Connected with a tampered token \(one signature character changed\): refused, HTTP 401$/m,
+      /^ {6}WWW-Authenticate: Bearer realm="mcp", error="invalid_token", error_description="Signature verification failed", /m,
+      /^\[6\/8\] Rotated the signing key ap-[0-9a-f]{12} → ap-[0-9a-f]{12} and delivered the signed webhook$/m,
+      /^ {6}http:\/\/127\.0\.0\.1:\d+\/webhooks\/agentpress\/key-rotation answered 200 \{"received":true\}$/m,
+      /^\[7\/8\] Called list_notes with a token signed by the new key ap-[0-9a-f]{12}: allowed$/m,
+      /^ {6}JWKS fetches caused by this call: 0 /m,
+      /^\[8\/8\] First-contact provisioning: one local user for \(ext_provider, sub\)$/m,
+      /^Demo complete: every step behaved as expected\.$/m,
+    ]
+    for (const line of expected) expect(stdout).to.match(line)
+  })
+
+  it('npm start (no environment) runs the example on an embedded mock; its curl token works', async () => {
+    const { child, stdout } = await runUntil('npm', ['start'], cleanEnv({ PORT: '0' }), 'Press Ctrl+C to stop.', 150_000)
+    try {
+      expect(stdout).to.include('No AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG set: started an embedded mock AgentPress.')
+      const mcpUrl = /^MCP server: +(http:\/\/127\.0\.0\.1:\d+\/mcp)$/m.exec(stdout)?.[1]
+      const token = /-H 'Authorization: Bearer ([\w-]+\.[\w-]+\.[\w-]+)'/.exec(stdout)?.[1]
+      const body = /-d '(\{"jsonrpc".*\})'$/m.exec(stdout)?.[1]
+      expect(mcpUrl, stdout).to.be.a('string')
+      expect(token, stdout).to.be.a('string')
+      expect(body, stdout).to.be.a('string')
+      expect(stdout).to.include(`npm run -s mock -- token --server ${mcpUrl!.replace(/\/mcp$/, '')} `)
+
+      // The printed curl command, as fetch.
+      const res = await fetch(mcpUrl!, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+        },
+        body,
+      })
+      expect(res.status).to.equal(200)
+      const answer = (await res.json()) as { result: { content: Array<{ text: string }> } }
+      expect(JSON.parse(answer.result.content[0]!.text)).to.deep.equal({
+        user: { id: 'usr_1', externalId: 'alice' },
+        added: 'hello',
+        count: 1,
+      })
+
+      // "Mint more": the printed control endpoint.
+      const minted = await fetch(`${mcpUrl!.replace(/\/mcp$/, '')}/_mock/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ sub: 'bob', scope: 'mcp:read' }),
+      })
+      expect(minted.status).to.equal(200)
+      expect(((await minted.json()) as { claims: { sub: string } }).claims.sub).to.equal('bob')
+    } finally {
+      await stop(child)
+    }
+  })
+
+  describe('example configuration from the environment', () => {
+    it('a real issuer from org slug + environment (no fetch at startup)', async () => {
+      const { child, stdout } = await runUntil(
+        process.execPath,
+        [SERVER],
+        cleanEnv({
+          PORT: '0',
+          AGENTPRESS_ORG_SLUG: 'acme-org',
+          AGENTPRESS_ENVIRONMENT: 'staging',
+          AGENTPRESS_EXT_PROVIDER: 'example',
+          MCP_AUDIENCE: 'https://mcp.example.com/mcp',
+        }),
+        'Press Ctrl+C to stop.',
+        20_000,
+      )
+      try {
+        expect(stdout).to.match(/^Trusting https:\/\/stg-api\.agent\.press\/orgs\/acme-org \(ext_provider example\)$/m)
+        expect(stdout).to.match(/^MCP server: +http:\/\/127\.0\.0\.1:\d+\/mcp {2}\(audience https:\/\/mcp\.example\.com\/mcp\)$/m)
+        expect(stdout).to.include('Metadata:        https://mcp.example.com/.well-known/oauth-protected-resource/mcp')
+        expect(stdout).to.include('Key rotation:    no AGENTPRESS_WEBHOOK_SECRET: webhook not mounted')
+      } finally {
+        await stop(child)
+      }
+    })
+
+    const errors: ReadonlyArray<[Record<string, string>, string]> = [
+      [{ AGENTPRESS_ORG_SLUG: 'acme-org' }, 'AGENTPRESS_EXT_PROVIDER is required with a real issuer (your partner name)'],
+      [
+        { AGENTPRESS_ORG_SLUG: 'acme-org', AGENTPRESS_ISSUER: 'https://api.agent.press/orgs/acme-org' },
+        'set AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG, not both',
+      ],
+      [
+        { AGENTPRESS_ORG_SLUG: 'acme-org', AGENTPRESS_EXT_PROVIDER: 'x', AGENTPRESS_ENVIRONMENT: 'prod' },
+        'AGENTPRESS_ENVIRONMENT must be "production" or "staging"',
+      ],
+      [{ AGENTPRESS_ENVIRONMENT: 'staging' }, 'AGENTPRESS_ENVIRONMENT needs AGENTPRESS_ORG_SLUG'],
+      [{ PORT: 'eighty' }, 'PORT must be a port number, got "eighty"'],
+    ]
+    for (const [env, message] of errors) {
+      it(`${Object.keys(env).join(' + ')} → exit 2: ${message}`, async () => {
+        const { code, stdout, stderr } = await runToEnd(process.execPath, [SERVER], cleanEnv(env), 20_000)
+        expect(code).to.equal(2)
+        expect(stdout).to.equal('')
+        expect(stderr).to.equal(`Configuration error: ${message}\n`)
+      })
+    }
+  })
+})
