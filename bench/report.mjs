@@ -1,12 +1,15 @@
 // Renders the results of one bench run as the console table and bench/RESULTS.md.
 import { fmtFixed, fmtInt, fmtRatio } from './lib/common.mjs'
 import { scenarios } from './http/scenarios.mjs'
+import { FOREIGN_LIMIT } from './lib/cpu.mjs'
 
 const TARGET_CORE = 0.8
 const TARGET_E2E = 0.85
 const TARGET_REJECT = 0.1
 
 const verdict = (pass) => (pass === undefined ? 'not measured' : pass ? '**PASS**' : '**MISS**')
+
+const pct = (x) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : 'n/a')
 
 function table(head, rows) {
   const line = (cells) => `| ${cells.join(' | ')} |`
@@ -18,7 +21,6 @@ export function render(results, config) {
   const verdicts = []
   const m = results.machine
   const core = results.core
-  const rRaw = core?.medians.raw
 
   // ---- core
   if (core) {
@@ -38,19 +40,25 @@ export function render(results, config) {
         label,
         fmtInt(core.medians[k]),
         fmtFixed(1e6 / core.medians[k], 1),
-        fmtRatio(core.medians[k] / rRaw),
+        fmtRatio(core.ratios[k]),
         spread(k),
         String(core.failures[k]),
       ])
     out.push(
       table(['measurement', 'median ops/s', 'µs/op', '× R_raw', `min–max of ${config.coreRounds}`, 'failed'], rows),
     )
+    out.push(
+      `\n× R_raw is the median over rounds of each round's ratio to the R_raw measured in that same round ` +
+        `(before and after). Foreign CPU load on CPU 0 in the kept rounds: median ${pct(core.foreign)}; ` +
+        `${core.attempts.length} rounds run for ${config.coreRounds} kept` +
+        `${core.attempts.some((a) => !a.clean) ? ` (${core.attempts.filter((a) => !a.clean).length} disturbed by other processes)` : ''}.`,
+    )
     if (!core.ours) out.push('\n_PartnerTokenVerifier not built yet: its rows are missing._')
 
     const seq = core.medians.oursSeq
     if (seq !== undefined) {
-      const r1 = seq / rRaw
-      const r64 = core.medians.ours64 / rRaw
+      const r1 = core.ratios.oursSeq
+      const r64 = core.ratios.ours64
       verdicts.push([
         `Core verify ≥ ${TARGET_CORE} × R_raw`,
         `sequential ${fmtRatio(r1)}, 64 in flight ${fmtRatio(r64)}`,
@@ -67,9 +75,10 @@ export function render(results, config) {
         fmtFixed(seq / v.opsPerSec, 3),
         v.wrongReason === 0 && v.accepted === 0 ? 'yes' : `NO (${v.wrongReason} wrong, ${v.accepted} accepted: ${v.sampleReason ?? ''})`,
         String(v.fetches),
+        pct(v.foreign),
       ])
       out.push(
-        table(['rejection', 'median ops/s', 'µs/op', 'fraction of one verify', 'right reason', 'JWKS fetches'], rows2),
+        table(['rejection', 'median ops/s', 'µs/op', 'fraction of one verify', 'right reason', 'JWKS fetches', 'foreign CPU'], rows2),
       )
       const worst = Math.max(...Object.values(core.rejections).map((v) => seq / v.opsPerSec))
       verdicts.push([`Cheap rejections ≤ ${TARGET_REJECT} × one verify`, `worst ${fmtFixed(worst, 3)}`, verdict(worst <= TARGET_REJECT)])
@@ -79,45 +88,66 @@ export function render(results, config) {
   // ---- HTTP
   const http = results.http
   if (http) {
-    const floor = http.raw?.rps
     out.push(
       `\n### HTTP end to end (Express 5, GET /mcp; server ${m.pinned ? 'pinned to CPU 0' : 'unpinned'}, ` +
         `autocannon ${m.pinned ? 'on CPU 1' : 'unpinned'}, ${config.connections} connections, ` +
-        `${config.duration}s × ${config.httpRounds} rounds, every request a distinct token)`,
+        `${config.duration}s × ${config.httpRounds} rounds after ${config.warmup}s warm-up, every request a distinct token)`,
     )
-    const rows = Object.entries(http).map(([id, h]) => {
-      if (h.unavailable) return [scenarios[id].title, 'excluded', '', '', '', '', '', h.unavailable]
+    const row = (id, h) => {
+      if (h.unavailable) return [scenarios[id].title, 'excluded', '', '', '', '', '', '', h.unavailable]
       return [
         scenarios[id].title,
         fmtInt(h.rps),
         `${fmtInt(h.min)}–${fmtInt(h.max)}`,
-        id === 'hello' ? '—' : fmtRatio(h.rps / floor),
-        fmtRatio(h.rps / http.hello?.rps),
+        id === 'hello' ? '—' : fmtRatio(h.ratio),
         `${fmtFixed(h.p50, 0)} / ${fmtFixed(h.p99, 0)}`,
         String(h.non2xx),
-        scenarios[id].verifies
-          ? `JWKS fetches/run ${id === 'raw' ? 0 : h.jwksFetches}${h.reused ? '; TOKENS REUSED' : ''}`
-          : 'tokens sent, not checked',
+        id === 'raw' || !scenarios[id].verifies ? '—' : String(h.jwksFetches),
+        pct(h.foreign),
+        [
+          scenarios[id].verifies ? '' : 'tokens sent, not checked',
+          h.reused ? 'TOKENS REUSED' : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
       ]
-    })
+    }
+    const head = [
+      'scenario',
+      'median req/s',
+      'min–max',
+      '× raw floor',
+      'p50 / p99 ms',
+      'non-2xx',
+      'JWKS fetches',
+      'foreign CPU',
+      'notes',
+    ]
+    const entries = Object.entries(http)
+    out.push(table(head, entries.filter(([id]) => !scenarios[id].diagnostic).map(([id, h]) => row(id, h))))
+    const diag = entries.filter(([id]) => scenarios[id].diagnostic)
+    if (diag.length) {
+      out.push('\nDiagnostic rows (same run, same conditions), to split the cost between Passport and our code:\n')
+      out.push(table(head, diag.map(([id, h]) => row(id, h))))
+    }
     out.push(
-      table(
-        ['scenario', 'median req/s', 'min–max', '× raw floor', '× hello', 'p50 / p99 ms', 'non-2xx', 'notes'],
-        rows,
-      ),
+      `\n"× raw floor" is the median over rounds of each round's ratio to the raw floor measured in that ` +
+        `same round. "foreign CPU" is the share of CPU 0 or 1 (the larger) that other processes on this ` +
+        `machine took during the measured run (runs above ${pct(FOREIGN_LIMIT)} are repeated once, within a budget).`,
     )
-    if (http.ours?.rps !== undefined && floor) {
-      const ratio = http.ours.rps / floor
-      const alts = Object.entries(http).filter(
-        ([id, h]) => scenarios[id].verifies && !scenarios[id].ours && id !== 'raw' && h.rps !== undefined,
+    if (http.ours?.ratio !== undefined) {
+      const ratio = http.ours.ratio
+      const alts = entries.filter(
+        ([id, h]) =>
+          scenarios[id].verifies && !scenarios[id].ours && !scenarios[id].diagnostic && id !== 'raw' && h.ratio !== undefined,
       )
-      const best = alts.reduce((a, b) => (b[1].rps > (a?.[1].rps ?? 0) ? b : a), undefined)
+      const best = alts.reduce((a, b) => (b[1].ratio > (a?.[1].ratio ?? 0) ? b : a), undefined)
       verdicts.push([`Strategy e2e ≥ ${TARGET_E2E} × raw floor`, fmtRatio(ratio), verdict(ratio >= TARGET_E2E)])
       if (best) {
         verdicts.push([
           'Strategy ahead of every alternative',
-          `best alternative ${best[0]} ${fmtInt(best[1].rps)} req/s; ours/best ${fmtRatio(http.ours.rps / best[1].rps)}`,
-          verdict(alts.every(([, h]) => http.ours.rps > h.rps)),
+          `best alternative ${best[0]} at ${fmtRatio(best[1].ratio)} × floor; ours/best ${fmtRatio(ratio / best[1].ratio)}`,
+          verdict(alts.every(([, h]) => ratio > h.ratio)),
         ])
       }
     } else if (http.ours?.unavailable) {

@@ -17,11 +17,13 @@ import {
 import { startJwksServer } from './lib/jwks-server.mjs'
 import { makePool } from './lib/pool.mjs'
 import { runJsonChild, startServer } from './lib/procs.mjs'
+import { FOREIGN_LIMIT } from './lib/cpu.mjs'
 import { scenarios, scenarioIds } from './http/scenarios.mjs'
 import { jwksCore, jwksHttpScenario } from './jwks.mjs'
 
 const began = Date.now()
 const say = (msg) => process.stderr.write(`${msg}\n`)
+const pctText = (x) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : 'n/a')
 const pin = canPin()
 const identity = createIdentity()
 const jwks = await startJwksServer(identity.publicJwk)
@@ -88,6 +90,7 @@ try {
         issuer: jwks.issuer,
         jwksUrl: jwks.jwksUrl,
         rounds: config.coreRounds,
+        cpu: pin ? 0 : null,
         ops: config.coreOps,
         rejectOps: config.rejectOps,
       },
@@ -104,50 +107,74 @@ try {
     // No verifying server can answer faster than one core verifies: size pools so none repeats.
     const bound = Math.max(rRaw ?? 0, 15_000) * 1.15
     const poolFile = join(workDir, 'pool.txt')
+    // One run of one scenario: fresh server, fresh pool, warm-up, measured load.
+    const runOnce = async (id) => {
+      jwks.reset()
+      const server = await startServer(
+        join(BENCH_DIR, 'http', 'server.mjs'),
+        { scenario: id, issuer: jwks.issuer, jwksUrl: jwks.jwksUrl, publicJwk: identity.publicJwk },
+        { cpu: 0, pin },
+      )
+      if (server.unavailable) return server
+      try {
+        const size = scenarios[id].verifies ? Math.ceil(bound * (config.duration + config.warmup)) : 20_000
+        // Freshly signed right before the scenario: exp = iat + 600 covers the run.
+        const pool = await makePool(size, { privateKeyPem: identity.privateKeyPem, issuer: jwks.issuer })
+        writeFileSync(poolFile, pool.join('\n'), 'latin1')
+        const res = await runJsonChild(
+          join(BENCH_DIR, 'http', 'loadgen.mjs'),
+          {
+            port: server.port,
+            poolFile,
+            connections: config.connections,
+            duration: config.duration,
+            warmup: config.warmup,
+            serverPid: server.pid,
+            serverCpu: pin ? 0 : null,
+            loadCpu: pin ? 1 : null,
+          },
+          { cpu: 1, pin, timeoutMs: (config.duration + config.warmup) * 1000 + 60_000 },
+        )
+        res.jwksFetches = jwks.fetches
+        res.foreign = Math.max(res.foreignServerCpu || 0, res.foreignLoadCpu || 0)
+        return res
+      } finally {
+        await server.stop()
+      }
+    }
+    // Other processes on this machine (tests, builds) can steal CPU mid-run: a run where they
+    // took more than FOREIGN_LIMIT of either CPU is repeated once, within a bounded retry budget.
+    let retries = Math.ceil(ids.length * config.httpRounds * 0.5)
     for (let r = 0; r < config.httpRounds; r++) {
       // rotate the order every round so drift does not favour one scenario
       const order = ids.map((_, i) => ids[(i + r) % ids.length])
+      const round = {}
       for (const id of order) {
         if (http[id].unavailable) continue
-        jwks.reset()
-        const server = await startServer(
-          join(BENCH_DIR, 'http', 'server.mjs'),
-          { scenario: id, issuer: jwks.issuer, jwksUrl: jwks.jwksUrl, publicJwk: identity.publicJwk },
-          { cpu: 0, pin },
-        )
-        if (server.unavailable) {
-          http[id].unavailable = server.unavailable
-          say(`  ${id}: unavailable (${server.unavailable})`)
+        let res = await runOnce(id)
+        if (res.unavailable) {
+          http[id].unavailable = res.unavailable
+          say(`  ${id}: unavailable (${res.unavailable})`)
           continue
         }
-        try {
-          const size = scenarios[id].verifies
-            ? Math.ceil(bound * (config.duration + config.warmup))
-            : 20_000
-          // Freshly signed right before the scenario: exp = iat + 600 covers the run.
-          const pool = await makePool(size, { privateKeyPem: identity.privateKeyPem, issuer: jwks.issuer })
-          writeFileSync(poolFile, pool.join('\n'), 'latin1')
-          const res = await runJsonChild(
-            join(BENCH_DIR, 'http', 'loadgen.mjs'),
-            {
-              port: server.port,
-              poolFile,
-              connections: config.connections,
-              duration: config.duration,
-              warmup: config.warmup,
-            },
-            { cpu: 1, pin, timeoutMs: (config.duration + config.warmup) * 1000 + 60_000 },
-          )
-          res.jwksFetches = jwks.fetches
-          http[id].rounds.push(res)
-          say(
-            `  round ${r + 1} ${id.padEnd(14)} ${fmtInt(res.rps).padStart(7)} req/s  ` +
-              `p50 ${res.latencyP50} ms p99 ${res.latencyP99} ms  non2xx ${res.non2xx} errors ${res.errors}  ` +
-              `jwks ${res.jwksFetches}${res.poolWrapped && scenarios[id].verifies ? '  TOKENS REUSED' : ''}`,
-          )
-        } finally {
-          await server.stop()
+        if (res.foreign > FOREIGN_LIMIT && retries > 0) {
+          retries--
+          say(`  round ${r + 1} ${id}: ${pctText(res.foreign)} foreign CPU load, repeating`)
+          const again = await runOnce(id)
+          if (!again.unavailable && !(again.foreign > res.foreign)) res = again
         }
+        http[id].rounds.push(res)
+        round[id] = res.rps
+        say(
+          `  round ${r + 1} ${id.padEnd(14)} ${fmtInt(res.rps).padStart(7)} req/s  ` +
+            `p50 ${res.latencyP50} ms p99 ${res.latencyP99} ms  non2xx ${res.non2xx} errors ${res.errors}  ` +
+            `jwks ${res.jwksFetches}  foreign ${pctText(res.foreign)}` +
+            `${res.poolWrapped && scenarios[id].verifies ? '  TOKENS REUSED' : ''}`,
+        )
+      }
+      // per-round ratios to the floor measured in the same round
+      for (const id of Object.keys(round)) {
+        if (round.raw) (http[id].ratios ??= []).push(round[id] / round.raw)
       }
     }
     for (const id of ids) {
@@ -162,6 +189,8 @@ try {
         non2xx: rs.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
         jwksFetches: Math.max(...rs.map((x) => x.jwksFetches)),
         reused: scenarios[id].verifies && rs.some((x) => x.poolWrapped > 0),
+        ratio: http[id].ratios ? median(http[id].ratios) : undefined,
+        foreign: median(rs.map((x) => x.foreign)),
       })
     }
     results.http = http

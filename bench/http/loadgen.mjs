@@ -3,6 +3,7 @@
 // of the pool, and prints one JSON line of results.
 import { readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
+import { foreignWindow, pidCpuMs } from '../lib/cpu.mjs'
 
 const cfg = JSON.parse(process.argv[2])
 const pool = readFileSync(cfg.poolFile, 'latin1').split('\n')
@@ -42,7 +43,15 @@ function run(duration) {
 
 const warm = await run(cfg.warmup)
 const usedByWarmup = next
+// Foreign load: what other processes took of the server's CPU and of ours during the run.
+const stop0 = foreignWindow(cfg.serverCpu)
+const stop1 = foreignWindow(cfg.loadCpu)
+const server0 = pidCpuMs(cfg.serverPid)
+const own0 = process.cpuUsage()
 const result = await run(cfg.duration)
+const own = process.cpuUsage(own0)
+const foreignServerCpu = stop0(pidCpuMs(cfg.serverPid) - server0)
+const foreignLoadCpu = stop1((own.user + own.system) / 1000)
 const sent = next - usedByWarmup + wrapped * pool.length
 process.stdout.write(
   JSON.stringify({
@@ -58,5 +67,7 @@ process.stdout.write(
     tokensUsed: sent,
     poolSize: pool.length,
     poolWrapped: wrapped,
+    foreignServerCpu,
+    foreignLoadCpu,
   }) + '\n',
 )

@@ -61,13 +61,18 @@ export const scenarios = {
       const pkg = await import('passport-agentpress-partner').catch((error) => {
         throw new Error(`passport-agentpress-partner not built: ${error.message}`)
       })
-      if (typeof pkg.AgentPressPartnerStrategy !== 'function') {
-        throw new Error('AgentPressPartnerStrategy is not exported yet')
+      let Strategy = pkg.AgentPressPartnerStrategy
+      if (typeof Strategy !== 'function') {
+        // Until the package root exports it, take the built module itself (still dist/).
+        const mod = await import('../../dist/strategy.js').catch(() => ({}))
+        Strategy = mod.AgentPressPartnerStrategy
+        if (typeof Strategy !== 'function') throw new Error('AgentPressPartnerStrategy is not built yet')
+        process.stderr.write('  [ours] AgentPressPartnerStrategy taken from dist/strategy.js\n')
       }
       const { Passport } = await import('passport')
       const passport = new Passport()
       passport.use(
-        new pkg.AgentPressPartnerStrategy(
+        new Strategy(
           {
             partnerMcp: {
               issuer: cfg.issuer,
@@ -80,6 +85,63 @@ export const scenarios = {
         ),
       )
       app.get('/mcp', passport.authenticate('agentpress-partner', { session: false }), ok)
+    },
+  },
+
+  'passport-raw': {
+    title: 'diagnostic: Express + passport.authenticate + raw crypto.verify strategy',
+    verifies: true,
+    diagnostic: true,
+    async setup(app, cfg) {
+      // The floor of any Passport strategy: Passport's per-request machinery around the raw verify.
+      const { Passport, Strategy } = await import('passport')
+      const key = publicKeyObject(cfg.publicJwk)
+      class RawStrategy extends Strategy {
+        name = 'raw'
+        authenticate(req) {
+          const token = bearer(req)
+          const dot = token === undefined ? -1 : token.lastIndexOf('.')
+          if (dot < 0) return this.fail('Bearer')
+          const input = Buffer.from(token.slice(0, dot), 'latin1')
+          const sig = Buffer.from(token.slice(dot + 1), 'base64url')
+          if (!cryptoVerify(null, input, key, sig)) return this.fail('Bearer')
+          this.success({ id: 'raw' })
+        }
+      }
+      const passport = new Passport()
+      passport.use(new RawStrategy())
+      app.get('/mcp', passport.authenticate('raw', { session: false }), ok)
+    },
+  },
+
+  'ours-core': {
+    title: 'diagnostic: Express + PartnerTokenVerifier.verifyToken (no Passport)',
+    verifies: true,
+    diagnostic: true,
+    async setup(app, cfg) {
+      const pkg = await import('passport-agentpress-partner').catch(() => ({}))
+      if (typeof pkg.PartnerTokenVerifier !== 'function') throw new Error('PartnerTokenVerifier not built')
+      const verifier = new pkg.PartnerTokenVerifier({
+        issuer: cfg.issuer,
+        audience: AUDIENCE,
+        expectedExtProvider: EXT_PROVIDER,
+        jwksUrl: cfg.jwksUrl,
+      })
+      app.get(
+        '/mcp',
+        (req, res, next) => {
+          const token = bearer(req)
+          if (token === undefined) return unauthorized(res)
+          verifier.verifyToken(token).then(
+            (claims) => {
+              req.auth = claims
+              next()
+            },
+            () => unauthorized(res),
+          )
+        },
+        ok,
+      )
     },
   },
 

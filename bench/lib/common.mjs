@@ -17,7 +17,7 @@ function envNumber(name, fallback) {
 /** Every knob of the bench, read once from the environment (the bench, not the library, may). */
 export const config = Object.freeze({
   /** seconds of measured load per HTTP scenario and round */
-  duration: envNumber('BENCH_DURATION', 8),
+  duration: envNumber('BENCH_DURATION', 6),
   /** seconds of warm-up load per HTTP scenario and round (JIT + JWKS cache) */
   warmup: envNumber('BENCH_WARMUP', 1),
   /** rounds of every HTTP scenario; the table quotes medians */
