@@ -72,7 +72,9 @@ async function demo() {
   })
   const { mock, mcpUrl } = server
   try {
-    console.log('AgentPress partner MCP demo: nothing else running; an embedded mock AgentPress signs the tokens.')
+    console.log(
+      'AgentPress partner MCP demo: nothing else running; an embedded mock AgentPress signs the tokens.',
+    )
     console.log(`MCP server ${mcpUrl}, trusting ${server.issuer}`)
 
     // 1. Connect and list tools with a read-only token.
@@ -80,7 +82,8 @@ async function demo() {
     const reader = await connected(mcpUrl, readToken)
     const { tools } = await reader.client.listTools()
     const names = tools.map((tool) => tool.name)
-    if (!names.includes('list_notes') || !names.includes('add_note')) fail(`unexpected tools ${names}`)
+    if (!names.includes('list_notes') || !names.includes('add_note'))
+      fail(`unexpected tools ${names}`)
     say(
       `Connected as alice (scope "mcp:read") and listed tools: ${names.join(', ')}`,
       `server: ${reader.client.getServerVersion()?.name} ${reader.client.getServerVersion()?.version}`,
@@ -90,7 +93,8 @@ async function demo() {
     const listed = await reader.client.callTool({ name: 'list_notes', arguments: {} })
     if (listed.isError) fail(`list_notes failed: ${textOf(listed)}`)
     const seenBy = toolCalls.at(-1)?.authInfo
-    if (seenBy?.extra?.user?.externalId !== 'alice') fail('the tool handler did not receive the user')
+    if (seenBy?.extra?.user?.externalId !== 'alice')
+      fail('the tool handler did not receive the user')
     say(
       'Called list_notes (needs mcp:read): allowed',
       `result: ${textOf(listed)}`,
@@ -101,12 +105,21 @@ async function demo() {
     // 3. A tool outside the token's scopes: HTTP 403 before the MCP server runs anything.
     let refusal
     try {
-      await reader.client.callTool({ name: 'add_note', arguments: { text: 'should not be written' } })
+      await reader.client.callTool({
+        name: 'add_note',
+        arguments: { text: 'should not be written' },
+      })
     } catch (err) {
       refusal = err
     }
-    if (refusal === undefined || reader.seen.status !== 403 || !/error="insufficient_scope"/.test(reader.seen.challenge)) {
-      fail(`add_note with a read-only token was not refused with 403 insufficient_scope (${reader.seen.status})`)
+    if (
+      refusal === undefined ||
+      reader.seen.status !== 403 ||
+      !/error="insufficient_scope"/.test(reader.seen.challenge)
+    ) {
+      fail(
+        `add_note with a read-only token was not refused with 403 insufficient_scope (${reader.seen.status})`,
+      )
     }
     say(
       'Called add_note (needs mcp:write) with the read-only token: refused, HTTP 403',
@@ -115,8 +128,14 @@ async function demo() {
     await reader.client.close()
 
     // 4. The same call with a token that carries mcp:write.
-    const writer = await connected(mcpUrl, mock.signToken({ sub: 'alice', scope: 'mcp:read mcp:write' }))
-    const added = await writer.client.callTool({ name: 'add_note', arguments: { text: 'hello from the demo' } })
+    const writer = await connected(
+      mcpUrl,
+      mock.signToken({ sub: 'alice', scope: 'mcp:read mcp:write' }),
+    )
+    const added = await writer.client.callTool({
+      name: 'add_note',
+      arguments: { text: 'hello from the demo' },
+    })
     if (added.isError) fail(`add_note failed: ${textOf(added)}`)
     say('Called add_note with scope "mcp:read mcp:write": allowed', `result: ${textOf(added)}`)
     await writer.client.close()

@@ -18,7 +18,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 
 import type { KeyRotationEvent } from './core/types.js'
 import { createMockAgentPress, type MockAgentPress } from './testing/mock-agentpress.js'
-import { createMockControl, MOCK_CONTROL_PATH, type MockControlHandler } from './testing/mock-control.js'
+import {
+  createMockControl,
+  MOCK_CONTROL_PATH,
+  type MockControlHandler,
+} from './testing/mock-control.js'
 import type { WebhookDeliveryResult } from './testing/webhook.js'
 
 const NAME = 'agentpress-mock'
@@ -84,7 +88,8 @@ function parse(args: string[], options: ParseArgsConfig['options']): Values {
 function str(values: Values, name: string): string | undefined {
   const value = values[name]
   if (value === undefined) return undefined
-  if (typeof value !== 'string' || value.length === 0) throw new UsageError(`--${name} needs a value`)
+  if (typeof value !== 'string' || value.length === 0)
+    throw new UsageError(`--${name} needs a value`)
   return value
 }
 
@@ -92,7 +97,9 @@ function int(values: Values, name: string, min: number, max: number): number | u
   const text = str(values, name)
   if (text === undefined) return undefined
   if (!/^-?\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`)
+    throw new UsageError(
+      `--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`,
+    )
   }
   return Number(text)
 }
@@ -197,8 +204,13 @@ async function serve(args: string[]): Promise<void> {
   const audience = str(values, 'audience')
   if (audience !== undefined) httpUrl(audience, 'audience', false)
   const webhookSecret = str(values, 'webhook-secret')
-  if (webhookSecret !== undefined && (webhookSecret.length < 16 || webhookSecret.trim() !== webhookSecret)) {
-    throw new UsageError('--webhook-secret must be at least 16 characters, with no leading or trailing spaces')
+  if (
+    webhookSecret !== undefined &&
+    (webhookSecret.length < 16 || webhookSecret.trim() !== webhookSecret)
+  ) {
+    throw new UsageError(
+      '--webhook-secret must be at least 16 characters, with no leading or trailing spaces',
+    )
   }
 
   const mock = await createMockAgentPress({
@@ -216,7 +228,9 @@ async function serve(args: string[]): Promise<void> {
     await mock.close()
     const code = (err as NodeJS.ErrnoException).code
     throw new CommandError(
-      code === 'EADDRINUSE' ? `port ${port} is already in use (try --port 0)` : `cannot listen: ${(err as Error).message}`,
+      code === 'EADDRINUSE'
+        ? `port ${port} is already in use (try --port 0)`
+        : `cannot listen: ${(err as Error).message}`,
     )
   }
   const { server, config } = started
@@ -267,7 +281,11 @@ async function serve(args: string[]): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // token, rotate: clients of a running `serve`
 
-async function callControl(server: URL, path: string, body: unknown): Promise<Record<string, unknown>> {
+async function callControl(
+  server: URL,
+  path: string,
+  body: unknown,
+): Promise<Record<string, unknown>> {
   const target = new URL(`${MOCK_CONTROL_PATH}/${path}`, server)
   let response: Response
   try {
@@ -343,7 +361,9 @@ async function token(args: string[]): Promise<void> {
   if (omit.length > 0) body.omit = omit
 
   const answer = await callControl(server, 'token', body)
-  process.stdout.write(values.json === true ? `${JSON.stringify(answer)}\n` : `${String(answer.token)}\n`)
+  process.stdout.write(
+    values.json === true ? `${JSON.stringify(answer)}\n` : `${String(answer.token)}\n`,
+  )
 }
 
 async function rotate(args: string[]): Promise<void> {
@@ -367,11 +387,15 @@ async function rotate(args: string[]): Promise<void> {
       `Event: ${JSON.stringify(event)}\n`,
   )
   if (webhook === undefined) {
-    process.stdout.write('No --webhook given: servers will pick the new key up on their next unknown-kid refetch.\n')
+    process.stdout.write(
+      'No --webhook given: servers will pick the new key up on their next unknown-kid refetch.\n',
+    )
     return
   }
-  const delivery = answer.delivery as (WebhookDeliveryResult & { error?: undefined }) | { error: string }
-  if (delivery.error !== undefined) throw new CommandError(`webhook delivery to ${webhook} failed: ${delivery.error}`)
+  const delivery = answer.delivery as
+    (WebhookDeliveryResult & { error?: undefined }) | { error: string }
+  if (delivery.error !== undefined)
+    throw new CommandError(`webhook delivery to ${webhook} failed: ${delivery.error}`)
   const result = delivery as WebhookDeliveryResult
   const summary = `webhook ${webhook} answered ${result.status} ${JSON.stringify(result.body)}`
   if (result.status < 200 || result.status > 299) throw new CommandError(summary)
@@ -381,7 +405,9 @@ async function rotate(args: string[]): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
   return pkg.version
 }
 

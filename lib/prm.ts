@@ -24,11 +24,11 @@ export interface ProtectedResourceMetadataOptions {
    * issuer of each trusted org and environment, e.g. `https://api.agent.press/orgs/acme-org`.
    */
   authorizationServers: string | readonly string[]
-  /** `scopes_supported`: the scopes your tools use, e.g. `['mcp:read', 'mcp:write']`. Omitted when absent. */
+  /** `scopes_supported`: the scopes your tools use, e.g. `['mcp:read', 'mcp:write']`. */
   scopesSupported?: readonly string[] | undefined
   /** `resource_name`: a human-readable name of the server. */
   resourceName?: string | undefined
-  /** `resource_documentation`: a URL of human-readable documentation (`https:` or loopback `http:`). */
+  /** `resource_documentation`: a documentation URL (`https:`, or `http:` on loopback). */
   resourceDocumentation?: string | undefined
   /** `Cache-Control` max-age of the document, in seconds. Default 3600; 0 sends `no-cache`. */
   maxAgeSec?: number | undefined
@@ -51,7 +51,7 @@ export interface ProtectedResourceMetadataHandler {
   readonly metadata: ProtectedResourceMetadata
   /** The request paths answered: the RFC 9728 §3.1 path-aware one first, then the bare one. */
   readonly paths: readonly string[]
-  /** The URL to advertise as the strategy's `resourceMetadataUrl` (see {@link protectedResourceMetadataUrl}). */
+  /** The URL to advertise as the strategy's `resourceMetadataUrl`. */
   readonly url: string
 }
 
@@ -80,7 +80,9 @@ function checkUrl(value: unknown, name: string, allowQuery = false): URL {
     throw new TypeError(`${name} must be an absolute URL, got ${JSON.stringify(value)}`)
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
-    throw new TypeError(`${name} must use https: (http: is allowed only for loopback hosts), got ${url.protocol}`)
+    throw new TypeError(
+      `${name} must use https: (http: is allowed only for loopback hosts), got ${url.protocol}`,
+    )
   }
   if (url.username || url.password) throw new TypeError(`${name} must not contain credentials`)
   if (url.hash || value.includes('#')) throw new TypeError(`${name} must not contain a fragment`)
@@ -125,7 +127,11 @@ function checkStrings(value: unknown, name: string): string[] {
   })
 }
 
-function normalize(input: unknown): { metadata: ProtectedResourceMetadata; resource: URL; maxAgeSec: number } {
+function normalize(input: unknown): {
+  metadata: ProtectedResourceMetadata
+  resource: URL
+  maxAgeSec: number
+} {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new TypeError('protectedResourceMetadata: options must be an object')
   }
@@ -137,7 +143,10 @@ function normalize(input: unknown): { metadata: ProtectedResourceMetadata; resou
 
   // Issuers are compared byte for byte (SPEC §2), so they are published exactly as configured,
   // not as `URL#href` would rewrite them (it adds a trailing `/` to a bare origin).
-  const authorizationServers = checkStrings(options.authorizationServers, 'options.authorizationServers')
+  const authorizationServers = checkStrings(
+    options.authorizationServers,
+    'options.authorizationServers',
+  )
   if (new Set(authorizationServers).size !== authorizationServers.length) {
     throw new TypeError('options.authorizationServers must not contain duplicates')
   }
@@ -171,7 +180,9 @@ function normalize(input: unknown): { metadata: ProtectedResourceMetadata; resou
 
   const maxAgeSec = options.maxAgeSec ?? 3600
   if (typeof maxAgeSec !== 'number' || !Number.isSafeInteger(maxAgeSec) || maxAgeSec < 0) {
-    throw new TypeError(`options.maxAgeSec must be a whole number of seconds >= 0, got ${String(maxAgeSec)}`)
+    throw new TypeError(
+      `options.maxAgeSec must be a whole number of seconds >= 0, got ${String(maxAgeSec)}`,
+    )
   }
 
   const metadata: ProtectedResourceMetadata = Object.freeze({
@@ -216,7 +227,9 @@ function normalize(input: unknown): { metadata: ProtectedResourceMetadata; resou
  * // new AgentPressPartnerStrategy({ ..., resourceMetadataUrl: prm.url }, verify)
  * ```
  */
-export function protectedResourceMetadata(options: ProtectedResourceMetadataOptions): ProtectedResourceMetadataHandler {
+export function protectedResourceMetadata(
+  options: ProtectedResourceMetadataOptions,
+): ProtectedResourceMetadataHandler {
   const { metadata, resource, maxAgeSec } = normalize(options)
   const primary = wellKnownPath(resource)
   const paths = Object.freeze(primary === WELL_KNOWN ? [WELL_KNOWN] : [primary, WELL_KNOWN])
@@ -224,7 +237,11 @@ export function protectedResourceMetadata(options: ProtectedResourceMetadataOpti
   const length = String(Buffer.byteLength(body))
   const cacheControl = maxAgeSec === 0 ? 'no-cache' : `public, max-age=${maxAgeSec}`
 
-  const handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void => {
+  const handler = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: (err?: unknown) => void,
+  ): void => {
     if (!paths.includes(pathOf(req.url))) return next()
     if (res.headersSent) return next()
     res.setHeader('Access-Control-Allow-Origin', '*')
@@ -242,7 +259,10 @@ export function protectedResourceMetadata(options: ProtectedResourceMetadataOpti
         res.statusCode = 204
         res.setHeader('Access-Control-Allow-Methods', ALLOW)
         // A fixed list: request headers are never reflected into response headers.
-        res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type, MCP-Protocol-Version')
+        res.setHeader(
+          'Access-Control-Allow-Headers',
+          'Authorization, Content-Type, MCP-Protocol-Version',
+        )
         res.setHeader('Access-Control-Max-Age', '86400')
         res.setHeader('Content-Length', '0')
         res.end()

@@ -11,8 +11,11 @@ import { createKeyRotationRouter } from '../lib/rotation-router.js'
 import { closedPort } from './support/servers.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
-  .version
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+).version
 
 interface Result {
   code: number | null
@@ -89,7 +92,10 @@ function stop(child: ChildProcess): Promise<number | null> {
 }
 
 /** A loopback receiver running the package's rotation router for `verifier`. */
-async function startReceiver(secret: string, verifier: PartnerTokenVerifier): Promise<{ url: string; server: Server }> {
+async function startReceiver(
+  secret: string,
+  verifier: PartnerTokenVerifier,
+): Promise<{ url: string; server: Server }> {
   const router = createKeyRotationRouter({ webhookSecret: secret, verifiers: [verifier] })
   const server = createServer((req, res) =>
     router(req, res, () => {
@@ -117,7 +123,8 @@ describe('agentpress-mock CLI', function () {
       expect(code).to.equal(0)
       expect(stderr).to.equal('')
       expect(stdout).to.match(/^Usage: agentpress-mock <command> \[options\]/)
-      for (const command of ['serve', 'token', 'rotate']) expect(stdout).to.include(`\n  ${command}  `)
+      for (const command of ['serve', 'token', 'rotate'])
+        expect(stdout).to.include(`\n  ${command}  `)
     })
 
     it('no command prints the usage to stderr, exit 2', async () => {
@@ -128,7 +135,11 @@ describe('agentpress-mock CLI', function () {
     })
 
     it('--version prints the package version', async () => {
-      expect(await run(['--version'])).to.deep.equal({ code: 0, stdout: `${VERSION}\n`, stderr: '' })
+      expect(await run(['--version'])).to.deep.equal({
+        code: 0,
+        stdout: `${VERSION}\n`,
+        stderr: '',
+      })
     })
 
     const usageErrors: ReadonlyArray<[string[], string]> = [
@@ -143,11 +154,23 @@ describe('agentpress-mock CLI', function () {
         '--webhook-secret must be at least 16 characters, with no leading or trailing spaces',
       ],
       [['token'], 'token: --server URL is required'],
-      [['token', '--server', 'https://api.agent.press'], '--server must be a loopback URL (the mock listens on 127.0.0.1 only)'],
-      [['token', '--server', 'http://127.0.0.1:1', '--ttl', '1.5'], '--ttl must be a whole number from -86400 to 86400, got "1.5"'],
-      [['token', '--server', 'http://127.0.0.1:1', '--claim', 'novalue'], '--claim must be NAME=VALUE, got "novalue"'],
+      [
+        ['token', '--server', 'https://api.agent.press'],
+        '--server must be a loopback URL (the mock listens on 127.0.0.1 only)',
+      ],
+      [
+        ['token', '--server', 'http://127.0.0.1:1', '--ttl', '1.5'],
+        '--ttl must be a whole number from -86400 to 86400, got "1.5"',
+      ],
+      [
+        ['token', '--server', 'http://127.0.0.1:1', '--claim', 'novalue'],
+        '--claim must be NAME=VALUE, got "novalue"',
+      ],
       [['rotate'], 'rotate: --server URL is required'],
-      [['rotate', '--server', 'http://127.0.0.1:1', '--webhook', 'ftp://x'], '--webhook must be an http: or https: URL'],
+      [
+        ['rotate', '--server', 'http://127.0.0.1:1', '--webhook', 'ftp://x'],
+        '--webhook must be an http: or https: URL',
+      ],
     ]
     for (const [args, message] of usageErrors) {
       it(`${args.join(' ')} → exit 2: ${message}`, async () => {
@@ -218,7 +241,15 @@ describe('agentpress-mock CLI', function () {
     })
 
     it('token mints a token the verifier accepts, with the claims asked for', async () => {
-      const { code, stdout, stderr } = await run(['token', '--server', config.url, '--sub', 'alice', '--scope', 'mcp:read'])
+      const { code, stdout, stderr } = await run([
+        'token',
+        '--server',
+        config.url,
+        '--sub',
+        'alice',
+        '--scope',
+        'mcp:read',
+      ])
       expect(code).to.equal(0, stderr)
       expect(stdout).to.match(/^[\w-]+\.[\w-]+\.[\w-]+\n$/)
       const claims = await verifier.verifyToken(stdout.trim())
@@ -249,7 +280,11 @@ describe('agentpress-mock CLI', function () {
       ])
       expect(code).to.equal(0)
       const answer = JSON.parse(stdout) as { token: string; claims: Record<string, unknown> }
-      expect(answer.claims).to.deep.include({ aud: 'https://other.example/mcp', tenant: 't-1', level: 3 })
+      expect(answer.claims).to.deep.include({
+        aud: 'https://other.example/mcp',
+        tenant: 't-1',
+        level: 3,
+      })
       expect((answer.claims.exp as number) - (answer.claims.iat as number)).to.equal(300)
       // The verifier of another audience refuses it.
       await verifier.verifyToken(answer.token).then(
@@ -278,7 +313,13 @@ describe('agentpress-mock CLI', function () {
       const receiver = await startReceiver('whsec_cli_test_secret_0123456789', verifier)
       try {
         const fetches = verifier.jwksFetchCount
-        const { code, stdout, stderr } = await run(['rotate', '--server', config.url, '--webhook', receiver.url])
+        const { code, stdout, stderr } = await run([
+          'rotate',
+          '--server',
+          config.url,
+          '--webhook',
+          receiver.url,
+        ])
         expect(code).to.equal(0, stderr)
         const [rotated, event, delivered] = stdout.trimEnd().split('\n')
         expect(rotated).to.match(/^Rotated: ap-[0-9a-f]{12} → ap-[0-9a-f]{12}$/)
@@ -289,7 +330,9 @@ describe('agentpress-mock CLI', function () {
           retiredKid: config.currentKid,
           emergency: false,
         })
-        expect(delivered).to.equal(`Delivered: webhook ${receiver.url} answered 200 {"received":true}`)
+        expect(delivered).to.equal(
+          `Delivered: webhook ${receiver.url} answered 200 {"received":true}`,
+        )
         // The webhook made the verifier refetch: the new kid is known before any token uses it.
         expect(verifier.jwksFetchCount).to.equal(fetches + 1)
         const after = await run(['token', '--server', config.url])
@@ -307,7 +350,14 @@ describe('agentpress-mock CLI', function () {
       await verifier.verifyToken(old.stdout.trim())
       const receiver = await startReceiver('whsec_cli_test_secret_0123456789', verifier)
       try {
-        const { code, stdout } = await run(['rotate', '--server', config.url, '--webhook', receiver.url, '--emergency'])
+        const { code, stdout } = await run([
+          'rotate',
+          '--server',
+          config.url,
+          '--webhook',
+          receiver.url,
+          '--emergency',
+        ])
         expect(code).to.equal(0)
         expect(stdout).to.match(/^Rotated \(emergency: retired key withdrawn\): /)
         await verifier.verifyToken(old.stdout.trim()).then(
@@ -325,11 +375,19 @@ describe('agentpress-mock CLI', function () {
       // A receiver holding another secret answers 401 signature_mismatch.
       const receiver = await startReceiver('whsec_some_other_secret_0123456789', verifier)
       try {
-        const { code, stdout, stderr } = await run(['rotate', '--server', config.url, '--webhook', receiver.url])
+        const { code, stdout, stderr } = await run([
+          'rotate',
+          '--server',
+          config.url,
+          '--webhook',
+          receiver.url,
+        ])
         expect(code).to.equal(1)
         expect(stdout).to.match(/^Rotated: /)
         expect(stderr).to.match(
-          new RegExp(`^agentpress-mock: webhook ${receiver.url} answered 401 \\{"error":"signature_mismatch",`),
+          new RegExp(
+            `^agentpress-mock: webhook ${receiver.url} answered 401 \\{"error":"signature_mismatch",`,
+          ),
         )
       } finally {
         await closeServer(receiver.server)
@@ -356,7 +414,10 @@ describe('agentpress-mock CLI', function () {
         fetch(`${config.url}${path}`, { method: 'POST', headers, body: '{}' })
 
       it('an Origin header → 403', async () => {
-        const res = await post('/_mock/token', { 'content-type': 'application/json', origin: 'https://evil.example' })
+        const res = await post('/_mock/token', {
+          'content-type': 'application/json',
+          origin: 'https://evil.example',
+        })
         expect(res.status).to.equal(403)
         expect(await res.json()).to.deep.equal({ error: 'browser requests are not allowed' })
       })
@@ -392,8 +453,17 @@ describe('agentpress-mock CLI', function () {
       })
 
       it('GET /_mock/config never reveals the webhook secret', async () => {
-        const body = (await (await fetch(`${config.url}/_mock/config`)).json()) as Record<string, unknown>
-        expect(Object.keys(body).sort()).to.deep.equal(['audience', 'currentKid', 'extProvider', 'issuer', 'jwksUrl'])
+        const body = (await (await fetch(`${config.url}/_mock/config`)).json()) as Record<
+          string,
+          unknown
+        >
+        expect(Object.keys(body).sort()).to.deep.equal([
+          'audience',
+          'currentKid',
+          'extProvider',
+          'issuer',
+          'jwksUrl',
+        ])
       })
     })
   })
@@ -412,7 +482,9 @@ describe('agentpress-mock CLI', function () {
   })
 
   it('serve prints where to point a server, how to mint and how to rotate; SIGTERM → exit 0', async () => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no banner within 10 s')), 10_000)
@@ -424,7 +496,9 @@ describe('agentpress-mock CLI', function () {
         }
       })
     })
-    expect(out).to.match(/^Mock AgentPress listening on http:\/\/127\.0\.0\.1:\d+ \(127\.0\.0\.1 only\)\n/)
+    expect(out).to.match(
+      /^Mock AgentPress listening on http:\/\/127\.0\.0\.1:\d+ \(127\.0\.0\.1 only\)\n/,
+    )
     expect(out).to.include('  AGENTPRESS_ISSUER=http://127.0.0.1:')
     expect(out).to.include('agentpress-mock token --server http://127.0.0.1:')
     expect(out).to.include('agentpress-mock rotate --server http://127.0.0.1:')

@@ -20,13 +20,19 @@ const express4 = createRequire(import.meta.url)('express4') as typeof express5
 
 const OPTIONS: ProtectedResourceMetadataOptions = {
   resource: 'https://mcp.example.com/mcp',
-  authorizationServers: ['https://api.agent.press/orgs/acme-org', 'https://stg-api.agent.press/orgs/acme-org'],
+  authorizationServers: [
+    'https://api.agent.press/orgs/acme-org',
+    'https://stg-api.agent.press/orgs/acme-org',
+  ],
   scopesSupported: ['mcp:read', 'mcp:write'],
 }
 
 const DOCUMENT = {
   resource: 'https://mcp.example.com/mcp',
-  authorization_servers: ['https://api.agent.press/orgs/acme-org', 'https://stg-api.agent.press/orgs/acme-org'],
+  authorization_servers: [
+    'https://api.agent.press/orgs/acme-org',
+    'https://stg-api.agent.press/orgs/acme-org',
+  ],
   scopes_supported: ['mcp:read', 'mcp:write'],
   bearer_methods_supported: ['header'],
 }
@@ -86,14 +92,18 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
       })
 
       it('ignores the query string', async () => {
-        const res = await request(app).get('/.well-known/oauth-protected-resource/mcp?x=1').expect(200)
+        const res = await request(app)
+          .get('/.well-known/oauth-protected-resource/mcp?x=1')
+          .expect(200)
         expect(res.body).to.deep.equal(DOCUMENT)
       })
 
       it('HEAD answers 200 with the headers and no body', async () => {
         const res = await request(app).head('/.well-known/oauth-protected-resource/mcp').expect(200)
         expect(res.headers['content-type']).to.equal('application/json; charset=utf-8')
-        expect(res.headers['content-length']).to.equal(String(Buffer.byteLength(JSON.stringify(DOCUMENT))))
+        expect(res.headers['content-length']).to.equal(
+          String(Buffer.byteLength(JSON.stringify(DOCUMENT))),
+        )
         expect(res.headers['access-control-allow-origin']).to.equal('*')
         expect(res.text ?? '').to.equal('')
       })
@@ -115,7 +125,9 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
 
       for (const method of ['post', 'put', 'delete', 'patch'] as const) {
         it(`${method.toUpperCase()} is 405 with Allow`, async () => {
-          const res = await request(app)[method]('/.well-known/oauth-protected-resource/mcp').expect(405)
+          const res = await request(app)
+            [method]('/.well-known/oauth-protected-resource/mcp')
+            .expect(405)
           expect(res.headers.allow).to.equal('GET, HEAD, OPTIONS')
           expect(res.headers['access-control-allow-origin']).to.equal('*')
           expect(res.body).to.deep.equal({
@@ -141,7 +153,9 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
     it('answers only the bare well-known path', async () => {
       expect(prm.paths).to.deep.equal(['/.well-known/oauth-protected-resource'])
       expect(prm.url).to.equal('https://mcp.example.com/.well-known/oauth-protected-resource')
-      const res = await request(FRAMEWORKS[1]![1](prm)).get('/.well-known/oauth-protected-resource').expect(200)
+      const res = await request(FRAMEWORKS[1]![1](prm))
+        .get('/.well-known/oauth-protected-resource')
+        .expect(200)
       expect(res.body.resource).to.equal('https://mcp.example.com')
     })
   })
@@ -162,11 +176,19 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
     it('does not change when the caller mutates its options afterwards', async () => {
       const servers = ['https://api.agent.press/orgs/acme-org']
       const scopes = ['mcp:read']
-      const prm = protectedResourceMetadata({ resource: OPTIONS.resource, authorizationServers: servers, scopesSupported: scopes })
+      const prm = protectedResourceMetadata({
+        resource: OPTIONS.resource,
+        authorizationServers: servers,
+        scopesSupported: scopes,
+      })
       servers.push('https://evil.example')
       scopes.push('admin')
-      const res = await request(FRAMEWORKS[1]![1](prm)).get('/.well-known/oauth-protected-resource/mcp')
-      expect(res.body.authorization_servers).to.deep.equal(['https://api.agent.press/orgs/acme-org'])
+      const res = await request(FRAMEWORKS[1]![1](prm)).get(
+        '/.well-known/oauth-protected-resource/mcp',
+      )
+      expect(res.body.authorization_servers).to.deep.equal([
+        'https://api.agent.press/orgs/acme-org',
+      ])
       expect(res.body.scopes_supported).to.deep.equal(['mcp:read'])
     })
 
@@ -229,11 +251,20 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
 
   describe('protectedResourceMetadataUrl', () => {
     const cases: ReadonlyArray<[string, string]> = [
-      ['https://mcp.example.com/mcp', 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp'],
+      [
+        'https://mcp.example.com/mcp',
+        'https://mcp.example.com/.well-known/oauth-protected-resource/mcp',
+      ],
       ['https://mcp.example.com', 'https://mcp.example.com/.well-known/oauth-protected-resource'],
       ['https://mcp.example.com/', 'https://mcp.example.com/.well-known/oauth-protected-resource'],
-      ['https://mcp.example.com:8443/a/b', 'https://mcp.example.com:8443/.well-known/oauth-protected-resource/a/b'],
-      ['http://127.0.0.1:3000/mcp', 'http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp'],
+      [
+        'https://mcp.example.com:8443/a/b',
+        'https://mcp.example.com:8443/.well-known/oauth-protected-resource/a/b',
+      ],
+      [
+        'http://127.0.0.1:3000/mcp',
+        'http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp',
+      ],
     ]
     for (const [resource, url] of cases) {
       it(`${resource} → ${url} (as the MCP SDK computes it)`, () => {
@@ -254,9 +285,21 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
     const bad: ReadonlyArray<[string, unknown, string]> = [
       ['options missing', undefined, 'protectedResourceMetadata: options must be an object'],
       ['options an array', [], 'protectedResourceMetadata: options must be an object'],
-      ['an unknown option', { ...OPTIONS, audience: 'x' }, 'Unknown protectedResourceMetadata option: audience'],
-      ['resource missing', { ...OPTIONS, resource: undefined }, 'options.resource must be a non-empty URL string'],
-      ['resource relative', { ...OPTIONS, resource: '/mcp' }, 'options.resource must be an absolute URL, got "/mcp"'],
+      [
+        'an unknown option',
+        { ...OPTIONS, audience: 'x' },
+        'Unknown protectedResourceMetadata option: audience',
+      ],
+      [
+        'resource missing',
+        { ...OPTIONS, resource: undefined },
+        'options.resource must be a non-empty URL string',
+      ],
+      [
+        'resource relative',
+        { ...OPTIONS, resource: '/mcp' },
+        'options.resource must be an absolute URL, got "/mcp"',
+      ],
       [
         'resource on http: to a public host',
         { ...OPTIONS, resource: 'http://mcp.example.com/mcp' },
@@ -317,14 +360,26 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
         { ...OPTIONS, scopesSupported: ['mcp:read', 'mcp:read'] },
         'options.scopesSupported must not contain duplicates',
       ],
-      ['an empty resourceName', { ...OPTIONS, resourceName: ' ' }, 'options.resourceName must be a non-empty string'],
+      [
+        'an empty resourceName',
+        { ...OPTIONS, resourceName: ' ' },
+        'options.resourceName must be a non-empty string',
+      ],
       [
         'resourceDocumentation on ftp:',
         { ...OPTIONS, resourceDocumentation: 'ftp://docs.example.com' },
         'options.resourceDocumentation must use https: (http: is allowed only for loopback hosts), got ftp:',
       ],
-      ['maxAgeSec negative', { ...OPTIONS, maxAgeSec: -1 }, 'options.maxAgeSec must be a whole number of seconds >= 0, got -1'],
-      ['maxAgeSec NaN', { ...OPTIONS, maxAgeSec: Number.NaN }, 'options.maxAgeSec must be a whole number of seconds >= 0, got NaN'],
+      [
+        'maxAgeSec negative',
+        { ...OPTIONS, maxAgeSec: -1 },
+        'options.maxAgeSec must be a whole number of seconds >= 0, got -1',
+      ],
+      [
+        'maxAgeSec NaN',
+        { ...OPTIONS, maxAgeSec: Number.NaN },
+        'options.maxAgeSec must be a whole number of seconds >= 0, got NaN',
+      ],
       [
         'maxAgeSec Infinity',
         { ...OPTIONS, maxAgeSec: Number.POSITIVE_INFINITY },

@@ -30,7 +30,9 @@ export async function startConnectApp(options = {}) {
   const url = `http://127.0.0.1:${server.address().port}`
   const audience = `${url}/notes`
 
-  const mock = options.agentpress ? undefined : await createMockAgentPress({ audience, sub: 'alice' })
+  const mock = options.agentpress
+    ? undefined
+    : await createMockAgentPress({ audience, sub: 'alice' })
   const trust = options.agentpress ?? {
     issuer: mock.issuer,
     jwksUrl: mock.jwksUrl,
@@ -57,7 +59,8 @@ export async function startConnectApp(options = {}) {
     },
     (claims, done) => {
       const key = `${claims.ext_provider} ${claims.sub}`
-      if (!users.has(key)) users.set(key, { id: `usr_${users.size + 1}`, externalId: claims.sub, notes: [] })
+      if (!users.has(key))
+        users.set(key, { id: `usr_${users.size + 1}`, externalId: claims.sub, notes: [] })
       done(null, users.get(key))
     },
   )
@@ -66,12 +69,17 @@ export async function startConnectApp(options = {}) {
 
   const app = connect()
   // Before anything that reads the body: the router verifies the HMAC over the raw bytes.
-  app.use('/webhooks/agentpress/key-rotation', createKeyRotationRouter({ webhookSecret: trust.webhookSecret, strategy }))
+  app.use(
+    '/webhooks/agentpress/key-rotation',
+    createKeyRotationRouter({ webhookSecret: trust.webhookSecret, strategy }),
+  )
   app.use(prm)
   app.use('/notes', authenticatePartner(passport)) // JSON bodies on every refusal
   const canRead = requireScopes('mcp:read')
   const canWrite = requireScopes('mcp:write')
-  app.use('/notes', (req, res, next) => (req.method === 'POST' ? canWrite : canRead)(req, res, next))
+  app.use('/notes', (req, res, next) =>
+    (req.method === 'POST' ? canWrite : canRead)(req, res, next),
+  )
   app.use('/notes', (req, res) => {
     const user = req.user
     const send = (status, body) => {
@@ -110,7 +118,10 @@ export async function startConnectApp(options = {}) {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const app = await startConnectApp({ port: Number(process.env.PORT ?? 3001) })
   const reader = app.mock.signToken({ scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 600 })
-  const writer = app.mock.signToken({ scope: 'mcp:read mcp:write', exp: Math.floor(Date.now() / 1000) + 600 })
+  const writer = app.mock.signToken({
+    scope: 'mcp:read mcp:write',
+    exp: Math.floor(Date.now() / 1000) + 600,
+  })
   console.log(
     [
       `Connect notes API on ${app.audience}, trusting the embedded mock AgentPress ${app.mock.issuer}`,

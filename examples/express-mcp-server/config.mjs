@@ -48,7 +48,9 @@ export function configFromEnv(env = process.env) {
     throw new ConfigError('set AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG, not both')
   }
   if (config.extProvider === undefined) {
-    throw new ConfigError('AGENTPRESS_EXT_PROVIDER is required with a real issuer (your partner name)')
+    throw new ConfigError(
+      'AGENTPRESS_EXT_PROVIDER is required with a real issuer (your partner name)',
+    )
   }
   let trusted = issuer
   if (orgSlug !== undefined) {

@@ -43,7 +43,13 @@ export const SCOPES = ['mcp:read', 'mcp:write']
  * @returns {Promise<import('./server.d.mts').RunningServer>}
  */
 export async function startServer(options = {}) {
-  const { port = 3000, host = '127.0.0.1', autoProvision = true, onToolCall, log = console.log } = options
+  const {
+    port = 3000,
+    host = '127.0.0.1',
+    autoProvision = true,
+    onToolCall,
+    log = console.log,
+  } = options
 
   // Listen first: with port 0 the audience (this server's URL) is known only afterwards.
   let app
@@ -109,7 +115,9 @@ export async function startServer(options = {}) {
           webhookSecret,
           strategy,
           onRotation: (event) =>
-            log(`key rotation ${event.retiredKid} → ${event.newCurrentKid}: signing keys refreshed`),
+            log(
+              `key rotation ${event.retiredKid} → ${event.newCurrentKid}: signing keys refreshed`,
+            ),
         }),
       )
     }
@@ -144,11 +152,14 @@ export async function startServer(options = {}) {
     )
     // Stateless: no server-initiated SSE stream (GET) and no session to delete (DELETE).
     built.all(MCP_PATH, (_req, res) => {
-      res.status(405).set('Allow', 'POST').json({
-        jsonrpc: '2.0',
-        id: null,
-        error: { code: -32000, message: 'Method not allowed' },
-      })
+      res
+        .status(405)
+        .set('Allow', 'POST')
+        .json({
+          jsonrpc: '2.0',
+          id: null,
+          error: { code: -32000, message: 'Method not allowed' },
+        })
     })
     app = built
 
@@ -236,7 +247,10 @@ async function main() {
       ...(config.agentpress === undefined ? {} : { agentpress: config.agentpress }),
     })
   } catch (err) {
-    const hint = err.code === 'EADDRINUSE' ? ` (port ${config.port} is in use: try PORT=0 or another port)` : ''
+    const hint =
+      err.code === 'EADDRINUSE'
+        ? ` (port ${config.port} is in use: try PORT=0 or another port)`
+        : ''
     console.error(`Cannot start: ${err.message}${hint}`)
     process.exitCode = 1
     return

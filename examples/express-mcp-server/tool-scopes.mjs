@@ -35,9 +35,11 @@ export function requireToolScopes(toolScopes) {
     const messages = Array.isArray(req.body) ? req.body : [req.body]
     const needed = new Set()
     for (const message of messages) {
-      if (message === null || typeof message !== 'object' || message.method !== 'tools/call') continue
+      if (message === null || typeof message !== 'object' || message.method !== 'tools/call')
+        continue
       const name = message.params?.name
-      if (typeof name === 'string' && table.has(name)) for (const scope of table.get(name)) needed.add(scope)
+      if (typeof name === 'string' && table.has(name))
+        for (const scope of table.get(name)) needed.add(scope)
     }
     if (needed.size === 0) return next()
     const key = [...needed].sort().join(' ')

@@ -51,7 +51,10 @@ export function createMcpServer({ onToolCall } = {}) {
         if (user === undefined || !tool.scopes.every((scope) => authInfo.scopes.includes(scope))) {
           return { isError: true, content: [{ type: 'text', text: 'Insufficient scope' }] }
         }
-        const result = { user: { id: user.id, externalId: user.externalId }, ...tool.run(user, args) }
+        const result = {
+          user: { id: user.id, externalId: user.externalId },
+          ...tool.run(user, args),
+        }
         return { content: [{ type: 'text', text: JSON.stringify(result) }] }
       },
     )

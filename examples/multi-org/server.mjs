@@ -61,7 +61,8 @@ export async function startMultiOrg({ port = 0 } = {}) {
   const users = new Map()
   const resolveUser = (claims) => {
     const key = JSON.stringify([claims.iss, claims.ext_provider, claims.sub])
-    if (!users.has(key)) users.set(key, { id: `usr_${users.size + 1}`, issuer: claims.iss, externalId: claims.sub })
+    if (!users.has(key))
+      users.set(key, { id: `usr_${users.size + 1}`, issuer: claims.iss, externalId: claims.sub })
     return users.get(key)
   }
 
@@ -82,16 +83,34 @@ export async function startMultiOrg({ port = 0 } = {}) {
   const app = express()
   // One webhook route and secret per relationship, before any body parser.
   for (const r of RELATIONSHIPS) {
-    const verifier = strategies[r.environment].verifiers.find((v) => v.issuer === mocks[r.name].issuer)
+    const verifier = strategies[r.environment].verifiers.find(
+      (v) => v.issuer === mocks[r.name].issuer,
+    )
     app.use(
       `/webhooks/agentpress/${r.name}`,
-      createKeyRotationRouter({ webhookSecret: mocks[r.name].webhookSecret, verifiers: [verifier] }),
+      createKeyRotationRouter({
+        webhookSecret: mocks[r.name].webhookSecret,
+        verifiers: [verifier],
+      }),
     )
   }
   const whoami = (environment) => (req, res) =>
-    res.json({ environment, issuer: req.authInfo.issuer, user: req.user, scopes: req.authInfo.scopes })
-  app.get('/api/whoami', authenticatePartner(passport, { strategy: 'agentpress-production' }), whoami('production'))
-  app.get('/staging/api/whoami', authenticatePartner(passport, { strategy: 'agentpress-staging' }), whoami('staging'))
+    res.json({
+      environment,
+      issuer: req.authInfo.issuer,
+      user: req.user,
+      scopes: req.authInfo.scopes,
+    })
+  app.get(
+    '/api/whoami',
+    authenticatePartner(passport, { strategy: 'agentpress-production' }),
+    whoami('production'),
+  )
+  app.get(
+    '/staging/api/whoami',
+    authenticatePartner(passport, { strategy: 'agentpress-staging' }),
+    whoami('staging'),
+  )
   handler = app
 
   return {
@@ -112,7 +131,9 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const call = async (path, token) => {
     const res = await fetch(`${app.url}${path}`, { headers: { Authorization: `Bearer ${token}` } })
     const body = await res.json()
-    return res.ok ? `${res.status} ${body.user.id} (${body.user.externalId} @ ${body.issuer})` : `${res.status} ${body.error_description}`
+    return res.ok
+      ? `${res.status} ${body.user.id} (${body.user.externalId} @ ${body.issuer})`
+      : `${res.status} ${body.error_description}`
   }
   console.log(`Multi-org example on ${app.url}, one embedded mock AgentPress per relationship:`)
   for (const r of RELATIONSHIPS) console.log(`  ${r.name.padEnd(18)} ${app.mocks[r.name].issuer}`)
@@ -124,7 +145,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     }
   }
   console.log('\nTry one yourself (valid 10 minutes):')
-  const token = app.mocks['globex-production'].signToken({ sub: 'bob', exp: Math.floor(Date.now() / 1000) + 600 })
+  const token = app.mocks['globex-production'].signToken({
+    sub: 'bob',
+    exp: Math.floor(Date.now() / 1000) + 600,
+  })
   console.log(`  curl -s ${app.url}/api/whoami -H 'Authorization: Bearer ${token}'`)
   console.log('\nPress Ctrl+C to stop.')
   const stop = () => void app.close()

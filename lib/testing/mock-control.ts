@@ -91,7 +91,12 @@ function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const parsed = (req as IncomingMessage & { body?: unknown }).body
   // Behind express.json() the stream is already consumed; its result is as good as ours here.
   if (req.readableEnded && parsed !== undefined) {
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || Buffer.isBuffer(parsed)) {
+    if (
+      parsed === null ||
+      typeof parsed !== 'object' ||
+      Array.isArray(parsed) ||
+      Buffer.isBuffer(parsed)
+    ) {
       return Promise.reject(new ControlError(400, 'request body must be a JSON object'))
     }
     return Promise.resolve(parsed as Record<string, unknown>)
@@ -133,7 +138,11 @@ function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   })
 }
 
-function field<T>(body: Record<string, unknown>, name: string, type: 'string' | 'number' | 'boolean'): T | undefined {
+function field<T>(
+  body: Record<string, unknown>,
+  name: string,
+  type: 'string' | 'number' | 'boolean',
+): T | undefined {
   const value = body[name]
   if (value === undefined) return undefined
   if (typeof value !== type || (type === 'number' && !Number.isSafeInteger(value))) {
@@ -164,7 +173,10 @@ function field<T>(body: Record<string, unknown>, name: string, type: 'string' | 
  * // curl -s -X POST http://127.0.0.1:4011/_mock/token -H 'content-type: application/json' -d '{"sub":"alice"}'
  * ```
  */
-export function createMockControl(mock: MockAgentPress, options: MockControlOptions = {}): MockControlHandler {
+export function createMockControl(
+  mock: MockAgentPress,
+  options: MockControlOptions = {},
+): MockControlHandler {
   if (mock === null || typeof mock !== 'object' || typeof mock.signToken !== 'function') {
     throw new TypeError('createMockControl: mock must be a MockAgentPress')
   }
@@ -201,7 +213,9 @@ export function createMockControl(mock: MockAgentPress, options: MockControlOpti
     // The mock's signToken removes a claim given as undefined.
     for (const name of omit as string[]) claims[name] = undefined
     const minted = mock.signToken(claims)
-    const payload: unknown = JSON.parse(Buffer.from(minted.split('.')[1]!, 'base64url').toString('utf8'))
+    const payload: unknown = JSON.parse(
+      Buffer.from(minted.split('.')[1]!, 'base64url').toString('utf8'),
+    )
     sendJson(res, 200, { token: minted, claims: payload })
   }
 
@@ -222,7 +236,9 @@ export function createMockControl(mock: MockAgentPress, options: MockControlOpti
         delivery = await deliverWebhook(webhookUrl, event, { secret: mock.webhookSecret })
       } catch (err) {
         const code = (err as { cause?: { code?: unknown } }).cause?.code
-        delivery = { error: `${(err as Error).message}${typeof code === 'string' ? ` (${code})` : ''}` }
+        delivery = {
+          error: `${(err as Error).message}${typeof code === 'string' ? ` (${code})` : ''}`,
+        }
       }
     }
     sendJson(res, 200, { event, ...(delivery === undefined ? {} : { delivery }) })
@@ -230,7 +246,8 @@ export function createMockControl(mock: MockAgentPress, options: MockControlOpti
 
   const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     if (!hostIsLoopback(req.headers.host)) throw new ControlError(403, 'Host not allowed')
-    if (req.headers.origin !== undefined) throw new ControlError(403, 'browser requests are not allowed')
+    if (req.headers.origin !== undefined)
+      throw new ControlError(403, 'browser requests are not allowed')
     if (path === `${MOCK_CONTROL_PATH}/config`) {
       if (req.method !== 'GET') {
         res.setHeader('Allow', 'GET')

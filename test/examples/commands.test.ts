@@ -5,13 +5,20 @@ import { fileURLToPath } from 'node:url'
 import { expect } from 'chai'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const SERVER = fileURLToPath(new URL('../../examples/express-mcp-server/server.mjs', import.meta.url))
+const SERVER = fileURLToPath(
+  new URL('../../examples/express-mcp-server/server.mjs', import.meta.url),
+)
 
 /** The environment minus everything the example reads, so the tests see a fresh shell. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env }
   for (const name of Object.keys(env)) {
-    if (name.startsWith('AGENTPRESS_') || name === 'MCP_AUDIENCE' || name === 'PORT' || name === 'HOST') {
+    if (
+      name.startsWith('AGENTPRESS_') ||
+      name === 'MCP_AUDIENCE' ||
+      name === 'PORT' ||
+      name === 'HOST'
+    ) {
       delete env[name]
     }
   }
@@ -37,7 +44,12 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): voi
   }
 }
 
-function runToEnd(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
+function runToEnd(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawnIn(command, args, env)
     let stdout = ''
@@ -46,7 +58,11 @@ function runToEnd(command: string, args: string[], env: NodeJS.ProcessEnv, timeo
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk))
     const timer = setTimeout(() => {
       killGroup(child, 'SIGKILL')
-      reject(new Error(`${command} ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stdout}\n${stderr}`))
+      reject(
+        new Error(
+          `${command} ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stdout}\n${stderr}`,
+        ),
+      )
     }, timeoutMs)
     child.on('error', reject)
     child.on('close', (code) => {
@@ -125,16 +141,26 @@ describe('commands', function () {
   })
 
   it('npm start (no environment) runs the example on an embedded mock; its curl token works', async () => {
-    const { child, stdout } = await runUntil('npm', ['start'], cleanEnv({ PORT: '0' }), 'Press Ctrl+C to stop.', 150_000)
+    const { child, stdout } = await runUntil(
+      'npm',
+      ['start'],
+      cleanEnv({ PORT: '0' }),
+      'Press Ctrl+C to stop.',
+      150_000,
+    )
     try {
-      expect(stdout).to.include('No AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG set: started an embedded mock AgentPress.')
+      expect(stdout).to.include(
+        'No AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG set: started an embedded mock AgentPress.',
+      )
       const mcpUrl = /^MCP server: +(http:\/\/127\.0\.0\.1:\d+\/mcp)$/m.exec(stdout)?.[1]
       const token = /-H 'Authorization: Bearer ([\w-]+\.[\w-]+\.[\w-]+)'/.exec(stdout)?.[1]
       const body = /-d '(\{"jsonrpc".*\})'$/m.exec(stdout)?.[1]
       expect(mcpUrl, stdout).to.be.a('string')
       expect(token, stdout).to.be.a('string')
       expect(body, stdout).to.be.a('string')
-      expect(stdout).to.include(`npm run -s mock -- token --server ${mcpUrl!.replace(/\/mcp$/, '')} `)
+      expect(stdout).to.include(
+        `npm run -s mock -- token --server ${mcpUrl!.replace(/\/mcp$/, '')} `,
+      )
 
       // The printed curl command, as fetch.
       const res = await fetch(mcpUrl!, {
@@ -183,23 +209,41 @@ describe('commands', function () {
         20_000,
       )
       try {
-        expect(stdout).to.match(/^Trusting https:\/\/stg-api\.agent\.press\/orgs\/acme-org \(ext_provider example\)$/m)
-        expect(stdout).to.match(/^MCP server: +http:\/\/127\.0\.0\.1:\d+\/mcp {2}\(audience https:\/\/mcp\.example\.com\/mcp\)$/m)
-        expect(stdout).to.include('Metadata:        https://mcp.example.com/.well-known/oauth-protected-resource/mcp')
-        expect(stdout).to.include('Key rotation:    no AGENTPRESS_WEBHOOK_SECRET: webhook not mounted')
+        expect(stdout).to.match(
+          /^Trusting https:\/\/stg-api\.agent\.press\/orgs\/acme-org \(ext_provider example\)$/m,
+        )
+        expect(stdout).to.match(
+          /^MCP server: +http:\/\/127\.0\.0\.1:\d+\/mcp {2}\(audience https:\/\/mcp\.example\.com\/mcp\)$/m,
+        )
+        expect(stdout).to.include(
+          'Metadata:        https://mcp.example.com/.well-known/oauth-protected-resource/mcp',
+        )
+        expect(stdout).to.include(
+          'Key rotation:    no AGENTPRESS_WEBHOOK_SECRET: webhook not mounted',
+        )
       } finally {
         await stop(child)
       }
     })
 
     const errors: ReadonlyArray<[Record<string, string>, string]> = [
-      [{ AGENTPRESS_ORG_SLUG: 'acme-org' }, 'AGENTPRESS_EXT_PROVIDER is required with a real issuer (your partner name)'],
       [
-        { AGENTPRESS_ORG_SLUG: 'acme-org', AGENTPRESS_ISSUER: 'https://api.agent.press/orgs/acme-org' },
+        { AGENTPRESS_ORG_SLUG: 'acme-org' },
+        'AGENTPRESS_EXT_PROVIDER is required with a real issuer (your partner name)',
+      ],
+      [
+        {
+          AGENTPRESS_ORG_SLUG: 'acme-org',
+          AGENTPRESS_ISSUER: 'https://api.agent.press/orgs/acme-org',
+        },
         'set AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG, not both',
       ],
       [
-        { AGENTPRESS_ORG_SLUG: 'acme-org', AGENTPRESS_EXT_PROVIDER: 'x', AGENTPRESS_ENVIRONMENT: 'prod' },
+        {
+          AGENTPRESS_ORG_SLUG: 'acme-org',
+          AGENTPRESS_EXT_PROVIDER: 'x',
+          AGENTPRESS_ENVIRONMENT: 'prod',
+        },
         'AGENTPRESS_ENVIRONMENT must be "production" or "staging"',
       ],
       [{ AGENTPRESS_ENVIRONMENT: 'staging' }, 'AGENTPRESS_ENVIRONMENT needs AGENTPRESS_ORG_SLUG'],
@@ -207,7 +251,12 @@ describe('commands', function () {
     ]
     for (const [env, message] of errors) {
       it(`${Object.keys(env).join(' + ')} → exit 2: ${message}`, async () => {
-        const { code, stdout, stderr } = await runToEnd(process.execPath, [SERVER], cleanEnv(env), 20_000)
+        const { code, stdout, stderr } = await runToEnd(
+          process.execPath,
+          [SERVER],
+          cleanEnv(env),
+          20_000,
+        )
         expect(code).to.equal(2)
         expect(stdout).to.equal('')
         expect(stderr).to.equal(`Configuration error: ${message}\n`)

@@ -33,7 +33,10 @@ describe('examples/connect-app', () => {
       'Bearer realm="notes", error="insufficient_scope", error_description="Insufficient scope", scope="mcp:write", ' +
         `resource_metadata="${app.url}/.well-known/oauth-protected-resource/notes"`,
     )
-    expect(await refused.json()).to.deep.equal({ error: 'insufficient_scope', error_description: 'Insufficient scope' })
+    expect(await refused.json()).to.deep.equal({
+      error: 'insufficient_scope',
+      error_description: 'Insufficient scope',
+    })
 
     const written = await call('POST', app.mock!.signToken({ scope: 'mcp:read mcp:write' }), 'hi')
     expect(written.status).to.equal(201)
@@ -46,7 +49,10 @@ describe('examples/connect-app', () => {
     expect(res.headers.get('www-authenticate')).to.equal(
       `Bearer realm="notes", resource_metadata="${app.url}/.well-known/oauth-protected-resource/notes"`,
     )
-    expect(await res.json()).to.deep.equal({ error: 'no_credentials', error_description: 'No credentials' })
+    expect(await res.json()).to.deep.equal({
+      error: 'no_credentials',
+      error_description: 'No credentials',
+    })
     const prm = await fetch(`${app.url}/.well-known/oauth-protected-resource/notes`)
     expect(((await prm.json()) as { resource: string }).resource).to.equal(app.audience)
   })
@@ -82,7 +88,9 @@ describe('examples/multi-org', () => {
         const res = await whoami(path, token)
         matrix[r.name]!.push(res.status)
         if (res.status === 401) {
-          expect(res.headers.get('www-authenticate')).to.include('error_description="Issuer does not match"')
+          expect(res.headers.get('www-authenticate')).to.include(
+            'error_description="Issuer does not match"',
+          )
         }
       }
     }
@@ -94,7 +102,9 @@ describe('examples/multi-org', () => {
   })
 
   it('keys users by issuer too: the same sub in two orgs is two users', async () => {
-    const acme = (await (await whoami('/api/whoami', app.mocks['acme-production'].signToken({ sub: 'carol' }))).json()) as {
+    const acme = (await (
+      await whoami('/api/whoami', app.mocks['acme-production'].signToken({ sub: 'carol' }))
+    ).json()) as {
       user: { id: string }
     }
     const globex = (await (
@@ -113,6 +123,8 @@ describe('examples/multi-org', () => {
       secret: app.mocks['acme-production'].webhookSecret,
     })
     expect(right.status).to.equal(200)
-    expect((await whoami('/api/whoami', app.mocks['acme-production'].signToken())).status).to.equal(200)
+    expect((await whoami('/api/whoami', app.mocks['acme-production'].signToken())).status).to.equal(
+      200,
+    )
   })
 })

@@ -126,7 +126,10 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
       readToken = server.mock!.signToken({ sub: 'alice', scope: 'mcp:read' })
       const { client } = await connected(server, readToken)
       try {
-        expect(client.getServerVersion()).to.deep.include({ name: 'agentpress-partner-example', version: '1.0.0' })
+        expect(client.getServerVersion()).to.deep.include({
+          name: 'agentpress-partner-example',
+          version: '1.0.0',
+        })
         const { tools } = await client.listTools()
         expect(tools.map((tool) => tool.name)).to.deep.equal(['list_notes', 'add_note'])
         expect(tools[1]!.inputSchema.required).to.deep.equal(['text'])
@@ -141,7 +144,10 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
         toolCalls.length = 0
         const result = await client.callTool({ name: 'list_notes', arguments: {} })
         expect(result.isError).to.not.equal(true)
-        expect(textOf(result)).to.deep.equal({ user: { id: 'usr_1', externalId: 'alice' }, notes: [] })
+        expect(textOf(result)).to.deep.equal({
+          user: { id: 'usr_1', externalId: 'alice' },
+          notes: [],
+        })
 
         expect(toolCalls).to.have.length(1)
         const { tool, authInfo } = toolCalls[0]!
@@ -152,9 +158,20 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
         expect(authInfo.scopes).to.deep.equal(['mcp:read'])
         expect(authInfo.expiresAt).to.equal(claims.exp)
         expect(authInfo.resource?.href).to.equal(server.audience)
-        const extra = authInfo.extra as { claims: Record<string, unknown>; user: Record<string, unknown> }
-        expect(extra.claims).to.deep.include({ sub: 'alice', iss: server.issuer, ext_provider: 'example-partner' })
-        expect(extra.user).to.deep.include({ id: 'usr_1', extProvider: 'example-partner', externalId: 'alice' })
+        const extra = authInfo.extra as {
+          claims: Record<string, unknown>
+          user: Record<string, unknown>
+        }
+        expect(extra.claims).to.deep.include({
+          sub: 'alice',
+          iss: server.issuer,
+          ext_provider: 'example-partner',
+        })
+        expect(extra.user).to.deep.include({
+          id: 'usr_1',
+          extProvider: 'example-partner',
+          externalId: 'alice',
+        })
       } finally {
         await client.close()
       }
@@ -164,7 +181,9 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
       const c = await connected(server, readToken)
       try {
         toolCalls.length = 0
-        const err = await rejection(c.client.callTool({ name: 'add_note', arguments: { text: 'nope' } }))
+        const err = await rejection(
+          c.client.callTool({ name: 'add_note', arguments: { text: 'nope' } }),
+        )
         expect(err.code).to.equal(403)
         expect(c.seen.status).to.equal(403)
         expect(c.seen.challenge).to.equal(
@@ -174,7 +193,11 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
         expect(JSON.parse(c.seen.body!)).to.deep.equal({
           jsonrpc: '2.0',
           id: null,
-          error: { code: -32001, message: 'Insufficient scope', data: { reason: 'insufficient_scope' } },
+          error: {
+            code: -32001,
+            message: 'Insufficient scope',
+            data: { reason: 'insufficient_scope' },
+          },
         })
         // Refused before the MCP server ran anything.
         expect(toolCalls).to.have.length(0)
@@ -190,7 +213,11 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
       try {
         toolCalls.length = 0
         const result = await client.callTool({ name: 'add_note', arguments: { text: 'hello' } })
-        expect(textOf(result)).to.deep.equal({ user: { id: 'usr_1', externalId: 'alice' }, added: 'hello', count: 1 })
+        expect(textOf(result)).to.deep.equal({
+          user: { id: 'usr_1', externalId: 'alice' },
+          added: 'hello',
+          count: 1,
+        })
         expect(toolCalls.map((call) => [call.tool, call.authInfo.scopes])).to.deep.equal([
           ['add_note', ['mcp:read', 'mcp:write']],
         ])
@@ -216,7 +243,9 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
       const mock = server.mock!
       const fetches = mock.jwksRequestCount
       const event = mock.rotateKeys()
-      const delivery = await deliverWebhook(server.webhookUrl!, event, { secret: mock.webhookSecret })
+      const delivery = await deliverWebhook(server.webhookUrl!, event, {
+        secret: mock.webhookSecret,
+      })
       expect(delivery.status).to.equal(200)
       expect(delivery.body).to.deep.equal({ received: true })
       expect(mock.jwksRequestCount).to.equal(fetches + 1)
@@ -225,11 +254,16 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
       )
 
       const fresh = mock.signToken({ sub: 'alice', scope: 'mcp:read' })
-      expect(JSON.parse(Buffer.from(parts(fresh)[0], 'base64url').toString()).kid).to.equal(event.newCurrentKid)
+      expect(JSON.parse(Buffer.from(parts(fresh)[0], 'base64url').toString()).kid).to.equal(
+        event.newCurrentKid,
+      )
       const { client } = await connected(server, fresh)
       try {
         const result = await client.callTool({ name: 'list_notes', arguments: {} })
-        expect(textOf(result)).to.deep.equal({ user: { id: 'usr_1', externalId: 'alice' }, notes: ['hello'] })
+        expect(textOf(result)).to.deep.equal({
+          user: { id: 'usr_1', externalId: 'alice' },
+          notes: ['hello'],
+        })
       } finally {
         await client.close()
       }
@@ -241,7 +275,9 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
       const mock = server.mock!
       const old = mock.signToken({ sub: 'alice', scope: 'mcp:read' })
       const event = mock.rotateKeys({ emergency: true })
-      const delivery = await deliverWebhook(server.webhookUrl!, event, { secret: mock.webhookSecret })
+      const delivery = await deliverWebhook(server.webhookUrl!, event, {
+        secret: mock.webhookSecret,
+      })
       expect(delivery.status).to.equal(200)
       const res = await post(server, old, { jsonrpc: '2.0', id: 1, method: 'tools/list' })
       expect(res.status).to.equal(401)
@@ -269,8 +305,18 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
     it('checks every tools/call of a JSON-RPC batch and names all the scopes the batch needs', async () => {
       const token = server.mock!.signToken({ sub: 'alice', scope: 'mcp:read' })
       const res = await post(server, token, [
-        { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'list_notes', arguments: {} } },
-        { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'add_note', arguments: { text: 'x' } } },
+        {
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: { name: 'list_notes', arguments: {} },
+        },
+        {
+          jsonrpc: '2.0',
+          id: 2,
+          method: 'tools/call',
+          params: { name: 'add_note', arguments: { text: 'x' } },
+        },
       ])
       expect(res.status).to.equal(403)
       expect(res.headers.get('www-authenticate')).to.equal(
@@ -288,7 +334,11 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
         params: { name: 'no_such_tool', arguments: {} },
       })
       expect(res.status).to.equal(200)
-      const body = (await res.json()) as { id: number; result?: { isError?: boolean }; error?: unknown }
+      const body = (await res.json()) as {
+        id: number
+        result?: { isError?: boolean }
+        error?: unknown
+      }
       expect(body.id).to.equal(7)
       // The SDK reports an unknown tool as an error result (or a JSON-RPC error), never a success.
       expect(body.error !== undefined || body.result?.isError === true).to.equal(true)
@@ -310,7 +360,9 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
         const res = await post(server, token, { jsonrpc: '2.0', id: i, method: 'tools/list' })
         expect(res.status).to.equal(200)
       }
-      expect(server.users.list().map((user) => [user.id, user.extProvider, user.externalId])).to.deep.equal([
+      expect(
+        server.users.list().map((user) => [user.id, user.extProvider, user.externalId]),
+      ).to.deep.equal([
         ['usr_1', 'example-partner', 'alice'],
         ['usr_2', 'example-partner', 'bob'],
       ])
@@ -319,7 +371,11 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
     it('without provisioning, an unknown user is 403 user_not_provisioned', async () => {
       const closed = await startServer({ port: 0, autoProvision: false, log: () => {} })
       try {
-        const res = await post(closed, closed.mock!.signToken(), { jsonrpc: '2.0', id: 1, method: 'tools/list' })
+        const res = await post(closed, closed.mock!.signToken(), {
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/list',
+        })
         expect(res.status).to.equal(403)
         expect(res.headers.get('www-authenticate')).to.equal(
           'Bearer realm="mcp", error="user_not_provisioned", error_description="User not provisioned", ' +
@@ -335,7 +391,11 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
     const other = await startServer({
       port: 0,
       log: () => {},
-      agentpress: { issuer: server.mock!.issuer, extProvider: 'example-partner', jwksUrl: server.mock!.jwksUrl },
+      agentpress: {
+        issuer: server.mock!.issuer,
+        extProvider: 'example-partner',
+        jwksUrl: server.mock!.jwksUrl,
+      },
       webhookSecret: 'whsec_configured_secret_0123456789',
     })
     try {
@@ -348,9 +408,15 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
       })
       expect(mint.status).to.equal(404)
       // The other server's audience differs from the mock's default tokens: audience_mismatch.
-      const res = await post(other, server.mock!.signToken(), { jsonrpc: '2.0', id: 1, method: 'tools/list' })
+      const res = await post(other, server.mock!.signToken(), {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/list',
+      })
       expect(res.status).to.equal(401)
-      expect(res.headers.get('www-authenticate')).to.include('error_description="Audience does not match"')
+      expect(res.headers.get('www-authenticate')).to.include(
+        'error_description="Audience does not match"',
+      )
       const ok = await post(other, server.mock!.signToken({ aud: other.audience }), {
         jsonrpc: '2.0',
         id: 1,
