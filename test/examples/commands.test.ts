@@ -193,6 +193,81 @@ describe('commands', function () {
     }
   })
 
+  it('agentpress-mock serve + the example configured for it: token and rotate through the CLI', async () => {
+    const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+    const serve = await runUntil(
+      process.execPath,
+      [cli, 'serve', '--port', '0', '--json'],
+      cleanEnv(),
+      '\n',
+      20_000,
+    )
+    try {
+      const mock = JSON.parse(serve.stdout) as {
+        url: string
+        issuer: string
+        audience: string
+        extProvider: string
+        webhookSecret: string
+      }
+      const example = await runUntil(
+        process.execPath,
+        [SERVER],
+        cleanEnv({
+          PORT: '0',
+          AGENTPRESS_ISSUER: mock.issuer,
+          AGENTPRESS_EXT_PROVIDER: mock.extProvider,
+          AGENTPRESS_WEBHOOK_SECRET: mock.webhookSecret,
+          MCP_AUDIENCE: mock.audience,
+        }),
+        'Press Ctrl+C to stop.',
+        20_000,
+      )
+      try {
+        expect(example.stdout).to.include(
+          `Trusting ${mock.issuer} (ext_provider ${mock.extProvider})`,
+        )
+        const mcpUrl = /^MCP server: +(http:\/\/127\.0\.0\.1:\d+\/mcp)/m.exec(example.stdout)![1]!
+        const webhook = /^Key rotation: +(http:\S+)$/m.exec(example.stdout)![1]!
+        const list = async () => {
+          const minted = await runToEnd(
+            process.execPath,
+            [cli, 'token', '--server', mock.url, '--sub', 'dana', '--scope', 'mcp:read'],
+            cleanEnv(),
+            10_000,
+          )
+          expect(minted.code).to.equal(0, minted.stderr)
+          const res = await fetch(mcpUrl, {
+            method: 'POST',
+            headers: {
+              Authorization: `Bearer ${minted.stdout.trim()}`,
+              'Content-Type': 'application/json',
+              Accept: 'application/json, text/event-stream',
+            },
+            body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+          })
+          return res.status
+        }
+        expect(await list()).to.equal(200)
+        const rotated = await runToEnd(
+          process.execPath,
+          [cli, 'rotate', '--server', mock.url, '--webhook', webhook, '--emergency'],
+          cleanEnv(),
+          10_000,
+        )
+        expect(rotated.code).to.equal(0, rotated.stderr)
+        expect(rotated.stdout).to.match(
+          /^Delivered: webhook \S+ answered 200 \{"received":true\}$/m,
+        )
+        expect(await list()).to.equal(200)
+      } finally {
+        await stop(example.child)
+      }
+    } finally {
+      await stop(serve.child)
+    }
+  })
+
   describe('example configuration from the environment', () => {
     it('a real issuer from org slug + environment (no fetch at startup)', async () => {
       const { child, stdout } = await runUntil(
