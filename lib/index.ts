@@ -34,3 +34,44 @@ export type {
   PartnerTokenVerifierOptions,
   TokenVerifier,
 } from './core/types.js'
+export {
+  KEY_ROTATION_ERRORS,
+  KEY_ROTATION_MAX_BODY_BYTES,
+  KEY_ROTATION_TOLERANCE_SEC,
+  KEY_ROTATION_VERIFY_ERROR_REASONS,
+  KeyRotationVerifyError,
+  assertWebhookSecrets,
+  verifyKeyRotation,
+  type KeyRotationErrorEntry,
+  type KeyRotationVerifyErrorReason,
+  type VerifyKeyRotationOptions,
+} from './core/key-rotation.js'
+export {
+  createKeyRotationRouter,
+  type KeyRotationRouter,
+  type KeyRotationRouterOptions,
+} from './rotation-router.js'
+export {
+  AgentPressPartnerStrategy,
+  STRATEGY_NAME,
+  type AgentPressAuthInfo,
+  type AgentPressPartnerStrategyOptions,
+  type McpAuthInfo,
+  type VerifyDone,
+  type VerifyFunction,
+  type VerifyFunctionWithRequest,
+} from './strategy.js'
+export {
+  JSONRPC_AUTH_ERROR_CODE,
+  agentPressErrorHandler,
+  authenticatePartner,
+  refusalBody,
+  requireScopes,
+  type AuthenticatePartnerOptions,
+  type ErrorBodyFormat,
+  type ErrorHandlerOptions,
+  type ErrorMiddleware,
+  type Middleware,
+  type NextFunction,
+  type PassportLike,
+} from './middleware.js'

@@ -11,3 +11,12 @@ export {
   type MockAgentPressOptions,
   type MockSigningKey,
 } from './mock-agentpress.js'
+export {
+  computeWebhookSignature,
+  deliverWebhook,
+  signWebhook,
+  type DeliverWebhookOptions,
+  type SignWebhookOptions,
+  type SignedWebhook,
+  type WebhookDeliveryResult,
+} from './webhook.js'

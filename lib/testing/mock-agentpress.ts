@@ -7,6 +7,7 @@ import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } fr
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { KeyRotationEvent, PartnerTokenVerifierOptions } from '../core/types.js'
+import { signWebhook, type SignedWebhook } from './webhook.js'
 
 /** Options of {@link createMockAgentPress}. */
 export interface MockAgentPressOptions {
@@ -89,6 +90,11 @@ export interface MockAgentPress {
    * with `emergency: true` it is withdrawn at once. Returns the matching rotation event.
    */
   rotateKeys(options?: { emergency?: boolean }): KeyRotationEvent
+  /**
+   * Signs a rotation event (or any body) as AgentPress's webhook would, with this mock's
+   * `webhookSecret` and clock: `{ body, headers }` ready to POST.
+   */
+  signWebhook(event: KeyRotationEvent | Record<string, unknown> | string, options?: { timestamp?: number }): SignedWebhook
   /** Switches how the JWKS endpoint answers. */
   setJwksMode(mode: JwksMode): void
   /** Serves this exact document instead of the published keys (`undefined` restores them). */
@@ -272,6 +278,9 @@ export async function createMockAgentPress(options: MockAgentPressOptions = {}):
         emergency,
         occurredAt: new Date(clock()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       })
+    },
+    signWebhook(event, opts = {}) {
+      return signWebhook(event, { secret: webhookSecret, clock, ...opts })
     },
     setJwksMode(next) {
       mode = next
