@@ -14,12 +14,17 @@ import {
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import {
+  AgentPressPartnerStrategy,
   KEY_ROTATION_ERRORS,
+  createKeyRotationRouter,
   type KeyRotationVerifyErrorReason,
-} from '../dist/core/key-rotation.js'
-import { createKeyRotationRouter, type KeyRotationRouterOptions } from '../dist/rotation-router.js'
-import { AgentPressPartnerStrategy } from '../dist/strategy.js'
-import { computeWebhookSignature, deliverWebhook, signWebhook } from '../dist/testing/webhook.js'
+  type KeyRotationRouterOptions,
+} from 'passport-agentpress-partner'
+import {
+  computeWebhookSignature,
+  deliverWebhook,
+  signWebhook,
+} from 'passport-agentpress-partner/testing'
 import { startCountingServer } from './support/servers.js'
 
 // Express 4 is installed under an npm alias and ships no types of its own: same API surface here.

@@ -10,7 +10,7 @@ import {
   verifyKeyRotation,
   type KeyRotationVerifyErrorReason,
 } from '../../dist/core/key-rotation.js'
-import { computeWebhookSignature, signWebhook } from '../../dist/testing/webhook.js'
+import { computeWebhookSignature, signWebhook } from 'passport-agentpress-partner/testing'
 
 const SECRET = 'whsec_test_0123456789abcdef'
 const OTHER_SECRET = 'whsec_other_0123456789abcdef'
