@@ -34,6 +34,8 @@ export function render(results, config) {
       ['`PartnerTokenVerifier.verifyToken`, sequential', 'oursSeq'],
       ['`PartnerTokenVerifier.verifyToken`, 64 in flight', 'ours64'],
       ['jose 6 `jwtVerify` + `createRemoteJWKSet`, sequential (reference)', 'joseSeq'],
+      ['diagnostic: `passport.authenticate` + raw-verify strategy, no HTTP, sequential', 'passportRaw'],
+      ['diagnostic: `passport.authenticate` + `AgentPressPartnerStrategy`, no HTTP, sequential', 'passportOurs'],
     ]
       .filter(([, k]) => core.medians[k] !== undefined)
       .map(([label, k]) => [

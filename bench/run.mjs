@@ -94,7 +94,7 @@ try {
         ops: config.coreOps,
         rejectOps: config.rejectOps,
       },
-      { cpu: 0, pin, timeoutMs: 240_000 },
+      { cpu: 0, pin, timeoutMs: 240_000, nodeArgs: ['--expose-gc'] },
     )
   }
   const rRaw = results.core?.medians.raw

@@ -4,9 +4,9 @@ import { createInterface } from 'node:readline'
 import { pinnedNode } from './common.mjs'
 
 /** Runs `node <script> <json>` (pinned to `cpu` when `pin`), resolves the last JSON line it prints. */
-export function runJsonChild(script, arg, { cpu, pin, timeoutMs }) {
+export function runJsonChild(script, arg, { cpu, pin, timeoutMs, nodeArgs = [] }) {
   const [cmd, pre] = pinnedNode(cpu, pin)
-  const child = spawn(cmd, [...pre, script, JSON.stringify(arg)], {
+  const child = spawn(cmd, [...pre, ...nodeArgs, script, JSON.stringify(arg)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   let out = ''

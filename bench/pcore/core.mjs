@@ -1,0 +1,370 @@
+// Core phase, run pinned to one CPU: `node core.mjs '<json config>'`.
+// (1) R_raw: crypto.verify on an Ed25519 JWT signing input with a cached KeyObject;
+// (2) PartnerTokenVerifier.verifyToken on a warm JWKS, sequential and 64 in flight, next to jose;
+//     and the cheap rejections. Every measured verify gets a distinct, freshly signed token.
+// Prints one JSON line.
+import { verify as cryptoVerify } from 'node:crypto'
+import { createRemoteJWKSet, jwtVerify } from 'jose'
+import {
+  AUDIENCE,
+  EXT_PROVIDER,
+  KID,
+  median,
+  publicKeyObject,
+  randomKidToken,
+} from '../lib/common.mjs'
+import { makePool } from '../lib/pool.mjs'
+import { FOREIGN_LIMIT, foreignWindow } from '../lib/cpu.mjs'
+
+const cfg = JSON.parse(process.argv[2])
+const { rounds, ops, rejectOps } = cfg
+const log = (msg) => process.stderr.write(`  [core] ${msg}\n`)
+
+const key = publicKeyObject(cfg.publicJwk)
+const ourPkg = await import('../.out/pdist/index.js').catch(() => null)
+const Verifier = ourPkg?.PartnerTokenVerifier
+const ourVerifier =
+  typeof Verifier === 'function'
+    ? new Verifier({
+        issuer: cfg.issuer,
+        audience: AUDIENCE,
+        expectedExtProvider: EXT_PROVIDER,
+        jwksUrl: cfg.jwksUrl,
+      })
+    : null
+if (!ourVerifier) log('PartnerTokenVerifier not available: core rows for ours are skipped')
+const joseJwks = createRemoteJWKSet(new URL(cfg.jwksUrl))
+
+// Passport without HTTP: the middleware `passport.authenticate(...)` called with a minimal
+// request/response, to split Passport's per-request cost from ours at core-bench precision.
+const { Passport, Strategy: PassportStrategy } = await import('passport')
+let Strategy = ourPkg?.AgentPressPartnerStrategy
+if (typeof Strategy !== 'function') {
+  Strategy = (await import('../.out/pdist/strategy.js').catch(() => ({}))).AgentPressPartnerStrategy
+}
+function passportMiddleware(strategy, name) {
+  const passport = new Passport()
+  passport.use(strategy)
+  return passport.authenticate(name, { session: false })
+}
+const oursPassport =
+  typeof Strategy === 'function'
+    ? passportMiddleware(
+        new Strategy(
+          {
+            partnerMcp: {
+              issuer: cfg.issuer,
+              audience: AUDIENCE,
+              expectedExtProvider: EXT_PROVIDER,
+              jwksUrl: cfg.jwksUrl,
+            },
+          },
+          (claims, done) => done(null, { id: claims.sub }),
+        ),
+        'agentpress-partner',
+      )
+    : null
+class RawStrategy extends PassportStrategy {
+  name = 'raw'
+  authenticate(req) {
+    const token = req.headers.authorization.slice(7)
+    const dot = token.lastIndexOf('.')
+    const ok = cryptoVerify(
+      null,
+      Buffer.from(token.slice(0, dot), 'latin1'),
+      key,
+      Buffer.from(token.slice(dot + 1), 'base64url'),
+    )
+    return ok ? this.success({ id: 'raw' }) : this.fail('Bearer')
+  }
+}
+const rawPassport = passportMiddleware(new RawStrategy(), 'raw')
+function throughPassport(middleware, token) {
+  const authorization = `Bearer ${token}`
+  const req = {
+    method: 'GET',
+    url: '/mcp',
+    headers: { host: '127.0.0.1', connection: 'keep-alive', authorization },
+    rawHeaders: ['Host', '127.0.0.1', 'Connection', 'keep-alive', 'authorization', authorization],
+  }
+  return new Promise((resolve) => {
+    const res = {
+      statusCode: 200,
+      setHeader() {},
+      end: () => resolve(false),
+    }
+    middleware(req, res, (err) => resolve(!err))
+  })
+}
+const passportMode = (middleware) => ({
+  async run(tokens) {
+    let bad = 0
+    for (const t of tokens) if (!(await throughPassport(middleware, t))) bad++
+    return bad
+  },
+})
+const joseOptions = {
+  issuer: cfg.issuer,
+  audience: AUDIENCE,
+  algorithms: ['EdDSA'],
+  requiredClaims: ['sub', 'jti', 'scope', 'iat', 'exp'],
+  clockTolerance: 30,
+}
+
+// ---- measured operations: each takes an array of distinct tokens, returns failures ----------
+
+function splitForRaw(tokens) {
+  return tokens.map((t) => {
+    const dot = t.lastIndexOf('.')
+    return [Buffer.from(t.slice(0, dot)), Buffer.from(t.slice(dot + 1), 'base64url')]
+  })
+}
+
+const modes = {
+  raw: {
+    prepare: splitForRaw,
+    async run(items) {
+      let bad = 0
+      for (const [input, sig] of items) if (!cryptoVerify(null, input, key, sig)) bad++
+      return bad
+    },
+  },
+  oursSeq: ourVerifier && {
+    async run(tokens) {
+      let bad = 0
+      for (const t of tokens) {
+        try {
+          await ourVerifier.verifyToken(t)
+        } catch (error) {
+          if (bad++ === 0) log(`ours failed: ${error.reason ?? ''} ${error.message}`)
+        }
+      }
+      return bad
+    },
+  },
+  ours64: ourVerifier && {
+    async run(tokens) {
+      let bad = 0
+      let next = 0
+      const lane = async () => {
+        while (next < tokens.length) {
+          const t = tokens[next++]
+          try {
+            await ourVerifier.verifyToken(t)
+          } catch {
+            bad++
+          }
+        }
+      }
+      await Promise.all(Array.from({ length: 64 }, lane))
+      return bad
+    },
+  },
+  passportRaw: passportMode(rawPassport),
+  passportOurs: oursPassport && passportMode(oursPassport),
+  joseSeq: {
+    async run(tokens) {
+      let bad = 0
+      for (const t of tokens) {
+        try {
+          await jwtVerify(t, joseJwks, joseOptions)
+        } catch (error) {
+          if (bad++ === 0) log(`jose failed: ${error.code} ${error.message}`)
+        }
+      }
+      return bad
+    },
+  },
+}
+const activeModes = Object.entries(modes).filter(([, m]) => m)
+
+// Collect garbage between measurements so none pays for the previous one's (run with --expose-gc).
+const collect = () => globalThis.gc?.()
+
+async function measure(mode, tokens) {
+  const items = mode.prepare ? mode.prepare(tokens) : tokens
+  collect()
+  const start = process.hrtime.bigint()
+  const bad = await mode.run(items)
+  const ns = Number(process.hrtime.bigint() - start)
+  return { opsPerSec: (items.length * 1e9) / ns, bad }
+}
+
+const signing = { privateKeyPem: cfg.privateKeyPem, issuer: cfg.issuer }
+const failures = {}
+
+// Warm-up: JIT, the JWKS caches (one fetch each), nothing measured.
+{
+  const warm = await makePool(2000 * activeModes.length, signing)
+  let i = 0
+  for (const [, mode] of activeModes) await measure(mode, warm.slice(i, (i += 2000)))
+}
+
+// Rounds: R_raw first and last, the other modes between in an order that rotates; a round in
+// which other processes took more than FOREIGN_LIMIT of our CPU is repeated (at most `rounds`
+// extra attempts), and the cleanest `rounds` rounds are kept.
+const attempts = []
+const ownMs = () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+const others = activeModes.filter(([name]) => name !== 'raw')
+for (let a = 0; a < rounds * 2 && attempts.filter((x) => x.clean).length < rounds; a++) {
+  // A fresh pool per attempt, so tokens are distinct across all measurements too.
+  const pool = await makePool(ops * (others.length + 2), signing)
+  const order = [
+    ['raw', modes.raw],
+    ...others.map((_, i) => others[(i + a) % others.length]),
+    ['raw', modes.raw],
+  ]
+  const stop = foreignWindow(cfg.cpu)
+  const own0 = ownMs()
+  const got = {}
+  let i = 0
+  for (const [name, mode] of order) {
+    const { opsPerSec, bad } = await measure(mode, pool.slice(i, (i += ops)))
+    ;(got[name] ??= []).push(opsPerSec)
+    failures[name] = (failures[name] ?? 0) + bad
+  }
+  const foreign = stop(ownMs() - own0)
+  const raw = (got.raw[0] + got.raw[1]) / 2
+  const round = {
+    foreign,
+    clean: !(foreign > FOREIGN_LIMIT),
+    ops: Object.fromEntries(Object.entries(got).map(([n, v]) => [n, n === 'raw' ? raw : v[0]])),
+  }
+  round.ratios = Object.fromEntries(Object.entries(round.ops).map(([n, v]) => [n, v / raw]))
+  attempts.push(round)
+  log(
+    `round ${a + 1}: ` +
+      Object.entries(round.ops)
+        .map(([n, v]) => `${n}=${Math.round(v)}`)
+        .join(' ') +
+      `  foreign CPU ${(foreign * 100).toFixed(1)}%${round.clean ? '' : ' (disturbed)'}`,
+  )
+}
+const kept = [...attempts].sort((x, y) => (x.clean === y.clean ? 0 : x.clean ? -1 : 1)).slice(0, rounds)
+const samples = Object.fromEntries(activeModes.map(([name]) => [name, kept.map((r) => r.ops[name])]))
+const ratios = Object.fromEntries(activeModes.map(([name]) => [name, median(kept.map((r) => r.ratios[name]))]))
+
+// ---- cheap rejections ---------------------------------------------------------------------
+
+const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url')
+function claims(i) {
+  const iat = Math.floor(Date.now() / 1000)
+  return {
+    iss: cfg.issuer,
+    aud: AUDIENCE,
+    sub: 'user-r',
+    jti: `rej-${i}`,
+    scope: 'mcp:tools',
+    ext_provider: EXT_PROVIDER,
+    iat,
+    exp: iat + 60,
+  }
+}
+const fakeSig = Buffer.alloc(64, 7).toString('base64url')
+const rejectionKinds = {
+  oversized: {
+    reason: 'malformed',
+    make: (i) =>
+      `${b64({ alg: 'EdDSA', kid: KID })}.${b64({ ...claims(i), pad: 'x'.repeat(6000) })}.${fakeSig}`,
+  },
+  malformed: {
+    // three base64url segments whose payload is not JSON: rejected only after decoding
+    reason: 'malformed',
+    make: (i) =>
+      `${b64({ alg: 'EdDSA', kid: KID })}.${Buffer.from(`not json ${i}`).toString('base64url')}.${fakeSig}`,
+  },
+  algNotAllowed: {
+    reason: 'alg_not_allowed',
+    make: (i) => `${b64({ alg: 'HS256', kid: KID, typ: 'JWT' })}.${b64(claims(i))}.${fakeSig}`,
+  },
+  unknownKidInCooldown: {
+    reason: 'kid_missing_or_unknown',
+    make: (i) => randomKidToken(cfg.issuer, i),
+  },
+}
+
+// The measured loop lives in a function of its own: V8 optimises it like the verify loops above
+// (module top-level code with awaits would run largely unoptimised and bill the library for it).
+async function rejectLoop(tokens, reason) {
+  let accepted = 0
+  let wrongReason = 0
+  let sampleReason
+  for (const t of tokens) {
+    try {
+      await ourVerifier.verifyToken(t)
+      accepted++
+    } catch (error) {
+      if (error?.reason !== reason) {
+        wrongReason++
+        sampleReason ??= `${error?.reason ?? error?.name}: ${error?.message}`
+      }
+    }
+  }
+  return { accepted, wrongReason, sampleReason }
+}
+
+const jwksFetches = async () =>
+  (await (await fetch(cfg.jwksUrl.replace('/.well-known/jwks.json', '/__fetches'))).json()).fetches
+const rejections = {}
+if (ourVerifier) {
+  // Start the kid-miss cooldown: the first unknown kid refetches once, the rest must not.
+  await ourVerifier.verifyToken(randomKidToken(cfg.issuer, -1)).catch(() => {})
+  for (const [name, kind] of Object.entries(rejectionKinds)) {
+    const fetchesBefore = await jwksFetches()
+    const started = Date.now()
+    const rates = []
+    const foreigns = []
+    let wrongReason = 0
+    let accepted = 0
+    let sampleReason
+    for (let r = 0; r < rounds; r++) {
+      if (r === 0) {
+        // un-measured warm-up, on tokens of its own
+        await rejectLoop(
+          Array.from({ length: 2000 }, (_, i) => kind.make(-1 - i)),
+          kind.reason,
+        )
+      }
+      const tokens = Array.from({ length: rejectOps }, (_, i) => kind.make(r * rejectOps + i))
+      collect()
+      const stop = foreignWindow(cfg.cpu)
+      const own0 = ownMs()
+      const start = process.hrtime.bigint()
+      const got = await rejectLoop(tokens, kind.reason)
+      rates.push((tokens.length * 1e9) / Number(process.hrtime.bigint() - start))
+      accepted += got.accepted
+      wrongReason += got.wrongReason
+      sampleReason ??= got.sampleReason
+      foreigns.push(stop(ownMs() - own0))
+    }
+    const fetches = (await jwksFetches()) - fetchesBefore
+    rejections[name] = {
+      opsPerSec: median(rates),
+      samples: rates,
+      wrongReason,
+      accepted,
+      sampleReason,
+      fetches,
+      elapsedMs: Date.now() - started,
+      foreign: median(foreigns),
+    }
+    log(`rejection ${name}: ${Math.round(median(rates))}/s wrongReason=${wrongReason} accepted=${accepted}`)
+  }
+}
+
+process.stdout.write(
+  JSON.stringify({
+    ours: Boolean(ourVerifier),
+    samples,
+    failures,
+    medians: Object.fromEntries(Object.entries(samples).map(([n, s]) => [n, median(s)])),
+    ratios,
+    attempts: attempts.map(({ foreign, clean }) => ({ foreign, clean })),
+    foreign: median(kept.map((r) => r.foreign)),
+    rejections,
+  }) + '\n',
+)
+process.exit(0)
