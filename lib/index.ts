@@ -75,3 +75,10 @@ export {
   type NextFunction,
   type PassportLike,
 } from './middleware.js'
+export {
+  protectedResourceMetadata,
+  protectedResourceMetadataUrl,
+  type ProtectedResourceMetadata,
+  type ProtectedResourceMetadataHandler,
+  type ProtectedResourceMetadataOptions,
+} from './prm.js'
