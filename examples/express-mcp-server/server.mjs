@@ -265,6 +265,10 @@ async function main() {
   process.on('SIGTERM', stop)
 }
 
+// No top-level await: test runners that load this module through a CommonJS transform choke on it.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await main()
+  main().catch((error) => {
+    console.error(error)
+    process.exitCode = 1
+  })
 }

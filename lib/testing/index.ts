@@ -20,3 +20,11 @@ export {
   type SignedWebhook,
   type WebhookDeliveryResult,
 } from './webhook.js'
+export {
+  MOCK_CONTROL_PATH,
+  createMockControl,
+  type MockControlHandler,
+  type MockControlOptions,
+  type MockRotateRequest,
+  type MockTokenRequest,
+} from './mock-control.js'
