@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+export { readBearerToken, type BearerRequest, type BearerResult } from './core/bearer.js'
 export { buildChallenge, type ChallengeParams } from './core/challenge.js'
 export {
   AUTH_ERRORS,
@@ -28,6 +29,7 @@ export { parseScope } from './core/claims.js'
 export { agentPressIssuer, type AgentPressEnvironment } from './core/issuer.js'
 export { readUnverifiedIssuer, MAX_TOKEN_LENGTH } from './core/token.js'
 export { PartnerTokenVerifier } from './core/verifier.js'
+export { MultiIssuerVerifier } from './core/issuers.js'
 export type {
   KeyRotationEvent,
   PartnerTokenClaims,

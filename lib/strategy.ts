@@ -30,7 +30,8 @@ import {
   type ChallengeContext,
   type PartnerTokenErrorReason,
 } from './core/errors.js'
-import { parseToken, type ParsedToken } from './core/token.js'
+import { readBearerToken } from './core/bearer.js'
+import { MultiIssuerVerifier } from './core/issuers.js'
 import type {
   PartnerTokenClaims,
   PartnerTokenVerifierOptions,
@@ -230,8 +231,6 @@ const KNOWN_OPTIONS = new Set([
 
 // RFC 6749 §3.3 scope-token.
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
-// RFC 6750 §2.1 b64token.
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
 
 type Outcome =
   | { readonly kind: 'success'; readonly user: unknown; readonly info: unknown }
@@ -321,8 +320,7 @@ export class AgentPressPartnerStrategy<User = unknown> extends Base {
       passReqToCallback,
       tokenFromRequest,
       verify: verify as VerifyFunction | VerifyFunctionWithRequest,
-      verifiers,
-      byIssuer: verifiers.length > 1 ? indexByIssuer(verifiers) : undefined,
+      verifier: verifiers.length > 1 ? new MultiIssuerVerifier(verifiers) : verifiers[0]!,
       audiences,
     })
   }
@@ -370,9 +368,8 @@ interface State {
   readonly passReqToCallback: boolean
   readonly tokenFromRequest: ((req: IncomingMessage) => string | null | undefined) | undefined
   readonly verify: VerifyFunction | VerifyFunctionWithRequest
-  readonly verifiers: readonly TokenVerifier[]
-  // issuer → verifier, only when several verifiers are configured.
-  readonly byIssuer: ReadonlyMap<string, TokenVerifier> | undefined
+  // The one verifier, or a MultiIssuerVerifier routing by the token's issuer.
+  readonly verifier: TokenVerifier
   // verifier → configured audience (known for `partnerMcp`), for `req.auth.resource`.
   readonly audiences: ReadonlyMap<TokenVerifier, string>
 }
@@ -424,7 +421,10 @@ function act(
 // The token, or the outcome when the request carries none or a malformed header.
 function extract(state: State, req: IncomingMessage): string | Outcome {
   const custom = state.tokenFromRequest
-  if (custom === undefined) return bearerToken(req)
+  if (custom === undefined) {
+    const bearer = readBearerToken(req)
+    return 'token' in bearer ? bearer.token : { kind: 'fail', reason: bearer.reason }
+  }
   const value = custom(req)
   if (value === undefined || value === null || value === '') {
     return { kind: 'fail', reason: 'no_credentials' }
@@ -436,13 +436,9 @@ function extract(state: State, req: IncomingMessage): string | Outcome {
 }
 
 async function decide(state: State, req: RequestWithState, token: string): Promise<Outcome> {
-  const routed = route(state, token)
-  if (typeof routed === 'string') return { kind: 'fail', reason: routed }
-  const verifier = routed.verifier
-
   let claims: PartnerTokenClaims
   try {
-    claims = await verifyRouted(routed, token)
+    claims = await state.verifier.verifyToken(token)
   } catch (err) {
     const reason = tokenFailureReason(err)
     if (reason !== undefined) return { kind: 'fail', reason }
@@ -476,44 +472,15 @@ async function decide(state: State, req: RequestWithState, token: string): Promi
     expiresAt: claims.exp,
     extra: { claims, user },
   }
-  const resource = resourceOf(claims, state.audiences.get(verifier) ?? audienceOf(verifier))
+  const verifier =
+    state.verifier instanceof MultiIssuerVerifier
+      ? state.verifier.verifierFor(claims.iss)
+      : state.verifier
+  const resource = resourceOf(claims, verifier && (state.audiences.get(verifier) ?? audienceOf(verifier)))
   if (resource !== undefined) auth.resource = resource
   // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
   req.auth = auth
   return { kind: 'success', user, info: authInfo }
-}
-
-// Several issuers: the unverified `iss` picks the verifier. The structural checks run first so the
-// reason follows SPEC §2's order (and matches what a single verifier reports); an unlisted issuer
-// never reaches a verifier, so it costs no key lookup and no fetch.
-function route(state: State, token: string): Route | PartnerTokenErrorReason {
-  const byIssuer = state.byIssuer
-  if (byIssuer === undefined) return { verifier: state.verifiers[0]!, parsed: undefined }
-  let parsed: ParsedToken
-  try {
-    parsed = parseToken(token)
-  } catch (err) {
-    return tokenFailureReason(err) ?? 'malformed'
-  }
-  const iss = parsed.payload.iss
-  if (typeof iss !== 'string' || iss === '') return 'missing_claim'
-  const verifier = byIssuer.get(iss)
-  return verifier === undefined ? 'issuer_mismatch' : { verifier, parsed }
-}
-
-interface Route {
-  readonly verifier: TokenVerifier
-  readonly parsed: ParsedToken | undefined
-}
-
-async function verifyRouted(
-  { verifier, parsed }: Route,
-  token: string,
-): Promise<PartnerTokenClaims> {
-  // Our own verifier can reuse the parse; any other verifier gets the token string.
-  if (parsed !== undefined && verifier instanceof PartnerTokenVerifier)
-    return verifier.verifyParsed(parsed)
-  return verifier.verifyToken(token)
 }
 
 // Runs the application's callback in any of its styles; the first decision wins, later ones are
@@ -575,33 +542,6 @@ function isJwksUnavailable(err: unknown): boolean {
   )
 }
 
-// RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive.
-function bearerToken(req: IncomingMessage): string | Outcome {
-  // Node keeps only the first of two Authorization lines: count what was actually sent.
-  if (authorizationLineCount(req) > 1) return { kind: 'fail', reason: 'invalid_request' }
-  const raw = req.headers?.authorization
-  const header = typeof raw === 'string' ? raw.replace(/^[ \t]+|[ \t]+$/g, '') : ''
-  if (header === '') return { kind: 'fail', reason: 'no_credentials' }
-  const end = header.search(/[ \t]/)
-  const scheme = end === -1 ? header : header.slice(0, end)
-  // Another scheme (Basic, DPoP, …) is not ours to judge: a chain's next strategy may accept it.
-  if (scheme.toLowerCase() !== 'bearer') return { kind: 'fail', reason: 'no_credentials' }
-  const match = / +([^ ]+)$/y.exec(end === -1 ? '' : header.slice(end))
-  if (match === null || !B64TOKEN.test(match[1]!))
-    return { kind: 'fail', reason: 'invalid_request' }
-  return match[1]!
-}
-
-function authorizationLineCount(req: IncomingMessage): number {
-  const raw = req.rawHeaders
-  if (!Array.isArray(raw)) return req.headers?.authorization === undefined ? 0 : 1
-  let count = 0
-  for (let i = 0; i < raw.length; i += 2) {
-    if (String(raw[i]).toLowerCase() === 'authorization') count++
-  }
-  return count
-}
-
 function audienceOf(verifier: TokenVerifier): string | undefined {
   if (verifier instanceof PartnerTokenVerifier) return verifier.options.audience
   const audience = (verifier as { audience?: unknown }).audience
@@ -658,22 +598,6 @@ function nonEmptyList<T>(value: T | readonly T[], name: string): readonly T[] {
   if (!Array.isArray(value)) return [value as T]
   if (value.length === 0) throw new TypeError(`${name} must not be an empty array`)
   return value as readonly T[]
-}
-
-function indexByIssuer(verifiers: readonly TokenVerifier[]): Map<string, TokenVerifier> {
-  const map = new Map<string, TokenVerifier>()
-  verifiers.forEach((verifier, i) => {
-    const issuer = verifier.issuer
-    if (typeof issuer !== 'string' || issuer === '') {
-      throw new TypeError(
-        `verifier ${i} has no issuer: each of several verifiers needs a distinct issuer`,
-      )
-    }
-    if (map.has(issuer))
-      throw new TypeError(`two verifiers trust the same issuer ${JSON.stringify(issuer)}`)
-    map.set(issuer, verifier)
-  })
-  return map
 }
 
 function checkRealm(value: unknown): string | undefined {

@@ -1,0 +1,56 @@
+/**
+ * RFC 6750 §2.1 plumbing: the bearer token of a request's `Authorization` header, or why there is
+ * none. Framework-free: it reads only `headers.authorization` and `rawHeaders`.
+ */
+
+/** The request fields {@link readBearerToken} looks at (a Node `IncomingMessage` has both). */
+export interface BearerRequest {
+  readonly headers?: { readonly authorization?: string | undefined } | undefined
+  readonly rawHeaders?: readonly string[] | undefined
+}
+
+/** A token, or the HTTP-layer reason there is no usable one. */
+export type BearerResult =
+  | { readonly token: string }
+  | { readonly reason: 'no_credentials' | 'invalid_request' }
+
+// RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
+
+/**
+ * Reads `Authorization: Bearer <b64token>` (scheme case-insensitive, RFC 7235 §2.1).
+ *
+ * - no header, or another scheme (`Basic`, `DPoP`, …) → `no_credentials`: not ours to judge, so a
+ *   chain's next strategy may accept it;
+ * - `Bearer` with an empty value, a value that is not a b64token, extra words, or two
+ *   `Authorization` lines → `invalid_request` (RFC 6750 §3.1).
+ *
+ * @example
+ * ```ts
+ * readBearerToken({ headers: { authorization: 'Bearer abc.def.ghi' } }) // { token: 'abc.def.ghi' }
+ * readBearerToken({ headers: {} }) // { reason: 'no_credentials' }
+ * ```
+ */
+export function readBearerToken(req: BearerRequest): BearerResult {
+  // Node keeps only the first of two Authorization lines: count what was actually sent.
+  if (authorizationLineCount(req) > 1) return { reason: 'invalid_request' }
+  const raw = req.headers?.authorization
+  const header = typeof raw === 'string' ? raw.replace(/^[ \t]+|[ \t]+$/g, '') : ''
+  if (header === '') return { reason: 'no_credentials' }
+  const end = header.search(/[ \t]/)
+  const scheme = end === -1 ? header : header.slice(0, end)
+  if (scheme.toLowerCase() !== 'bearer') return { reason: 'no_credentials' }
+  const match = / +([^ ]+)$/y.exec(end === -1 ? '' : header.slice(end))
+  if (match === null || !B64TOKEN.test(match[1]!)) return { reason: 'invalid_request' }
+  return { token: match[1]! }
+}
+
+function authorizationLineCount(req: BearerRequest): number {
+  const raw = req.rawHeaders
+  if (!Array.isArray(raw)) return req.headers?.authorization === undefined ? 0 : 1
+  let count = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    if (String(raw[i]).toLowerCase() === 'authorization') count++
+  }
+  return count
+}

@@ -1,0 +1,63 @@
+/**
+ * Several trust relationships behind one verifier: the token's unverified `iss` picks the
+ * verifier of its issuer by exact match (SPEC §1). An unlisted issuer never reaches a verifier, so
+ * it costs no key lookup and no fetch.
+ */
+import { PartnerTokenError } from './errors.js'
+import { parseToken } from './token.js'
+import type { PartnerTokenClaims, TokenVerifier } from './types.js'
+import { PartnerTokenVerifier } from './verifier.js'
+
+/**
+ * Dispatches each token to the verifier of its issuer.
+ *
+ * @example
+ * ```ts
+ * const verifier = new MultiIssuerVerifier([
+ *   new PartnerTokenVerifier({ ...common, ...agentPressIssuer({ orgSlug: 'acme-org' }) }),
+ *   new PartnerTokenVerifier({ ...common, ...agentPressIssuer({ orgSlug: 'globex' }) }),
+ * ])
+ * const claims = await verifier.verifyToken(token)
+ * ```
+ */
+export class MultiIssuerVerifier implements TokenVerifier {
+  /** The verifiers, in configuration order. */
+  readonly verifiers: readonly TokenVerifier[]
+  readonly #byIssuer: ReadonlyMap<string, TokenVerifier>
+
+  /**
+   * @throws {TypeError} when a verifier has no `issuer` or two share one.
+   */
+  constructor(verifiers: readonly TokenVerifier[]) {
+    const byIssuer = new Map<string, TokenVerifier>()
+    verifiers.forEach((verifier, i) => {
+      const issuer = verifier.issuer
+      if (typeof issuer !== 'string' || issuer === '') {
+        throw new TypeError(`verifier ${i} has no issuer: each of several verifiers needs a distinct issuer`)
+      }
+      if (byIssuer.has(issuer)) throw new TypeError(`two verifiers trust the same issuer ${JSON.stringify(issuer)}`)
+      byIssuer.set(issuer, verifier)
+    })
+    this.verifiers = Object.freeze([...verifiers])
+    this.#byIssuer = byIssuer
+  }
+
+  /**
+   * The structural checks run first, so the reason follows SPEC §2's order and matches what a
+   * single verifier reports; a missing `iss` is `missing_claim`, an unlisted one `issuer_mismatch`.
+   */
+  async verifyToken(token: string): Promise<PartnerTokenClaims> {
+    const parsed = parseToken(token)
+    const iss = parsed.payload.iss
+    if (typeof iss !== 'string' || iss === '') throw new PartnerTokenError('missing_claim')
+    const verifier = this.#byIssuer.get(iss)
+    if (verifier === undefined) throw new PartnerTokenError('issuer_mismatch')
+    // Our own verifier reuses the parse; any other verifier gets the token string.
+    return verifier instanceof PartnerTokenVerifier ? verifier.verifyParsed(parsed) : verifier.verifyToken(token)
+  }
+
+  /** The verifier trusting `issuer`, if any. */
+  verifierFor(issuer: string): TokenVerifier | undefined {
+    return this.#byIssuer.get(issuer)
+  }
+}
