@@ -11,6 +11,7 @@ import { request as httpsRequest } from 'node:https'
 import type { KeyObject } from 'node:crypto'
 import { JwksFetchError, JwksUnavailableError, PartnerTokenError } from './errors.js'
 import { importEd25519Jwk } from './ed25519.js'
+import type { NormalizedVerifierOptions } from './options.js'
 
 /** Largest JWKS response accepted, in bytes (SPEC §3: 64 KiB). */
 export const MAX_JWKS_BYTES = 64 * 1024
@@ -18,16 +19,17 @@ export const MAX_JWKS_BYTES = 64 * 1024
 /** Most kids remembered as revoked; older revocations are forgotten first. */
 const MAX_REVOKED = 1024
 
-/** @internal */
-export interface JwksCacheOptions {
-  readonly jwksUrl: string
-  readonly jwksTimeoutMs: number
-  readonly jwksCacheMaxAgeMs: number
-  readonly jwksCooldownMs: number
-  readonly jwksStaleMaxMs: number
-  readonly onJwksError: ((error: JwksFetchError) => void) | undefined
-  readonly clock: () => number
-}
+/** The verifier options the cache reads. @internal */
+export type JwksCacheOptions = Pick<
+  NormalizedVerifierOptions,
+  | 'jwksUrl'
+  | 'jwksTimeoutMs'
+  | 'jwksCacheMaxAgeMs'
+  | 'jwksCooldownMs'
+  | 'jwksStaleMaxMs'
+  | 'onJwksError'
+  | 'clock'
+>
 
 /** Map of kid → key; `null` marks a kid that several keys share (ambiguous, so unusable). */
 type KeyMap = Map<string, KeyObject | null>
