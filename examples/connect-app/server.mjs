@@ -115,7 +115,8 @@ export async function startConnectApp(options = {}) {
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+/** Runs the example and prints what to try. */
+async function main() {
   const app = await startConnectApp({ port: Number(process.env.PORT ?? 3001) })
   const reader = app.mock.signToken({ scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 600 })
   const writer = app.mock.signToken({
@@ -140,4 +141,12 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const stop = () => void app.close()
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
+}
+
+// No top-level await: test runners that load this module through a CommonJS transform choke on it.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error) => {
+    console.error(error)
+    process.exitCode = 1
+  })
 }

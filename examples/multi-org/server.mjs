@@ -126,7 +126,8 @@ export async function startMultiOrg({ port = 0 } = {}) {
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+/** Runs the example and prints what to try. */
+async function main() {
   const app = await startMultiOrg({ port: Number(process.env.PORT ?? 3002) })
   const call = async (path, token) => {
     const res = await fetch(`${app.url}${path}`, { headers: { Authorization: `Bearer ${token}` } })
@@ -154,4 +155,12 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const stop = () => void app.close()
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
+}
+
+// No top-level await: test runners that load this module through a CommonJS transform choke on it.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error) => {
+    console.error(error)
+    process.exitCode = 1
+  })
 }
