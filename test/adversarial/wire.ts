@@ -202,3 +202,22 @@ export function crashWatch(): { readonly crashes: unknown[] } {
 
 /** A header value Node would send: no CR, LF or NUL, nothing above 0xFF. */
 export const VALID_HEADER_VALUE = /^[\t\x20-\x7E\x80-\xFF]*$/
+
+/**
+ * finalhandler writes every 4xx/5xx error it renders to console.error (outside NODE_ENV=test);
+ * keep a suite's output readable, and the lines available.
+ */
+export function quietErrors(): { readonly lines: string[] } {
+  const state = { lines: [] as string[] }
+  let original: typeof console.error
+  before(() => {
+    original = console.error
+    console.error = (...args: unknown[]) => {
+      state.lines.push(args.map(String).join(' '))
+    }
+  })
+  after(() => {
+    console.error = original
+  })
+  return state
+}
