@@ -232,7 +232,8 @@ export function render(results, config) {
     .join(', ')
   const markdown = `# Benchmark results
 
-Produced by \`npm run bench\` (bench/run.mjs) on ${m.date}; the whole run took ${fmtFixed(results.elapsedSec, 0)} s.
+Produced by \`npm run bench\` (bench/run.mjs) on ${m.date}; the whole run took ${fmtFixed(results.elapsedSec, 0)} s
+(of which ${fmtFixed(results.quietWaitMs / 1000, 0)} s waiting for other processes on this shared machine to leave the CPUs).
 Every figure is the median of the rounds stated; ratios are taken between medians of the same run.
 
 - Machine: ${m.cpus} × ${m.model} (\`nproc\`/\`/proc/cpuinfo\`), Linux ${m.kernel}

@@ -17,7 +17,7 @@ function envNumber(name, fallback) {
 /** Every knob of the bench, read once from the environment (the bench, not the library, may). */
 export const config = Object.freeze({
   /** seconds of measured load per HTTP scenario and round */
-  duration: envNumber('BENCH_DURATION', 6),
+  duration: envNumber('BENCH_DURATION', 5),
   /** seconds of warm-up load per HTTP scenario and round (JIT + JWKS cache) */
   warmup: envNumber('BENCH_WARMUP', 1),
   /** rounds of every HTTP scenario; the table quotes medians */
@@ -34,6 +34,8 @@ export const config = Object.freeze({
   coldConcurrency: envNumber('BENCH_COLD_CONCURRENCY', 500),
   /** requests of the JWKS random-kid test */
   randomKidRequests: envNumber('BENCH_RANDOM_KID_REQUESTS', 10000),
+  /** seconds after the start past which the bench stops waiting for quiet CPUs and repeating runs */
+  patienceSec: envNumber('BENCH_PATIENCE', 200),
   /** comma-separated subset of HTTP scenario ids (default: all) */
   only: (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean),
   /** comma-separated phases to run: core,http,jwks (default: all) */

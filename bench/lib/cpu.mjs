@@ -48,3 +48,21 @@ export function foreignWindow(cpu) {
 
 /** Measurements with more foreign load than this are repeated (bounded), or flagged. */
 export const FOREIGN_LIMIT = Number(process.env.BENCH_FOREIGN_LIMIT ?? 0.05)
+
+/**
+ * Waits (bounded) until other processes leave the CPUs alone: samples their busy share over short
+ * windows while none of our measured processes run, and returns as soon as it is at most `limit`,
+ * or once `maxWaitMs` has passed. Returns the last share seen and how long it waited.
+ */
+export async function waitForQuiet({ cpus = [0, 1], limit = 0.1, windowMs = 400, maxWaitMs = 10_000 } = {}) {
+  const t0 = Date.now()
+  for (;;) {
+    const before = cpus.map(cpuBusyMs)
+    const w0 = performance.now()
+    await new Promise((resolve) => setTimeout(resolve, windowMs))
+    const wall = performance.now() - w0
+    const share = Math.max(...cpus.map((c, i) => (cpuBusyMs(c) - before[i]) / wall))
+    const waitedMs = Date.now() - t0
+    if (!(share > limit) || waitedMs >= maxWaitMs) return { share, waitedMs }
+  }
+}
