@@ -1132,6 +1132,19 @@ describe('adversarial catalogue over HTTP', function () {
           expect(hooks.jwksRequestCount - before).to.equal(1)
         })
 
+        it('a Content-Length smaller than the body → the truncated body fails its signature (401)', async () => {
+          const b = good()
+          const head = signed(b).map(([n, v]) => `${n}: ${v}\r\n`).join('')
+          // The 10 bytes beyond Content-Length follow a moment later: to the server they are the
+          // start of a next request (which Node refuses), after the answer to this one.
+          const res = await rawRequest(server.port, [
+            `POST ${PATH} HTTP/1.1\r\nHost: x\r\n${head}Content-Length: ${Buffer.byteLength(b) - 10}\r\n\r\n${b.slice(0, -10)}`,
+            200,
+            b.slice(-10),
+          ])
+          expect([res.status, res.text]).to.deep.equal([R.mismatch.status, R.mismatch.body])
+        })
+
         it('a body carrying a URL and keys → 200, the trap sees 0 requests, the key is not trusted', async () => {
           const attacker = generateKeyPairSync('ed25519')
           const jwk = { ...(attacker.publicKey.export({ format: 'jwk' }) as object), kid: 'attacker-kid' }

@@ -130,10 +130,14 @@ export function send(port: number, options: SendOptions): Promise<WireResponse> 
 }
 
 /**
- * Writes `bytes` on a raw TCP connection and parses the first HTTP response (head and a body
+ * Writes `bytes` (or pieces of them, with pauses) on a raw TCP connection and parses the first HTTP response (head and a body
  * delimited by Content-Length or the connection's end). Status 0: closed without an answer.
  */
-export function rawRequest(port: number, bytes: Buffer | string, timeoutMs = 5000): Promise<WireResponse> {
+export function rawRequest(
+  port: number,
+  bytes: Buffer | string | ReadonlyArray<Buffer | string | number>,
+  timeoutMs = 5000,
+): Promise<WireResponse> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1')
     let data = Buffer.alloc(0)
@@ -176,7 +180,15 @@ export function rawRequest(port: number, bytes: Buffer | string, timeoutMs = 500
     socket.on('end', () => tryParse(true))
     socket.on('close', () => tryParse(true))
     socket.on('error', () => tryParse(true))
-    socket.write(bytes)
+    // An array is written piece by piece; a number in it is a pause of that many ms.
+    const pieces = Array.isArray(bytes) ? bytes : [bytes as Buffer | string]
+    void (async () => {
+      for (const piece of pieces) {
+        if (done) return
+        if (typeof piece === 'number') await sleep(piece)
+        else socket.write(piece)
+      }
+    })()
   })
 }
 

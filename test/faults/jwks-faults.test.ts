@@ -534,6 +534,35 @@ describe('JWKS fault injection through a real loopback JWKS and a real HTTP app'
     })
   })
 
+  describe('webhook-triggered refreshes have their own single flight', () => {
+    it('50 distinct rotation events during one slow fetch → 50 × 200 and at most 2 fetches', async () => {
+      jwks.sets = [[k1, k2]]
+      jwks.mode = 'slow-ok'
+      const r = await rig(`${jwks.url}/jwks.json`)
+      const base = jwks.count
+      try {
+        const deliveries = Array.from({ length: 50 }, (_, i) =>
+          signWebhook(
+            { id: `evt_distinct_${i}`, type: 'signing_key_rotation', issuer: ISSUER, retiredKid: 'k0', newCurrentKid: 'k2' },
+            { secret: SECRET, clock },
+          ),
+        )
+        const results = await Promise.all(
+          deliveries.map((d) =>
+            send(r.server.port, { path: '/webhooks/key-rotation', headers: Object.entries(d.headers), body: d.body }),
+          ),
+        )
+        for (const res of results) expect([res.status, res.text]).to.deep.equal([200, '{"received":true}'])
+        // Reloads bypass the kid-miss cooldown (SPEC §5), so they must share: one fetch for all the
+        // events that arrive while it runs, at most one follow-up for a straggler.
+        expect(jwks.count - base).to.be.within(1, 2)
+        expect200(await r.call(token(k2)))
+      } finally {
+        await r.close()
+      }
+    })
+  })
+
   describe('an older slow fetch finishing after a newer rotation', () => {
     it('a webhook during a slow fetch queues one follow-up; the rotated-in key verifies after it', async () => {
       jwks.sets = [[k1]]
