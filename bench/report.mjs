@@ -234,7 +234,8 @@ export function render(results, config) {
 
 Produced by \`npm run bench\` (bench/run.mjs) on ${m.date}; the whole run took ${fmtFixed(results.elapsedSec, 0)} s
 (of which ${fmtFixed(results.quietWaitMs / 1000, 0)} s waiting for other processes on this shared machine to leave the CPUs).
-Every figure is the median of the rounds stated; ratios are taken between medians of the same run.
+Every figure is the median of the rounds stated; each ratio is the median over rounds of the ratio to
+the baseline measured in the same round (R_raw for the core, the raw floor for HTTP).
 
 - Machine: ${m.cpus} × ${m.model} (\`nproc\`/\`/proc/cpuinfo\`), Linux ${m.kernel}
 - Node ${m.node}; passport-agentpress-partner ${m.packageVersion} (built dist/)
@@ -256,7 +257,8 @@ ${text}
   and EC), so the fast-jwt scenario converts the JWK with \`node:crypto\`, memoised per JWK.
 - Re-run: \`npm run bench\`; knobs \`BENCH_DURATION\`, \`BENCH_WARMUP\`, \`BENCH_HTTP_ROUNDS\`,
   \`BENCH_CONNECTIONS\`, \`BENCH_CORE_ROUNDS\`, \`BENCH_CORE_OPS\`, \`BENCH_REJECT_OPS\`,
-  \`BENCH_COLD_CONCURRENCY\`, \`BENCH_RANDOM_KID_REQUESTS\`, \`BENCH_ONLY=raw,ours\`, \`BENCH_PHASES=core,http,jwks\`.
+  \`BENCH_COLD_CONCURRENCY\`, \`BENCH_RANDOM_KID_REQUESTS\`, \`BENCH_ONLY=raw,ours\`, \`BENCH_PHASES=core,http,jwks\`,
+  \`BENCH_FOREIGN_LIMIT\`, \`BENCH_PATIENCE\` (see bench/README.md). Profile one scenario: \`node bench/profile.mjs ours 8\`.
 `
   return { text, markdown }
 }

@@ -114,6 +114,38 @@ export const scenarios = {
     },
   },
 
+  'passport-core': {
+    title: 'diagnostic: Express + passport.authenticate + thinnest strategy over PartnerTokenVerifier',
+    verifies: true,
+    diagnostic: true,
+    async setup(app, cfg) {
+      // What any Passport adapter over our core must pay: Passport plus an asynchronous verify.
+      const pkg = await import('passport-agentpress-partner').catch(() => ({}))
+      if (typeof pkg.PartnerTokenVerifier !== 'function') throw new Error('PartnerTokenVerifier not built')
+      const { Passport, Strategy } = await import('passport')
+      const verifier = new pkg.PartnerTokenVerifier({
+        issuer: cfg.issuer,
+        audience: AUDIENCE,
+        expectedExtProvider: EXT_PROVIDER,
+        jwksUrl: cfg.jwksUrl,
+      })
+      class ThinStrategy extends Strategy {
+        name = 'thin'
+        authenticate(req) {
+          const token = bearer(req)
+          if (token === undefined) return this.fail('Bearer')
+          verifier.verifyToken(token).then(
+            (claims) => this.success({ id: claims.sub }),
+            () => this.fail('Bearer'),
+          )
+        }
+      }
+      const passport = new Passport()
+      passport.use(new ThinStrategy())
+      app.get('/mcp', passport.authenticate('thin', { session: false }), ok)
+    },
+  },
+
   'ours-core': {
     title: 'diagnostic: Express + PartnerTokenVerifier.verifyToken (no Passport)',
     verifies: true,

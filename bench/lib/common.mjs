@@ -35,7 +35,7 @@ export const config = Object.freeze({
   /** requests of the JWKS random-kid test */
   randomKidRequests: envNumber('BENCH_RANDOM_KID_REQUESTS', 10000),
   /** seconds after the start past which the bench stops waiting for quiet CPUs and repeating runs */
-  patienceSec: envNumber('BENCH_PATIENCE', 200),
+  patienceSec: envNumber('BENCH_PATIENCE', 150),
   /** comma-separated subset of HTTP scenario ids (default: all) */
   only: (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean),
   /** comma-separated phases to run: core,http,jwks (default: all) */
