@@ -321,7 +321,7 @@ export class AgentPressPartnerStrategy<User = unknown> extends Base {
       tokenFromRequest,
       verify: verify as VerifyFunction | VerifyFunctionWithRequest,
       verifier: verifiers.length > 1 ? new MultiIssuerVerifier(verifiers) : verifiers[0]!,
-      audiences,
+      resources: resourcesOf(verifiers, audiences),
     })
   }
 
@@ -370,8 +370,8 @@ interface State {
   readonly verify: VerifyFunction | VerifyFunctionWithRequest
   // The one verifier, or a MultiIssuerVerifier routing by the token's issuer.
   readonly verifier: TokenVerifier
-  // verifier → configured audience (known for `partnerMcp`), for `req.auth.resource`.
-  readonly audiences: ReadonlyMap<TokenVerifier, string>
+  // verifier → its configured audience when that is a URL, for `req.auth.resource`.
+  readonly resources: ReadonlyMap<TokenVerifier, string>
 }
 
 // Passport runs each request on `Object.create(strategy)`, where `#private` fields are out of
@@ -448,8 +448,8 @@ async function decide(state: State, req: RequestWithState, token: string): Promi
 
   // Checked before the user lookup: a token that cannot be used costs no database call.
   const scopes = parseScope(typeof claims.scope === 'string' ? claims.scope : '')
-  if (!state.requiredScopes.every((scope) => scopes.includes(scope))) {
-    return { kind: 'fail', reason: 'insufficient_scope' }
+  for (const scope of state.requiredScopes) {
+    if (!scopes.includes(scope)) return { kind: 'fail', reason: 'insufficient_scope' }
   }
 
   const decision = await callVerify(state, req, claims)
@@ -459,12 +459,10 @@ async function decide(state: State, req: RequestWithState, token: string): Promi
     return { kind: 'fail', reason: 'user_not_provisioned' }
   }
 
-  const authInfo: AgentPressAuthInfo = {
-    ...(info !== null && typeof info === 'object' && !Array.isArray(info) ? info : {}),
-    claims,
-    scopes,
-    issuer: claims.iss,
-  }
+  const authInfo: AgentPressAuthInfo =
+    info !== null && typeof info === 'object' && !Array.isArray(info)
+      ? { ...info, claims, scopes, issuer: claims.iss }
+      : { claims, scopes, issuer: claims.iss }
   const auth: McpAuthInfo = {
     token,
     clientId: claims.ext_provider,
@@ -472,12 +470,8 @@ async function decide(state: State, req: RequestWithState, token: string): Promi
     expiresAt: claims.exp,
     extra: { claims, user },
   }
-  const verifier =
-    state.verifier instanceof MultiIssuerVerifier
-      ? state.verifier.verifierFor(claims.iss)
-      : state.verifier
-  const resource = resourceOf(claims, verifier && (state.audiences.get(verifier) ?? audienceOf(verifier)))
-  if (resource !== undefined) auth.resource = resource
+  const resource = resourceOf(state, claims)
+  if (resource !== undefined) auth.resource = new URL(resource)
   // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
   req.auth = auth
   return { kind: 'success', user, info: authInfo }
@@ -548,21 +542,28 @@ function audienceOf(verifier: TokenVerifier): string | undefined {
   return typeof audience === 'string' ? audience : undefined
 }
 
-function resourceOf(claims: PartnerTokenClaims, configured: string | undefined): URL | undefined {
+// The resource the token was verified for: the verifier's configured audience (which `aud` was
+// checked to contain), found without parsing anything per request; else a lone `aud` URL.
+function resourceOf(state: State, claims: PartnerTokenClaims): string | undefined {
+  const verifier =
+    state.verifier instanceof MultiIssuerVerifier ? state.verifier.verifierFor(claims.iss) : state.verifier
+  const configured = verifier === undefined ? undefined : state.resources.get(verifier)
+  if (configured !== undefined) return configured
   const aud = claims.aud
-  let candidate: string | undefined
-  if (
-    configured !== undefined &&
-    (aud === configured || (Array.isArray(aud) && aud.includes(configured)))
-  ) {
-    candidate = configured
-  } else if (typeof aud === 'string') {
-    candidate = aud
-  } else if (Array.isArray(aud) && aud.length === 1 && typeof aud[0] === 'string') {
-    candidate = aud[0]
+  const single = typeof aud === 'string' ? aud : Array.isArray(aud) && aud.length === 1 ? aud[0] : undefined
+  return typeof single === 'string' && URL.canParse(single) ? single : undefined
+}
+
+function resourcesOf(
+  verifiers: readonly TokenVerifier[],
+  audiences: ReadonlyMap<TokenVerifier, string>,
+): Map<TokenVerifier, string> {
+  const resources = new Map<TokenVerifier, string>()
+  for (const verifier of verifiers) {
+    const audience = audiences.get(verifier) ?? audienceOf(verifier)
+    if (audience !== undefined && URL.canParse(audience)) resources.set(verifier, audience)
   }
-  if (candidate === undefined || !URL.canParse(candidate)) return undefined
-  return new URL(candidate)
+  return resources
 }
 
 function buildVerifiers(

@@ -35,6 +35,14 @@ export function readBearerToken(req: BearerRequest): BearerResult {
   // Node keeps only the first of two Authorization lines: count what was actually sent.
   if (authorizationLineCount(req) > 1) return { reason: 'invalid_request' }
   const raw = req.headers?.authorization
+  // The common form, `Bearer <b64token>` with one space, without the general parse below.
+  if (typeof raw === 'string' && raw.length > 7 && raw.charCodeAt(6) === 0x20) {
+    const scheme = raw.slice(0, 6)
+    if (scheme === 'Bearer' || scheme.toLowerCase() === 'bearer') {
+      const token = raw.slice(7)
+      if (B64TOKEN.test(token)) return { token }
+    }
+  }
   const header = typeof raw === 'string' ? raw.replace(/^[ \t]+|[ \t]+$/g, '') : ''
   if (header === '') return { reason: 'no_credentials' }
   const end = header.search(/[ \t]/)
@@ -50,7 +58,9 @@ function authorizationLineCount(req: BearerRequest): number {
   if (!Array.isArray(raw)) return req.headers?.authorization === undefined ? 0 : 1
   let count = 0
   for (let i = 0; i < raw.length; i += 2) {
-    if (String(raw[i]).toLowerCase() === 'authorization') count++
+    const name = raw[i]!
+    // Cheap length filter before the case-insensitive comparison.
+    if (name.length === 13 && name.toLowerCase() === 'authorization') count++
   }
   return count
 }

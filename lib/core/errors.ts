@@ -148,7 +148,12 @@ export class AgentPressAuthError extends Error {
 
   constructor(reason: AuthErrorReason, options: AuthErrorOptions = {}) {
     const entry = AUTH_ERRORS[reason]
+    // Refusals are expected outcomes on a hot path: skip the stack-trace capture (several µs
+    // inside async code) that `trimStack` would throw away anyway.
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
     super(entry.description, options.cause === undefined ? undefined : { cause: options.cause })
+    Error.stackTraceLimit = limit
     this.reason = reason
     this.status = entry.status
     this.statusCode = entry.status

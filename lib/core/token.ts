@@ -41,13 +41,31 @@ export function isCanonicalBase64url(segment: string): boolean {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
+// JSON whitespace (RFC 8259 §2) that may precede the opening brace.
+const isJsonSpace = (byte: number): boolean => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d
+
 function decodeJsonObject(segment: string): Record<string, unknown> | undefined {
   if (!isCanonicalBase64url(segment)) return undefined
+  const bytes = Buffer.from(segment, 'base64url')
+  // Only an object can pass: answer anything else without paying for a thrown SyntaxError.
+  let first = 0
+  while (first < bytes.length && isJsonSpace(bytes[first]!)) first++
+  if (bytes[first] !== 0x7b) return undefined
+  // Buffer#toString replaces invalid UTF-8 with U+FFFD; only then is the strict decoder needed to
+  // tell an encoded U+FFFD from invalid input.
+  const text = bytes.toString('utf8')
+  if (text.includes('\ufffd')) {
+    try {
+      utf8.decode(bytes)
+    } catch {
+      return undefined
+    }
+  }
   let value: unknown
   try {
-    value = JSON.parse(utf8.decode(Buffer.from(segment, 'base64url')))
+    value = JSON.parse(text)
   } catch {
-    return undefined // invalid UTF-8 or invalid JSON
+    return undefined
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined
   return value as Record<string, unknown>

@@ -2,6 +2,7 @@
  * `PartnerTokenVerifier`: verifies one trust relationship's partner tokens (SPEC §2) against its
  * own JWKS cache (SPEC §3).
  */
+import type { KeyObject } from 'node:crypto'
 import { checkClaims } from './claims.js'
 import { verifyEd25519 } from './ed25519.js'
 import { PartnerTokenError } from './errors.js'
@@ -62,8 +63,13 @@ export class PartnerTokenVerifier implements TokenVerifier {
    * @throws {PartnerTokenError} the token is refused; `reason` says why.
    * @throws {JwksUnavailableError} the JWKS cannot be fetched and no cached key can answer.
    */
-  async verifyToken(token: string): Promise<PartnerTokenClaims> {
-    return this.verifyParsed(parseToken(token))
+  verifyToken(token: string): Promise<PartnerTokenClaims> {
+    try {
+      const result = this.#verify(parseToken(token))
+      return result instanceof Promise ? result : Promise.resolve(result)
+    } catch (error) {
+      return Promise.reject(error)
+    }
   }
 
   /**
@@ -71,18 +77,30 @@ export class PartnerTokenVerifier implements TokenVerifier {
    *
    * @internal
    */
-  async verifyParsed(token: ParsedToken): Promise<PartnerTokenClaims> {
-    const options = this.options
+  verifyParsed(token: ParsedToken): Promise<PartnerTokenClaims> {
+    try {
+      const result = this.#verify(token)
+      return result instanceof Promise ? result : Promise.resolve(result)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  // Synchronous whenever the key is cached (the hot path): one promise per call, made by the caller.
+  #verify(token: ParsedToken): PartnerTokenClaims | Promise<PartnerTokenClaims> {
     const iss = token.payload.iss
     if (typeof iss !== 'string' || iss.length === 0) throw new PartnerTokenError('missing_claim')
     // SPEC §1: only the configured issuer; a token never chooses where keys come from.
-    if (iss !== options.issuer) throw new PartnerTokenError('issuer_mismatch')
-
+    if (iss !== this.options.issuer) throw new PartnerTokenError('issuer_mismatch')
     const found = this.#jwks.lookup(token.kid)
-    const key = found instanceof Promise ? await found : found
+    return found instanceof Promise ? found.then((key) => this.#finish(token, key)) : this.#finish(token, found)
+  }
+
+  #finish(token: ParsedToken, key: KeyObject): PartnerTokenClaims {
     if (!verifyEd25519(key, token.signingInput, token.signature)) {
       throw new PartnerTokenError('signature_invalid')
     }
+    const options = this.options
     return checkClaims(token.payload, options, Math.floor(options.clock() / 1000))
   }
 
