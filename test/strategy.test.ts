@@ -17,6 +17,7 @@ import {
 } from 'passport-agentpress-partner'
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import { b64url } from './support/tokens.js'
+import { SPEC_DESCRIPTIONS } from './support/spec.js'
 
 interface Action {
   readonly name: 'success' | 'fail' | 'error' | 'pass' | 'redirect'
@@ -427,18 +428,7 @@ describe('AgentPressPartnerStrategy', () => {
 
   describe('token failures', () => {
     it('each PartnerTokenError reason → fail(challenge) with the fixed description only', async () => {
-      const reasons = {
-        malformed: 'Malformed token',
-        alg_not_allowed: 'Algorithm not allowed',
-        kid_missing_or_unknown: 'Signing key not found',
-        signature_invalid: 'Signature verification failed',
-        issuer_mismatch: 'Issuer does not match',
-        audience_mismatch: 'Audience does not match',
-        expired: 'Token expired',
-        not_yet_valid: 'Token not yet valid',
-        missing_claim: 'Required claim missing or invalid',
-        ext_provider_mismatch: 'ext_provider does not match',
-      } as const
+      const reasons = SPEC_DESCRIPTIONS
       for (const [reason, description] of Object.entries(reasons)) {
         const s = strategy({
           realm: 'mcp',

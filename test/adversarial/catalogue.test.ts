@@ -41,6 +41,7 @@ import {
   withSignature,
 } from './tokens.js'
 import { crashWatch, listen, rawRequest, send, sleep, type Listening, type WireResponse } from './wire.js'
+import { SPEC_DESCRIPTIONS } from '../support/spec.js'
 
 const express4 = createRequire(import.meta.url)('express4') as typeof express5
 
@@ -50,19 +51,7 @@ const NOW_MS = Date.UTC(2026, 10, 21, 12, 0, 0)
 const NOW = NOW_MS / 1000
 const clock = () => NOW_MS
 
-// SPEC §4, written out here rather than read from the library's table.
-const DESCRIPTION = {
-  malformed: 'Malformed token',
-  alg_not_allowed: 'Algorithm not allowed',
-  kid_missing_or_unknown: 'Signing key not found',
-  signature_invalid: 'Signature verification failed',
-  issuer_mismatch: 'Issuer does not match',
-  audience_mismatch: 'Audience does not match',
-  expired: 'Token expired',
-  not_yet_valid: 'Token not yet valid',
-  missing_claim: 'Required claim missing or invalid',
-  ext_provider_mismatch: 'ext_provider does not match',
-} as const
+const DESCRIPTION = SPEC_DESCRIPTIONS
 type TokenReason = keyof typeof DESCRIPTION
 type Expected = TokenReason | 'no_credentials' | 'invalid_request' | 'jwks_unavailable' | { user: string }
 

@@ -29,20 +29,10 @@ import {
   type WireResponse,
 } from '../adversarial/wire.js'
 import { FUZZ_RUNS, params, suiteTimeout } from './config.js'
+import { SPEC_DESCRIPTIONS } from '../support/spec.js'
 
 const REALM = 'mcp'
-const DESCRIPTIONS: Record<string, string> = {
-  malformed: 'Malformed token',
-  alg_not_allowed: 'Algorithm not allowed',
-  kid_missing_or_unknown: 'Signing key not found',
-  signature_invalid: 'Signature verification failed',
-  issuer_mismatch: 'Issuer does not match',
-  audience_mismatch: 'Audience does not match',
-  expired: 'Token expired',
-  not_yet_valid: 'Token not yet valid',
-  missing_claim: 'Required claim missing or invalid',
-  ext_provider_mismatch: 'ext_provider does not match',
-}
+const DESCRIPTIONS: Record<string, string> = SPEC_DESCRIPTIONS
 const INVALID_REQUEST = `Bearer realm="${REALM}", error="invalid_request", error_description="Malformed authorization header"`
 const NO_CREDENTIALS = `Bearer realm="${REALM}"`
 const TOKEN_CHALLENGES = new Set(
