@@ -155,6 +155,18 @@ export function render(results, config) {
     } else if (http.ours?.unavailable) {
       verdicts.push(['Strategy e2e', http.ours.unavailable, 'not measured'])
     }
+    const directRatio = http['ours-direct']?.ratio
+    if (directRatio !== undefined) {
+      const alts = entries.filter(
+        ([id, h]) =>
+          scenarios[id].verifies && !scenarios[id].ours && !scenarios[id].diagnostic && id !== 'raw' && h.ratio !== undefined,
+      )
+      verdicts.push([
+        'Strategy without Passport (`authenticatePartner(strategy)`) ahead of every alternative',
+        `${fmtRatio(directRatio)} × floor vs ${alts.map(([id, h]) => `${id} ${fmtRatio(h.ratio)}`).join(', ')}`,
+        verdict(alts.every(([, h]) => directRatio > h.ratio)),
+      ])
+    }
   }
 
   // ---- JWKS

@@ -88,6 +88,27 @@ export const scenarios = {
     },
   },
 
+  'ours-direct': {
+    title: 'Express + AgentPressPartnerStrategy via authenticatePartner(strategy) (no Passport)',
+    verifies: true,
+    ours: true,
+    async setup(app, cfg) {
+      const pkg = await import('passport-agentpress-partner')
+      const strategy = new pkg.AgentPressPartnerStrategy(
+        {
+          partnerMcp: {
+            issuer: cfg.issuer,
+            audience: AUDIENCE,
+            expectedExtProvider: EXT_PROVIDER,
+            jwksUrl: cfg.jwksUrl,
+          },
+        },
+        (claims, done) => done(null, { id: claims.sub }),
+      )
+      app.get('/mcp', pkg.authenticatePartner(strategy), ok)
+    },
+  },
+
   'passport-raw': {
     title: 'diagnostic: Express + passport.authenticate + raw crypto.verify strategy',
     verifies: true,

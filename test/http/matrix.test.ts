@@ -28,7 +28,7 @@ import {
 const REALM = 'mcp'
 const PRM = 'https://mcp.example.com/.well-known/oauth-protected-resource'
 
-type Mode = 'default' | 'json' | 'jsonrpc' | 'errorHandler'
+type Mode = 'default' | 'json' | 'jsonrpc' | 'errorHandler' | 'direct-json' | 'direct-jsonrpc'
 
 interface Row {
   readonly title: string
@@ -216,7 +216,9 @@ function expectedChallenge(params: string, configured: boolean): string {
   return joined === '' ? 'Bearer' : `Bearer ${joined}`
 }
 
-function expectedBody(row: Row, mode: Mode): string {
+function expectedBody(row: Row, requested: Mode): string {
+  // Driving the strategy without Passport must answer exactly like authenticatePartner(passport).
+  const mode = requested === 'direct-json' ? 'json' : requested === 'direct-jsonrpc' ? 'jsonrpc' : requested
   if (mode === 'default') {
     if (row.status === 401) return 'Unauthorized' // Passport's own res.end(STATUS_CODES[401])
     return finalhandlerPage(`${row.errorName}: ${row.description}`, row.status)
@@ -293,29 +295,33 @@ describe('SPEC §4 response matrix over HTTP', () => {
   function app(stack: Stack, mode: Mode, configured: boolean) {
     const passport = newPassport()
     const context = configured ? { realm: REALM, resourceMetadataUrl: PRM } : {}
-    passport.use(new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp, ...context }, verify))
-    passport.use(
-      new AgentPressPartnerStrategy(
-        {
-          partnerMcp: mock.partnerMcp,
-          ...context,
-          requiredScopes: ['mcp:read', 'mcp:admin'],
-          name: 'strict',
-        },
-        verify,
-      ),
+    const strategies = new Map(
+      [
+        new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp, ...context }, verify),
+        new AgentPressPartnerStrategy(
+          {
+            partnerMcp: mock.partnerMcp,
+            ...context,
+            requiredScopes: ['mcp:read', 'mcp:admin'],
+            name: 'strict',
+          },
+          verify,
+        ),
+        new AgentPressPartnerStrategy(
+          { partnerMcp: { ...down.partnerMcp, jwksTimeoutMs: 2000 }, ...context, name: 'down' },
+          verify,
+        ),
+      ].map((strategy) => [strategy.name, strategy]),
     )
-    passport.use(
-      new AgentPressPartnerStrategy(
-        { partnerMcp: { ...down.partnerMcp, jwksTimeoutMs: 2000 }, ...context, name: 'down' },
-        verify,
-      ),
-    )
+    for (const strategy of strategies.values()) passport.use(strategy)
     const auth = (name: string) => {
+      if (mode === 'direct-json' || mode === 'direct-jsonrpc') {
+        return authenticatePartner(strategies.get(name)!, { body: mode === 'direct-json' ? 'json' : 'jsonrpc' })
+      }
       if (mode === 'default') return passport.authenticate(name, { session: false })
       if (mode === 'errorHandler')
         return passport.authenticate(name, { session: false, failWithError: true })
-      return authenticatePartner(passport, { body: mode, strategy: name })
+      return authenticatePartner(passport, { body: mode as 'json' | 'jsonrpc', strategy: name })
     }
     const routes: Route[] = [
       { path: '/mcp', handlers: [auth('agentpress-partner'), echo] },
@@ -333,7 +339,7 @@ describe('SPEC §4 response matrix over HTTP', () => {
     )
   }
 
-  const modes: Mode[] = ['default', 'json', 'jsonrpc', 'errorHandler']
+  const modes: Mode[] = ['default', 'json', 'jsonrpc', 'errorHandler', 'direct-json', 'direct-jsonrpc']
   for (const stack of STACKS) {
     for (const mode of modes) {
       for (const configured of [true, false]) {

@@ -175,7 +175,14 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
     const cases: Array<[() => unknown, string]> = [
       [
         () => authenticatePartner(undefined as any),
-        'authenticatePartner() needs the passport instance as its first argument',
+        'authenticatePartner() needs the passport instance or an AgentPressPartnerStrategy as its first argument',
+      ],
+      [
+        () =>
+          authenticatePartner(new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp }, () => {}), {
+            strategy: 'x',
+          }),
+        'authenticatePartner() options.strategy names Passport strategies; omit it when passing a strategy instance',
       ],
       [
         () => authenticatePartner(passport, { body: 'xml' as any }),
