@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { execFileSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import * as esm from 'passport-agentpress-partner'
 import * as esmTesting from 'passport-agentpress-partner/testing'
@@ -29,12 +29,23 @@ describe('packaging', () => {
         await mock.close()
         console.log(JSON.stringify({ sub: claims.sub, reason }))
       })()`
-    const out = execFileSync(process.execPath, ['--input-type=commonjs', '-e', script], {
+    const child = spawnSync(process.execPath, ['--input-type=commonjs', '-e', script], {
       cwd: process.cwd(),
       encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 20_000,
     })
+    expect(child.status, child.stderr).to.equal(0)
+    // require(esm) of this package must not even print an ExperimentalWarning.
+    expect(child.stderr).to.equal('')
+    const out = child.stdout
     expect(JSON.parse(out)).to.deep.equal({ sub: 'cjs-user', reason: 'malformed' })
+  })
+
+  it('passes publint (exports, files, types of the published shape)', async function () {
+    this.timeout(60_000)
+    const { publint } = await import('publint')
+    const { messages } = await publint({ pkgDir: process.cwd(), level: 'suggestion' })
+    expect(messages).to.deep.equal([])
   })
 
   it('declares the supported Node range', () => {
