@@ -11,7 +11,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 /** The RFC 9728 §3 well-known suffix. */
 const WELL_KNOWN = '/.well-known/oauth-protected-resource'
 
-/** Options of {@link protectedResourceMetadata}. */
+/**
+ * Options of {@link protectedResourceMetadata}.
+ *
+ * @example
+ * ```ts
+ * const options: ProtectedResourceMetadataOptions = {
+ *   resource: 'https://mcp.example.com/mcp',
+ *   authorizationServers: agentPressIssuer({ orgSlug: 'acme-org' }).issuer,
+ *   scopesSupported: ['mcp:read', 'mcp:write'],
+ *   resourceName: 'Example MCP server',
+ *   maxAgeSec: 600,
+ * }
+ * app.use(protectedResourceMetadata(options))
+ * ```
+ */
 export interface ProtectedResourceMetadataOptions {
   /**
    * The protected resource identifier: your MCP server's stable URL, i.e. the `audience` the
@@ -34,7 +48,20 @@ export interface ProtectedResourceMetadataOptions {
   maxAgeSec?: number | undefined
 }
 
-/** The RFC 9728 §2 document this package serves. */
+/**
+ * The RFC 9728 §2 document this package serves.
+ *
+ * @example
+ * ```ts
+ * // `prm.metadata`, and the body of GET /.well-known/oauth-protected-resource/mcp
+ * const metadata: ProtectedResourceMetadata = {
+ *   resource: 'https://mcp.example.com/mcp',
+ *   authorization_servers: ['https://api.agent.press/orgs/acme-org'],
+ *   scopes_supported: ['mcp:read', 'mcp:write'],
+ *   bearer_methods_supported: ['header'],
+ * }
+ * ```
+ */
 export interface ProtectedResourceMetadata {
   readonly resource: string
   readonly authorization_servers: readonly string[]
@@ -44,7 +71,21 @@ export interface ProtectedResourceMetadata {
   readonly resource_documentation?: string
 }
 
-/** The middleware returned by {@link protectedResourceMetadata}, with what it serves. */
+/**
+ * The middleware returned by {@link protectedResourceMetadata}, with what it serves.
+ *
+ * @example
+ * ```ts
+ * const prm: ProtectedResourceMetadataHandler = protectedResourceMetadata({
+ *   resource: 'https://mcp.example.com/mcp',
+ *   authorizationServers: ['https://api.agent.press/orgs/acme-org'],
+ * })
+ * app.use(prm)
+ * prm.paths
+ * // ['/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource']
+ * prm.url // 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp'
+ * ```
+ */
 export interface ProtectedResourceMetadataHandler {
   (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void
   /** The frozen document. */

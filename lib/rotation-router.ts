@@ -19,7 +19,19 @@ import {
 import { AUTH_ERRORS, JWKS_RETRY_AFTER_SECONDS } from './core/errors.js'
 import type { KeyRotationEvent, TokenVerifier } from './core/types.js'
 
-/** Options of {@link createKeyRotationRouter}. */
+/**
+ * Options of {@link createKeyRotationRouter}.
+ *
+ * @example
+ * ```ts
+ * const options: KeyRotationRouterOptions = {
+ *   webhookSecret: process.env.AGENTPRESS_WEBHOOK_SECRET!,
+ *   strategy, // the AgentPressPartnerStrategy whose verifiers are refreshed
+ *   onRotation: (event) => console.info('signing key rotated to', event.newCurrentKid),
+ * }
+ * app.use('/webhooks/agentpress/key-rotation', createKeyRotationRouter(options))
+ * ```
+ */
 export interface KeyRotationRouterOptions {
   /** The webhook secret, or several while the secret itself is rotated (SPEC §5). */
   webhookSecret: string | readonly string[]
@@ -46,7 +58,21 @@ export interface KeyRotationRouterOptions {
   maxRememberedIds?: number
 }
 
-/** The middleware returned by {@link createKeyRotationRouter}. */
+/**
+ * The middleware returned by {@link createKeyRotationRouter}.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http'
+ *
+ * const router: KeyRotationRouter = createKeyRotationRouter({
+ *   webhookSecret,
+ *   verifiers: [verifier],
+ * })
+ * // Any `(req, res, next)` host: Express, Connect, or a bare Node server.
+ * createServer((req, res) => router(req, res, () => res.writeHead(404).end())).listen(3000)
+ * ```
+ */
 export type KeyRotationRouter = (
   req: IncomingMessage,
   res: ServerResponse,

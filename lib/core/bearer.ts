@@ -3,13 +3,33 @@
  * none. Framework-free: it reads only `headers.authorization` and `rawHeaders`.
  */
 
-/** The request fields {@link readBearerToken} looks at (a Node `IncomingMessage` has both). */
+/**
+ * The request fields {@link readBearerToken} looks at (a Node `IncomingMessage` has both).
+ *
+ * @example
+ * ```ts
+ * const req: BearerRequest = {
+ *   headers: { authorization: 'Bearer abc.def.ghi' },
+ *   rawHeaders: ['Authorization', 'Bearer abc.def.ghi'],
+ * }
+ * readBearerToken(req) // { token: 'abc.def.ghi' }
+ * ```
+ */
 export interface BearerRequest {
   readonly headers?: { readonly authorization?: string | undefined } | undefined
   readonly rawHeaders?: readonly string[] | undefined
 }
 
-/** A token, or the HTTP-layer reason there is no usable one. */
+/**
+ * A token, or the HTTP-layer reason there is no usable one.
+ *
+ * @example
+ * ```ts
+ * const result: BearerResult = readBearerToken(req)
+ * if ('reason' in result) throw new AgentPressHttpError(result.reason, { realm: 'mcp' })
+ * const claims = await verifier.verifyToken(result.token)
+ * ```
+ */
 export type BearerResult =
   | { readonly token: string }
   | { readonly reason: 'no_credentials' | 'invalid_request' }

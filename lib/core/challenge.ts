@@ -7,7 +7,22 @@
  * ever reach `setHeader` (Node throws on CR/LF there, which from async code kills the process).
  */
 
-/** The auth-params of a Bearer challenge, in the order they are emitted. */
+/**
+ * The auth-params of a Bearer challenge, in the order they are emitted.
+ *
+ * @example
+ * ```ts
+ * const params: ChallengeParams = {
+ *   realm: 'mcp',
+ *   error: 'insufficient_scope',
+ *   errorDescription: 'Insufficient scope',
+ *   scope: ['mcp:read', 'mcp:write'],
+ * }
+ * buildChallenge(params)
+ * // 'Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope",
+ * //  scope="mcp:read mcp:write"'
+ * ```
+ */
 export interface ChallengeParams {
   /** `realm="…"` (RFC 6750 §3). */
   realm?: string | undefined
@@ -25,7 +40,15 @@ export interface ChallengeParams {
 // set %x20-21 / %x23-5B / %x5D-7E". We apply the same set to realm and resource_metadata.
 const DISALLOWED = /[^\x20\x21\x23-\x5B\x5D-\x7E]/g
 
-/** Whether `value` can be emitted in a quoted challenge parameter unchanged. */
+/**
+ * Whether `value` can be emitted in a quoted challenge parameter unchanged.
+ *
+ * @example
+ * ```ts
+ * isChallengeSafe('mcp') // true
+ * isChallengeSafe('say "hi"') // false: a `"` would end the quoted-string
+ * ```
+ */
 export function isChallengeSafe(value: string): boolean {
   DISALLOWED.lastIndex = 0
   return !DISALLOWED.test(value)

@@ -39,7 +39,11 @@ export function isSmallOrderPoint(bytes: Uint8Array): boolean {
   return bytes.length === 32 && SMALL_ORDER_Y.has(littleEndianY(bytes) % P)
 }
 
-/** Why a JWKS entry was not taken as a candidate key. */
+/**
+ * Why a JWKS entry was not taken as a candidate key.
+ *
+ * @internal
+ */
 export type KeyRejection =
   | 'not_object'
   | 'no_kid'

@@ -9,7 +9,15 @@
  */
 import { buildChallenge, type ChallengeParams } from './challenge.js'
 
-/** The ten stable reasons a partner token is refused with (SPEC §4). */
+/**
+ * The ten stable reasons a partner token is refused with (SPEC §4).
+ *
+ * @example
+ * ```ts
+ * const reason: PartnerTokenErrorReason = 'expired'
+ * AUTH_ERRORS[reason].description // 'Token expired'
+ * ```
+ */
 export type PartnerTokenErrorReason =
   | 'malformed'
   | 'alg_not_allowed'
@@ -22,7 +30,15 @@ export type PartnerTokenErrorReason =
   | 'missing_claim'
   | 'ext_provider_mismatch'
 
-/** Outcomes of the HTTP layer that are not token failures (SPEC §4, second table). */
+/**
+ * Outcomes of the HTTP layer that are not token failures (SPEC §4, second table).
+ *
+ * @example
+ * ```ts
+ * const reason: HttpAuthErrorReason = 'insufficient_scope'
+ * AUTH_ERRORS[reason].status // 403
+ * ```
+ */
 export type HttpAuthErrorReason =
   | 'no_credentials'
   | 'invalid_request'
@@ -30,10 +46,29 @@ export type HttpAuthErrorReason =
   | 'insufficient_scope'
   | 'jwks_unavailable'
 
-/** Every reason the HTTP layer answers with. */
+/**
+ * Every reason the HTTP layer answers with.
+ *
+ * @example
+ * ```ts
+ * function statusOf(reason: AuthErrorReason): number {
+ *   return AUTH_ERRORS[reason].status
+ * }
+ * statusOf('jwks_unavailable') // 503
+ * ```
+ */
 export type AuthErrorReason = PartnerTokenErrorReason | HttpAuthErrorReason
 
-/** One row of {@link AUTH_ERRORS}. */
+/**
+ * One row of {@link AUTH_ERRORS}.
+ *
+ * @example
+ * ```ts
+ * const entry: AuthErrorEntry = AUTH_ERRORS.user_not_provisioned
+ * // { status: 403, error: 'user_not_provisioned', description: 'User not provisioned',
+ * //   origin: 'public' }
+ * ```
+ */
 export interface AuthErrorEntry {
   /** HTTP status of the response. */
   readonly status: 400 | 401 | 403 | 503
@@ -79,7 +114,15 @@ export const AUTH_ERRORS: Readonly<Record<AuthErrorReason, AuthErrorEntry>> = Ob
   jwks_unavailable: row(503, undefined, 'Signing keys unavailable', 'ours'),
 })
 
-/** The ten token reasons, in the order of SPEC §4. */
+/**
+ * The ten token reasons, in the order of SPEC §4.
+ *
+ * @example
+ * ```ts
+ * PARTNER_TOKEN_ERROR_REASONS.length // 10
+ * PARTNER_TOKEN_ERROR_REASONS.map((reason) => AUTH_ERRORS[reason].status) // 401, ten times
+ * ```
+ */
 export const PARTNER_TOKEN_ERROR_REASONS: readonly PartnerTokenErrorReason[] = Object.freeze([
   'malformed',
   'alg_not_allowed',
@@ -93,16 +136,48 @@ export const PARTNER_TOKEN_ERROR_REASONS: readonly PartnerTokenErrorReason[] = O
   'ext_provider_mismatch',
 ])
 
-/** `Retry-After` seconds sent with a 503 when the JWKS cannot be reached (SPEC §4). */
+/**
+ * `Retry-After` seconds sent with a 503 when the JWKS cannot be reached (SPEC §4).
+ *
+ * @example
+ * ```ts
+ * new JwksUnavailableError().headers // { 'Retry-After': '5' }
+ * res.setHeader('Retry-After', String(JWKS_RETRY_AFTER_SECONDS))
+ * ```
+ */
 export const JWKS_RETRY_AFTER_SECONDS = 5
 
-/** Where a challenge is rendered: the realm and RFC 9728 metadata URL of the protected resource. */
+/**
+ * Where a challenge is rendered: the realm and RFC 9728 metadata URL of the protected resource.
+ *
+ * @example
+ * ```ts
+ * const context: ChallengeContext = {
+ *   realm: 'mcp',
+ *   resourceMetadataUrl: 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp',
+ * }
+ * challengeFor('expired', context)
+ * // 'Bearer realm="mcp", error="invalid_token", error_description="Token expired",
+ * //  resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"'
+ * ```
+ */
 export interface ChallengeContext {
   realm?: string | undefined
   resourceMetadataUrl?: string | undefined
 }
 
-/** Builds the `WWW-Authenticate` value for `reason` from the table and the resource's context. */
+/**
+ * Builds the `WWW-Authenticate` value for `reason` from the table and the resource's context.
+ *
+ * @example
+ * ```ts
+ * challengeFor('insufficient_scope', { realm: 'mcp' }, ['mcp:write'])
+ * // 'Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope",
+ * //  scope="mcp:write"'
+ * challengeFor('no_credentials', { realm: 'mcp' }) // 'Bearer realm="mcp"'
+ * challengeFor('jwks_unavailable') // undefined: a 503 carries Retry-After, not a challenge
+ * ```
+ */
 export function challengeFor(
   reason: AuthErrorReason,
   context: ChallengeContext = {},
@@ -132,6 +207,16 @@ interface AuthErrorOptions extends ChallengeContext {
  *
  * The stack is reduced to the first line: these are expected outcomes, not bugs, and Express's
  * development-mode error page writes `err.stack` into the response body.
+ *
+ * @example
+ * ```ts
+ * import type { NextFunction, Request, Response } from 'express'
+ *
+ * app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+ *   if (!(err instanceof AgentPressAuthError)) return next(err)
+ *   res.status(err.status).set(err.headers).json({ error: err.reason })
+ * })
+ * ```
  */
 export class AgentPressAuthError extends Error {
   override readonly name: string = 'AgentPressAuthError'
@@ -207,6 +292,13 @@ export class PartnerTokenError extends AgentPressAuthError {
 /**
  * The JWKS could not be fetched and no cached key can answer: an outage, not a bad token.
  * Rendered as 503 with `Retry-After: 5` and no challenge. `cause` holds the fetch failure.
+ *
+ * @example
+ * ```ts
+ * const err = new JwksUnavailableError({ cause: new Error('connect ECONNREFUSED') })
+ * err.status // 503
+ * err.headers // { 'Retry-After': '5' }
+ * ```
  */
 export class JwksUnavailableError extends AgentPressAuthError {
   override readonly name = 'JwksUnavailableError'
@@ -221,6 +313,15 @@ export class JwksUnavailableError extends AgentPressAuthError {
 /**
  * A refusal of the HTTP layer that is not a token failure: `invalid_request` (400),
  * `user_not_provisioned` (403), `insufficient_scope` (403) or `no_credentials` (401).
+ *
+ * @example
+ * ```ts
+ * const err = new AgentPressHttpError('insufficient_scope', { realm: 'mcp', scope: 'mcp:write' })
+ * err.status // 403
+ * err.headers['WWW-Authenticate']
+ * // 'Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope",
+ * //  scope="mcp:write"'
+ * ```
  */
 export class AgentPressHttpError extends AgentPressAuthError {
   override readonly name = 'AgentPressHttpError'
@@ -235,7 +336,17 @@ export class AgentPressHttpError extends AgentPressAuthError {
   }
 }
 
-/** Why a JWKS fetch failed; reported through `onJwksError` and kept as `cause`. */
+/**
+ * Why a JWKS fetch failed; reported through `onJwksError` and kept as `cause`.
+ *
+ * @example
+ * ```ts
+ * const onJwksError = (error: JwksFetchError): void => {
+ *   const reason: JwksFetchErrorReason = error.reason
+ *   if (reason === 'network' || reason === 'timeout') console.warn('JWKS unreachable')
+ * }
+ * ```
+ */
 export type JwksFetchErrorReason =
   | 'network'
   | 'timeout'
@@ -245,7 +356,19 @@ export type JwksFetchErrorReason =
   | 'invalid_json'
   | 'invalid_jwks'
 
-/** One failed JWKS fetch. Its message never contains response bytes. */
+/**
+ * One failed JWKS fetch. Its message never contains response bytes.
+ *
+ * @example
+ * ```ts
+ * const verifier = new PartnerTokenVerifier({
+ *   ...partnerMcp,
+ *   onJwksError: (error: JwksFetchError) => {
+ *     console.warn('JWKS fetch failed', error.reason, error.url, error.httpStatus)
+ *   },
+ * })
+ * ```
+ */
 export class JwksFetchError extends Error {
   override readonly name = 'JwksFetchError'
   readonly reason: JwksFetchErrorReason

@@ -2,7 +2,16 @@
  * AgentPress's issuer URLs (SPEC §1): one per org and environment, with the JWKS beside it.
  */
 
-/** An AgentPress environment. */
+/**
+ * An AgentPress environment.
+ *
+ * @example
+ * ```ts
+ * const environment: AgentPressEnvironment = 'staging'
+ * agentPressIssuer({ orgSlug: 'acme-org', environment }).issuer
+ * // 'https://stg-api.agent.press/orgs/acme-org'
+ * ```
+ */
 export type AgentPressEnvironment = 'production' | 'staging'
 
 const HOSTS: Readonly<Record<AgentPressEnvironment, string>> = Object.freeze({

@@ -13,7 +13,11 @@ import { JwksFetchError, JwksUnavailableError, PartnerTokenError } from './error
 import { importEd25519Jwk } from './ed25519.js'
 import type { NormalizedVerifierOptions } from './options.js'
 
-/** Largest JWKS response accepted, in bytes (SPEC §3: 64 KiB). */
+/**
+ * Largest JWKS response accepted, in bytes (SPEC §3: 64 KiB).
+ *
+ * @internal
+ */
 export const MAX_JWKS_BYTES = 64 * 1024
 
 /** Most kids remembered as revoked; older revocations are forgotten first. */

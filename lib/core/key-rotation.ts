@@ -8,7 +8,15 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { KeyRotationEvent } from './types.js'
 
-/** The stable reasons a key-rotation delivery is refused with (SPEC §5). */
+/**
+ * The stable reasons a key-rotation delivery is refused with (SPEC §5).
+ *
+ * @example
+ * ```ts
+ * const reason: KeyRotationVerifyErrorReason = 'timestamp_out_of_window'
+ * KEY_ROTATION_ERRORS[reason].status // 401
+ * ```
+ */
 export type KeyRotationVerifyErrorReason =
   | 'missing_signature'
   | 'missing_timestamp'
@@ -20,7 +28,15 @@ export type KeyRotationVerifyErrorReason =
   | 'unsupported_encoding'
   | 'body_already_parsed'
 
-/** One row of {@link KEY_ROTATION_ERRORS}. */
+/**
+ * One row of {@link KEY_ROTATION_ERRORS}.
+ *
+ * @example
+ * ```ts
+ * const entry: KeyRotationErrorEntry = KEY_ROTATION_ERRORS.unsupported_encoding
+ * // { status: 415, description: 'Content-Encoding must be identity' }
+ * ```
+ */
 export interface KeyRotationErrorEntry {
   /** HTTP status of the response (SPEC §5 table). */
   readonly status: 400 | 401 | 413 | 415 | 500
@@ -208,7 +224,19 @@ export function assertToleranceSec(value: unknown, name = 'toleranceSec'): numbe
   return value
 }
 
-/** Input of {@link verifyKeyRotation}. */
+/**
+ * Input of {@link verifyKeyRotation}.
+ *
+ * @example
+ * ```ts
+ * const options: VerifyKeyRotationOptions = {
+ *   payload: rawBody, // the Buffer exactly as received, before any JSON parsing
+ *   headers: req.headers,
+ *   secret: [newSecret, oldSecret], // either may sign while the secret itself is rotated
+ * }
+ * const event = verifyKeyRotation(options)
+ * ```
+ */
 export interface VerifyKeyRotationOptions {
   /** The raw request body exactly as received (a string is taken as its UTF-8 bytes). */
   payload: Uint8Array | string

@@ -5,10 +5,22 @@
  */
 import { PartnerTokenError } from './errors.js'
 
-/** Largest accepted token, in characters (SPEC §2: 8 KiB). */
+/**
+ * Largest accepted token, in characters (SPEC §2: 8 KiB).
+ *
+ * @example
+ * ```ts
+ * MAX_TOKEN_LENGTH // 8192
+ * if (token.length > MAX_TOKEN_LENGTH) throw new PartnerTokenError('malformed')
+ * ```
+ */
 export const MAX_TOKEN_LENGTH = 8192
 
-/** A token that passed the structural checks; nothing in it is verified yet. */
+/**
+ * A token that passed the structural checks; nothing in it is verified yet.
+ *
+ * @internal
+ */
 export interface ParsedToken {
   readonly header: Readonly<Record<string, unknown>>
   readonly payload: Readonly<Record<string, unknown>>
@@ -28,6 +40,8 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
  * Whether a base64url segment is canonical: a length that encodes whole bytes and zero unused bits
  * in its last character. Decoders (Node's included) accept non-canonical forms, which makes the
  * token string malleable (ATTACKS.md); refusing them costs one table lookup.
+ *
+ * @internal
  */
 export function isCanonicalBase64url(segment: string): boolean {
   if (!SEGMENT.test(segment)) return false

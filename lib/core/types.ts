@@ -3,7 +3,16 @@
  */
 import type { JwksFetchError } from './errors.js'
 
-/** The verified claims of a partner token (SPEC §2). Unknown extra claims are kept as they were. */
+/**
+ * The verified claims of a partner token (SPEC §2). Unknown extra claims are kept as they were.
+ *
+ * @example
+ * ```ts
+ * const claims: PartnerTokenClaims = await verifier.verifyToken(token)
+ * const user = await users.findByExternalId(claims.sub)
+ * const scopes = parseScope(claims.scope) // e.g. ['mcp:read', 'mcp:write']
+ * ```
+ */
 export interface PartnerTokenClaims {
   /** Issuer: exactly the configured issuer. */
   readonly iss: string
@@ -30,6 +39,23 @@ export interface PartnerTokenClaims {
  * Anything that can verify a partner token: our `PartnerTokenVerifier`, or an adapter around
  * another client (for example the official AgentPress SDK). It must throw `PartnerTokenError` for
  * bad tokens and `JwksUnavailableError` for outages; anything else is treated as a server error.
+ *
+ * @example
+ * ```ts
+ * import { PartnerTokenError, type TokenVerifier } from 'passport-agentpress-partner'
+ *
+ * // `client` stands for another verifying client (for example the AgentPress SDK's).
+ * const adapter: TokenVerifier = {
+ *   issuer: 'https://api.agent.press/orgs/acme-org',
+ *   async verifyToken(token) {
+ *     const result = await client.verify(token)
+ *     if (!result.valid) throw new PartnerTokenError('signature_invalid', { cause: result.error })
+ *     return result.claims
+ *   },
+ *   refreshJwks: () => client.refreshKeys(),
+ * }
+ * new AgentPressPartnerStrategy({ verifier: adapter }, verify)
+ * ```
  */
 export interface TokenVerifier {
   /** The issuer this verifier trusts; required when several verifiers are combined. */
@@ -41,7 +67,21 @@ export interface TokenVerifier {
   revokeKid?(kid: string): void
 }
 
-/** Options of `PartnerTokenVerifier`; names follow the AgentPress SDK's `partnerMcp` block. */
+/**
+ * Options of `PartnerTokenVerifier`; names follow the AgentPress SDK's `partnerMcp` block.
+ *
+ * @example
+ * ```ts
+ * const options: PartnerTokenVerifierOptions = {
+ *   ...agentPressIssuer({ orgSlug: 'acme-org' }), // issuer and jwksUrl
+ *   audience: 'https://mcp.example.com/mcp',
+ *   expectedExtProvider: 'example',
+ *   clockTolerance: '30s',
+ *   onJwksError: (error) => console.warn('JWKS fetch failed:', error.reason),
+ * }
+ * const verifier = new PartnerTokenVerifier(options)
+ * ```
+ */
 export interface PartnerTokenVerifierOptions {
   /** The trusted issuer, matched exactly (e.g. `https://api.agent.press/orgs/acme`). */
   issuer: string
@@ -69,7 +109,22 @@ export interface PartnerTokenVerifierOptions {
   clock?: () => number
 }
 
-/** A verified `signing_key_rotation` webhook event (SPEC §5). Extra body fields are dropped. */
+/**
+ * A verified `signing_key_rotation` webhook event (SPEC §5). Extra body fields are dropped.
+ *
+ * @example
+ * ```ts
+ * const event: KeyRotationEvent = {
+ *   id: 'evt_0123456789abcdef',
+ *   type: 'signing_key_rotation',
+ *   issuer: 'https://api.agent.press/orgs/acme-org',
+ *   retiredKid: 'ap-2024-01',
+ *   newCurrentKid: 'ap-2024-07',
+ *   emergency: false,
+ *   occurredAt: '2025-01-15T09:30:00Z',
+ * }
+ * ```
+ */
 export interface KeyRotationEvent {
   /** Delivery id; repeats of an id already processed are acknowledged without a second refresh. */
   readonly id: string

@@ -9,7 +9,22 @@ import type { AddressInfo } from 'node:net'
 import type { KeyRotationEvent, PartnerTokenVerifierOptions } from '../core/types.js'
 import { signWebhook, type SignedWebhook } from './webhook.js'
 
-/** Options of {@link createMockAgentPress}. */
+/**
+ * Options of {@link createMockAgentPress}.
+ *
+ * @example
+ * ```ts
+ * const options: MockAgentPressOptions = {
+ *   orgSlug: 'acme-org',
+ *   audience: 'http://127.0.0.1:3000/mcp',
+ *   extProvider: 'example',
+ *   scope: 'mcp:read',
+ *   ttlSec: 300,
+ * }
+ * const mock = await createMockAgentPress(options)
+ * mock.issuer // 'http://127.0.0.1:<port>/orgs/acme-org'
+ * ```
+ */
 export interface MockAgentPressOptions {
   /** Org slug in the issuer URL. Default `mock-org`. */
   orgSlug?: string
@@ -38,6 +53,15 @@ export interface MockAgentPressOptions {
  * - `garbage`: 200 with non-JSON bytes; `html`: 200 with an HTML page; `keys_null`: `{"keys":null}`;
  * - `oversized`: a 10 MB JSON body; `stall`: never answers; `drip`: one byte every 200 ms;
  * - `reset`: destroys the connection without answering.
+ *
+ * @example
+ * ```ts
+ * const mode: JwksMode = 'error'
+ * mock.setJwksMode(mode) // the JWKS endpoint now answers 500
+ * const verifier = new PartnerTokenVerifier(mock.partnerMcp) // nothing cached yet
+ * await verifier.verifyToken(mock.signToken()) // rejects with JwksUnavailableError (503)
+ * mock.setJwksMode('ok')
+ * ```
  */
 export type JwksMode =
   | 'ok'
@@ -52,14 +76,35 @@ export type JwksMode =
   | 'drip'
   | 'reset'
 
-/** One signing key of the mock. */
+/**
+ * One signing key of the mock.
+ *
+ * @example
+ * ```ts
+ * const key: MockSigningKey = mock.keys[0]!
+ * key.publicJwk // { kty: 'OKP', crv: 'Ed25519', x, kid, use: 'sig', alg: 'EdDSA' }
+ * const token = mock.signToken({}, { kid: key.kid }) // signed with this key
+ * ```
+ */
 export interface MockSigningKey {
   readonly kid: string
   readonly privateKey: KeyObject
   readonly publicJwk: Readonly<{ kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; use: 'sig'; alg: 'EdDSA' }>
 }
 
-/** A running mock AgentPress. Close it with `close()`. */
+/**
+ * A running mock AgentPress. Close it with `close()`.
+ *
+ * @example
+ * ```ts
+ * const mock: MockAgentPress = await createMockAgentPress()
+ * const verifier = new PartnerTokenVerifier(mock.partnerMcp)
+ * await verifier.verifyToken(mock.signToken({ scope: 'mcp:read' }))
+ * const event = mock.rotateKeys({ emergency: true })
+ * const { body, headers } = mock.signWebhook(event) // POST these to your receiver
+ * await mock.close()
+ * ```
+ */
 export interface MockAgentPress {
   /** Origin of the server, e.g. `http://127.0.0.1:43123`. */
   readonly url: string

@@ -14,10 +14,29 @@ import type { KeyRotationEvent } from '../core/types.js'
 import type { MockAgentPress } from './mock-agentpress.js'
 import { deliverWebhook, type WebhookDeliveryResult } from './webhook.js'
 
-/** The path prefix of the control API. */
+/**
+ * The path prefix of the control API.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch(`http://127.0.0.1:4011${MOCK_CONTROL_PATH}/config`)
+ * await res.json() // { issuer, jwksUrl, audience, extProvider, currentKid }
+ * ```
+ */
 export const MOCK_CONTROL_PATH = '/_mock'
 
-/** Options of {@link createMockControl}. */
+/**
+ * Options of {@link createMockControl}.
+ *
+ * @example
+ * ```ts
+ * // The mock's JWKS is reached through a proxy on another origin.
+ * const control = createMockControl(mock, {
+ *   issuer: 'http://localhost:8080/orgs/mock-org',
+ *   jwksUrl: 'http://localhost:8080/orgs/mock-org/.well-known/jwks.json',
+ * })
+ * ```
+ */
 export interface MockControlOptions {
   /**
    * The issuer to put in minted tokens and rotation events, when the mock's JWKS is served under
@@ -28,7 +47,20 @@ export interface MockControlOptions {
   jwksUrl?: string
 }
 
-/** Body of `POST /_mock/token`. Every member is optional. */
+/**
+ * Body of `POST /_mock/token`. Every member is optional.
+ *
+ * @example
+ * ```ts
+ * const request: MockTokenRequest = { sub: 'alice', scope: 'mcp:read', ttlSec: -60, omit: ['jti'] }
+ * const res = await fetch(`http://127.0.0.1:4011${MOCK_CONTROL_PATH}/token`, {
+ *   method: 'POST',
+ *   headers: { 'content-type': 'application/json' },
+ *   body: JSON.stringify(request),
+ * })
+ * const { token, claims } = await res.json() // an expired token without `jti`
+ * ```
+ */
 export interface MockTokenRequest {
   /** `sub` claim. */
   sub?: string
@@ -44,7 +76,18 @@ export interface MockTokenRequest {
   omit?: string[]
 }
 
-/** Body of `POST /_mock/rotate`. */
+/**
+ * Body of `POST /_mock/rotate`.
+ *
+ * @example
+ * ```ts
+ * const request: MockRotateRequest = {
+ *   emergency: true,
+ *   webhookUrl: 'http://127.0.0.1:3000/webhooks/agentpress/key-rotation',
+ * }
+ * // POSTed as JSON to `${MOCK_CONTROL_PATH}/rotate`, it answers `{ event, delivery }`
+ * ```
+ */
 export interface MockRotateRequest {
   /** Withdraw the retired key at once. Default false. */
   emergency?: boolean
@@ -52,7 +95,15 @@ export interface MockRotateRequest {
   webhookUrl?: string
 }
 
-/** The control middleware; `(req, res, next)` for Node, Express and Connect. */
+/**
+ * The control middleware; `(req, res, next)` for Node, Express and Connect.
+ *
+ * @example
+ * ```ts
+ * const control: MockControlHandler = createMockControl(mock)
+ * app.use(control) // answers under /_mock/, passes every other path on
+ * ```
+ */
 export type MockControlHandler = (
   req: IncomingMessage,
   res: ServerResponse,

@@ -6,7 +6,15 @@ import { createHmac } from 'node:crypto'
 import { assertWebhookSecrets } from '../core/key-rotation.js'
 import type { KeyRotationEvent } from '../core/types.js'
 
-/** Options of {@link signWebhook}. */
+/**
+ * Options of {@link signWebhook}.
+ *
+ * @example
+ * ```ts
+ * const options: SignWebhookOptions = { secret: mock.webhookSecret, timestamp: 1700000000 }
+ * const stale = signWebhook(mock.rotateKeys(), options) // outside the ±300 s window: 401
+ * ```
+ */
 export interface SignWebhookOptions {
   /** The webhook secret (the whole string is the HMAC key). */
   secret: string
@@ -16,7 +24,17 @@ export interface SignWebhookOptions {
   clock?: () => number
 }
 
-/** A signed delivery: the exact body and the headers to send with it. */
+/**
+ * A signed delivery: the exact body and the headers to send with it.
+ *
+ * @example
+ * ```ts
+ * const signed: SignedWebhook = signWebhook(event, { secret })
+ * // signed.headers: { 'Content-Type': 'application/json', 'X-AgentPress-Timestamp': '…',
+ * //   'X-AgentPress-Signature': 'sha256=…' }
+ * await fetch(receiverUrl, { method: 'POST', headers: signed.headers, body: signed.body })
+ * ```
+ */
 export interface SignedWebhook {
   /** The body exactly as signed: send these bytes, never a re-serialisation. */
   readonly body: string
@@ -83,7 +101,19 @@ export function signWebhook(
   }
 }
 
-/** Options of {@link deliverWebhook}. */
+/**
+ * Options of {@link deliverWebhook}.
+ *
+ * @example
+ * ```ts
+ * const options: DeliverWebhookOptions = {
+ *   secret: mock.webhookSecret,
+ *   headers: { 'Content-Encoding': 'gzip' }, // sent after the signed headers
+ *   timeoutMs: 2000,
+ * }
+ * const result = await deliverWebhook(url, mock.rotateKeys(), options) // result.status: 415
+ * ```
+ */
 export interface DeliverWebhookOptions extends SignWebhookOptions {
   /** Extra headers, added after the signed ones (they may override them). */
   headers?: Record<string, string>
@@ -91,7 +121,16 @@ export interface DeliverWebhookOptions extends SignWebhookOptions {
   timeoutMs?: number
 }
 
-/** The receiver's answer. */
+/**
+ * The receiver's answer.
+ *
+ * @example
+ * ```ts
+ * const result: WebhookDeliveryResult = await deliverWebhook(url, event, { secret })
+ * if (result.status !== 200) throw new Error(`receiver answered ${result.status}`)
+ * result.body // { received: true }
+ * ```
+ */
 export interface WebhookDeliveryResult {
   /** HTTP status. */
   readonly status: number
