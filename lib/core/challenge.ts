@@ -48,6 +48,8 @@ const DISALLOWED = /[^\x20\x21\x23-\x5B\x5D-\x7E]/g
  * isChallengeSafe('mcp') // true
  * isChallengeSafe('say "hi"') // false: a `"` would end the quoted-string
  * ```
+ *
+ * @internal
  */
 export function isChallengeSafe(value: string): boolean {
   DISALLOWED.lastIndex = 0
