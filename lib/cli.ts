@@ -123,15 +123,10 @@ function httpUrl(value: string, name: string, loopbackOnly: boolean): URL {
 // ---------------------------------------------------------------------------------------------
 // serve
 
-interface ServeConfig {
-  readonly url: string
-  readonly issuer: string
-  readonly jwksUrl: string
-  readonly audience: string
-  readonly extProvider: string
-  readonly webhookSecret: string
-  readonly currentKid: string
-}
+type ServeConfig = Pick<
+  MockAgentPress,
+  'url' | 'issuer' | 'jwksUrl' | 'audience' | 'extProvider' | 'webhookSecret' | 'currentKid'
+>
 
 /**
  * The `serve` process's HTTP server: the JWKS at the issuer it announces, plus the control API of
