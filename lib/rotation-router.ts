@@ -126,6 +126,10 @@ function positiveMs(value: unknown, name: string, fallback: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new TypeError(`${name} must be a finite number of milliseconds greater than 0`)
   }
+  // setTimeout clamps larger delays to 1 ms: a huge deadline would fire at once.
+  if (value > 2_147_483_647) {
+    throw new TypeError(`${name} must be at most 2147483647 milliseconds`)
+  }
   return value
 }
 

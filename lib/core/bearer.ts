@@ -63,7 +63,7 @@ export function readBearerToken(req: BearerRequest): BearerResult {
       if (B64TOKEN.test(token)) return { token }
     }
   }
-  const header = typeof raw === 'string' ? raw.replace(/^[ \t]+|[ \t]+$/g, '') : ''
+  const header = typeof raw === 'string' ? trimSpaces(raw) : ''
   if (header === '') return { reason: 'no_credentials' }
   const end = header.search(/[ \t]/)
   const scheme = end === -1 ? header : header.slice(0, end)
@@ -72,6 +72,18 @@ export function readBearerToken(req: BearerRequest): BearerResult {
   if (match === null || !B64TOKEN.test(match[1]!)) return { reason: 'invalid_request' }
   return { token: match[1]! }
 }
+
+// Strips spaces and tabs at both ends with index loops: a regex such as /[ \t]+$/ backtracks
+// quadratically on a long inner run of blanks, which a caller controls (a 64 KiB header took 2 s).
+function trimSpaces(value: string): string {
+  let start = 0
+  let end = value.length
+  while (start < end && isBlank(value.charCodeAt(start))) start++
+  while (end > start && isBlank(value.charCodeAt(end - 1))) end--
+  return start === 0 && end === value.length ? value : value.slice(start, end)
+}
+
+const isBlank = (code: number): boolean => code === 0x20 || code === 0x09
 
 function authorizationLineCount(req: BearerRequest): number {
   const raw = req.rawHeaders

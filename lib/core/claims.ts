@@ -68,9 +68,10 @@ export function checkClaims(
   if (exp <= nowSec - tolerance) throw new PartnerTokenError('expired')
   if (iat > nowSec + tolerance) throw new PartnerTokenError('not_yet_valid')
   if (nbf !== undefined && nbf > nowSec + tolerance) throw new PartnerTokenError('not_yet_valid')
-  // A token living longer than allowed (or ending before it starts) is not one AgentPress mints.
-  const lifetime = exp - iat
-  if (lifetime <= 0 || lifetime > expect.maxTokenLifetimeSec) throw missing()
+  // A token living longer than allowed is not one AgentPress mints (SPEC §2: ten times the TTL).
+  // A zero or negative lifetime is not refused here: SPEC does not, and `exp`/`iat` above already
+  // bound such a token to the clock tolerance.
+  if (exp - iat > expect.maxTokenLifetimeSec) throw missing()
 
   return payload as PartnerTokenClaims
 }

@@ -145,12 +145,9 @@ export class JwksCache {
       if (age < this.#options.jwksCacheMaxAgeMs) {
         return key ?? this.#afterKidMiss(kid)
       }
-      if (key && age < this.#options.jwksCacheMaxAgeMs + this.#options.jwksStaleMaxMs) {
-        // Stale-while-revalidate: the key is still inside the overlap the issuer guarantees.
-        if (this.#mayFetch()) this.#fetch().catch(() => {})
-        return key
-      }
     }
+    // Cold, or past max age: the refresh decides (a withdrawn key must stop working as soon as the
+    // issuer says so); cached keys answer only if that refresh fails (SPEC §3 stale-if-error).
     return this.#fetchThenLookup(kid)
   }
 

@@ -302,9 +302,6 @@ function nonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0
 }
 
-// RFC 3339 date-time (the ISO-8601 profile used on the wire), checked loosely then by Date.parse.
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i
-
 function invalidPayload(detail: string): KeyRotationVerifyError {
   return new KeyRotationVerifyError('invalid_payload', { cause: new Error(detail) })
 }
@@ -338,13 +335,8 @@ function parseEvent(body: Uint8Array): KeyRotationEvent {
   if (input.emergency !== undefined && typeof input.emergency !== 'boolean') {
     throw invalidPayload('emergency must be a boolean when present')
   }
-  if (
-    input.occurredAt !== undefined &&
-    (typeof input.occurredAt !== 'string' ||
-      !ISO_DATE_TIME.test(input.occurredAt) ||
-      Number.isNaN(Date.parse(input.occurredAt)))
-  ) {
-    throw invalidPayload('occurredAt must be an ISO-8601 date-time when present')
+  if (input.occurredAt !== undefined && typeof input.occurredAt !== 'string') {
+    throw invalidPayload('occurredAt must be a string when present')
   }
   // Copy only the known fields: a `jwksUrl`, `keys` or anything else in the body is dropped here
   // and can never reach a fetch (SPEC §5: no URL or key material is taken from the body).
@@ -358,7 +350,11 @@ function parseEvent(body: Uint8Array): KeyRotationEvent {
   }
   if (input.issuer !== undefined) event.issuer = input.issuer as string
   if (input.emergency !== undefined) event.emergency = input.emergency as boolean
-  if (input.occurredAt !== undefined) event.occurredAt = input.occurredAt as string
+  // Informational only: an ISO-8601 spelling Date.parse cannot read is dropped, never a reason to
+  // refuse an authentic rotation (which AgentPress would retry in vain).
+  if (typeof input.occurredAt === 'string' && !Number.isNaN(Date.parse(input.occurredAt))) {
+    event.occurredAt = input.occurredAt
+  }
   return Object.freeze(event)
 }
 

@@ -77,11 +77,15 @@ function nonEmptyString(options: Record<string, unknown>, name: string): string 
   return value
 }
 
+// setTimeout clamps larger delays to 1 ms, which would turn a huge timeout into an instant one.
+const MAX_TIMER_MS = 2_147_483_647
+
 function integerMs(
   options: Record<string, unknown>,
   name: string,
   fallback: number,
   min: number,
+  max = Number.MAX_SAFE_INTEGER,
 ): number {
   const value = options[name]
   if (value === undefined) return fallback
@@ -89,6 +93,7 @@ function integerMs(
     throw new TypeError(`options.${name} must be a finite integer, got ${String(value)}`)
   }
   if (value < min) throw new TypeError(`options.${name} must be >= ${min}, got ${value}`)
+  if (value > max) throw new TypeError(`options.${name} must be <= ${max}, got ${value}`)
   return value
 }
 
@@ -166,7 +171,7 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     clockToleranceSec,
     jwksCacheMaxAgeMs: integerMs(options, 'jwksCacheMaxAgeMs', 3_600_000, 1_000),
     jwksCooldownMs: integerMs(options, 'jwksCooldownMs', 30_000, 1_000),
-    jwksTimeoutMs: integerMs(options, 'jwksTimeoutMs', 5_000, 1),
+    jwksTimeoutMs: integerMs(options, 'jwksTimeoutMs', 5_000, 1, MAX_TIMER_MS),
     jwksStaleMaxMs: integerMs(options, 'jwksStaleMaxMs', 86_400_000, 0),
     maxTokenLifetimeSec,
     onJwksError: options.onJwksError,

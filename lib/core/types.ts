@@ -138,6 +138,6 @@ export interface KeyRotationEvent {
   readonly newCurrentKid: string
   /** `true`: the retired key must be refused at once. */
   readonly emergency?: boolean
-  /** ISO-8601 time of the rotation, when sent. */
+  /** Time of the rotation as sent, when Date.parse can read it (otherwise left out). */
   readonly occurredAt?: string
 }
