@@ -974,9 +974,23 @@ describe('key rotation end to end with the mock AgentPress', () => {
       const callMcp = (url: string, token: string) =>
         request(url).post('/mcp').set('Authorization', `Bearer ${token}`).send({})
 
+      // What the MCP route answered: exact status, exact WWW-Authenticate (or none) and body.
+      const wire = (res: { status: number; headers: Record<string, unknown>; text: string }) => [
+        res.status,
+        res.headers['www-authenticate'],
+        res.text,
+      ]
+      const OK = [200, undefined, 'ok']
+      // Plain passport.authenticate() without a realm: Passport's own 401 body.
+      const REFUSED_UNKNOWN_KID = [
+        401,
+        'Bearer error="invalid_token", error_description="Signing key not found"',
+        'Unauthorized',
+      ]
+
       it('rotation announced → one JWKS fetch → new-key tokens verify, none fail', async () => {
         const { url } = await partnerApp()
-        expect((await callMcp(url, mock.signToken())).status).to.equal(200)
+        expect(wire(await callMcp(url, mock.signToken()))).to.deep.equal(OK)
         mock.resetJwksRequestCount()
         const event = mock.rotateKeys()
         const delivery = await deliverWebhook(`${url}${PATH}`, event, {
@@ -986,13 +1000,13 @@ describe('key rotation end to end with the mock AgentPress', () => {
         expect(mock.jwksRequestCount).to.equal(1)
         const calls = Array.from({ length: 20 }, () => callMcp(url, mock.signToken()))
         const answers = await Promise.all(calls)
-        expect(answers.map((res) => res.status)).to.deep.equal(Array(20).fill(200))
+        expect(answers.map(wire)).to.deep.equal(Array(20).fill(OK))
         expect(mock.jwksRequestCount).to.equal(1)
       })
 
       it('50 concurrent deliveries → one fetch; a replay → no fetch', async () => {
         const { url } = await partnerApp()
-        expect((await callMcp(url, mock.signToken())).status).to.equal(200)
+        expect(wire(await callMcp(url, mock.signToken()))).to.deep.equal(OK)
         mock.resetJwksRequestCount()
         const event = mock.rotateKeys()
         const answers = await Promise.all(
@@ -1011,30 +1025,30 @@ describe('key rotation end to end with the mock AgentPress', () => {
       it('emergency rotation → retired kid refused at once, even with JWKS down', async () => {
         const { url } = await partnerApp()
         const oldToken = mock.signToken()
-        expect((await callMcp(url, oldToken)).status).to.equal(200)
+        expect(wire(await callMcp(url, oldToken))).to.deep.equal(OK)
         const event = mock.rotateKeys({ emergency: true })
         mock.setJwksMode('error')
         const delivery = await deliverWebhook(`${url}${PATH}`, event, {
           secret: mock.webhookSecret,
         })
-        expect(delivery.status).to.equal(503)
+        expect([delivery.status, delivery.body]).to.deep.equal([
+          503,
+          { error: 'jwks_unavailable', error_description: 'Signing keys unavailable' },
+        ])
         expect(delivery.headers['retry-after']).to.equal('5')
         const refused = await callMcp(url, oldToken)
-        expect(refused.status).to.equal(401)
-        expect(refused.headers['www-authenticate']).to.include('error="invalid_token"')
-        const challenge = refused.headers['www-authenticate']
-        expect(challenge).to.include('error_description="Signing key not found"')
+        expect(wire(refused)).to.deep.equal(REFUSED_UNKNOWN_KID)
         // AgentPress retries once the JWKS is back: processed in full.
         mock.setJwksMode('ok')
         const retry = await deliverWebhook(`${url}${PATH}`, event, { secret: mock.webhookSecret })
         expect([retry.status, retry.body]).to.deep.equal([200, { received: true }])
-        expect((await callMcp(url, mock.signToken())).status).to.equal(200)
-        expect((await callMcp(url, oldToken)).status).to.equal(401)
+        expect(wire(await callMcp(url, mock.signToken()))).to.deep.equal(OK)
+        expect(wire(await callMcp(url, oldToken))).to.deep.equal(REFUSED_UNKNOWN_KID)
       })
 
       it('JWKS down during a normal rotation → 503, then the retry succeeds', async () => {
         const { url } = await partnerApp()
-        expect((await callMcp(url, mock.signToken())).status).to.equal(200)
+        expect(wire(await callMcp(url, mock.signToken()))).to.deep.equal(OK)
         const event = mock.rotateKeys()
         mock.setJwksMode('error')
         const delivery = await deliverWebhook(`${url}${PATH}`, event, {
