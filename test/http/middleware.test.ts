@@ -23,6 +23,7 @@ import {
   finalhandlerPage,
   newPassport,
   STACKS,
+  successBody,
 } from './support.js'
 
 const PRM = 'https://mcp.example.com/.well-known/oauth-protected-resource'
@@ -107,11 +108,13 @@ describe('middleware over HTTP', () => {
       const auth = () => `Bearer ${mock.signToken()}`
 
       it('every needed scope granted → next()', async () => {
+        const token = mock.signToken()
         const res = await request(scopedApp(['mcp:read', 'tools:call']))
           .post('/mcp')
-          .set('Authorization', auth())
+          .set('Authorization', `Bearer ${token}`)
         expect(res.status).to.equal(200)
-        expect(res.body.user).to.deep.equal({ id: 'user-123' })
+        expect(challenges(res)).to.deep.equal([])
+        expect(res.text).to.equal(successBody(token, { id: 'user-123' }))
       })
 
       it('one missing → 403 naming every scope the route needs, with realm and resource_metadata', async () => {
@@ -133,10 +136,14 @@ describe('middleware over HTTP', () => {
         expect(challenges(res)).to.deep.equal([
           'Bearer error="insufficient_scope", error_description="Insufficient scope", scope="settings:read"',
         ])
+        expect(res.text).to.equal(finalhandlerPage('AgentPressHttpError: Insufficient scope', 403))
+        const token = mock.signToken()
         const ok = await request(scopedApp(['settings:*']))
           .post('/mcp')
-          .set('Authorization', auth())
+          .set('Authorization', `Bearer ${token}`)
         expect(ok.status).to.equal(200)
+        expect(challenges(ok)).to.deep.equal([])
+        expect(ok.text).to.equal(successBody(token, { id: 'user-123' }))
       })
 
       it('without any authentication before it → 403 with a bare challenge', async () => {
@@ -146,6 +153,7 @@ describe('middleware over HTTP', () => {
         expect(challenges(res)).to.deep.equal([
           'Bearer error="insufficient_scope", error_description="Insufficient scope", scope="mcp:read"',
         ])
+        expect(res.text).to.equal(finalhandlerPage('AgentPressHttpError: Insufficient scope', 403))
       })
 
       it('reads req.auth.scopes when req.authInfo carries none (e.g. MCP SDK auth)', async () => {
@@ -156,7 +164,10 @@ describe('middleware over HTTP', () => {
         const app = buildApp(stack, [
           { path: '/mcp', handlers: [sdkAuth, requireScopes('mcp:read'), echo] },
         ])
-        expect((await request(app).post('/mcp')).status).to.equal(200)
+        const res = await request(app).post('/mcp')
+        expect(res.status).to.equal(200)
+        expect(challenges(res)).to.deep.equal([])
+        expect(res.text).to.equal('{"auth":{"token":"t","clientId":"c","scopes":["mcp:read"]}}')
       })
     })
   }
@@ -247,6 +258,7 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
           .post('/mcp')
           .set('Authorization', `Bearer ${mock.signToken()}`)
         expect([res.status, res.text]).to.deep.equal([599, 'mine'])
+        expect(challenges(res)).to.deep.equal([])
         expect(seen).to.equal(boom)
       })
 
@@ -279,10 +291,11 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
           id: null,
           error: { code: -32001, message: 'No credentials', data: { reason: 'no_credentials' } },
         })
-        const ok = await request(app)
-          .post('/mcp')
-          .set('Authorization', `Bearer ${mock.signToken()}`)
+        const token = mock.signToken()
+        const ok = await request(app).post('/mcp').set('Authorization', `Bearer ${token}`)
         expect(ok.status).to.equal(200)
+        expect(challenges(ok)).to.deep.equal([])
+        expect(ok.text).to.equal(successBody(token, {}))
       })
 
       it('agentPressErrorHandler: renders ours, passes on everything else untouched', async () => {
@@ -311,9 +324,14 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
           ],
         )
         const r1 = await request(app).get('/foreign')
-        expect([r1.status, r1.text, seen]).to.deep.equal([599, 'next', foreign])
+        expect([r1.status, r1.text, seen, challenges(r1)]).to.deep.equal([599, 'next', foreign, []])
         const r2 = await request(app).get('/string')
-        expect([r2.status, seen]).to.deep.equal([599, 'just a string'])
+        expect([r2.status, r2.text, seen, challenges(r2)]).to.deep.equal([
+          599,
+          'next',
+          'just a string',
+          [],
+        ])
         const r3 = await request(app).get('/ours')
         expect(r3.status).to.equal(401)
         expect(challenges(r3)).to.deep.equal([
@@ -322,6 +340,9 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
         expect(r3.text).to.equal('{"error":"invalid_token","error_description":"Token expired"}')
         const r4 = await request(app).get('/http')
         expect(r4.status).to.equal(403)
+        expect(challenges(r4)).to.deep.equal([
+          'Bearer error="user_not_provisioned", error_description="User not provisioned"',
+        ])
         expect(r4.text).to.equal(
           '{"error":"user_not_provisioned","error_description":"User not provisioned"}',
         )
@@ -351,7 +372,12 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
           ],
         )
         const res = await request(app).post('/mcp')
-        expect(res.text).to.equal('next')
+        // The last handler only ends the response: Passport's 401 status and challenge stay.
+        expect([res.status, challenges(res), res.text]).to.deep.equal([
+          401,
+          ['Bearer realm="Users"'],
+          'next',
+        ])
         expect((seen as Error).name).to.equal('AuthenticationError')
       })
 

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import passportModule from 'passport'
 import type { Response } from 'supertest'
+import { payloadOf } from '../support/tokens.js'
 
 // `express4` is an npm alias of express@4 with no types of its own; it has express's API.
 const express4 = createRequire(import.meta.url)('express4') as typeof express5
@@ -121,4 +122,32 @@ export function captureErrorLogs(): { readonly lines: string[] } {
     console.error = original
   })
   return state
+}
+
+/**
+ * The exact body `echo` writes after a success with `token`: the verify callback's `user`,
+ * `req.authInfo` (the token's claims, its scopes, its issuer, plus the callback's `info`) and
+ * `req.auth` for the MCP SDK (whose `resource` is the token's single URL audience by default).
+ */
+export function successBody(
+  token: string,
+  user: unknown,
+  { info, resource }: { info?: Record<string, unknown>; resource?: string | null } = {},
+): string {
+  const claims = payloadOf(token)
+  const scopes = String(claims.scope).split(' ').filter((s) => s !== '')
+  const aud = claims.aud
+  const res = resource === undefined ? (typeof aud === 'string' ? aud : null) : resource
+  return JSON.stringify({
+    user,
+    authInfo: { ...info, claims, scopes, issuer: claims.iss },
+    auth: {
+      token,
+      clientId: claims.ext_provider,
+      scopes,
+      expiresAt: claims.exp,
+      extra: { claims, user },
+      ...(res === null ? {} : { resource: new URL(res).href }),
+    },
+  })
 }
