@@ -18,6 +18,7 @@ import {
   finalhandlerPage,
   newPassport,
   STACKS,
+  successBody,
 } from './support.js'
 
 const REALM = 'mcp'
@@ -74,23 +75,31 @@ describe('with other strategies and several orgs', () => {
       it('a static API key (a b64token but not a JWT) reaches passport-http-bearer', async () => {
         const res = await request(chainApp()).post('/mcp').set('Authorization', `Bearer ${API_KEY}`)
         expect(res.status).to.equal(200)
-        expect(res.body.user).to.deep.equal({ kind: 'api-key' })
+        expect(challenges(res)).to.deep.equal([])
+        // passport-http-bearer passes no info: Passport defaults req.authInfo to {}; no req.auth.
+        expect(res.text).to.equal('{"user":{"kind":"api-key"},"authInfo":{}}')
       })
 
       it('a partner token is accepted by us first', async () => {
-        const res = await request(chainApp())
-          .post('/mcp')
-          .set('Authorization', `Bearer ${acme.signToken({ sub: 'alice' })}`)
+        const token = acme.signToken({ sub: 'alice' })
+        const res = await request(chainApp()).post('/mcp').set('Authorization', `Bearer ${token}`)
         expect(res.status).to.equal(200)
-        expect(res.body.user).to.deep.equal({ kind: 'partner', org: acme.issuer, sub: 'alice' })
+        expect(challenges(res)).to.deep.equal([])
+        expect(res.text).to.equal(
+          successBody(token, { kind: 'partner', org: acme.issuer, sub: 'alice' }),
+        )
       })
 
       it('the other order works too: bearer refuses the JWT, we accept it', async () => {
+        const token = globex.signToken({ sub: 'bob' })
         const res = await request(chainApp(['bearer', 'agentpress-partner']))
           .post('/mcp')
-          .set('Authorization', `Bearer ${globex.signToken({ sub: 'bob' })}`)
+          .set('Authorization', `Bearer ${token}`)
         expect(res.status).to.equal(200)
-        expect(res.body.user).to.deep.equal({ kind: 'partner', org: globex.issuer, sub: 'bob' })
+        expect(challenges(res)).to.deep.equal([])
+        expect(res.text).to.equal(
+          successBody(token, { kind: 'partner', org: globex.issuer, sub: 'bob' }),
+        )
       })
 
       it('an expired partner token and a wrong API key: both challenges, each with its error', async () => {
@@ -102,13 +111,16 @@ describe('with other strategies and several orgs', () => {
           'Bearer realm="mcp", error="invalid_token", error_description="Token expired"',
           'Bearer realm="Users", error="invalid_token"',
         ])
+        expect(res.text).to.equal('Unauthorized')
         const wrong = await request(chainApp())
           .post('/mcp')
           .set('Authorization', 'Bearer sk_live_wrong')
+        expect(wrong.status).to.equal(401)
         expect(challenges(wrong)).to.deep.equal([
           'Bearer realm="mcp", error="invalid_token", error_description="Malformed token"',
           'Bearer realm="Users", error="invalid_token"',
         ])
+        expect(wrong.text).to.equal('Unauthorized')
       })
 
       it('a valid token of an unknown user is a 403 decision: the chain stops there', async () => {
@@ -119,6 +131,7 @@ describe('with other strategies and several orgs', () => {
         expect(challenges(res)).to.deep.equal([
           'Bearer realm="mcp", error="user_not_provisioned", error_description="User not provisioned"',
         ])
+        expect(res.text).to.equal(finalhandlerPage('AgentPressHttpError: User not provisioned', 403))
       })
 
       it('multi-org: two orgs accepted; a third org refused with no JWKS request anywhere', async () => {
@@ -144,23 +157,30 @@ describe('with other strategies and several orgs', () => {
         expect(challenges(foreign)).to.deep.equal([
           'Bearer realm="mcp", error="invalid_token", error_description="Issuer does not match"',
         ])
+        expect(foreign.text).to.equal('Unauthorized')
         expect([acme, globex, initech].map((m) => m.jwksRequestCount)).to.deep.equal([0, 0, 0])
 
         for (const mock of [acme, globex]) {
-          const res = await request(app)
-            .post('/mcp')
-            .set('Authorization', `Bearer ${mock.signToken({ sub: 'carol' })}`)
+          const token = mock.signToken({ sub: 'carol' })
+          const res = await request(app).post('/mcp').set('Authorization', `Bearer ${token}`)
           expect(res.status).to.equal(200)
-          expect(res.body.user).to.deep.equal({ kind: 'partner', org: mock.issuer, sub: 'carol' })
+          expect(challenges(res)).to.deep.equal([])
           expect(res.body.authInfo.issuer).to.equal(mock.issuer)
+          expect(res.text).to.equal(
+            successBody(token, { kind: 'partner', org: mock.issuer, sub: 'carol' }),
+          )
         }
         expect([acme, globex, initech].map((m) => m.jwksRequestCount)).to.deep.equal([1, 1, 0])
 
         // Still none for the foreign org once the others are warm.
-        await request(app)
+        const again = await request(app)
           .post('/mcp')
           .set('Authorization', `Bearer ${initech.signToken()}`)
-          .expect(401)
+        expect([again.status, challenges(again), again.text]).to.deep.equal([
+          401,
+          ['Bearer realm="mcp", error="invalid_token", error_description="Issuer does not match"'],
+          'Unauthorized',
+        ])
         expect(initech.jwksRequestCount).to.equal(0)
       })
 
@@ -223,6 +243,12 @@ describe('with other strategies and several orgs', () => {
               resource: audience,
             })
             expect(res.body.auth.scopes).to.deep.equal(['mcp:read', 'mcp:write'])
+            expect(challenges(res)).to.deep.equal([])
+            expect(res.text).to.equal(
+              successBody(token, passReq ? { sub: 'dana', method: 'POST' } : { sub: 'dana' }, {
+                resource: audience,
+              }),
+            )
           })
         }
 
@@ -246,24 +272,37 @@ describe('with other strategies and several orgs', () => {
         ]
         for (const [title, verify] of broken) {
           it(`${title} → 500 from the default handler, no challenge, no hang`, async () => {
+            const logged = logs.lines.length
             const res = await request(styleApp(verify, false))
               .post('/mcp')
               .set('Authorization', `Bearer ${acme.signToken()}`)
               .timeout(5000)
             expect(res.status).to.equal(500)
             expect(challenges(res)).to.deep.equal([])
-            expect(res.text).to.match(/^<!DOCTYPE html>/)
-            if (process.env.NODE_ENV !== 'production')
-              expect(res.text).to.include('Error: verify threw')
-            else expect(res.text).to.equal(finalhandlerPage('', 500))
+            // The framework logged the stack it rendered: the page is exactly that stack.
+            // finalhandler logs on a later tick than it answers.
+            await new Promise((resolve) => setImmediate(resolve))
+            expect(logs.lines.length - logged).to.equal(1)
+            const stack = logs.lines.at(-1)!
+            expect(stack.startsWith('Error: verify threw\n'), stack).to.equal(true)
+            expect(res.text).to.equal(finalhandlerPage(stack, 500))
           })
         }
 
         it('a rejection without a reason → 500, never a pass-through to the route', async () => {
+          const logged = logs.lines.length
           const res = await request(styleApp(() => Promise.reject(), false))
             .post('/mcp')
             .set('Authorization', `Bearer ${acme.signToken()}`)
           expect(res.status).to.equal(500)
+          expect(challenges(res)).to.deep.equal([])
+          await new Promise((resolve) => setImmediate(resolve))
+          expect(logs.lines.length - logged).to.equal(1)
+          const stack = logs.lines.at(-1)!
+          expect(stack.startsWith(
+            'Error: AgentPressPartnerStrategy: verify callback failed without an error value\n',
+          ), stack).to.equal(true)
+          expect(res.text).to.equal(finalhandlerPage(stack, 500))
         })
       })
     })
