@@ -10,7 +10,16 @@ import {
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import request from 'supertest'
-import { buildApp, captureErrorLogs, challenges, echo, newPassport, STACKS } from './support.js'
+import {
+  buildApp,
+  captureErrorLogs,
+  challenges,
+  echo,
+  finalhandlerPage,
+  newPassport,
+  STACKS,
+  successBody,
+} from './support.js'
 
 const SEED = 0x5eed
 const RUNS = 25
@@ -102,11 +111,20 @@ describe('fuzzing the HTTP layer', function () {
               if (ok) {
                 expect(res.status).to.equal(200)
                 expect(challenges(res)).to.deep.equal([])
+                // An object info is kept in req.authInfo (our fields win); anything else is dropped.
+                const kept =
+                  value !== null && typeof value === 'object' && !Array.isArray(value)
+                    ? (value as Record<string, unknown>)
+                    : undefined
+                expect(res.text).to.equal(successBody(token, { id: 1 }, { info: kept }))
               } else {
                 expect(res.status).to.equal(403)
                 expect(challenges(res)).to.deep.equal([
                   'Bearer realm="mcp", error="user_not_provisioned", error_description="User not provisioned"',
                 ])
+                expect(res.text).to.equal(
+                  finalhandlerPage('AgentPressHttpError: User not provisioned', 403),
+                )
               }
             },
           ),
@@ -137,6 +155,7 @@ describe('fuzzing the HTTP layer', function () {
             const res = await request(app).post('/mcp')
             expect(res.status).to.equal(401)
             expect(challenges(res)).to.deep.equal([`Bearer realm="${realm}"`])
+            expect(res.text).to.equal('Unauthorized')
           }),
           {
             seed: SEED,
@@ -173,12 +192,15 @@ describe('fuzzing the HTTP layer', function () {
             const res = await request(app).post('/mcp').set('Authorization', `Bearer ${token}`)
             if (scopes.every((s) => s === 'mcp:read')) {
               expect(res.status).to.equal(200)
+              expect(challenges(res)).to.deep.equal([])
+              expect(res.text).to.equal(successBody(token, {}))
               return
             }
             expect(res.status).to.equal(403)
             expect(challenges(res)).to.deep.equal([
               `Bearer error="insufficient_scope", error_description="Insufficient scope", scope="${[...new Set(scopes)].join(' ')}"`,
             ])
+            expect(res.text).to.equal(finalhandlerPage('AgentPressHttpError: Insufficient scope', 403))
           }),
           {
             seed: SEED,
@@ -225,6 +247,14 @@ describe('fuzzing the HTTP layer', function () {
               expect(lines).to.have.length(1)
               expect(fixed.has(lines[0]!), lines[0]).to.equal(true)
               expect(VALID_HEADER.test(lines[0]!)).to.equal(true)
+              // The status, the challenge and the body agree: 400 is exactly invalid_request.
+              const invalidRequest = lines[0]!.includes('error="invalid_request"')
+              expect(res.status).to.equal(invalidRequest ? 400 : 401)
+              expect(res.text).to.equal(
+                invalidRequest
+                  ? finalhandlerPage('AgentPressHttpError: Malformed authorization header', 400)
+                  : 'Unauthorized',
+              )
             },
           ),
           { seed: SEED, numRuns: RUNS * 2 },

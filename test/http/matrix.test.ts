@@ -20,6 +20,7 @@ import {
   finalhandlerPage,
   newPassport,
   STACKS,
+  successBody,
   wholeResponse,
   type Route,
   type Stack,
@@ -363,8 +364,9 @@ describe('SPEC §4 response matrix over HTTP', () => {
 
               expect(res.status, res.text).to.equal(row.status)
               if (row.status === 200) {
-                expect(res.body.user).to.deep.equal({ id: 'u-1', name: 'Alice' })
                 expect(challenges(res)).to.deep.equal([])
+                const sent = lines[0]!.slice('Bearer '.length)
+                expect(res.text).to.equal(successBody(sent, { id: 'u-1', name: 'Alice' }))
                 return
               }
               const expectedChallenges =
