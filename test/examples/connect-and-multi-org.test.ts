@@ -4,6 +4,8 @@ import { expect } from 'chai'
 import { startConnectApp, type ConnectApp } from '../../examples/connect-app/server.mjs'
 import { RELATIONSHIPS, startMultiOrg, type MultiOrgApp } from '../../examples/multi-org/server.mjs'
 import { deliverWebhook } from '../../lib/testing/webhook.js'
+import { KEY_ROTATION_ERRORS } from 'passport-agentpress-partner'
+import { payloadOf } from '../support/tokens.js'
 
 describe('examples/connect-app', () => {
   let app: ConnectApp
@@ -58,12 +60,17 @@ describe('examples/connect-app', () => {
   })
 
   it('takes key rotations through the webhook', async () => {
+    const before = await call('GET', app.mock!.signToken({ scope: 'mcp:read' }))
+    expect(before.status).to.equal(200)
+    const notes = await before.json()
     const event = app.mock!.rotateKeys({ emergency: true })
     const delivery = await deliverWebhook(`${app.url}/webhooks/agentpress/key-rotation`, event, {
       secret: app.mock!.webhookSecret,
     })
-    expect(delivery.status).to.equal(200)
-    expect((await call('GET', app.mock!.signToken({ scope: 'mcp:read' }))).status).to.equal(200)
+    expect([delivery.status, delivery.body]).to.deep.equal([200, { received: true }])
+    const read = await call('GET', app.mock!.signToken({ scope: 'mcp:read' }))
+    expect([read.status, read.headers.get('www-authenticate')]).to.deep.equal([200, null])
+    expect(await read.json()).to.deep.equal(notes)
   })
 })
 
@@ -87,10 +94,26 @@ describe('examples/multi-org', () => {
       for (const path of ['/api/whoami', '/staging/api/whoami']) {
         const res = await whoami(path, token)
         matrix[r.name]!.push(res.status)
+        const environment = path === '/api/whoami' ? 'production' : 'staging'
+        const body = (await res.json()) as { user?: { id?: unknown } }
         if (res.status === 401) {
-          expect(res.headers.get('www-authenticate')).to.include(
-            'error_description="Issuer does not match"',
+          expect(res.headers.get('www-authenticate')).to.equal(
+            `Bearer realm="${environment}", error="invalid_token", error_description="Issuer does not match"`,
           )
+          expect(body).to.deep.equal({
+            error: 'invalid_token',
+            error_description: 'Issuer does not match',
+          })
+        } else {
+          expect(res.headers.get('www-authenticate')).to.equal(null)
+          const issuer = app.mocks[r.name].issuer
+          expect(String(body.user?.id)).to.match(/^usr_\d+$/)
+          expect(body).to.deep.equal({
+            environment,
+            issuer,
+            user: { id: body.user?.id, issuer, externalId: 'alice' },
+            scopes: String(payloadOf(token).scope).split(' '),
+          })
         }
       }
     }
@@ -118,13 +141,21 @@ describe('examples/multi-org', () => {
     const wrong = await deliverWebhook(`${app.url}/webhooks/agentpress/acme-production`, event, {
       secret: app.mocks['globex-production'].webhookSecret,
     })
-    expect(wrong.status).to.equal(401)
+    expect([wrong.status, wrong.body]).to.deep.equal([
+      401,
+      {
+        error: 'signature_mismatch',
+        error_description: KEY_ROTATION_ERRORS.signature_mismatch.description,
+      },
+    ])
     const right = await deliverWebhook(`${app.url}/webhooks/agentpress/acme-production`, event, {
       secret: app.mocks['acme-production'].webhookSecret,
     })
-    expect(right.status).to.equal(200)
-    expect((await whoami('/api/whoami', app.mocks['acme-production'].signToken())).status).to.equal(
-      200,
+    expect([right.status, right.body]).to.deep.equal([200, { received: true }])
+    const after = await whoami('/api/whoami', app.mocks['acme-production'].signToken())
+    expect([after.status, after.headers.get('www-authenticate')]).to.deep.equal([200, null])
+    expect(((await after.json()) as { issuer: string }).issuer).to.equal(
+      app.mocks['acme-production'].issuer,
     )
   })
 })
