@@ -12,6 +12,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 
 import { startServer, type RunningServer } from '../../examples/express-mcp-server/server.mjs'
 import { deliverWebhook } from '../../lib/testing/webhook.js'
+import { KEY_ROTATION_ERRORS } from 'passport-agentpress-partner'
 import { flipChar, parts, payloadOf } from '../support/tokens.js'
 
 interface Seen {
@@ -58,6 +59,11 @@ async function rejection(promise: Promise<unknown>): Promise<StreamableHTTPError
     return err as StreamableHTTPError
   }
   return expect.fail('expected a rejection')
+}
+
+/** The JSON-RPC refusal body of `authenticatePartner(passport, { body: 'jsonrpc' })` (SPEC §4). */
+function rpcRefusal(reason: string, message: string) {
+  return { jsonrpc: '2.0', id: null, error: { code: -32001, message, data: { reason } } }
 }
 
 /** A raw JSON-RPC POST to /mcp. */
@@ -236,7 +242,9 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
         'Bearer realm="mcp", error="invalid_token", error_description="Signature verification failed", ' +
           `resource_metadata="${server.metadataUrl}"`,
       )
-      expect(JSON.parse(c.seen.body!).error.data).to.deep.equal({ reason: 'signature_invalid' })
+      expect(JSON.parse(c.seen.body!)).to.deep.equal(
+        rpcRefusal('signature_invalid', 'Signature verification failed'),
+      )
     })
 
     it('5. rotates keys through the signed webhook; the next call succeeds with the new key', async () => {
@@ -278,12 +286,15 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
       const delivery = await deliverWebhook(server.webhookUrl!, event, {
         secret: mock.webhookSecret,
       })
-      expect(delivery.status).to.equal(200)
+      expect([delivery.status, delivery.body]).to.deep.equal([200, { received: true }])
       const res = await post(server, old, { jsonrpc: '2.0', id: 1, method: 'tools/list' })
       expect(res.status).to.equal(401)
       expect(res.headers.get('www-authenticate')).to.equal(
         'Bearer realm="mcp", error="invalid_token", error_description="Signing key not found", ' +
           `resource_metadata="${server.metadataUrl}"`,
+      )
+      expect(await res.json()).to.deep.equal(
+        rpcRefusal('kid_missing_or_unknown', 'Signing key not found'),
       )
     })
 
@@ -295,8 +306,13 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
         { id: 'evt_forged', type: 'signing_key_rotation', retiredKid: 'a', newCurrentKid: 'b' },
         { secret: 'whsec_not_the_right_secret_000000' },
       )
-      expect(delivery.status).to.equal(401)
-      expect((delivery.body as { error: string }).error).to.equal('signature_mismatch')
+      expect([delivery.status, delivery.body]).to.deep.equal([
+        401,
+        {
+          error: 'signature_mismatch',
+          error_description: KEY_ROTATION_ERRORS.signature_mismatch.description,
+        },
+      ])
       expect(mock.jwksRequestCount).to.equal(fetches)
     })
   })
@@ -323,6 +339,7 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
         'Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope", ' +
           `scope="mcp:read mcp:write", resource_metadata="${server.metadataUrl}"`,
       )
+      expect(await res.json()).to.deep.equal(rpcRefusal('insufficient_scope', 'Insufficient scope'))
     })
 
     it('lets other methods and unknown tool names through to the MCP server', async () => {
@@ -381,6 +398,9 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
           'Bearer realm="mcp", error="user_not_provisioned", error_description="User not provisioned", ' +
             `resource_metadata="${closed.metadataUrl}"`,
         )
+        expect(await res.json()).to.deep.equal(
+          rpcRefusal('user_not_provisioned', 'User not provisioned'),
+        )
       } finally {
         await closed.close()
       }
@@ -414,8 +434,12 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
         method: 'tools/list',
       })
       expect(res.status).to.equal(401)
-      expect(res.headers.get('www-authenticate')).to.include(
-        'error_description="Audience does not match"',
+      expect(res.headers.get('www-authenticate')).to.equal(
+        'Bearer realm="mcp", error="invalid_token", error_description="Audience does not match", ' +
+          `resource_metadata="${other.metadataUrl}"`,
+      )
+      expect(await res.json()).to.deep.equal(
+        rpcRefusal('audience_mismatch', 'Audience does not match'),
       )
       const ok = await post(other, server.mock!.signToken({ aud: other.audience }), {
         jsonrpc: '2.0',
