@@ -18,18 +18,19 @@ function time(fn: () => void): number {
 
 describe('regression: Authorization header parsing is linear', () => {
   for (const [label, value] of [
-    ['Bearer + spaces + token', 'Bearer' + ' '.repeat(16_000) + 'x'],
-    ['Bearer token + trailing junk with inner blanks', 'Bearer x' + ' \t'.repeat(8_000) + 'y'],
-    ['another scheme with inner tabs', 'Basic' + '\t'.repeat(16_000) + 'b'],
+    ['Bearer + spaces + token', 'Bearer' + ' '.repeat(64_000) + 'x'],
+    ['Bearer token + trailing junk with inner blanks', 'Bearer x' + ' \t'.repeat(32_000) + 'y'],
+    ['another scheme with inner tabs', 'Basic' + '\t'.repeat(64_000) + 'b'],
   ] as const) {
-    it(`readBearerToken on a 16 KB header (${label}) takes < 20 ms`, () => {
+    it(`readBearerToken on a 64 KB header (${label}) takes < 250 ms (the quadratic trim took ≈ 2 s)`, () => {
       readBearerToken({ headers: { authorization: 'Bearer a.b.c' } }) // warm up
       const ms = time(() => readBearerToken({ headers: { authorization: value }, rawHeaders: ['Authorization', value] }))
-      expect(ms).to.be.below(20)
+      // A hang guard, not a speed test: the linear parse takes well under 1 ms.
+      expect(ms).to.be.below(250)
     })
   }
 
-  it('one HTTP request with a 16 KB Authorization header does not block the server for > 20 ms', async () => {
+  it('one HTTP request with a 16 KB Authorization header does not block the server for > 50 ms (the quadratic trim took ≈ 100 ms)', async () => {
     passport.use(
       'review-redos',
       new AgentPressPartnerStrategy(
@@ -68,6 +69,6 @@ describe('regression: Authorization header parsing is linear', () => {
     })
     await new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()) })
     expect(status).to.equal(401)
-    expect(blocked).to.be.below(20)
+    expect(blocked).to.be.below(50)
   })
 })
