@@ -243,9 +243,15 @@ for (let a = 0; a < rounds * 2 && attempts.filter((x) => x.clean).length < round
       `  foreign CPU ${(foreign * 100).toFixed(1)}%${round.clean ? '' : ' (disturbed)'}`,
   )
 }
-const kept = [...attempts].sort((x, y) => (x.clean === y.clean ? 0 : x.clean ? -1 : 1)).slice(0, rounds)
-const samples = Object.fromEntries(activeModes.map(([name]) => [name, kept.map((r) => r.ops[name])]))
-const ratios = Object.fromEntries(activeModes.map(([name]) => [name, median(kept.map((r) => r.ratios[name]))]))
+const kept = [...attempts]
+  .sort((x, y) => (x.clean === y.clean ? 0 : x.clean ? -1 : 1))
+  .slice(0, rounds)
+const samples = Object.fromEntries(
+  activeModes.map(([name]) => [name, kept.map((r) => r.ops[name])]),
+)
+const ratios = Object.fromEntries(
+  activeModes.map(([name]) => [name, median(kept.map((r) => r.ratios[name]))]),
+)
 
 // ---- cheap rejections ---------------------------------------------------------------------
 
@@ -351,7 +357,9 @@ if (ourVerifier) {
       elapsedMs: Date.now() - started,
       foreign: median(foreigns),
     }
-    log(`rejection ${name}: ${Math.round(median(rates))}/s wrongReason=${wrongReason} accepted=${accepted}`)
+    log(
+      `rejection ${name}: ${Math.round(median(rates))}/s wrongReason=${wrongReason} accepted=${accepted}`,
+    )
   }
 }
 

@@ -12,7 +12,13 @@ const SERVER = new URL('./http/server.mjs', import.meta.url).pathname
 function get(agent, port, token) {
   return new Promise((resolve) => {
     const req = request(
-      { host: '127.0.0.1', port, path: '/mcp', agent, headers: { authorization: `Bearer ${token}` } },
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/mcp',
+        agent,
+        headers: { authorization: `Bearer ${token}` },
+      },
       (res) => {
         res.resume()
         res.on('end', () => resolve(res.statusCode))
@@ -55,7 +61,10 @@ export async function jwksHttpScenario(id, { jwks, identity, pin, cold, randomKi
   )
   if (server.unavailable) return { unavailable: server.unavailable }
   try {
-    const tokens = await makePool(cold, { privateKeyPem: identity.privateKeyPem, issuer: jwks.issuer })
+    const tokens = await makePool(cold, {
+      privateKeyPem: identity.privateKeyPem,
+      issuer: jwks.issuer,
+    })
     const coldAgent = new Agent({ keepAlive: false, maxSockets: cold })
     const coldStatuses = await Promise.all(tokens.map((t) => get(coldAgent, server.port, t)))
     coldAgent.destroy()
@@ -64,7 +73,10 @@ export async function jwksHttpScenario(id, { jwks, identity, pin, cold, randomKi
     const agent = new Agent({ keepAlive: true, maxSockets: 64 })
     const started = Date.now()
     const statuses = await bounded(
-      Array.from({ length: randomKids }, (_, i) => () => get(agent, server.port, randomKidToken(jwks.issuer, i))),
+      Array.from(
+        { length: randomKids },
+        (_, i) => () => get(agent, server.port, randomKidToken(jwks.issuer, i)),
+      ),
       64,
     )
     agent.destroy()
@@ -100,7 +112,10 @@ export async function jwksCore({ jwks, identity, cold, randomKids }) {
   // (a) cold start
   jwks.reset()
   const verifier = make()
-  const tokens = await makePool(cold, { privateKeyPem: identity.privateKeyPem, issuer: jwks.issuer })
+  const tokens = await makePool(cold, {
+    privateKeyPem: identity.privateKeyPem,
+    issuer: jwks.issuer,
+  })
   const coldSettled = await Promise.allSettled(tokens.map((t) => verifier.verifyToken(t)))
   const coldFetches = jwks.fetches
 
@@ -133,7 +148,9 @@ export async function jwksCore({ jwks, identity, cold, randomKids }) {
   const t0 = Date.now()
   const spreadSettled = []
   for (let b = 0; b < batches; b++) {
-    const batch = Array.from({ length: per }, (_, i) => fast.verifyToken(randomKidToken(jwks.issuer, b * per + i)))
+    const batch = Array.from({ length: per }, (_, i) =>
+      fast.verifyToken(randomKidToken(jwks.issuer, b * per + i)),
+    )
     spreadSettled.push(...(await Promise.allSettled(batch)))
     const due = t0 + ((b + 1) * spreadMs) / batches
     if (due > Date.now()) await sleep(due - Date.now())

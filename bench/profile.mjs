@@ -29,7 +29,12 @@ const child = spawn(
     `--cpu-prof-dir=${out}`,
     `--cpu-prof-name=${name}`,
     join(BENCH_DIR, 'http', 'server.mjs'),
-    JSON.stringify({ scenario, issuer: jwks.issuer, jwksUrl: jwks.jwksUrl, publicJwk: identity.publicJwk }),
+    JSON.stringify({
+      scenario,
+      issuer: jwks.issuer,
+      jwksUrl: jwks.jwksUrl,
+      publicJwk: identity.publicJwk,
+    }),
   ],
   { stdio: ['pipe', 'pipe', 'inherit'] },
 )
@@ -86,9 +91,13 @@ for (const [id, t] of self) {
         ? 'garbage collector'
         : /node_modules\/(passport|passport-strategy|passport-http-bearer)\//.test(cf.url)
           ? 'passport'
-          : /node_modules\/(express|router|finalhandler|send|on-finished|parseurl|etag|fresh|content-type|qs|body-parser)\//.test(cf.url)
+          : /node_modules\/(express|router|finalhandler|send|on-finished|parseurl|etag|fresh|content-type|qs|body-parser)\//.test(
+                cf.url,
+              )
             ? 'express + router'
-            : /node_modules\/(jose|express-oauth2-jwt-bearer|fast-jwt|get-jwks|@modelcontextprotocol)\//.test(cf.url)
+            : /node_modules\/(jose|express-oauth2-jwt-bearer|fast-jwt|get-jwks|@modelcontextprotocol)\//.test(
+                  cf.url,
+                )
               ? 'other verifier libraries'
               : cf.url.startsWith('node:') || cf.url === ''
                 ? 'node core (http, streams, buffers, natives)'
@@ -99,7 +108,9 @@ for (const [id, t] of self) {
 }
 const requests = res.ok2xx + res.non2xx
 const per = (t) => `${((t / requests) * (seconds / (seconds + 1))).toFixed(2)} µs/req`
-console.log(`self time in this package (dist/): ${((ownTotal / total) * 100).toFixed(1)}% ≈ ${per(ownTotal)}`)
+console.log(
+  `self time in this package (dist/): ${((ownTotal / total) * 100).toFixed(1)}% ≈ ${per(ownTotal)}`,
+)
 console.log('by group (share of busy CPU; µs/req are inflated by the profiler, compare shares):')
 for (const [g, t] of [...groups].sort((a, b) => b[1] - a[1])) {
   console.log(`${((t / total) * 100).toFixed(1).padStart(5)}%  ${per(t).padStart(14)}  ${g}`)

@@ -34,8 +34,14 @@ export function render(results, config) {
       ['`PartnerTokenVerifier.verifyToken`, sequential', 'oursSeq'],
       ['`PartnerTokenVerifier.verifyToken`, 64 in flight', 'ours64'],
       ['jose 6 `jwtVerify` + `createRemoteJWKSet`, sequential (reference)', 'joseSeq'],
-      ['diagnostic: `passport.authenticate` + raw-verify strategy, no HTTP, sequential', 'passportRaw'],
-      ['diagnostic: `passport.authenticate` + `AgentPressPartnerStrategy`, no HTTP, sequential', 'passportOurs'],
+      [
+        'diagnostic: `passport.authenticate` + raw-verify strategy, no HTTP, sequential',
+        'passportRaw',
+      ],
+      [
+        'diagnostic: `passport.authenticate` + `AgentPressPartnerStrategy`, no HTTP, sequential',
+        'passportOurs',
+      ],
     ]
       .filter(([, k]) => core.medians[k] !== undefined)
       .map(([label, k]) => [
@@ -47,7 +53,17 @@ export function render(results, config) {
         String(core.failures[k]),
       ])
     out.push(
-      table(['measurement', 'median ops/s', 'µs/op', '× R_raw', `min–max of ${config.coreRounds}`, 'failed'], rows),
+      table(
+        [
+          'measurement',
+          'median ops/s',
+          'µs/op',
+          '× R_raw',
+          `min–max of ${config.coreRounds}`,
+          'failed',
+        ],
+        rows,
+      ),
     )
     out.push(
       `\n× R_raw is the median over rounds of each round's ratio to the R_raw measured in that same round ` +
@@ -75,15 +91,32 @@ export function render(results, config) {
         fmtInt(v.opsPerSec),
         fmtFixed(1e6 / v.opsPerSec, 2),
         fmtFixed(seq / v.opsPerSec, 3),
-        v.wrongReason === 0 && v.accepted === 0 ? 'yes' : `NO (${v.wrongReason} wrong, ${v.accepted} accepted: ${v.sampleReason ?? ''})`,
+        v.wrongReason === 0 && v.accepted === 0
+          ? 'yes'
+          : `NO (${v.wrongReason} wrong, ${v.accepted} accepted: ${v.sampleReason ?? ''})`,
         String(v.fetches),
         pct(v.foreign),
       ])
       out.push(
-        table(['rejection', 'median ops/s', 'µs/op', 'fraction of one verify', 'right reason', 'JWKS fetches', 'foreign CPU'], rows2),
+        table(
+          [
+            'rejection',
+            'median ops/s',
+            'µs/op',
+            'fraction of one verify',
+            'right reason',
+            'JWKS fetches',
+            'foreign CPU',
+          ],
+          rows2,
+        ),
       )
       const worst = Math.max(...Object.values(core.rejections).map((v) => seq / v.opsPerSec))
-      verdicts.push([`Cheap rejections ≤ ${TARGET_REJECT} × one verify`, `worst ${fmtFixed(worst, 3)}`, verdict(worst <= TARGET_REJECT)])
+      verdicts.push([
+        `Cheap rejections ≤ ${TARGET_REJECT} × one verify`,
+        `worst ${fmtFixed(worst, 3)}`,
+        verdict(worst <= TARGET_REJECT),
+      ])
     }
   }
 
@@ -96,7 +129,8 @@ export function render(results, config) {
         `${config.duration}s × ${config.httpRounds} rounds after ${config.warmup}s warm-up, every request a distinct token)`,
     )
     const row = (id, h) => {
-      if (h.unavailable) return [scenarios[id].title, 'excluded', '', '', '', '', '', '', h.unavailable]
+      if (h.unavailable)
+        return [scenarios[id].title, 'excluded', '', '', '', '', '', '', h.unavailable]
       return [
         scenarios[id].title,
         fmtInt(h.rps),
@@ -106,10 +140,7 @@ export function render(results, config) {
         String(h.non2xx),
         id === 'raw' || !scenarios[id].verifies ? '—' : String(h.jwksFetches),
         pct(h.foreign),
-        [
-          scenarios[id].verifies ? '' : 'tokens sent, not checked',
-          h.reused ? 'TOKENS REUSED' : '',
-        ]
+        [scenarios[id].verifies ? '' : 'tokens sent, not checked', h.reused ? 'TOKENS REUSED' : '']
           .filter(Boolean)
           .join('; '),
       ]
@@ -126,11 +157,23 @@ export function render(results, config) {
       'notes',
     ]
     const entries = Object.entries(http)
-    out.push(table(head, entries.filter(([id]) => !scenarios[id].diagnostic).map(([id, h]) => row(id, h))))
+    out.push(
+      table(
+        head,
+        entries.filter(([id]) => !scenarios[id].diagnostic).map(([id, h]) => row(id, h)),
+      ),
+    )
     const diag = entries.filter(([id]) => scenarios[id].diagnostic)
     if (diag.length) {
-      out.push('\nDiagnostic rows (same run, same conditions), to split the cost between Passport and our code:\n')
-      out.push(table(head, diag.map(([id, h]) => row(id, h))))
+      out.push(
+        '\nDiagnostic rows (same run, same conditions), to split the cost between Passport and our code:\n',
+      )
+      out.push(
+        table(
+          head,
+          diag.map(([id, h]) => row(id, h)),
+        ),
+      )
     }
     out.push(
       `\n"× raw floor" is the median over rounds of each round's ratio to the raw floor measured in that ` +
@@ -141,10 +184,18 @@ export function render(results, config) {
       const ratio = http.ours.ratio
       const alts = entries.filter(
         ([id, h]) =>
-          scenarios[id].verifies && !scenarios[id].ours && !scenarios[id].diagnostic && id !== 'raw' && h.ratio !== undefined,
+          scenarios[id].verifies &&
+          !scenarios[id].ours &&
+          !scenarios[id].diagnostic &&
+          id !== 'raw' &&
+          h.ratio !== undefined,
       )
       const best = alts.reduce((a, b) => (b[1].ratio > (a?.[1].ratio ?? 0) ? b : a), undefined)
-      verdicts.push([`Strategy e2e ≥ ${TARGET_E2E} × raw floor`, fmtRatio(ratio), verdict(ratio >= TARGET_E2E)])
+      verdicts.push([
+        `Strategy e2e ≥ ${TARGET_E2E} × raw floor`,
+        fmtRatio(ratio),
+        verdict(ratio >= TARGET_E2E),
+      ])
       if (best) {
         verdicts.push([
           'Strategy ahead of every alternative',
@@ -159,7 +210,11 @@ export function render(results, config) {
     if (directRatio !== undefined) {
       const alts = entries.filter(
         ([id, h]) =>
-          scenarios[id].verifies && !scenarios[id].ours && !scenarios[id].diagnostic && id !== 'raw' && h.ratio !== undefined,
+          scenarios[id].verifies &&
+          !scenarios[id].ours &&
+          !scenarios[id].diagnostic &&
+          id !== 'raw' &&
+          h.ratio !== undefined,
       )
       verdicts.push([
         'Strategy without Passport (`authenticatePartner(strategy)`) ahead of every alternative',
@@ -207,7 +262,14 @@ export function render(results, config) {
     }
     out.push(
       table(
-        ['implementation', 'cold-start fetches', 'cold-start outcomes', 'random-kid fetches', 'random-kid time', 'random-kid outcomes'],
+        [
+          'implementation',
+          'cold-start fetches',
+          'cold-start outcomes',
+          'random-kid fetches',
+          'random-kid time',
+          'random-kid outcomes',
+        ],
         rows,
       ),
     )
@@ -218,9 +280,15 @@ export function render(results, config) {
           `${fmtInt(s.elapsedMs)} ms (${s.windows} cooldown windows): ${s.fetches} fetches (${st(s.outcomes)}).`,
       )
     }
-    const coldOurs = [jc?.cold?.fetches, results.jwksHttp?.ours?.cold?.fetches].filter((x) => x !== undefined)
+    const coldOurs = [jc?.cold?.fetches, results.jwksHttp?.ours?.cold?.fetches].filter(
+      (x) => x !== undefined,
+    )
     if (coldOurs.length) {
-      verdicts.push(['JWKS: exactly 1 fetch per cold start', coldOurs.join(', '), verdict(coldOurs.every((x) => x === 1))])
+      verdicts.push([
+        'JWKS: exactly 1 fetch per cold start',
+        coldOurs.join(', '),
+        verdict(coldOurs.every((x) => x === 1)),
+      ])
     }
     const windows = (ms) => Math.max(1, Math.ceil(ms / 30_000))
     const rk = []

@@ -11,7 +11,6 @@ import {
   createIdentity,
   fmtFixed,
   fmtInt,
-
   median,
 } from './lib/common.mjs'
 import { startJwksServer } from './lib/jwks-server.mjs'
@@ -47,7 +46,9 @@ function machine() {
   const pkg = JSON.parse(readFileSync(join(BENCH_DIR, '..', 'package.json'), 'utf8'))
   const version = (name) => {
     try {
-      return JSON.parse(readFileSync(join(BENCH_DIR, '..', 'node_modules', name, 'package.json'), 'utf8')).version
+      return JSON.parse(
+        readFileSync(join(BENCH_DIR, '..', 'node_modules', name, 'package.json'), 'utf8'),
+      ).version
     } catch {
       return 'n/a'
     }
@@ -128,9 +129,14 @@ try {
       )
       if (server.unavailable) return server
       try {
-        const size = scenarios[id].verifies ? Math.ceil(bound * (config.duration + config.warmup)) : 20_000
+        const size = scenarios[id].verifies
+          ? Math.ceil(bound * (config.duration + config.warmup))
+          : 20_000
         // Freshly signed right before the scenario: exp = iat + 600 covers the run.
-        const pool = await makePool(size, { privateKeyPem: identity.privateKeyPem, issuer: jwks.issuer })
+        const pool = await makePool(size, {
+          privateKeyPem: identity.privateKeyPem,
+          issuer: jwks.issuer,
+        })
         writeFileSync(poolFile, pool.join('\n'), 'latin1')
         const res = await runJsonChild(
           join(BENCH_DIR, 'http', 'loadgen.mjs'),
@@ -209,12 +215,22 @@ try {
 
   // ---- (4) JWKS behaviour ----------------------------------------------------------------------
   if (config.phases.includes('jwks')) {
-    say(`\n== JWKS: cold start × ${config.coldConcurrency} concurrent, ${config.randomKidRequests} random kids`)
-    const opts = { jwks, identity, pin, cold: config.coldConcurrency, randomKids: config.randomKidRequests }
+    say(
+      `\n== JWKS: cold start × ${config.coldConcurrency} concurrent, ${config.randomKidRequests} random kids`,
+    )
+    const opts = {
+      jwks,
+      identity,
+      pin,
+      cold: config.coldConcurrency,
+      randomKids: config.randomKidRequests,
+    }
     results.jwksCore = await jwksCore(opts)
     say(`  core: ${JSON.stringify(results.jwksCore)}`)
     results.jwksHttp = {}
-    for (const id of scenarioIds.filter((i) => scenarios[i].verifies && i !== 'raw' && !scenarios[i].diagnostic)) {
+    for (const id of scenarioIds.filter(
+      (i) => scenarios[i].verifies && i !== 'raw' && !scenarios[i].diagnostic,
+    )) {
       results.jwksHttp[id] = await jwksHttpScenario(id, opts)
       say(`  ${id}: ${JSON.stringify(results.jwksHttp[id])}`)
     }

@@ -206,7 +206,9 @@ export function authenticatePartner(
   const format = checkFormat(options.body, 'authenticatePartner() options.body')
   if (passportOrStrategy instanceof AgentPressPartnerStrategy) {
     if (options.strategy !== undefined) {
-      throw new TypeError('authenticatePartner() options.strategy names Passport strategies; omit it when passing a strategy instance')
+      throw new TypeError(
+        'authenticatePartner() options.strategy names Passport strategies; omit it when passing a strategy instance',
+      )
     }
     return direct(passportOrStrategy, format)
   }

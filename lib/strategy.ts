@@ -546,11 +546,14 @@ function audienceOf(verifier: TokenVerifier): string | undefined {
 // checked to contain), found without parsing anything per request; else a lone `aud` URL.
 function resourceOf(state: State, claims: PartnerTokenClaims): string | undefined {
   const verifier =
-    state.verifier instanceof MultiIssuerVerifier ? state.verifier.verifierFor(claims.iss) : state.verifier
+    state.verifier instanceof MultiIssuerVerifier
+      ? state.verifier.verifierFor(claims.iss)
+      : state.verifier
   const configured = verifier === undefined ? undefined : state.resources.get(verifier)
   if (configured !== undefined) return configured
   const aud = claims.aud
-  const single = typeof aud === 'string' ? aud : Array.isArray(aud) && aud.length === 1 ? aud[0] : undefined
+  const single =
+    typeof aud === 'string' ? aud : Array.isArray(aud) && aud.length === 1 ? aud[0] : undefined
   return typeof single === 'string' && URL.canParse(single) ? single : undefined
 }
 

@@ -63,7 +63,10 @@ const ask = (type) => {
 const ready = await nextMessage()
 const target = new URL(ready.mcpUrl)
 const webhook = new URL(ready.webhookUrl)
-const keys = ready.keys.map((k) => ({ kid: k.kid, key: createPrivateKey({ key: k.jwk, format: 'jwk' }) }))
+const keys = ready.keys.map((k) => ({
+  kid: k.kid,
+  key: createPrivateKey({ key: k.jwk, format: 'jwk' }),
+}))
 const current = keys.at(-1)
 const attacker = generateKeyPairSync('ed25519').privateKey
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY })
@@ -100,7 +103,9 @@ function rotationDelivery() {
   const now = Math.floor(Date.now() / 1000)
   if (now - signedAt >= 60 || rotationHeaders === undefined) {
     signedAt = now
-    const mac = createHmac('sha256', ready.webhookSecret).update(`${now}.${rotationBody}`).digest('hex')
+    const mac = createHmac('sha256', ready.webhookSecret)
+      .update(`${now}.${rotationBody}`)
+      .digest('hex')
     rotationHeaders = {
       'content-type': 'application/json',
       'x-agentpress-timestamp': String(now),
@@ -124,11 +129,19 @@ const MALFORMED = [
 // kind → [share, expected statuses, request builder]
 const KINDS = {
   valid: [0.45, [200], () => ({ url: target, auth: `Bearer ${token()}`, body: LIST })],
-  forged: [0.12, [401], () => ({ url: target, auth: `Bearer ${token({}, {}, attacker)}`, body: LIST })],
+  forged: [
+    0.12,
+    [401],
+    () => ({ url: target, auth: `Bearer ${token({}, {}, attacker)}`, body: LIST }),
+  ],
   random_kid: [
     0.1,
     [401],
-    () => ({ url: target, auth: `Bearer ${token({}, { kid: `kid-${randomUUID()}` }, attacker)}`, body: LIST }),
+    () => ({
+      url: target,
+      auth: `Bearer ${token({}, { kid: `kid-${randomUUID()}` }, attacker)}`,
+      body: LIST,
+    }),
   ],
   malformed: [
     0.13,
@@ -140,11 +153,19 @@ const KINDS = {
     [401],
     () => {
       const now = Math.floor(Date.now() / 1000)
-      return { url: target, auth: `Bearer ${token({ iat: now - 600, exp: now - 120 })}`, body: LIST }
+      return {
+        url: target,
+        auth: `Bearer ${token({ iat: now - 600, exp: now - 120 })}`,
+        body: LIST,
+      }
     },
   ],
   missing_scope: [0.05, [403], () => ({ url: target, auth: `Bearer ${token()}`, body: ADD })],
-  webhook_replay: [0.1, [200], () => ({ url: webhook, headers: rotationDelivery(), body: rotationBody })],
+  webhook_replay: [
+    0.1,
+    [200],
+    () => ({ url: webhook, headers: rotationDelivery(), body: rotationBody }),
+  ],
 }
 const table = Object.entries(KINDS)
 function pick() {
@@ -164,11 +185,19 @@ function send(kind) {
     ...(built.auth === undefined ? {} : { authorization: built.auth }),
   }
   return new Promise((resolve) => {
-    const req = request(built.url, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(built.body) } }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode))
-      res.on('error', () => resolve(-1))
-    })
+    const req = request(
+      built.url,
+      {
+        method: 'POST',
+        agent,
+        headers: { ...headers, 'content-length': Buffer.byteLength(built.body) },
+      },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode))
+        res.on('error', () => resolve(-1))
+      },
+    )
     req.setTimeout(10_000, () => req.destroy(new Error('timeout')))
     req.on('error', () => resolve(-1))
     req.end(built.body)
@@ -212,12 +241,14 @@ const fetchBound = windows + 1 + 1 // ≤ 1 per cooldown window + 1, plus the we
 const growth = after.heap.heapUsed - before.heap.heapUsed
 const unexpected = Object.values(stats).reduce((n, s) => n + s.unexpected, 0)
 const byStatus = {}
-for (const s of Object.values(stats)) for (const [code, n] of Object.entries(s.statuses)) byStatus[code] = (byStatus[code] ?? 0) + n
+for (const s of Object.values(stats))
+  for (const [code, n] of Object.entries(s.statuses)) byStatus[code] = (byStatus[code] ?? 0) + n
 const checks = {
   [`all ${TOTAL} requests sent within ${MAX_MS / 1000} s`]: sent >= TOTAL,
   'no status outside the expected set of its kind (no 5xx, no timeout)': unexpected === 0,
   [`heap growth after GC ≤ ${HEAP_MARGIN / 1048576} MiB`]: growth <= HEAP_MARGIN,
-  [`JWKS fetches ≤ ${fetchBound} (${windows} cooldown windows + 1, + 1 rotation refresh)`]: after.jwksRequests <= fetchBound,
+  [`JWKS fetches ≤ ${fetchBound} (${windows} cooldown windows + 1, + 1 rotation refresh)`]:
+    after.jwksRequests <= fetchBound,
 }
 const mb = (n) => `${(n / 1048576).toFixed(1)} MiB`
 const result = {
@@ -244,9 +275,14 @@ const result = {
 const lines = [
   `soak ${result.date} — ${result.machine} (load average ${result.loadAverage1m} at the end)`,
   `${sent} requests in ${result.elapsedSeconds} s at concurrency ${CONCURRENCY}: ${result.requestsPerSecond} req/s (after ${WARMUP} warm-up requests)`,
-  `statuses: ${Object.entries(byStatus).map(([c, n]) => `${c} × ${n}`).join(', ')}`,
+  `statuses: ${Object.entries(byStatus)
+    .map(([c, n]) => `${c} × ${n}`)
+    .join(', ')}`,
   ...Object.entries(stats).map(
-    ([kind, s]) => `  ${kind.padEnd(15)} ${String(s.sent).padStart(6)}  ${Object.entries(s.statuses).map(([c, n]) => `${c}×${n}`).join(' ')}${s.unexpected ? `  UNEXPECTED ${s.unexpected}` : ''}`,
+    ([kind, s]) =>
+      `  ${kind.padEnd(15)} ${String(s.sent).padStart(6)}  ${Object.entries(s.statuses)
+        .map(([c, n]) => `${c}×${n}`)
+        .join(' ')}${s.unexpected ? `  UNEXPECTED ${s.unexpected}` : ''}`,
   ),
   `JWKS fetches: ${after.jwksRequests} (bound ${fetchBound}: ${windows} × ${COOLDOWN_MS / 1000} s windows + 1, + 1 rotation)`,
   `heap after GC: ${mb(before.heap.heapUsed)} → ${mb(after.heap.heapUsed)} (${growth >= 0 ? '+' : ''}${mb(growth)}); rss ${mb(before.heap.rss)} → ${mb(after.heap.rss)}`,

@@ -37,7 +37,12 @@ function tableRows(text: string, marker: string): string[][] {
     .slice(start, end)
     .split('\n')
     .filter((line) => line.startsWith('| `'))
-    .map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()))
+    .map((line) =>
+      line
+        .split('|')
+        .slice(1, -1)
+        .map((cell) => cell.trim()),
+    )
 }
 
 describe('README', () => {
@@ -55,9 +60,12 @@ describe('README', () => {
 
   it('lists every key-rotation reason with its status', async () => {
     const rows = tableRows(await readme(), 'rotation')
-    expect(rows.map((r) => r[0]!.replaceAll('`', ''))).to.deep.equal(Object.keys(KEY_ROTATION_ERRORS))
+    expect(rows.map((r) => r[0]!.replaceAll('`', ''))).to.deep.equal(
+      Object.keys(KEY_ROTATION_ERRORS),
+    )
     for (const [reason, status] of rows) {
-      const entry = KEY_ROTATION_ERRORS[reason!.replaceAll('`', '') as keyof typeof KEY_ROTATION_ERRORS]
+      const entry =
+        KEY_ROTATION_ERRORS[reason!.replaceAll('`', '') as keyof typeof KEY_ROTATION_ERRORS]
       expect(Number(status), reason).to.equal(entry.status)
     }
   })
@@ -82,13 +90,20 @@ describe('README', () => {
       const code = fenced(text, 'js')
       const expected = fenced(text, 'text')
       // The tarball npm would publish (dist/ was built by `npm test`'s pretest).
-      const { stdout: packed } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], {
-        cwd: root,
-      })
+      const { stdout: packed } = await run(
+        'npm',
+        ['pack', '--ignore-scripts', '--json', '--pack-destination', dir],
+        {
+          cwd: root,
+        },
+      )
       const tarball = join(dir, (JSON.parse(packed) as Array<{ filename: string }>)[0]!.filename)
       const app = join(dir, 'app')
       await run('mkdir', ['-p', app])
-      await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'qs', private: true, type: 'module' }))
+      await writeFile(
+        join(app, 'package.json'),
+        JSON.stringify({ name: 'qs', private: true, type: 'module' }),
+      )
       await writeFile(join(app, 'server.mjs'), code)
       // The same versions as this repository's lockfile, from npm's cache when it has them.
       const lock = JSON.parse(await readFile(join(root, 'package-lock.json'), 'utf8')) as {
@@ -97,7 +112,16 @@ describe('README', () => {
       const pin = (name: string) => `${name}@${lock.packages[`node_modules/${name}`]!.version}`
       await run(
         'npm',
-        ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball, pin('express'), pin('passport')],
+        [
+          'install',
+          '--prefer-offline',
+          '--no-audit',
+          '--no-fund',
+          '--loglevel=error',
+          tarball,
+          pin('express'),
+          pin('passport'),
+        ],
         { cwd: app },
       )
       const { stdout } = await run(process.execPath, ['server.mjs'], {

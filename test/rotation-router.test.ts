@@ -361,17 +361,13 @@ for (const framework of FRAMEWORKS) {
         const { port } = await app()
         const { body, headers } = sign()
         const good = headers['X-AgentPress-Signature'] as string
-        const res = await rawRequest(
-          port,
-          {},
-          (req) => {
-            req.setHeader('Content-Type', 'application/json')
-            req.setHeader('X-AgentPress-Timestamp', String(T0))
-            // Two header lines: Node joins unknown duplicate headers with ", ".
-            req.setHeader('X-AgentPress-Signature', [`sha256=${'f'.repeat(64)}`, good])
-            req.end(body)
-          },
-        )
+        const res = await rawRequest(port, {}, (req) => {
+          req.setHeader('Content-Type', 'application/json')
+          req.setHeader('X-AgentPress-Timestamp', String(T0))
+          // Two header lines: Node joins unknown duplicate headers with ", ".
+          req.setHeader('X-AgentPress-Signature', [`sha256=${'f'.repeat(64)}`, good])
+          req.end(body)
+        })
         expect([res.status, res.body]).to.deep.equal([200, { received: true }])
       })
 

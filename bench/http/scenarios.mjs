@@ -66,7 +66,8 @@ export const scenarios = {
         // Until the package root exports it, take the built module itself (still dist/).
         const mod = await import('../../dist/strategy.js').catch(() => ({}))
         Strategy = mod.AgentPressPartnerStrategy
-        if (typeof Strategy !== 'function') throw new Error('AgentPressPartnerStrategy is not built yet')
+        if (typeof Strategy !== 'function')
+          throw new Error('AgentPressPartnerStrategy is not built yet')
         process.stderr.write('  [ours] AgentPressPartnerStrategy taken from dist/strategy.js\n')
       }
       const { Passport } = await import('passport')
@@ -136,13 +137,15 @@ export const scenarios = {
   },
 
   'passport-core': {
-    title: 'diagnostic: Express + passport.authenticate + thinnest strategy over PartnerTokenVerifier',
+    title:
+      'diagnostic: Express + passport.authenticate + thinnest strategy over PartnerTokenVerifier',
     verifies: true,
     diagnostic: true,
     async setup(app, cfg) {
       // What any Passport adapter over our core must pay: Passport plus an asynchronous verify.
       const pkg = await import('passport-agentpress-partner').catch(() => ({}))
-      if (typeof pkg.PartnerTokenVerifier !== 'function') throw new Error('PartnerTokenVerifier not built')
+      if (typeof pkg.PartnerTokenVerifier !== 'function')
+        throw new Error('PartnerTokenVerifier not built')
       const { Passport, Strategy } = await import('passport')
       const verifier = new pkg.PartnerTokenVerifier({
         issuer: cfg.issuer,
@@ -173,7 +176,8 @@ export const scenarios = {
     diagnostic: true,
     async setup(app, cfg) {
       const pkg = await import('passport-agentpress-partner').catch(() => ({}))
-      if (typeof pkg.PartnerTokenVerifier !== 'function') throw new Error('PartnerTokenVerifier not built')
+      if (typeof pkg.PartnerTokenVerifier !== 'function')
+        throw new Error('PartnerTokenVerifier not built')
       const verifier = new pkg.PartnerTokenVerifier({
         issuer: cfg.issuer,
         audience: AUDIENCE,
@@ -251,9 +255,8 @@ export const scenarios = {
     title: 'MCP SDK requireBearerAuth + jose verifier',
     verifies: true,
     async setup(app, cfg) {
-      const { requireBearerAuth } = await import(
-        '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js'
-      )
+      const { requireBearerAuth } =
+        await import('@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js')
       const { InvalidTokenError } = await import('@modelcontextprotocol/sdk/server/auth/errors.js')
       const { createRemoteJWKSet, jwtVerify } = await import('jose')
       const jwks = createRemoteJWKSet(new URL(cfg.jwksUrl))
@@ -307,10 +310,17 @@ export const scenarios = {
         clockTolerance: 30_000,
         cache: false,
         async key({ header, payload }) {
-          const jwk = await getJwks.getJwk({ domain: payload.iss, alg: header.alg, kid: header.kid })
+          const jwk = await getJwks.getJwk({
+            domain: payload.iss,
+            alg: header.alg,
+            kid: header.kid,
+          })
           let pem = pems.get(jwk)
           if (pem === undefined) {
-            pem = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' })
+            pem = createPublicKey({ key: jwk, format: 'jwk' }).export({
+              type: 'spki',
+              format: 'pem',
+            })
             pems.set(jwk, pem)
           }
           return pem

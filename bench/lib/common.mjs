@@ -1,6 +1,12 @@
 // Shared helpers of the benchmark: configuration knobs, statistics, the Ed25519 test identity and
 // the token shapes every scenario verifies. Plain Node ESM so the bench measures the built dist/.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto'
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+} from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -10,7 +16,8 @@ function envNumber(name, fallback) {
   const raw = process.env[name]
   if (raw === undefined || raw === '') return fallback
   const value = Number(raw)
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a positive number`)
+  if (!Number.isFinite(value) || value <= 0)
+    throw new TypeError(`${name} must be a positive number`)
   return value
 }
 

@@ -54,7 +54,12 @@ export const FOREIGN_LIMIT = Number(process.env.BENCH_FOREIGN_LIMIT ?? 0.05)
  * windows while none of our measured processes run, and returns as soon as it is at most `limit`,
  * or once `maxWaitMs` has passed. Returns the last share seen and how long it waited.
  */
-export async function waitForQuiet({ cpus = [0, 1], limit = 0.1, windowMs = 400, maxWaitMs = 10_000 } = {}) {
+export async function waitForQuiet({
+  cpus = [0, 1],
+  limit = 0.1,
+  windowMs = 400,
+  maxWaitMs = 10_000,
+} = {}) {
   const t0 = Date.now()
   for (;;) {
     const before = cpus.map(cpuBusyMs)

@@ -9,7 +9,10 @@ export async function startJwksServer(publicJwk) {
   const server = createServer((req, res) => {
     if (req.url === `${ORG_PATH}/.well-known/jwks.json`) {
       fetches++
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      })
       res.end(body)
       return
     }

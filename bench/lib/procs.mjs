@@ -19,7 +19,8 @@ export function runJsonChild(script, arg, { cpu, pin, timeoutMs, nodeArgs = [] }
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
       const line = out.trim().split('\n').at(-1)
-      if (code !== 0) return reject(new Error(`${script} exited ${code ?? signal}: ${out.slice(-500)}`))
+      if (code !== 0)
+        return reject(new Error(`${script} exited ${code ?? signal}: ${out.slice(-500)}`))
       try {
         resolve(JSON.parse(line))
       } catch {

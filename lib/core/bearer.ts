@@ -31,8 +31,7 @@ export interface BearerRequest {
  * ```
  */
 export type BearerResult =
-  | { readonly token: string }
-  | { readonly reason: 'no_credentials' | 'invalid_request' }
+  { readonly token: string } | { readonly reason: 'no_credentials' | 'invalid_request' }
 
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/

@@ -58,10 +58,13 @@ export function checkClaims(
   ) {
     throw missing()
   }
-  if (typeof aud === 'string' ? aud !== expect.audience : !(aud as string[]).includes(expect.audience)) {
+  if (
+    typeof aud === 'string' ? aud !== expect.audience : !(aud as string[]).includes(expect.audience)
+  ) {
     throw new PartnerTokenError('audience_mismatch')
   }
-  if (extProvider !== expect.expectedExtProvider) throw new PartnerTokenError('ext_provider_mismatch')
+  if (extProvider !== expect.expectedExtProvider)
+    throw new PartnerTokenError('ext_provider_mismatch')
 
   const tolerance = expect.clockToleranceSec
   // RFC 7519 §4.1.4: the token must not be accepted on or after exp (plus the allowed skew).

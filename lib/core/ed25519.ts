@@ -92,7 +92,12 @@ export function importEd25519Jwk(jwk: unknown): { kid: string; key: KeyObject } 
 export function verifyEd25519(key: KeyObject, signingInput: string, signature: string): boolean {
   if (signature.length !== 86) return false // 64 bytes, unpadded base64url
   try {
-    return verify(null, Buffer.from(signingInput, 'latin1'), key, Buffer.from(signature, 'base64url'))
+    return verify(
+      null,
+      Buffer.from(signingInput, 'latin1'),
+      key,
+      Buffer.from(signature, 'base64url'),
+    )
   } catch {
     return false
   }

@@ -73,7 +73,8 @@ export interface AuthErrorEntry {
   /** HTTP status of the response. */
   readonly status: 400 | 401 | 403 | 503
   /** RFC 6750 `error` code in the challenge; `undefined` when the challenge carries none. */
-  readonly error: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'user_not_provisioned' | undefined
+  readonly error:
+    'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'user_not_provisioned' | undefined
   /** The fixed `error_description` (also the message of the error object). */
   readonly description: string
   /** `public`: AgentPress's documented name; `ours`: defined by this package (SPEC.md). */
@@ -348,13 +349,7 @@ export class AgentPressHttpError extends AgentPressAuthError {
  * ```
  */
 export type JwksFetchErrorReason =
-  | 'network'
-  | 'timeout'
-  | 'http_status'
-  | 'redirect'
-  | 'too_large'
-  | 'invalid_json'
-  | 'invalid_jwks'
+  'network' | 'timeout' | 'http_status' | 'redirect' | 'too_large' | 'invalid_json' | 'invalid_jwks'
 
 /**
  * One failed JWKS fetch. Its message never contains response bytes.

@@ -33,9 +33,12 @@ export class MultiIssuerVerifier implements TokenVerifier {
     verifiers.forEach((verifier, i) => {
       const issuer = verifier.issuer
       if (typeof issuer !== 'string' || issuer === '') {
-        throw new TypeError(`verifier ${i} has no issuer: each of several verifiers needs a distinct issuer`)
+        throw new TypeError(
+          `verifier ${i} has no issuer: each of several verifiers needs a distinct issuer`,
+        )
       }
-      if (byIssuer.has(issuer)) throw new TypeError(`two verifiers trust the same issuer ${JSON.stringify(issuer)}`)
+      if (byIssuer.has(issuer))
+        throw new TypeError(`two verifiers trust the same issuer ${JSON.stringify(issuer)}`)
       byIssuer.set(issuer, verifier)
     })
     this.verifiers = Object.freeze([...verifiers])
@@ -53,7 +56,9 @@ export class MultiIssuerVerifier implements TokenVerifier {
     const verifier = this.#byIssuer.get(iss)
     if (verifier === undefined) throw new PartnerTokenError('issuer_mismatch')
     // Our own verifier reuses the parse; any other verifier gets the token string.
-    return verifier instanceof PartnerTokenVerifier ? verifier.verifyParsed(parsed) : verifier.verifyToken(token)
+    return verifier instanceof PartnerTokenVerifier
+      ? verifier.verifyParsed(parsed)
+      : verifier.verifyToken(token)
   }
 
   /** The verifier trusting `issuer`, if any. */

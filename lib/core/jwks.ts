@@ -48,29 +48,45 @@ export function fetchJwksDocument(url: string, timeoutMs: number): Promise<unkno
   return new Promise((resolve, reject) => {
     const request = url.startsWith('https:') ? httpsRequest : httpRequest
     let settled = false
-    const fail = (reason: JwksFetchError['reason'], message: string, extra: { cause?: unknown; httpStatus?: number } = {}) => {
+    const fail = (
+      reason: JwksFetchError['reason'],
+      message: string,
+      extra: { cause?: unknown; httpStatus?: number } = {},
+    ) => {
       if (settled) return
       settled = true
       clearTimeout(timer)
       req.destroy()
       reject(new JwksFetchError(reason, message, url, extra))
     }
-    const req = request(url, { method: 'GET', agent: false, headers: { accept: 'application/json' } })
-    const timer = setTimeout(() => fail('timeout', `JWKS fetch timed out after ${timeoutMs} ms`), timeoutMs)
+    const req = request(url, {
+      method: 'GET',
+      agent: false,
+      headers: { accept: 'application/json' },
+    })
+    const timer = setTimeout(
+      () => fail('timeout', `JWKS fetch timed out after ${timeoutMs} ms`),
+      timeoutMs,
+    )
     req.on('error', (cause) => fail('network', 'JWKS fetch failed', { cause }))
     req.on('response', (res: IncomingMessage) => {
       const status = res.statusCode ?? 0
       if (status >= 300 && status < 400) {
-        return fail('redirect', `JWKS endpoint answered ${status}; redirects are not followed`, { httpStatus: status })
+        return fail('redirect', `JWKS endpoint answered ${status}; redirects are not followed`, {
+          httpStatus: status,
+        })
       }
-      if (status !== 200) return fail('http_status', `JWKS endpoint answered ${status}`, { httpStatus: status })
+      if (status !== 200)
+        return fail('http_status', `JWKS endpoint answered ${status}`, { httpStatus: status })
       const declared = Number(res.headers['content-length'])
-      if (declared > MAX_JWKS_BYTES) return fail('too_large', `JWKS response exceeds ${MAX_JWKS_BYTES} bytes`)
+      if (declared > MAX_JWKS_BYTES)
+        return fail('too_large', `JWKS response exceeds ${MAX_JWKS_BYTES} bytes`)
       const chunks: Buffer[] = []
       let size = 0
       res.on('data', (chunk: Buffer) => {
         size += chunk.length
-        if (size > MAX_JWKS_BYTES) return fail('too_large', `JWKS response exceeds ${MAX_JWKS_BYTES} bytes`)
+        if (size > MAX_JWKS_BYTES)
+          return fail('too_large', `JWKS response exceeds ${MAX_JWKS_BYTES} bytes`)
         chunks.push(chunk)
       })
       res.on('error', (cause) => fail('network', 'JWKS response failed', { cause }))
@@ -79,7 +95,9 @@ export function fetchJwksDocument(url: string, timeoutMs: number): Promise<unkno
         if (settled) return
         let document: unknown
         try {
-          document = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)))
+          document = JSON.parse(
+            new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)),
+          )
         } catch (cause) {
           return fail('invalid_json', 'JWKS response is not JSON', { cause })
         }
@@ -235,7 +253,9 @@ export class JwksCache {
         const failure =
           error instanceof JwksFetchError
             ? error
-            : new JwksFetchError('network', 'JWKS fetch failed', this.#options.jwksUrl, { cause: error })
+            : new JwksFetchError('network', 'JWKS fetch failed', this.#options.jwksUrl, {
+                cause: error,
+              })
         this.#lastError = failure
         this.#failedAt = this.#options.clock()
         try {

@@ -37,9 +37,21 @@ const KNOWN = new Set([
 ])
 
 const UNITS: Record<string, number> = {
-  s: 1, sec: 1, secs: 1, second: 1, seconds: 1,
-  m: 60, min: 60, mins: 60, minute: 60, minutes: 60,
-  h: 3600, hr: 3600, hrs: 3600, hour: 3600, hours: 3600,
+  s: 1,
+  sec: 1,
+  secs: 1,
+  second: 1,
+  seconds: 1,
+  m: 60,
+  min: 60,
+  mins: 60,
+  minute: 60,
+  minutes: 60,
+  h: 3600,
+  hr: 3600,
+  hrs: 3600,
+  hour: 3600,
+  hours: 3600,
 }
 
 /**
@@ -63,7 +75,9 @@ export function parseDurationSec(value: unknown, name: string): number {
       `${name} must be a number of seconds or a duration such as "30s" or "1m", got ${JSON.stringify(value)}`,
     )
   }
-  throw new TypeError(`${name} must be a number of seconds or a duration string, got ${typeof value}`)
+  throw new TypeError(
+    `${name} must be a number of seconds or a duration string, got ${typeof value}`,
+  )
 }
 
 function nonEmptyString(options: Record<string, unknown>, name: string): string {
@@ -114,7 +128,9 @@ export function checkJwksUrl(value: string, name: string): string {
   }
   const loopback = LOOPBACK.test(url.hostname)
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-    throw new TypeError(`${name} must use https: (http: is allowed only for loopback hosts), got ${url.protocol}`)
+    throw new TypeError(
+      `${name} must use https: (http: is allowed only for loopback hosts), got ${url.protocol}`,
+    )
   }
   if (url.username || url.password) throw new TypeError(`${name} must not contain credentials`)
   if (url.hash) throw new TypeError(`${name} must not contain a fragment`)
@@ -141,20 +157,27 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
   let jwksUrl: string
   if (options.jwksUrl === undefined) {
     // SPEC §1: the JWKS is always at <issuer>/.well-known/jwks.json.
-    jwksUrl = checkJwksUrl(`${issuer}/.well-known/jwks.json`, 'options.jwksUrl (derived from options.issuer)')
+    jwksUrl = checkJwksUrl(
+      `${issuer}/.well-known/jwks.json`,
+      'options.jwksUrl (derived from options.issuer)',
+    )
   } else {
     jwksUrl = checkJwksUrl(nonEmptyString(options, 'jwksUrl'), 'options.jwksUrl')
   }
 
   const clockToleranceSec =
-    options.clockTolerance === undefined ? 30 : parseDurationSec(options.clockTolerance, 'options.clockTolerance')
+    options.clockTolerance === undefined
+      ? 30
+      : parseDurationSec(options.clockTolerance, 'options.clockTolerance')
   const maxTokenLifetimeSec = options.maxTokenLifetimeSec ?? 600
   if (
     typeof maxTokenLifetimeSec !== 'number' ||
     !Number.isFinite(maxTokenLifetimeSec) ||
     maxTokenLifetimeSec <= 0
   ) {
-    throw new TypeError(`options.maxTokenLifetimeSec must be a finite number > 0, got ${String(maxTokenLifetimeSec)}`)
+    throw new TypeError(
+      `options.maxTokenLifetimeSec must be a finite number > 0, got ${String(maxTokenLifetimeSec)}`,
+    )
   }
   if (options.onJwksError !== undefined && typeof options.onJwksError !== 'function') {
     throw new TypeError('options.onJwksError must be a function')

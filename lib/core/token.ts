@@ -56,7 +56,8 @@ export function isCanonicalBase64url(segment: string): boolean {
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 // JSON whitespace (RFC 8259 §2) that may precede the opening brace.
-const isJsonSpace = (byte: number): boolean => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d
+const isJsonSpace = (byte: number): boolean =>
+  byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d
 
 function decodeJsonObject(segment: string): Record<string, unknown> | undefined {
   if (!isCanonicalBase64url(segment)) return undefined

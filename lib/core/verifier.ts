@@ -93,7 +93,9 @@ export class PartnerTokenVerifier implements TokenVerifier {
     // SPEC §1: only the configured issuer; a token never chooses where keys come from.
     if (iss !== this.options.issuer) throw new PartnerTokenError('issuer_mismatch')
     const found = this.#jwks.lookup(token.kid)
-    return found instanceof Promise ? found.then((key) => this.#finish(token, key)) : this.#finish(token, found)
+    return found instanceof Promise
+      ? found.then((key) => this.#finish(token, key))
+      : this.#finish(token, found)
   }
 
   #finish(token: ParsedToken, key: KeyObject): PartnerTokenClaims {

@@ -89,7 +89,14 @@ export type JwksMode =
 export interface MockSigningKey {
   readonly kid: string
   readonly privateKey: KeyObject
-  readonly publicJwk: Readonly<{ kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; use: 'sig'; alg: 'EdDSA' }>
+  readonly publicJwk: Readonly<{
+    kty: 'OKP'
+    crv: 'Ed25519'
+    x: string
+    kid: string
+    use: 'sig'
+    alg: 'EdDSA'
+  }>
 }
 
 /**
@@ -139,7 +146,10 @@ export interface MockAgentPress {
    * Signs a rotation event (or any body) as AgentPress's webhook would, with this mock's
    * `webhookSecret` and clock: `{ body, headers }` ready to POST.
    */
-  signWebhook(event: KeyRotationEvent | Record<string, unknown> | string, options?: { timestamp?: number }): SignedWebhook
+  signWebhook(
+    event: KeyRotationEvent | Record<string, unknown> | string,
+    options?: { timestamp?: number },
+  ): SignedWebhook
   /** Switches how the JWKS endpoint answers. */
   setJwksMode(mode: JwksMode): void
   /** Serves this exact document instead of the published keys (`undefined` restores them). */
@@ -157,13 +167,23 @@ function newKey(): MockSigningKey {
   return Object.freeze({
     kid,
     privateKey,
-    publicJwk: Object.freeze({ kty: 'OKP', crv: 'Ed25519', x, kid, use: 'sig', alg: 'EdDSA' } as const),
+    publicJwk: Object.freeze({
+      kty: 'OKP',
+      crv: 'Ed25519',
+      x,
+      kid,
+      use: 'sig',
+      alg: 'EdDSA',
+    } as const),
   })
 }
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
 
-function merge(base: Record<string, unknown>, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+function merge(
+  base: Record<string, unknown>,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base }
   for (const [name, value] of Object.entries(overrides)) {
     if (value === undefined) delete out[name]
@@ -186,14 +206,17 @@ function merge(base: Record<string, unknown>, overrides: Record<string, unknown>
  * await mock.close()
  * ```
  */
-export async function createMockAgentPress(options: MockAgentPressOptions = {}): Promise<MockAgentPress> {
+export async function createMockAgentPress(
+  options: MockAgentPressOptions = {},
+): Promise<MockAgentPress> {
   const orgSlug = options.orgSlug ?? 'mock-org'
   const audience = options.audience ?? 'http://127.0.0.1:3000/mcp'
   const extProvider = options.extProvider ?? 'example-partner'
   const clock = options.clock ?? Date.now
   const ttlSec = options.ttlSec ?? 60
   const webhookSecret = options.webhookSecret ?? `whsec_${randomBytes(24).toString('base64url')}`
-  if (!/^[a-z0-9-]+$/.test(orgSlug)) throw new TypeError('orgSlug must be lower-case letters, digits and hyphens')
+  if (!/^[a-z0-9-]+$/.test(orgSlug))
+    throw new TypeError('orgSlug must be lower-case letters, digits and hyphens')
 
   let keys: MockSigningKey[] = [newKey()]
   let mode: JwksMode = 'ok'

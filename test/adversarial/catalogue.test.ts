@@ -40,7 +40,15 @@ import {
   tokenOfLength,
   withSignature,
 } from './tokens.js'
-import { crashWatch, listen, rawRequest, send, sleep, type Listening, type WireResponse } from './wire.js'
+import {
+  crashWatch,
+  listen,
+  rawRequest,
+  send,
+  sleep,
+  type Listening,
+  type WireResponse,
+} from './wire.js'
 import { SPEC_DESCRIPTIONS } from '../support/spec.js'
 
 const express4 = createRequire(import.meta.url)('express4') as typeof express5
@@ -53,13 +61,19 @@ const clock = () => NOW_MS
 
 const DESCRIPTION = SPEC_DESCRIPTIONS
 type TokenReason = keyof typeof DESCRIPTION
-type Expected = TokenReason | 'no_credentials' | 'invalid_request' | 'jwks_unavailable' | { user: string }
+type Expected =
+  TokenReason | 'no_credentials' | 'invalid_request' | 'jwks_unavailable' | { user: string }
 
 const challengeOf = (params: string) =>
   `Bearer realm="${REALM}"${params ? `, ${params}` : ''}, resource_metadata="${PRM}"`
 
 /** Status, WWW-Authenticate lines, Retry-After and body that `expected` must produce. */
-function wireOf(expected: Expected): { status: number; challenges: string[]; retryAfter?: string; body: string } {
+function wireOf(expected: Expected): {
+  status: number
+  challenges: string[]
+  retryAfter?: string
+  body: string
+} {
   if (typeof expected === 'object') {
     return { status: 200, challenges: [], body: JSON.stringify({ user: { sub: expected.user } }) }
   }
@@ -70,7 +84,9 @@ function wireOf(expected: Expected): { status: number; challenges: string[]; ret
       return {
         status: 400,
         challenges: [
-          challengeOf('error="invalid_request", error_description="Malformed authorization header"'),
+          challengeOf(
+            'error="invalid_request", error_description="Malformed authorization header"',
+          ),
         ],
         body: finalhandlerPage('AgentPressHttpError: Malformed authorization header', 400),
       }
@@ -94,7 +110,12 @@ function wireOf(expected: Expected): { status: number; challenges: string[]; ret
 }
 
 /** Asserts the exact answer, and that nothing the client sent is reflected. */
-function expectAnswer(res: WireResponse, expected: Expected, sent: readonly string[], kid?: unknown): void {
+function expectAnswer(
+  res: WireResponse,
+  expected: Expected,
+  sent: readonly string[],
+  kid?: unknown,
+): void {
   const want = wireOf(expected)
   expect(res.status, res.text).to.equal(want.status)
   expect(res.all('www-authenticate')).to.deep.equal(want.challenges)
@@ -105,7 +126,8 @@ function expectAnswer(res: WireResponse, expected: Expected, sent: readonly stri
   for (const line of sent) {
     const value = line.replace(/^\S+\s+/, '')
     if (value.length >= 8) expect(whole).to.not.include(value)
-    for (const segment of value.split('.')) if (segment.length >= 8) expect(whole).to.not.include(segment)
+    for (const segment of value.split('.'))
+      if (segment.length >= 8) expect(whole).to.not.include(segment)
   }
   if (typeof kid === 'string' && kid.length >= 4) expect(whole, 'kid reflected').to.not.include(kid)
 }
@@ -136,7 +158,12 @@ interface TokenRow {
 }
 
 const bearer = (build: (c: Ctx) => string) => (c: Ctx) => `Bearer ${build(c)}`
-const row = (title: string, expected: Expected, build: (c: Ctx) => string, kid?: (c: Ctx) => unknown): TokenRow => ({
+const row = (
+  title: string,
+  expected: Expected,
+  build: (c: Ctx) => string,
+  kid?: (c: Ctx) => unknown,
+): TokenRow => ({
   title,
   expected,
   auth: bearer(build),
@@ -153,20 +180,33 @@ const drop = (obj: Record<string, unknown>, ...names: string[]) => {
 const TOKEN_ROWS: TokenRow[] = [
   // Controls.
   row('control: a valid token → 200', { user: 'user-123' }, (c) => c.tok()),
-  { title: 'control: no Authorization → 401, no error', expected: 'no_credentials', auth: () => undefined },
+  {
+    title: 'control: no Authorization → 401, no error',
+    expected: 'no_credentials',
+    auth: () => undefined,
+  },
 
   // alg: algorithm confusion (RFC 8725 §2.1, §3.1).
-  row('alg "none" with an empty signature → malformed (structure first)', 'malformed', (c) =>
-    `${enc(c.header({ alg: 'none' }))}.${enc(c.claims())}.`,
+  row(
+    'alg "none" with an empty signature → malformed (structure first)',
+    'malformed',
+    (c) => `${enc(c.header({ alg: 'none' }))}.${enc(c.claims())}.`,
   ),
   ...['none', 'None', 'NONE', 'nOnE'].map((alg) =>
-    row(`alg ${JSON.stringify(alg)} with a real Ed25519 signature → alg_not_allowed`, 'alg_not_allowed', (c) =>
-      signRaw(c.key, c.header({ alg }), c.claims()),
+    row(
+      `alg ${JSON.stringify(alg)} with a real Ed25519 signature → alg_not_allowed`,
+      'alg_not_allowed',
+      (c) => signRaw(c.key, c.header({ alg }), c.claims()),
     ),
   ),
   ...([256, 384, 512] as const).flatMap((bits) => [
     row(`HS${bits} keyed with the raw public key x → alg_not_allowed`, 'alg_not_allowed', (c) =>
-      hmacRaw(bits, c.header({ alg: `HS${bits}` }), c.claims(), Buffer.from(c.mock.keys.at(-1)!.publicJwk.x, 'base64url')),
+      hmacRaw(
+        bits,
+        c.header({ alg: `HS${bits}` }),
+        c.claims(),
+        Buffer.from(c.mock.keys.at(-1)!.publicJwk.x, 'base64url'),
+      ),
     ),
     row(`HS${bits} keyed with the SPKI PEM → alg_not_allowed`, 'alg_not_allowed', (c) =>
       hmacRaw(
@@ -177,11 +217,30 @@ const TOKEN_ROWS: TokenRow[] = [
       ),
     ),
     row(`HS${bits} keyed with the JWK JSON → alg_not_allowed`, 'alg_not_allowed', (c) =>
-      hmacRaw(bits, c.header({ alg: `HS${bits}` }), c.claims(), JSON.stringify(c.mock.keys.at(-1)!.publicJwk)),
+      hmacRaw(
+        bits,
+        c.header({ alg: `HS${bits}` }),
+        c.claims(),
+        JSON.stringify(c.mock.keys.at(-1)!.publicJwk),
+      ),
     ),
   ]),
-  ...['RS256', 'ES256', 'PS256', 'ES256K', 'Ed25519', 'Ed448', 'eddsa', 'EDDSA', 'EdDSA ', ' EdDSA', 'EdDSA\u0000'].map((alg) =>
-    row(`alg ${JSON.stringify(alg)} → alg_not_allowed`, 'alg_not_allowed', (c) => signRaw(c.key, c.header({ alg }), c.claims())),
+  ...[
+    'RS256',
+    'ES256',
+    'PS256',
+    'ES256K',
+    'Ed25519',
+    'Ed448',
+    'eddsa',
+    'EDDSA',
+    'EdDSA ',
+    ' EdDSA',
+    'EdDSA\u0000',
+  ].map((alg) =>
+    row(`alg ${JSON.stringify(alg)} → alg_not_allowed`, 'alg_not_allowed', (c) =>
+      signRaw(c.key, c.header({ alg }), c.claims()),
+    ),
   ),
   ...(
     [
@@ -208,42 +267,89 @@ const TOKEN_ROWS: TokenRow[] = [
       ['null', null],
     ] as Array<[string, unknown]>
   ).map(([label, crit]) =>
-    row(`crit ${label} → malformed`, 'malformed', (c) => signRaw(c.key, c.header({ crit }), c.claims())),
+    row(`crit ${label} → malformed`, 'malformed', (c) =>
+      signRaw(c.key, c.header({ crit }), c.claims()),
+    ),
   ),
   row('crit ["b64"] with b64:false (RFC 7797 unencoded payload) → malformed', 'malformed', (c) =>
     signRaw(c.key, c.header({ crit: ['b64'], b64: false }), c.claims()),
   ),
-  row('b64:false without crit, signed over the raw payload → signature_invalid (never honoured)', 'signature_invalid', (c) => {
-    const header = enc(c.header({ b64: false }))
-    const payload = JSON.stringify(c.claims())
-    const sig = cryptoSign(c.key, `${header}.${payload}`)
-    return `${header}.${enc(payload)}.${sig}`
-  }),
-  row('b64:false without crit, signed normally → 200 (member ignored, pinned)', { user: 'user-123' }, (c) =>
-    signRaw(c.key, c.header({ b64: false }), c.claims()),
+  row(
+    'b64:false without crit, signed over the raw payload → signature_invalid (never honoured)',
+    'signature_invalid',
+    (c) => {
+      const header = enc(c.header({ b64: false }))
+      const payload = JSON.stringify(c.claims())
+      const sig = cryptoSign(c.key, `${header}.${payload}`)
+      return `${header}.${enc(payload)}.${sig}`
+    },
+  ),
+  row(
+    'b64:false without crit, signed normally → 200 (member ignored, pinned)',
+    { user: 'user-123' },
+    (c) => signRaw(c.key, c.header({ b64: false }), c.claims()),
   ),
   ...['jku', 'x5u'].flatMap((member) => [
-    row(`${member} → trap server, attacker key and kid → kid_missing_or_unknown, trap sees 0`, 'kid_missing_or_unknown', (c) =>
-      signRaw(c.attacker.privateKey, c.header({ [member]: `${c.trapUrl}/jwks.json`, kid: 'attacker-kid' }), c.claims()),
+    row(
+      `${member} → trap server, attacker key and kid → kid_missing_or_unknown, trap sees 0`,
+      'kid_missing_or_unknown',
+      (c) =>
+        signRaw(
+          c.attacker.privateKey,
+          c.header({ [member]: `${c.trapUrl}/jwks.json`, kid: 'attacker-kid' }),
+          c.claims(),
+        ),
     ),
-    row(`${member} → trap server, attacker key under our kid → signature_invalid, trap sees 0`, 'signature_invalid', (c) =>
-      signRaw(c.attacker.privateKey, c.header({ [member]: `${c.trapUrl}/jwks.json` }), c.claims()),
+    row(
+      `${member} → trap server, attacker key under our kid → signature_invalid, trap sees 0`,
+      'signature_invalid',
+      (c) =>
+        signRaw(
+          c.attacker.privateKey,
+          c.header({ [member]: `${c.trapUrl}/jwks.json` }),
+          c.claims(),
+        ),
     ),
-    row(`${member} → trap server on a genuine token → 200 (ignored), trap sees 0`, { user: 'user-123' }, (c) =>
-      c.tok({}, { [member]: `${c.trapUrl}/jwks.json` }),
+    row(
+      `${member} → trap server on a genuine token → 200 (ignored), trap sees 0`,
+      { user: 'user-123' },
+      (c) => c.tok({}, { [member]: `${c.trapUrl}/jwks.json` }),
     ),
   ]),
-  row('jwk: the attacker’s embedded key with its own kid → kid_missing_or_unknown', 'kid_missing_or_unknown', (c) =>
-    signRaw(c.attacker.privateKey, c.header({ jwk: c.attacker.jwk, kid: 'attacker-kid' }), c.claims()),
+  row(
+    'jwk: the attacker’s embedded key with its own kid → kid_missing_or_unknown',
+    'kid_missing_or_unknown',
+    (c) =>
+      signRaw(
+        c.attacker.privateKey,
+        c.header({ jwk: c.attacker.jwk, kid: 'attacker-kid' }),
+        c.claims(),
+      ),
   ),
-  row('jwk: the attacker’s embedded key under our kid → signature_invalid', 'signature_invalid', (c) =>
-    signRaw(c.attacker.privateKey, c.header({ jwk: { ...c.attacker.jwk, kid: c.kid } }), c.claims()),
+  row(
+    'jwk: the attacker’s embedded key under our kid → signature_invalid',
+    'signature_invalid',
+    (c) =>
+      signRaw(
+        c.attacker.privateKey,
+        c.header({ jwk: { ...c.attacker.jwk, kid: c.kid } }),
+        c.claims(),
+      ),
   ),
-  row('x5c: an attacker certificate chain under our kid → signature_invalid', 'signature_invalid', (c) =>
-    signRaw(c.attacker.privateKey, c.header({ x5c: [Buffer.from('attacker certificate').toString('base64')] }), c.claims()),
+  row(
+    'x5c: an attacker certificate chain under our kid → signature_invalid',
+    'signature_invalid',
+    (c) =>
+      signRaw(
+        c.attacker.privateKey,
+        c.header({ x5c: [Buffer.from('attacker certificate').toString('base64')] }),
+        c.claims(),
+      ),
   ),
-  row('header "__proto__" member carrying alg and kid → alg_not_allowed (no prototype lookup)', 'alg_not_allowed', (c) =>
-    signRaw(c.key, `{"__proto__":{"alg":"EdDSA","kid":"${c.kid}"},"typ":"JWT"}`, c.claims()),
+  row(
+    'header "__proto__" member carrying alg and kid → alg_not_allowed (no prototype lookup)',
+    'alg_not_allowed',
+    (c) => signRaw(c.key, `{"__proto__":{"alg":"EdDSA","kid":"${c.kid}"},"typ":"JWT"}`, c.claims()),
   ),
   row('payload "__proto__" member carrying every claim → missing_claim', 'missing_claim', (c) =>
     signRaw(c.key, c.header(), `{"__proto__":${JSON.stringify(c.claims())}}`),
@@ -251,11 +357,20 @@ const TOKEN_ROWS: TokenRow[] = [
   row('cty "JWT": payload is a nested JWT string → malformed (never unwrapped)', 'malformed', (c) =>
     signRaw(c.key, c.header({ cty: 'JWT' }), c.tok()),
   ),
-  row('cty "JWT": nested alg-none token inside a genuine outer signature → malformed', 'malformed', (c) =>
-    signRaw(c.key, c.header({ cty: 'JWT' }), `${enc({ alg: 'none' })}.${enc(c.claims({ sub: 'admin' }))}.`),
+  row(
+    'cty "JWT": nested alg-none token inside a genuine outer signature → malformed',
+    'malformed',
+    (c) =>
+      signRaw(
+        c.key,
+        c.header({ cty: 'JWT' }),
+        `${enc({ alg: 'none' })}.${enc(c.claims({ sub: 'admin' }))}.`,
+      ),
   ),
-  row('cty "JWT" over plain JSON claims → 200 (cty not acted upon, pinned)', { user: 'user-123' }, (c) =>
-    c.tok({}, { cty: 'JWT' }),
+  row(
+    'cty "JWT" over plain JSON claims → 200 (cty not acted upon, pinned)',
+    { user: 'user-123' },
+    (c) => c.tok({}, { cty: 'JWT' }),
   ),
 
   // kid injection.
@@ -297,7 +412,12 @@ const TOKEN_ROWS: TokenRow[] = [
       () => kid,
     ),
   ),
-  row('kid of 10 KB → malformed (token over 8 KiB)', 'malformed', (c) => signRaw(c.key, c.header({ kid: 'k'.repeat(10_240) }), c.claims()), () => 'k'.repeat(10_240)),
+  row(
+    'kid of 10 KB → malformed (token over 8 KiB)',
+    'malformed',
+    (c) => signRaw(c.key, c.header({ kid: 'k'.repeat(10_240) }), c.claims()),
+    () => 'k'.repeat(10_240),
+  ),
   row('our kid in another case → kid_missing_or_unknown', 'kid_missing_or_unknown', (c) =>
     signRaw(c.key, c.header({ kid: c.kid.toUpperCase() }), c.claims()),
   ),
@@ -306,22 +426,67 @@ const TOKEN_ROWS: TokenRow[] = [
   row('two segments → malformed', 'malformed', (c) => split(c.tok()).slice(0, 2).join('.')),
   row('four segments → malformed', 'malformed', (c) => `${c.tok()}.AAAA`),
   row('five segments → malformed', 'malformed', (c) => `${c.tok()}.AAAA.AAAA`),
-  row('empty header segment → malformed', 'malformed', (c) => `.${split(c.tok()).slice(1).join('.')}`),
-  row('empty payload segment → malformed', 'malformed', (c) => { const [h, , s] = split(c.tok()); return `${h}..${s}` }),
-  row('only dots → malformed', 'malformed', () => '..'),
-  row('padding "=" on the signature → malformed (not canonical)', 'malformed', (c) => `${c.tok()}=`),
-  row('padding "==" on the signature → malformed', 'malformed', (c) => `${c.tok()}==`),
-  { title: 'padding inside the header segment → 400 (not a b64token)', expected: 'invalid_request', auth: (c) => { const [h, p, s] = split(c.tok()); return `Bearer ${h}=.${p}.${s}` } },
-  { title: 'whitespace inside the token → 400', expected: 'invalid_request', auth: (c) => { const [h, p, s] = split(c.tok()); return `Bearer ${h}. ${p}.${s}` } },
-  { title: 'JWS JSON serialisation → 400', expected: 'invalid_request', auth: (c) => { const [h, p, s] = split(c.tok()); return `Bearer {"protected":"${h}","payload":"${p}","signature":"${s}"}` } },
-  row('standard base64 alphabet (+ and /) → malformed', 'malformed', (c) => { const [h, p, s] = split(c.tok()); return `${h}.${p}.${Buffer.from(s, 'base64url').toString('base64').replace(/=+$/, '')}+/` }),
-  row('a "~" inside a segment → malformed', 'malformed', (c) => { const [h, p, s] = split(c.tok()); return `${h}~.${p}.${s}` }),
-  row('a segment of impossible length (4n+1) → malformed', 'malformed', (c) => { const [h, p, s] = split(c.tok()); return `${h}.${p}.${s}AAA` }),
-  row('non-canonical last character of the signature → malformed (malleable string refused)', 'malformed', (c) => {
-    const [h, p, s] = split(c.tok())
-    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-    return `${h}.${p}.${s.slice(0, -1)}${alphabet[alphabet.indexOf(s.at(-1)!) | 1]}`
+  row(
+    'empty header segment → malformed',
+    'malformed',
+    (c) => `.${split(c.tok()).slice(1).join('.')}`,
+  ),
+  row('empty payload segment → malformed', 'malformed', (c) => {
+    const [h, , s] = split(c.tok())
+    return `${h}..${s}`
   }),
+  row('only dots → malformed', 'malformed', () => '..'),
+  row(
+    'padding "=" on the signature → malformed (not canonical)',
+    'malformed',
+    (c) => `${c.tok()}=`,
+  ),
+  row('padding "==" on the signature → malformed', 'malformed', (c) => `${c.tok()}==`),
+  {
+    title: 'padding inside the header segment → 400 (not a b64token)',
+    expected: 'invalid_request',
+    auth: (c) => {
+      const [h, p, s] = split(c.tok())
+      return `Bearer ${h}=.${p}.${s}`
+    },
+  },
+  {
+    title: 'whitespace inside the token → 400',
+    expected: 'invalid_request',
+    auth: (c) => {
+      const [h, p, s] = split(c.tok())
+      return `Bearer ${h}. ${p}.${s}`
+    },
+  },
+  {
+    title: 'JWS JSON serialisation → 400',
+    expected: 'invalid_request',
+    auth: (c) => {
+      const [h, p, s] = split(c.tok())
+      return `Bearer {"protected":"${h}","payload":"${p}","signature":"${s}"}`
+    },
+  },
+  row('standard base64 alphabet (+ and /) → malformed', 'malformed', (c) => {
+    const [h, p, s] = split(c.tok())
+    return `${h}.${p}.${Buffer.from(s, 'base64url').toString('base64').replace(/=+$/, '')}+/`
+  }),
+  row('a "~" inside a segment → malformed', 'malformed', (c) => {
+    const [h, p, s] = split(c.tok())
+    return `${h}~.${p}.${s}`
+  }),
+  row('a segment of impossible length (4n+1) → malformed', 'malformed', (c) => {
+    const [h, p, s] = split(c.tok())
+    return `${h}.${p}.${s}AAA`
+  }),
+  row(
+    'non-canonical last character of the signature → malformed (malleable string refused)',
+    'malformed',
+    (c) => {
+      const [h, p, s] = split(c.tok())
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+      return `${h}.${p}.${s.slice(0, -1)}${alphabet[alphabet.indexOf(s.at(-1)!) | 1]}`
+    },
+  ),
   ...(
     [
       ['an array', []],
@@ -331,27 +496,59 @@ const TOKEN_ROWS: TokenRow[] = [
       ['true', true],
     ] as Array<[string, unknown]>
   ).flatMap(([label, value]) => [
-    row(`header is ${label} → malformed`, 'malformed', (c) => signRaw(c.key, JSON.stringify(value), c.claims())),
-    row(`payload is ${label} → malformed`, 'malformed', (c) => signRaw(c.key, c.header(), JSON.stringify(value))),
+    row(`header is ${label} → malformed`, 'malformed', (c) =>
+      signRaw(c.key, JSON.stringify(value), c.claims()),
+    ),
+    row(`payload is ${label} → malformed`, 'malformed', (c) =>
+      signRaw(c.key, c.header(), JSON.stringify(value)),
+    ),
   ]),
-  row('header not JSON → malformed', 'malformed', (c) => signRaw(c.key, '{"alg":"EdDSA",', c.claims())),
+  row('header not JSON → malformed', 'malformed', (c) =>
+    signRaw(c.key, '{"alg":"EdDSA",', c.claims()),
+  ),
   row('invalid UTF-8 in the header (0xFF) → malformed', 'malformed', (c) =>
-    signRaw(c.key, Buffer.concat([Buffer.from(`{"alg":"EdDSA","kid":"${c.kid}","x":"`), Buffer.from([0xff]), Buffer.from('"}')]), c.claims()),
+    signRaw(
+      c.key,
+      Buffer.concat([
+        Buffer.from(`{"alg":"EdDSA","kid":"${c.kid}","x":"`),
+        Buffer.from([0xff]),
+        Buffer.from('"}'),
+      ]),
+      c.claims(),
+    ),
   ),
   row('invalid UTF-8 in the payload (overlong 0xC0 0xAF) → malformed', 'malformed', (c) => {
     const json = JSON.stringify(c.claims({ note: 'NOTE' }))
     const [a, b] = json.split('NOTE') as [string, string]
-    return signRaw(c.key, c.header(), Buffer.concat([Buffer.from(a), Buffer.from([0xc0, 0xaf]), Buffer.from(b)]))
+    return signRaw(
+      c.key,
+      c.header(),
+      Buffer.concat([Buffer.from(a), Buffer.from([0xc0, 0xaf]), Buffer.from(b)]),
+    )
   }),
-  row('invalid UTF-8 in the payload (CESU lone surrogate 0xED 0xA0 0x80) → malformed', 'malformed', (c) => {
-    const json = JSON.stringify(c.claims({ sub: 'SUB' }))
-    const [a, b] = json.split('SUB') as [string, string]
-    return signRaw(c.key, c.header(), Buffer.concat([Buffer.from(a), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from(b)]))
-  }),
-  row('a UTF-8 BOM before the header JSON → malformed', 'malformed', (c) =>
-    signRaw(c.key, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(c.header()))]), c.claims()),
+  row(
+    'invalid UTF-8 in the payload (CESU lone surrogate 0xED 0xA0 0x80) → malformed',
+    'malformed',
+    (c) => {
+      const json = JSON.stringify(c.claims({ sub: 'SUB' }))
+      const [a, b] = json.split('SUB') as [string, string]
+      return signRaw(
+        c.key,
+        c.header(),
+        Buffer.concat([Buffer.from(a), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from(b)]),
+      )
+    },
   ),
-  row('control: valid non-ASCII UTF-8 in sub → 200', { user: 'ünï-çødé-漢' }, (c) => c.tok({ sub: 'ünï-çødé-漢' })),
+  row('a UTF-8 BOM before the header JSON → malformed', 'malformed', (c) =>
+    signRaw(
+      c.key,
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(c.header()))]),
+      c.claims(),
+    ),
+  ),
+  row('control: valid non-ASCII UTF-8 in sub → 200', { user: 'ünï-çødé-漢' }, (c) =>
+    c.tok({ sub: 'ünï-çødé-漢' }),
+  ),
   row('token of exactly 8192 characters → 200', { user: 'user-123' }, (c) =>
     tokenOfLength(8192, (pad, filler) => c.tok({ pad }, { fill: filler })),
   ),
@@ -360,8 +557,10 @@ const TOKEN_ROWS: TokenRow[] = [
   ),
 
   // Duplicate JSON members: the last one wins, as the signature covers it (pinned).
-  row('header "alg":"none","alg":"EdDSA" (signed) → 200: last wins (pinned)', { user: 'user-123' }, (c) =>
-    signRaw(c.key, `{"alg":"none","alg":"EdDSA","kid":"${c.kid}"}`, c.claims()),
+  row(
+    'header "alg":"none","alg":"EdDSA" (signed) → 200: last wins (pinned)',
+    { user: 'user-123' },
+    (c) => signRaw(c.key, `{"alg":"none","alg":"EdDSA","kid":"${c.kid}"}`, c.claims()),
   ),
   row('header "alg":"EdDSA","alg":"none" (signed) → alg_not_allowed', 'alg_not_allowed', (c) =>
     signRaw(c.key, `{"alg":"EdDSA","alg":"none","kid":"${c.kid}"}`, c.claims()),
@@ -369,14 +568,25 @@ const TOKEN_ROWS: TokenRow[] = [
   row('header "kid":"unknown","kid":<ours> → 200', { user: 'user-123' }, (c) =>
     signRaw(c.key, `{"alg":"EdDSA","kid":"unknown","kid":"${c.kid}"}`, c.claims()),
   ),
-  row('payload "sub" twice → the last one is the user (what was signed)', { user: 'mallory' }, (c) =>
-    signRaw(c.key, c.header(), `${JSON.stringify(c.claims({ sub: 'alice' })).slice(0, -1)},"sub":"mallory"}`),
+  row(
+    'payload "sub" twice → the last one is the user (what was signed)',
+    { user: 'mallory' },
+    (c) =>
+      signRaw(
+        c.key,
+        c.header(),
+        `${JSON.stringify(c.claims({ sub: 'alice' })).slice(0, -1)},"sub":"mallory"}`,
+      ),
   ),
   row('payload "exp" twice, the last one past → expired', 'expired', (c) =>
     signRaw(c.key, c.header(), `${JSON.stringify(c.claims()).slice(0, -1)},"exp":${NOW - 3600}}`),
   ),
   row('payload "iss" twice, the last one foreign → issuer_mismatch', 'issuer_mismatch', (c) =>
-    signRaw(c.key, c.header(), `${JSON.stringify(c.claims()).slice(0, -1)},"iss":"https://evil.example"}`),
+    signRaw(
+      c.key,
+      c.header(),
+      `${JSON.stringify(c.claims()).slice(0, -1)},"iss":"https://evil.example"}`,
+    ),
   ),
 
   // Signature: bit flips, malleability, truncation, splicing.
@@ -389,19 +599,31 @@ const TOKEN_ROWS: TokenRow[] = [
     return `${h}.${flipInSegment(p, 'user-123', 'user-122')}.${s}`
   }),
   ...[0, 31, 32, 63].map((byte) =>
-    row(`one bit flipped in signature byte ${byte} (${byte < 32 ? 'R' : 'S'}) → signature_invalid`, 'signature_invalid', (c) => {
-      const t = c.tok()
-      return withSignature(t, flipBit(signatureBytes(t), byte, 3))
-    }),
+    row(
+      `one bit flipped in signature byte ${byte} (${byte < 32 ? 'R' : 'S'}) → signature_invalid`,
+      'signature_invalid',
+      (c) => {
+        const t = c.tok()
+        return withSignature(t, flipBit(signatureBytes(t), byte, 3))
+      },
+    ),
   ),
-  row('S + L (malleability: same R, S not reduced) → signature_invalid', 'signature_invalid', (c) => {
-    const t = c.tok()
-    return withSignature(t, sPlusL(signatureBytes(t)))
-  }),
-  row('signature truncated by one byte (63 bytes) → signature_invalid', 'signature_invalid', (c) => {
-    const t = c.tok()
-    return withSignature(t, signatureBytes(t).subarray(0, 63))
-  }),
+  row(
+    'S + L (malleability: same R, S not reduced) → signature_invalid',
+    'signature_invalid',
+    (c) => {
+      const t = c.tok()
+      return withSignature(t, sPlusL(signatureBytes(t)))
+    },
+  ),
+  row(
+    'signature truncated by one byte (63 bytes) → signature_invalid',
+    'signature_invalid',
+    (c) => {
+      const t = c.tok()
+      return withSignature(t, signatureBytes(t).subarray(0, 63))
+    },
+  ),
   row('signature truncated by one character → malformed', 'malformed', (c) => c.tok().slice(0, -1)),
   row('signature extended by one byte (65 bytes) → signature_invalid', 'signature_invalid', (c) => {
     const t = c.tok()
@@ -411,8 +633,12 @@ const TOKEN_ROWS: TokenRow[] = [
     const t = c.tok()
     return withSignature(t, Buffer.concat([signatureBytes(t), signatureBytes(t)]))
   }),
-  row('all-zero signature → signature_invalid', 'signature_invalid', (c) => withSignature(c.tok(), Buffer.alloc(64))),
-  row('all-0xFF signature → signature_invalid', 'signature_invalid', (c) => withSignature(c.tok(), Buffer.alloc(64, 0xff))),
+  row('all-zero signature → signature_invalid', 'signature_invalid', (c) =>
+    withSignature(c.tok(), Buffer.alloc(64)),
+  ),
+  row('all-0xFF signature → signature_invalid', 'signature_invalid', (c) =>
+    withSignature(c.tok(), Buffer.alloc(64, 0xff)),
+  ),
   row('another token’s valid signature spliced in → signature_invalid', 'signature_invalid', (c) =>
     withSignature(c.tok({ sub: 'alice' }), signatureBytes(c.tok({ sub: 'bob' }))),
   ),
@@ -424,7 +650,9 @@ const TOKEN_ROWS: TokenRow[] = [
   ...['iss', 'aud', 'ext_provider', 'sub', 'jti', 'scope', 'iat', 'exp'].flatMap((claim) => [
     row(`${claim} missing → missing_claim`, 'missing_claim', (c) => c.tok({ [claim]: undefined })),
     row(`${claim} empty string → missing_claim`, 'missing_claim', (c) => c.tok({ [claim]: '' })),
-    row(`${claim} an object → missing_claim`, 'missing_claim', (c) => c.tok({ [claim]: { toString: 'x' } })),
+    row(`${claim} an object → missing_claim`, 'missing_claim', (c) =>
+      c.tok({ [claim]: { toString: 'x' } }),
+    ),
   ]),
   ...['sub', 'jti', 'ext_provider', 'scope'].map((claim) =>
     row(`${claim} a number → missing_claim`, 'missing_claim', (c) => c.tok({ [claim]: 12345 })),
@@ -447,32 +675,64 @@ const TOKEN_ROWS: TokenRow[] = [
   ...['exp', 'iat', 'nbf'].flatMap((claim) =>
     ['1e400', '-1e400'].map((literal) =>
       row(`${claim} ${literal} (parses to ±Infinity) → missing_claim`, 'missing_claim', (c) =>
-        signRaw(c.key, c.header(), `${JSON.stringify(drop(c.claims(), claim)).slice(0, -1)},"${claim}":${literal}}`),
+        signRaw(
+          c.key,
+          c.header(),
+          `${JSON.stringify(drop(c.claims(), claim)).slice(0, -1)},"${claim}":${literal}}`,
+        ),
       ),
     ),
   ),
-  row('exp 2^53 + 1 with a real iat → missing_claim (lifetime above 600 s)', 'missing_claim', (c) => c.tok({ exp: 9007199254740993 })),
-  row('float exp and iat → 200', { user: 'user-123' }, (c) => c.tok({ iat: NOW - 0.5, exp: NOW + 59.5 })),
-  row('exp = now − 30 (tolerance edge) → expired', 'expired', (c) => c.tok({ iat: NOW - 90, exp: NOW - 30 })),
+  row('exp 2^53 + 1 with a real iat → missing_claim (lifetime above 600 s)', 'missing_claim', (c) =>
+    c.tok({ exp: 9007199254740993 }),
+  ),
+  row('float exp and iat → 200', { user: 'user-123' }, (c) =>
+    c.tok({ iat: NOW - 0.5, exp: NOW + 59.5 }),
+  ),
+  row('exp = now − 30 (tolerance edge) → expired', 'expired', (c) =>
+    c.tok({ iat: NOW - 90, exp: NOW - 30 }),
+  ),
   row('exp = now − 29 → 200', { user: 'user-123' }, (c) => c.tok({ iat: NOW - 89, exp: NOW - 29 })),
-  row('iat = now + 31 → not_yet_valid', 'not_yet_valid', (c) => c.tok({ iat: NOW + 31, exp: NOW + 91 })),
+  row('iat = now + 31 → not_yet_valid', 'not_yet_valid', (c) =>
+    c.tok({ iat: NOW + 31, exp: NOW + 91 }),
+  ),
   row('iat = now + 30 → 200', { user: 'user-123' }, (c) => c.tok({ iat: NOW + 30, exp: NOW + 90 })),
   row('nbf = now + 31 → not_yet_valid', 'not_yet_valid', (c) => c.tok({ nbf: NOW + 31 })),
   row('nbf = now + 30 → 200', { user: 'user-123' }, (c) => c.tok({ nbf: NOW + 30 })),
-  row('lifetime 601 s → missing_claim', 'missing_claim', (c) => c.tok({ iat: NOW - 1, exp: NOW + 600 })),
+  row('lifetime 601 s → missing_claim', 'missing_claim', (c) =>
+    c.tok({ iat: NOW - 1, exp: NOW + 600 }),
+  ),
   row('lifetime 600 s → 200', { user: 'user-123' }, (c) => c.tok({ iat: NOW, exp: NOW + 600 })),
   // SPEC §2 bounds the lifetime from above only; exp and iat are each held to the clock tolerance.
-  row('exp before iat, both inside the tolerance → 200', { user: 'user-123' }, (c) => c.tok({ iat: NOW + 20, exp: NOW + 10 })),
-  row('aud an array containing ours → 200', { user: 'user-123' }, (c) => c.tok({ aud: ['https://other.example', c.mock.audience] })),
-  row('aud an array without ours → audience_mismatch', 'audience_mismatch', (c) => c.tok({ aud: ['https://other.example'] })),
+  row('exp before iat, both inside the tolerance → 200', { user: 'user-123' }, (c) =>
+    c.tok({ iat: NOW + 20, exp: NOW + 10 }),
+  ),
+  row('aud an array containing ours → 200', { user: 'user-123' }, (c) =>
+    c.tok({ aud: ['https://other.example', c.mock.audience] }),
+  ),
+  row('aud an array without ours → audience_mismatch', 'audience_mismatch', (c) =>
+    c.tok({ aud: ['https://other.example'] }),
+  ),
   row('aud an empty array → missing_claim', 'missing_claim', (c) => c.tok({ aud: [] })),
-  row('aud an array with a non-string member → missing_claim', 'missing_claim', (c) => c.tok({ aud: [c.mock.audience, 1] })),
-  row('aud with a trailing slash → audience_mismatch', 'audience_mismatch', (c) => c.tok({ aud: `${c.mock.audience}/` })),
-  row('iss with a trailing slash → issuer_mismatch', 'issuer_mismatch', (c) => c.tok({ iss: `${c.mock.issuer}/` })),
-  row('iss in upper case → issuer_mismatch', 'issuer_mismatch', (c) => c.tok({ iss: c.mock.issuer.toUpperCase() })),
+  row('aud an array with a non-string member → missing_claim', 'missing_claim', (c) =>
+    c.tok({ aud: [c.mock.audience, 1] }),
+  ),
+  row('aud with a trailing slash → audience_mismatch', 'audience_mismatch', (c) =>
+    c.tok({ aud: `${c.mock.audience}/` }),
+  ),
+  row('iss with a trailing slash → issuer_mismatch', 'issuer_mismatch', (c) =>
+    c.tok({ iss: `${c.mock.issuer}/` }),
+  ),
+  row('iss in upper case → issuer_mismatch', 'issuer_mismatch', (c) =>
+    c.tok({ iss: c.mock.issuer.toUpperCase() }),
+  ),
   row('iss a number → missing_claim', 'missing_claim', (c) => c.tok({ iss: 42 })),
-  row('ext_provider in another case → ext_provider_mismatch', 'ext_provider_mismatch', (c) => c.tok({ ext_provider: 'Example-Partner' })),
-  row('scope with a double space → missing_claim', 'missing_claim', (c) => c.tok({ scope: 'mcp:read  mcp:write' })),
+  row('ext_provider in another case → ext_provider_mismatch', 'ext_provider_mismatch', (c) =>
+    c.tok({ ext_provider: 'Example-Partner' }),
+  ),
+  row('scope with a double space → missing_claim', 'missing_claim', (c) =>
+    c.tok({ scope: 'mcp:read  mcp:write' }),
+  ),
   row('scope with a quote → missing_claim', 'missing_claim', (c) => c.tok({ scope: 'mcp:"read' })),
 
   // Signature before claims.
@@ -482,22 +742,70 @@ const TOKEN_ROWS: TokenRow[] = [
   row('forged with a foreign audience → signature_invalid', 'signature_invalid', (c) =>
     signRaw(c.attacker.privateKey, c.header(), c.claims({ aud: 'https://other.example' })),
   ),
-  row('forged with a foreign issuer → issuer_mismatch (the issuer pre-filter, SPEC §2)', 'issuer_mismatch', (c) =>
-    signRaw(c.attacker.privateKey, c.header({ kid: 'any' }), c.claims({ iss: 'https://evil.example/orgs/x' })),
+  row(
+    'forged with a foreign issuer → issuer_mismatch (the issuer pre-filter, SPEC §2)',
+    'issuer_mismatch',
+    (c) =>
+      signRaw(
+        c.attacker.privateKey,
+        c.header({ kid: 'any' }),
+        c.claims({ iss: 'https://evil.example/orgs/x' }),
+      ),
   ),
 
   // The Authorization header itself (RFC 6750 §2.1).
-  { title: 'scheme "bearer" (lower case) → 200', expected: { user: 'user-123' }, auth: (c) => `bearer ${c.tok()}` },
-  { title: 'scheme "BEARER" → 200', expected: { user: 'user-123' }, auth: (c) => `BEARER ${c.tok()}` },
-  { title: 'Basic credentials → 401, no error', expected: 'no_credentials', auth: () => 'Basic dXNlcjpwYXNz' },
-  { title: 'DPoP scheme with a genuine token → 401, no error', expected: 'no_credentials', auth: (c) => `DPoP ${c.tok()}` },
+  {
+    title: 'scheme "bearer" (lower case) → 200',
+    expected: { user: 'user-123' },
+    auth: (c) => `bearer ${c.tok()}`,
+  },
+  {
+    title: 'scheme "BEARER" → 200',
+    expected: { user: 'user-123' },
+    auth: (c) => `BEARER ${c.tok()}`,
+  },
+  {
+    title: 'Basic credentials → 401, no error',
+    expected: 'no_credentials',
+    auth: () => 'Basic dXNlcjpwYXNz',
+  },
+  {
+    title: 'DPoP scheme with a genuine token → 401, no error',
+    expected: 'no_credentials',
+    auth: (c) => `DPoP ${c.tok()}`,
+  },
   { title: '"Bearer" alone → 400', expected: 'invalid_request', auth: () => 'Bearer' },
-  { title: 'token followed by another word → 400', expected: 'invalid_request', auth: (c) => `Bearer ${c.tok()} extra` },
-  { title: 'tab between scheme and token → 400', expected: 'invalid_request', auth: (c) => `Bearer\t${c.tok()}` },
-  { title: 'a quote in the value (challenge injection attempt) → 400', expected: 'invalid_request', auth: () => 'Bearer a"b, error="x' },
-  { title: 'two Authorization lines → 400', expected: 'invalid_request', auth: (c) => [`Bearer ${c.tok()}`, `Bearer ${c.tok()}`] },
-  { title: 'a Basic line and a Bearer line → 400', expected: 'invalid_request', auth: (c) => ['Basic dXNlcjpwYXNz', `Bearer ${c.tok()}`] },
-  { title: 'token in the query string only → 401, no error (not accepted)', expected: 'no_credentials', auth: () => undefined, path: '/mcp?access_token=TOKEN' },
+  {
+    title: 'token followed by another word → 400',
+    expected: 'invalid_request',
+    auth: (c) => `Bearer ${c.tok()} extra`,
+  },
+  {
+    title: 'tab between scheme and token → 400',
+    expected: 'invalid_request',
+    auth: (c) => `Bearer\t${c.tok()}`,
+  },
+  {
+    title: 'a quote in the value (challenge injection attempt) → 400',
+    expected: 'invalid_request',
+    auth: () => 'Bearer a"b, error="x',
+  },
+  {
+    title: 'two Authorization lines → 400',
+    expected: 'invalid_request',
+    auth: (c) => [`Bearer ${c.tok()}`, `Bearer ${c.tok()}`],
+  },
+  {
+    title: 'a Basic line and a Bearer line → 400',
+    expected: 'invalid_request',
+    auth: (c) => ['Basic dXNlcjpwYXNz', `Bearer ${c.tok()}`],
+  },
+  {
+    title: 'token in the query string only → 401, no error (not accepted)',
+    expected: 'no_credentials',
+    auth: () => undefined,
+    path: '/mcp?access_token=TOKEN',
+  },
 ]
 
 // An Ed25519 signature over an arbitrary string (RFC 7797 experiments).
@@ -518,7 +826,10 @@ function contextFor(mock: MockAgentPress, trap: CountingServer): Ctx {
     get kid() {
       return current().kid
     },
-    attacker: { ...attackerPair, jwk: { ...attackerJwk, kid: 'attacker-kid', use: 'sig', alg: 'EdDSA' } },
+    attacker: {
+      ...attackerPair,
+      jwk: { ...attackerJwk, kid: 'attacker-kid', use: 'sig', alg: 'EdDSA' },
+    },
     trapUrl: trap.url,
     header: (extra = {}) => ({ alg: 'EdDSA', typ: 'JWT', kid: current().kid, ...extra }),
     claims: (extra = {}) => {
@@ -609,17 +920,41 @@ describe('adversarial catalogue over HTTP', function () {
       after(() => server.close())
 
       const cases: Array<[string, Expected, (c: Ctx) => string]> = [
-        ['alg HS256 with an unknown kid', 'alg_not_allowed', (c) => hmacRaw(256, c.header({ alg: 'HS256', kid: 'fresh-1' }), c.claims(), 'k')],
-        ['alg none with an unknown kid', 'alg_not_allowed', (c) => signRaw(c.key, c.header({ alg: 'none', kid: 'fresh-2' }), c.claims())],
-        ['crit with an unknown kid', 'malformed', (c) => signRaw(c.key, c.header({ crit: ['x'], kid: 'fresh-3' }), c.claims())],
-        ['a foreign iss with an unknown kid', 'issuer_mismatch', (c) => c.tok({ iss: 'https://evil.example' }, { kid: 'fresh-4' })],
-        ['no kid at all', 'kid_missing_or_unknown', (c) => signRaw(c.key, drop(c.header(), 'kid'), c.claims())],
+        [
+          'alg HS256 with an unknown kid',
+          'alg_not_allowed',
+          (c) => hmacRaw(256, c.header({ alg: 'HS256', kid: 'fresh-1' }), c.claims(), 'k'),
+        ],
+        [
+          'alg none with an unknown kid',
+          'alg_not_allowed',
+          (c) => signRaw(c.key, c.header({ alg: 'none', kid: 'fresh-2' }), c.claims()),
+        ],
+        [
+          'crit with an unknown kid',
+          'malformed',
+          (c) => signRaw(c.key, c.header({ crit: ['x'], kid: 'fresh-3' }), c.claims()),
+        ],
+        [
+          'a foreign iss with an unknown kid',
+          'issuer_mismatch',
+          (c) => c.tok({ iss: 'https://evil.example' }, { kid: 'fresh-4' }),
+        ],
+        [
+          'no kid at all',
+          'kid_missing_or_unknown',
+          (c) => signRaw(c.key, drop(c.header(), 'kid'), c.claims()),
+        ],
       ]
       for (const [title, expected, build] of cases) {
         it(`${title} → ${expected as string}, 0 fetches`, async () => {
           const before = mock.jwksRequestCount
           const token = build(ctx)
-          const res = await send(server.port, { path: '/mcp', headers: [['Authorization', `Bearer ${token}`]], body: '' })
+          const res = await send(server.port, {
+            path: '/mcp',
+            headers: [['Authorization', `Bearer ${token}`]],
+            body: '',
+          })
           expectAnswer(res, expected, [token])
           expect(mock.jwksRequestCount - before).to.equal(0)
         })
@@ -636,26 +971,57 @@ describe('adversarial catalogue over HTTP', function () {
       after(() => server.close())
 
       const head = (auth: string) =>
-        Buffer.from(`POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`, 'latin1')
+        Buffer.from(
+          `POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+          'latin1',
+        )
       const cases: Array<[string, (c: Ctx) => Buffer, number, string | undefined]> = [
-        ['a CR inside the Authorization value → 400 from Node', () => head('Bearer a\rb'), 400, undefined],
-        ['a NUL inside the Authorization value → 400 from Node', () => head('Bearer a\u0000b'), 400, undefined],
-        ['an obs-fold continuation line → 400 from Node', (c) => head(`Bearer\r\n ${c.tok()}`), 400, undefined],
-        ['an Authorization line of 17 KB → 431 from Node', () => head(`Bearer ${'a'.repeat(17_000)}`), 431, undefined],
+        [
+          'a CR inside the Authorization value → 400 from Node',
+          () => head('Bearer a\rb'),
+          400,
+          undefined,
+        ],
+        [
+          'a NUL inside the Authorization value → 400 from Node',
+          () => head('Bearer a\u0000b'),
+          400,
+          undefined,
+        ],
+        [
+          'an obs-fold continuation line → 400 from Node',
+          (c) => head(`Bearer\r\n ${c.tok()}`),
+          400,
+          undefined,
+        ],
+        [
+          'an Authorization line of 17 KB → 431 from Node',
+          () => head(`Bearer ${'a'.repeat(17_000)}`),
+          431,
+          undefined,
+        ],
         [
           'a Latin-1 byte in the value → reaches the app: 400 invalid_request',
           () => head('Bearer caf\u00e9'),
           400,
-          challengeOf('error="invalid_request", error_description="Malformed authorization header"'),
+          challengeOf(
+            'error="invalid_request", error_description="Malformed authorization header"',
+          ),
         ],
       ]
       for (const [title, build, status, challenge] of cases) {
         it(title, async () => {
           const res = await rawRequest(server.port, build(ctx))
           expect(res.status).to.equal(status)
-          expect(res.all('www-authenticate')).to.deep.equal(challenge === undefined ? [] : [challenge])
+          expect(res.all('www-authenticate')).to.deep.equal(
+            challenge === undefined ? [] : [challenge],
+          )
           // And the next request is served normally.
-          const ok = await send(server.port, { path: '/mcp', headers: [['Authorization', `Bearer ${ctx.tok()}`]], body: '' })
+          const ok = await send(server.port, {
+            path: '/mcp',
+            headers: [['Authorization', `Bearer ${ctx.tok()}`]],
+            body: '',
+          })
           expectAnswer(ok, { user: 'user-123' }, [])
         })
       }
@@ -686,7 +1052,8 @@ describe('adversarial catalogue over HTTP', function () {
       exp: NOW + 60,
       ...extra,
     })
-    const token = (kid = 'k1', key: KeyObject = genuine.privateKey) => signRaw(key, { alg: 'EdDSA', kid }, claims())
+    const token = (kid = 'k1', key: KeyObject = genuine.privateKey) =>
+      signRaw(key, { alg: 'EdDSA', kid }, claims())
 
     before(async () => {
       jwks = await startCountingServer((_req, res) => {
@@ -700,10 +1067,20 @@ describe('adversarial catalogue over HTTP', function () {
       document = doc
       const before = jwks.count
       const server = await listen(
-        tokenAppFor('express5', { issuer: ISSUER, audience: AUDIENCE, expectedExtProvider: PROVIDER, jwksUrl: `${jwks.url}/jwks.json`, clock }),
+        tokenAppFor('express5', {
+          issuer: ISSUER,
+          audience: AUDIENCE,
+          expectedExtProvider: PROVIDER,
+          jwksUrl: `${jwks.url}/jwks.json`,
+          clock,
+        }),
       )
       try {
-        const res = await send(server.port, { path: '/mcp', headers: [['Authorization', `Bearer ${tokenValue}`]], body: '' })
+        const res = await send(server.port, {
+          path: '/mcp',
+          headers: [['Authorization', `Bearer ${tokenValue}`]],
+          body: '',
+        })
         expectAnswer(res, expected, [tokenValue])
       } finally {
         await server.close()
@@ -713,8 +1090,20 @@ describe('adversarial catalogue over HTTP', function () {
 
     const pub = genuine.publicKey
     const cases: Array<[string, () => unknown, () => string, Expected]> = [
-      ['control: the genuine key → 200', () => ({ keys: [jwkOf(pub)] }), () => token(), { user: 'user-123' }],
-      ['a published private key (d) → kid_missing_or_unknown', () => ({ keys: [genuine.privateKey.export({ format: 'jwk' })].map((k) => ({ ...k, kid: 'k1' })) }), () => token(), 'kid_missing_or_unknown'],
+      [
+        'control: the genuine key → 200',
+        () => ({ keys: [jwkOf(pub)] }),
+        () => token(),
+        { user: 'user-123' },
+      ],
+      [
+        'a published private key (d) → kid_missing_or_unknown',
+        () => ({
+          keys: [genuine.privateKey.export({ format: 'jwk' })].map((k) => ({ ...k, kid: 'k1' })),
+        }),
+        () => token(),
+        'kid_missing_or_unknown',
+      ],
       ...(
         [
           ['kty "EC"', { kty: 'EC' }],
@@ -726,29 +1115,94 @@ describe('adversarial catalogue over HTTP', function () {
           ['alg "none"', { alg: 'none' }],
           ['alg "Ed25519"', { alg: 'Ed25519' }],
           ['x with "=" padding', { x: `${(pub.export({ format: 'jwk' }) as { x: string }).x}=` }],
-          ['x in standard base64', { x: Buffer.from((pub.export({ format: 'jwk' }) as { x: string }).x, 'base64url').toString('base64') }],
+          [
+            'x in standard base64',
+            {
+              x: Buffer.from(
+                (pub.export({ format: 'jwk' }) as { x: string }).x,
+                'base64url',
+              ).toString('base64'),
+            },
+          ],
           ['x of 31 bytes', { x: Buffer.alloc(31, 7).toString('base64url') }],
           ['x a number', { x: 1 }],
           ['kid empty', { kid: '' }],
         ] as Array<[string, Record<string, unknown>]>
       ).map(
         ([label, extra]) =>
-          [`key with ${label} → kid_missing_or_unknown`, () => ({ keys: [jwkOf(pub, extra)] }), () => token(), 'kid_missing_or_unknown'] as [string, () => unknown, () => string, Expected],
+          [
+            `key with ${label} → kid_missing_or_unknown`,
+            () => ({ keys: [jwkOf(pub, extra)] }),
+            () => token(),
+            'kid_missing_or_unknown',
+          ] as [string, () => unknown, () => string, Expected],
       ),
-      ['two different keys under one kid → kid_missing_or_unknown (ambiguous)', () => ({ keys: [jwkOf(pub), jwkOf(other.publicKey)] }), () => token(), 'kid_missing_or_unknown'],
-      ['the same key twice under one kid → kid_missing_or_unknown (ambiguous, pinned)', () => ({ keys: [jwkOf(pub), jwkOf(pub)] }), () => token(), 'kid_missing_or_unknown'],
-      ['non-object entries beside the genuine key → 200', () => ({ keys: [null, 1, 'x', [], true, jwkOf(pub)] }), () => token(), { user: 'user-123' }],
-      ['a genuine key whose kid is "__proto__" → 200 (no prototype confusion)', () => ({ keys: [jwkOf(pub, { kid: '__proto__' })] }), () => token('__proto__'), { user: 'user-123' }],
-      ['kid "constructor" not published → kid_missing_or_unknown', () => ({ keys: [jwkOf(pub)] }), () => token('constructor'), 'kid_missing_or_unknown'],
-      ['kid "hasOwnProperty" not published → kid_missing_or_unknown', () => ({ keys: [jwkOf(pub)] }), () => token('hasOwnProperty'), 'kid_missing_or_unknown'],
-      ['an empty key set → kid_missing_or_unknown (a good fetch is authoritative)', () => ({ keys: [] }), () => token(), 'kid_missing_or_unknown'],
-      ['"keys" an object, not an array → 503 (a bad document is an outage)', () => ({ keys: { 0: jwkOf(pub) } }), () => token(), 'jwks_unavailable'],
+      [
+        'two different keys under one kid → kid_missing_or_unknown (ambiguous)',
+        () => ({ keys: [jwkOf(pub), jwkOf(other.publicKey)] }),
+        () => token(),
+        'kid_missing_or_unknown',
+      ],
+      [
+        'the same key twice under one kid → kid_missing_or_unknown (ambiguous, pinned)',
+        () => ({ keys: [jwkOf(pub), jwkOf(pub)] }),
+        () => token(),
+        'kid_missing_or_unknown',
+      ],
+      [
+        'non-object entries beside the genuine key → 200',
+        () => ({ keys: [null, 1, 'x', [], true, jwkOf(pub)] }),
+        () => token(),
+        { user: 'user-123' },
+      ],
+      [
+        'a genuine key whose kid is "__proto__" → 200 (no prototype confusion)',
+        () => ({ keys: [jwkOf(pub, { kid: '__proto__' })] }),
+        () => token('__proto__'),
+        { user: 'user-123' },
+      ],
+      [
+        'kid "constructor" not published → kid_missing_or_unknown',
+        () => ({ keys: [jwkOf(pub)] }),
+        () => token('constructor'),
+        'kid_missing_or_unknown',
+      ],
+      [
+        'kid "hasOwnProperty" not published → kid_missing_or_unknown',
+        () => ({ keys: [jwkOf(pub)] }),
+        () => token('hasOwnProperty'),
+        'kid_missing_or_unknown',
+      ],
+      [
+        'an empty key set → kid_missing_or_unknown (a good fetch is authoritative)',
+        () => ({ keys: [] }),
+        () => token(),
+        'kid_missing_or_unknown',
+      ],
+      [
+        '"keys" an object, not an array → 503 (a bad document is an outage)',
+        () => ({ keys: { 0: jwkOf(pub) } }),
+        () => token(),
+        'jwks_unavailable',
+      ],
       ['"keys" a string → 503', () => ({ keys: 'k1' }), () => token(), 'jwks_unavailable'],
       ['"keys" null → 503', () => ({ keys: null }), () => token(), 'jwks_unavailable'],
       ['no "keys" member → 503', () => ({ key: [jwkOf(pub)] }), () => token(), 'jwks_unavailable'],
       ['the document is an array → 503', () => [jwkOf(pub)], () => token(), 'jwks_unavailable'],
-      ['a key carrying x5u/jku pointing at the trap → 200, trap unused', () => ({ keys: [jwkOf(pub, { x5u: 'http://127.0.0.1:9/x', jku: 'http://127.0.0.1:9/j' })] }), () => token(), { user: 'user-123' }],
-      ['duplicate "keys" members in the JSON text: the last one wins → 200', () => `{"keys":[],"keys":[${JSON.stringify(jwkOf(pub))}]}`, () => token(), { user: 'user-123' }],
+      [
+        'a key carrying x5u/jku pointing at the trap → 200, trap unused',
+        () => ({
+          keys: [jwkOf(pub, { x5u: 'http://127.0.0.1:9/x', jku: 'http://127.0.0.1:9/j' })],
+        }),
+        () => token(),
+        { user: 'user-123' },
+      ],
+      [
+        'duplicate "keys" members in the JSON text: the last one wins → 200',
+        () => `{"keys":[],"keys":[${JSON.stringify(jwkOf(pub))}]}`,
+        () => token(),
+        { user: 'user-123' },
+      ],
     ]
     for (const [title, doc, tok, expected] of cases) {
       it(title, async () => {
@@ -787,7 +1241,11 @@ describe('adversarial catalogue over HTTP', function () {
           }
         }
         expect(forged, 'OpenSSL accepts some S = 0 forgery for this key').to.be.a('string')
-        await run({ keys: [{ kty: 'OKP', crv: 'Ed25519', x, kid: 'small' }] }, forged!, 'kid_missing_or_unknown')
+        await run(
+          { keys: [{ kty: 'OKP', crv: 'Ed25519', x, kid: 'small' }] },
+          forged!,
+          'kid_missing_or_unknown',
+        )
       })
     }
 
@@ -795,12 +1253,22 @@ describe('adversarial catalogue over HTTP', function () {
       document = { keys: [jwkOf(pub)] }
       const before = jwks.count
       const server = await listen(
-        tokenAppFor('express5', { issuer: ISSUER, audience: AUDIENCE, expectedExtProvider: PROVIDER, jwksUrl: `${jwks.url}/jwks.json`, clock }),
+        tokenAppFor('express5', {
+          issuer: ISSUER,
+          audience: AUDIENCE,
+          expectedExtProvider: PROVIDER,
+          jwksUrl: `${jwks.url}/jwks.json`,
+          clock,
+        }),
       )
       try {
         const results = await Promise.all(
           Array.from({ length: 200 }, () =>
-            send(server.port, { path: '/mcp', headers: [['Authorization', `Bearer ${token()}`]], body: '' }),
+            send(server.port, {
+              path: '/mcp',
+              headers: [['Authorization', `Bearer ${token()}`]],
+              body: '',
+            }),
           ),
         )
         expect(results.map((r) => r.status)).to.deep.equal(Array(200).fill(200))
@@ -825,22 +1293,37 @@ describe('adversarial catalogue over HTTP', function () {
         }),
       )
       try {
-        const ok = await send(server.port, { path: '/mcp', headers: [['Authorization', `Bearer ${token()}`]], body: '' })
+        const ok = await send(server.port, {
+          path: '/mcp',
+          headers: [['Authorization', `Bearer ${token()}`]],
+          body: '',
+        })
         expect(ok.status).to.equal(200)
         const perWindow: number[] = []
         for (let window = 0; window < 3; window++) {
           const start = jwks.count
           const results = await Promise.all(
             Array.from({ length: 300 }, (_, i) => {
-              const t = signRaw(genuine.privateKey, { alg: 'EdDSA', kid: `random-${window}-${i}` }, claims())
-              return send(server.port, { path: '/mcp', headers: [['Authorization', `Bearer ${t}`]], body: '' })
+              const t = signRaw(
+                genuine.privateKey,
+                { alg: 'EdDSA', kid: `random-${window}-${i}` },
+                claims(),
+              )
+              return send(server.port, {
+                path: '/mcp',
+                headers: [['Authorization', `Bearer ${t}`]],
+                body: '',
+              })
             }),
           )
           for (const r of results) expectAnswer(r, 'kid_missing_or_unknown', [])
           perWindow.push(jwks.count - start)
           now += 30_000 // the next cooldown window
         }
-        expect(perWindow.every((n) => n <= 1), `fetches per window: ${perWindow.join(', ')}`).to.equal(true)
+        expect(
+          perWindow.every((n) => n <= 1),
+          `fetches per window: ${perWindow.join(', ')}`,
+        ).to.equal(true)
         expect(jwks.count - before).to.be.at.most(4)
       } finally {
         await server.close()
@@ -880,8 +1363,16 @@ describe('adversarial catalogue over HTTP', function () {
       duplicate: { status: 200, body: '{"received":true,"duplicate":true}' },
       missing_signature: refusal(401, 'missing_signature', 'Missing X-AgentPress-Signature header'),
       missing_timestamp: refusal(401, 'missing_timestamp', 'Missing X-AgentPress-Timestamp header'),
-      invalid_timestamp: refusal(401, 'invalid_timestamp', 'X-AgentPress-Timestamp must be Unix seconds in ASCII digits'),
-      out_of_window: refusal(401, 'timestamp_out_of_window', 'Timestamp outside the accepted window'),
+      invalid_timestamp: refusal(
+        401,
+        'invalid_timestamp',
+        'X-AgentPress-Timestamp must be Unix seconds in ASCII digits',
+      ),
+      out_of_window: refusal(
+        401,
+        'timestamp_out_of_window',
+        'Timestamp outside the accepted window',
+      ),
       mismatch: refusal(401, 'signature_mismatch', 'Signature does not match'),
       invalid_payload: refusal(400, 'invalid_payload', 'Invalid key-rotation payload'),
       too_large: refusal(413, 'payload_too_large', 'Payload larger than 8192 bytes'),
@@ -892,7 +1383,11 @@ describe('adversarial catalogue over HTTP', function () {
 
     interface HookRow {
       readonly title: string
-      readonly request: () => { headers: Array<[string, string]>; body?: string | Buffer; write?: (req: import('node:http').ClientRequest) => Promise<void> | void }
+      readonly request: () => {
+        headers: Array<[string, string]>
+        body?: string | Buffer
+        write?: (req: import('node:http').ClientRequest) => Promise<void> | void
+      }
       readonly want: Want
       readonly refreshes: number
     }
@@ -909,92 +1404,292 @@ describe('adversarial catalogue over HTTP', function () {
     ]
 
     const HOOK_ROWS: HookRow[] = [
-      { title: 'control: a valid delivery → 200, one refresh', request: () => { const b = good(); return { headers: signed(b), body: b } }, want: R.ok, refreshes: 1 },
-      // Timestamp games.
-      ...['1.5', `+${TS}`, '0x6a00a1c0', `${TS}abc`, `-${TS}`, `${TS.slice(0, 5)} ${TS.slice(5)}`, `${TS}e0`, '99999999999999999999', `${TS},${TS}`].map(
-        (ts): HookRow => ({
-          title: `timestamp ${JSON.stringify(ts)} (signed over it) → 401 invalid_timestamp`,
-          request: () => { const b = good(); return { headers: signed(b, ts), body: b } },
-          want: R.invalid_timestamp,
-          refreshes: 0,
-        }),
-      ),
-      { title: 'timestamp header empty → 401 missing_timestamp', request: () => { const b = good(); return { headers: signed(b, ''), body: b } }, want: R.missing_timestamp, refreshes: 0 },
-      { title: 'timestamp header absent → 401 missing_timestamp', request: () => { const b = good(); return { headers: signed(b).filter(([n]) => n !== 'X-AgentPress-Timestamp'), body: b } }, want: R.missing_timestamp, refreshes: 0 },
       {
-        title: 'spaces around the timestamp are stripped by HTTP (RFC 9110 §5.5): signed over the digits → 200',
-        request: () => { const b = good(); return { headers: [['Content-Type', 'application/json'], ['X-AgentPress-Timestamp', `  ${TS}  `], ['X-AgentPress-Signature', `sha256=${mac(b)}`]], body: b } },
-        want: R.ok,
-        refreshes: 1,
-      },
-      {
-        title: 'spaces around the timestamp, signed over the spaces → 401 signature_mismatch',
-        request: () => { const b = good(); return { headers: [['Content-Type', 'application/json'], ['X-AgentPress-Timestamp', ` ${TS} `], ['X-AgentPress-Signature', `sha256=${mac(b, ` ${TS} `)}`]], body: b } },
-        want: R.mismatch,
-        refreshes: 0,
-      },
-      ...([-301, 301] as const).map((d): HookRow => ({
-        title: `timestamp ${d > 0 ? '301 s ahead' : '301 s old'} → 401 timestamp_out_of_window`,
-        request: () => { const b = good(); return { headers: signed(b, String(NOW + d)), body: b } },
-        want: R.out_of_window,
-        refreshes: 0,
-      })),
-      ...([-300, 300] as const).map((d): HookRow => ({
-        title: `timestamp exactly ${d > 0 ? '300 s ahead' : '300 s old'} → 200`,
-        request: () => { const b = good(); return { headers: signed(b, String(NOW + d)), body: b } },
-        want: R.ok,
-        refreshes: 1,
-      })),
-      { title: 'timestamp 0 → 401 timestamp_out_of_window', request: () => { const b = good(); return { headers: signed(b, '0'), body: b } }, want: R.out_of_window, refreshes: 0 },
-      { title: 'timestamp of 16 digits → 401 timestamp_out_of_window', request: () => { const b = good(); return { headers: signed(b, '9999999999999999'), body: b } }, want: R.out_of_window, refreshes: 0 },
-      // Signature games.
-      { title: 'signature header absent → 401 missing_signature', request: () => { const b = good(); return { headers: signed(b).filter(([n]) => n !== 'X-AgentPress-Signature'), body: b } }, want: R.missing_signature, refreshes: 0 },
-      { title: 'signature header only spaces → 401 missing_signature', request: () => { const b = good(); return { headers: withSig(b, '   '), body: b } }, want: R.missing_signature, refreshes: 0 },
-      ...(
-        [
-          ['63 hex characters', (m: string) => `sha256=${m.slice(0, 63)}`],
-          ['65 hex characters', (m: string) => `sha256=${m}0`],
-          ['a non-hex character', (m: string) => `sha256=${m.slice(0, 63)}g`],
-          ['base64 of the MAC', (m: string) => `sha256=${Buffer.from(m, 'hex').toString('base64')}`],
-          ['upper-case hex', (m: string) => `sha256=${m.toUpperCase()}`],
-          ['sha512= prefix', (m: string) => `sha512=${m}`],
-          ['SHA256= prefix', (m: string) => `SHA256=${m}`],
-          ['the MAC followed by a NUL-free junk suffix', (m: string) => `sha256=${m}xyz`],
-          ['nine entries, the good one last (over the cap of 8)', (m: string) => `${Array(8).fill(`sha256=${'0'.repeat(64)}`).join(',')},sha256=${m}`],
-        ] as Array<[string, (m: string) => string]>
-      ).map(([label, make]): HookRow => ({
-        title: `signature: ${label} → 401 signature_mismatch`,
-        request: () => { const b = good(); return { headers: withSig(b, make(mac(b))), body: b } },
-        want: R.mismatch,
-        refreshes: 0,
-      })),
-      { title: 'signature: the right MAC under another secret → 401 signature_mismatch', request: () => { const b = good(); return { headers: signed(b, TS, OTHER_SECRET), body: b } }, want: R.mismatch, refreshes: 0 },
-      { title: 'signature: eight entries, the good one last → 200', request: () => { const b = good(); return { headers: withSig(b, `${Array(7).fill(`sha256=${'0'.repeat(64)}`).join(' ')} sha256=${mac(b)}`), body: b } }, want: R.ok, refreshes: 1 },
-      { title: 'signature: a bad entry beside a good one → 200', request: () => { const b = good(); return { headers: withSig(b, `sha256=${'f'.repeat(64)}, sha256=${mac(b)}`), body: b } }, want: R.ok, refreshes: 1 },
-      { title: 'signature: v1= and bare hex entries → 200', request: () => { const b = good(); return { headers: withSig(b, `v1=${mac(b)}`), body: b } }, want: R.ok, refreshes: 1 },
-      {
-        title: 'signature: two header lines, bad then good (joined as Node joins them) → 200',
-        request: () => { const b = good(); return { headers: [...withSig(b, `sha256=${'a'.repeat(64)}`), ['X-AgentPress-Signature', `sha256=${mac(b)}`]], body: b } },
-        want: R.ok,
-        refreshes: 1,
-      },
-      // Body games.
-      { title: 'body: one byte changed after signing → 401 signature_mismatch', request: () => { const b = good(); return { headers: signed(b), body: b.replace('signing_key_rotation', 'signing_key_rotatioN') } }, want: R.mismatch, refreshes: 0 },
-      { title: 'body: re-serialised JSON (spaces) → 401 signature_mismatch', request: () => { const b = good(); return { headers: signed(b), body: JSON.stringify(JSON.parse(b), null, 1) } }, want: R.mismatch, refreshes: 0 },
-      {
-        title: 'body: invalid UTF-8, a BOM and CRLF, signed exactly as sent → 200',
+        title: 'control: a valid delivery → 200, one refresh',
         request: () => {
-          const json = JSON.stringify(event({ note: 'NOTE' }), null, 1).replace(/\n/g, '\r\n')
-          const [a, z] = json.split('NOTE') as [string, string]
-          const b = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(a), Buffer.from([0xff, 0xfe]), Buffer.from(z)])
+          const b = good()
           return { headers: signed(b), body: b }
         },
         want: R.ok,
         refreshes: 1,
       },
-      { title: 'body: empty, signed → 400 invalid_payload', request: () => ({ headers: signed(''), body: '' }), want: R.invalid_payload, refreshes: 0 },
-      { title: 'body: wrong type, signed → 400 invalid_payload', request: () => { const b = JSON.stringify(event({ type: 'key_rotation' })); return { headers: signed(b), body: b } }, want: R.invalid_payload, refreshes: 0 },
-      { title: 'body: a JSON array, signed → 400 invalid_payload', request: () => { const b = JSON.stringify([event()]); return { headers: signed(b), body: b } }, want: R.invalid_payload, refreshes: 0 },
+      // Timestamp games.
+      ...[
+        '1.5',
+        `+${TS}`,
+        '0x6a00a1c0',
+        `${TS}abc`,
+        `-${TS}`,
+        `${TS.slice(0, 5)} ${TS.slice(5)}`,
+        `${TS}e0`,
+        '99999999999999999999',
+        `${TS},${TS}`,
+      ].map((ts): HookRow => ({
+        title: `timestamp ${JSON.stringify(ts)} (signed over it) → 401 invalid_timestamp`,
+        request: () => {
+          const b = good()
+          return { headers: signed(b, ts), body: b }
+        },
+        want: R.invalid_timestamp,
+        refreshes: 0,
+      })),
+      {
+        title: 'timestamp header empty → 401 missing_timestamp',
+        request: () => {
+          const b = good()
+          return { headers: signed(b, ''), body: b }
+        },
+        want: R.missing_timestamp,
+        refreshes: 0,
+      },
+      {
+        title: 'timestamp header absent → 401 missing_timestamp',
+        request: () => {
+          const b = good()
+          return { headers: signed(b).filter(([n]) => n !== 'X-AgentPress-Timestamp'), body: b }
+        },
+        want: R.missing_timestamp,
+        refreshes: 0,
+      },
+      {
+        title:
+          'spaces around the timestamp are stripped by HTTP (RFC 9110 §5.5): signed over the digits → 200',
+        request: () => {
+          const b = good()
+          return {
+            headers: [
+              ['Content-Type', 'application/json'],
+              ['X-AgentPress-Timestamp', `  ${TS}  `],
+              ['X-AgentPress-Signature', `sha256=${mac(b)}`],
+            ],
+            body: b,
+          }
+        },
+        want: R.ok,
+        refreshes: 1,
+      },
+      {
+        title: 'spaces around the timestamp, signed over the spaces → 401 signature_mismatch',
+        request: () => {
+          const b = good()
+          return {
+            headers: [
+              ['Content-Type', 'application/json'],
+              ['X-AgentPress-Timestamp', ` ${TS} `],
+              ['X-AgentPress-Signature', `sha256=${mac(b, ` ${TS} `)}`],
+            ],
+            body: b,
+          }
+        },
+        want: R.mismatch,
+        refreshes: 0,
+      },
+      ...([-301, 301] as const).map((d): HookRow => ({
+        title: `timestamp ${d > 0 ? '301 s ahead' : '301 s old'} → 401 timestamp_out_of_window`,
+        request: () => {
+          const b = good()
+          return { headers: signed(b, String(NOW + d)), body: b }
+        },
+        want: R.out_of_window,
+        refreshes: 0,
+      })),
+      ...([-300, 300] as const).map((d): HookRow => ({
+        title: `timestamp exactly ${d > 0 ? '300 s ahead' : '300 s old'} → 200`,
+        request: () => {
+          const b = good()
+          return { headers: signed(b, String(NOW + d)), body: b }
+        },
+        want: R.ok,
+        refreshes: 1,
+      })),
+      {
+        title: 'timestamp 0 → 401 timestamp_out_of_window',
+        request: () => {
+          const b = good()
+          return { headers: signed(b, '0'), body: b }
+        },
+        want: R.out_of_window,
+        refreshes: 0,
+      },
+      {
+        title: 'timestamp of 16 digits → 401 timestamp_out_of_window',
+        request: () => {
+          const b = good()
+          return { headers: signed(b, '9999999999999999'), body: b }
+        },
+        want: R.out_of_window,
+        refreshes: 0,
+      },
+      // Signature games.
+      {
+        title: 'signature header absent → 401 missing_signature',
+        request: () => {
+          const b = good()
+          return { headers: signed(b).filter(([n]) => n !== 'X-AgentPress-Signature'), body: b }
+        },
+        want: R.missing_signature,
+        refreshes: 0,
+      },
+      {
+        title: 'signature header only spaces → 401 missing_signature',
+        request: () => {
+          const b = good()
+          return { headers: withSig(b, '   '), body: b }
+        },
+        want: R.missing_signature,
+        refreshes: 0,
+      },
+      ...(
+        [
+          ['63 hex characters', (m: string) => `sha256=${m.slice(0, 63)}`],
+          ['65 hex characters', (m: string) => `sha256=${m}0`],
+          ['a non-hex character', (m: string) => `sha256=${m.slice(0, 63)}g`],
+          [
+            'base64 of the MAC',
+            (m: string) => `sha256=${Buffer.from(m, 'hex').toString('base64')}`,
+          ],
+          ['upper-case hex', (m: string) => `sha256=${m.toUpperCase()}`],
+          ['sha512= prefix', (m: string) => `sha512=${m}`],
+          ['SHA256= prefix', (m: string) => `SHA256=${m}`],
+          ['the MAC followed by a NUL-free junk suffix', (m: string) => `sha256=${m}xyz`],
+          [
+            'nine entries, the good one last (over the cap of 8)',
+            (m: string) =>
+              `${Array(8)
+                .fill(`sha256=${'0'.repeat(64)}`)
+                .join(',')},sha256=${m}`,
+          ],
+        ] as Array<[string, (m: string) => string]>
+      ).map(([label, make]): HookRow => ({
+        title: `signature: ${label} → 401 signature_mismatch`,
+        request: () => {
+          const b = good()
+          return { headers: withSig(b, make(mac(b))), body: b }
+        },
+        want: R.mismatch,
+        refreshes: 0,
+      })),
+      {
+        title: 'signature: the right MAC under another secret → 401 signature_mismatch',
+        request: () => {
+          const b = good()
+          return { headers: signed(b, TS, OTHER_SECRET), body: b }
+        },
+        want: R.mismatch,
+        refreshes: 0,
+      },
+      {
+        title: 'signature: eight entries, the good one last → 200',
+        request: () => {
+          const b = good()
+          return {
+            headers: withSig(
+              b,
+              `${Array(7)
+                .fill(`sha256=${'0'.repeat(64)}`)
+                .join(' ')} sha256=${mac(b)}`,
+            ),
+            body: b,
+          }
+        },
+        want: R.ok,
+        refreshes: 1,
+      },
+      {
+        title: 'signature: a bad entry beside a good one → 200',
+        request: () => {
+          const b = good()
+          return { headers: withSig(b, `sha256=${'f'.repeat(64)}, sha256=${mac(b)}`), body: b }
+        },
+        want: R.ok,
+        refreshes: 1,
+      },
+      {
+        title: 'signature: v1= and bare hex entries → 200',
+        request: () => {
+          const b = good()
+          return { headers: withSig(b, `v1=${mac(b)}`), body: b }
+        },
+        want: R.ok,
+        refreshes: 1,
+      },
+      {
+        title: 'signature: two header lines, bad then good (joined as Node joins them) → 200',
+        request: () => {
+          const b = good()
+          return {
+            headers: [
+              ...withSig(b, `sha256=${'a'.repeat(64)}`),
+              ['X-AgentPress-Signature', `sha256=${mac(b)}`],
+            ],
+            body: b,
+          }
+        },
+        want: R.ok,
+        refreshes: 1,
+      },
+      // Body games.
+      {
+        title: 'body: one byte changed after signing → 401 signature_mismatch',
+        request: () => {
+          const b = good()
+          return {
+            headers: signed(b),
+            body: b.replace('signing_key_rotation', 'signing_key_rotatioN'),
+          }
+        },
+        want: R.mismatch,
+        refreshes: 0,
+      },
+      {
+        title: 'body: re-serialised JSON (spaces) → 401 signature_mismatch',
+        request: () => {
+          const b = good()
+          return { headers: signed(b), body: JSON.stringify(JSON.parse(b), null, 1) }
+        },
+        want: R.mismatch,
+        refreshes: 0,
+      },
+      {
+        title: 'body: invalid UTF-8, a BOM and CRLF, signed exactly as sent → 200',
+        request: () => {
+          const json = JSON.stringify(event({ note: 'NOTE' }), null, 1).replace(/\n/g, '\r\n')
+          const [a, z] = json.split('NOTE') as [string, string]
+          const b = Buffer.concat([
+            Buffer.from([0xef, 0xbb, 0xbf]),
+            Buffer.from(a),
+            Buffer.from([0xff, 0xfe]),
+            Buffer.from(z),
+          ])
+          return { headers: signed(b), body: b }
+        },
+        want: R.ok,
+        refreshes: 1,
+      },
+      {
+        title: 'body: empty, signed → 400 invalid_payload',
+        request: () => ({ headers: signed(''), body: '' }),
+        want: R.invalid_payload,
+        refreshes: 0,
+      },
+      {
+        title: 'body: wrong type, signed → 400 invalid_payload',
+        request: () => {
+          const b = JSON.stringify(event({ type: 'key_rotation' }))
+          return { headers: signed(b), body: b }
+        },
+        want: R.invalid_payload,
+        refreshes: 0,
+      },
+      {
+        title: 'body: a JSON array, signed → 400 invalid_payload',
+        request: () => {
+          const b = JSON.stringify([event()])
+          return { headers: signed(b), body: b }
+        },
+        want: R.invalid_payload,
+        refreshes: 0,
+      },
       {
         title: 'body: exactly 8192 bytes, signed → 200',
         request: () => {
@@ -1008,7 +1703,10 @@ describe('adversarial catalogue over HTTP', function () {
       },
       {
         title: 'body: 8193 bytes with Content-Length → 413',
-        request: () => { const b = JSON.stringify(event({ pad: 'p'.repeat(8300) })).slice(0, 8193); return { headers: signed(b), body: b } },
+        request: () => {
+          const b = JSON.stringify(event({ pad: 'p'.repeat(8300) })).slice(0, 8193)
+          return { headers: signed(b), body: b }
+        },
         want: R.too_large,
         refreshes: 0,
       },
@@ -1040,7 +1738,12 @@ describe('adversarial catalogue over HTTP', function () {
         title: 'body: Content-Length larger than the bytes sent → 408 at the body deadline',
         request: () => {
           const b = good()
-          return { headers: [...signed(b), ['Content-Length', String(Buffer.byteLength(b) + 10)]], write: (req) => { req.write(b) } }
+          return {
+            headers: [...signed(b), ['Content-Length', String(Buffer.byteLength(b) + 10)]],
+            write: (req) => {
+              req.write(b)
+            },
+          }
         },
         want: R.timeout,
         refreshes: 0,
@@ -1066,13 +1769,26 @@ describe('adversarial catalogue over HTTP', function () {
         title: `Content-Encoding: ${encoding} (signed over the compressed bytes) → 415`,
         request: () => {
           const raw = Buffer.from(good())
-          const b = encoding === 'deflate' ? deflateSync(raw) : encoding === 'br' ? brotliCompressSync(raw) : gzipSync(raw)
+          const b =
+            encoding === 'deflate'
+              ? deflateSync(raw)
+              : encoding === 'br'
+                ? brotliCompressSync(raw)
+                : gzipSync(raw)
           return { headers: [...signed(b), ['Content-Encoding', encoding]], body: b }
         },
         want: R.encoding,
         refreshes: 0,
       })),
-      { title: 'Content-Encoding: identity → 200', request: () => { const b = good(); return { headers: [...signed(b), ['Content-Encoding', 'identity']], body: b } }, want: R.ok, refreshes: 1 },
+      {
+        title: 'Content-Encoding: identity → 200',
+        request: () => {
+          const b = good()
+          return { headers: [...signed(b), ['Content-Encoding', 'identity']], body: b }
+        },
+        want: R.ok,
+        refreshes: 1,
+      },
     ]
 
     for (const stack of STACKS) {
@@ -1113,7 +1829,9 @@ describe('adversarial catalogue over HTTP', function () {
           const b = good()
           const before = hooks.jwksRequestCount
           const results = await Promise.all(
-            Array.from({ length: 50 }, () => send(server.port, { path: PATH, headers: signed(b), body: b })),
+            Array.from({ length: 50 }, () =>
+              send(server.port, { path: PATH, headers: signed(b), body: b }),
+            ),
           )
           for (const res of results) {
             expect(res.status).to.equal(200)
@@ -1124,7 +1842,9 @@ describe('adversarial catalogue over HTTP', function () {
 
         it('a Content-Length smaller than the body → the truncated body fails its signature (401)', async () => {
           const b = good()
-          const head = signed(b).map(([n, v]) => `${n}: ${v}\r\n`).join('')
+          const head = signed(b)
+            .map(([n, v]) => `${n}: ${v}\r\n`)
+            .join('')
           // The 10 bytes beyond Content-Length follow a moment later: to the server they are the
           // start of a next request (which Node refuses), after the answer to this one.
           const res = await rawRequest(server.port, [
@@ -1137,15 +1857,32 @@ describe('adversarial catalogue over HTTP', function () {
 
         it('a body carrying a URL and keys → 200, the trap sees 0 requests, the key is not trusted', async () => {
           const attacker = generateKeyPairSync('ed25519')
-          const jwk = { ...(attacker.publicKey.export({ format: 'jwk' }) as object), kid: 'attacker-kid' }
-          const b = JSON.stringify(event({ jwksUrl: `${trap.url}/jwks.json`, jku: `${trap.url}/j`, keys: [jwk], newCurrentKid: 'attacker-kid' }))
+          const jwk = {
+            ...(attacker.publicKey.export({ format: 'jwk' }) as object),
+            kid: 'attacker-kid',
+          }
+          const b = JSON.stringify(
+            event({
+              jwksUrl: `${trap.url}/jwks.json`,
+              jku: `${trap.url}/j`,
+              keys: [jwk],
+              newCurrentKid: 'attacker-kid',
+            }),
+          )
           const trapped = trap.count
           const res = await send(server.port, { path: PATH, headers: signed(b), body: b })
           expect([res.status, res.text]).to.deep.equal([R.ok.status, R.ok.body])
           expect(trap.count - trapped).to.equal(0)
           // The attacker's kid is not a key the verifier knows after that refresh.
-          const verifier = new (await import('passport-agentpress-partner')).PartnerTokenVerifier({ ...hooks.partnerMcp, clock })
-          const forged = signRaw(attacker.privateKey, { alg: 'EdDSA', kid: 'attacker-kid' }, { iss: hooks.issuer })
+          const verifier = new (await import('passport-agentpress-partner')).PartnerTokenVerifier({
+            ...hooks.partnerMcp,
+            clock,
+          })
+          const forged = signRaw(
+            attacker.privateKey,
+            { alg: 'EdDSA', kid: 'attacker-kid' },
+            { iss: hooks.issuer },
+          )
           const reason = await verifier.verifyToken(forged).then(
             () => 'ok',
             (err: { reason?: string }) => err.reason,
@@ -1173,7 +1910,12 @@ describe('adversarial catalogue over HTTP', function () {
           const res = await send(server.port, { method: 'GET', path: PATH })
           expect(res.status).to.equal(405)
           expect(res.get('allow')).to.equal('POST')
-          expect(res.text).to.equal(JSON.stringify({ error: 'method_not_allowed', error_description: 'Only POST is allowed' }))
+          expect(res.text).to.equal(
+            JSON.stringify({
+              error: 'method_not_allowed',
+              error_description: 'Only POST is allowed',
+            }),
+          )
         })
       })
     }
@@ -1182,7 +1924,19 @@ describe('adversarial catalogue over HTTP', function () {
       it('express.json() first → 500 body_already_parsed, naming the fix', async () => {
         const app = express5()
         app.use(express5.json())
-        app.use(PATH, createKeyRotationRouter({ webhookSecret: SECRET, verifiers: [new (await import('passport-agentpress-partner')).PartnerTokenVerifier({ ...hooks.partnerMcp, clock })], clock }))
+        app.use(
+          PATH,
+          createKeyRotationRouter({
+            webhookSecret: SECRET,
+            verifiers: [
+              new (await import('passport-agentpress-partner')).PartnerTokenVerifier({
+                ...hooks.partnerMcp,
+                clock,
+              }),
+            ],
+            clock,
+          }),
+        )
         const server = await listen(app)
         try {
           const b = good()
@@ -1205,7 +1959,19 @@ describe('adversarial catalogue over HTTP', function () {
             },
           }),
         )
-        app.use(PATH, createKeyRotationRouter({ webhookSecret: SECRET, verifiers: [new (await import('passport-agentpress-partner')).PartnerTokenVerifier({ ...hooks.partnerMcp, clock })], clock }))
+        app.use(
+          PATH,
+          createKeyRotationRouter({
+            webhookSecret: SECRET,
+            verifiers: [
+              new (await import('passport-agentpress-partner')).PartnerTokenVerifier({
+                ...hooks.partnerMcp,
+                clock,
+              }),
+            ],
+            clock,
+          }),
+        )
         const server = await listen(app)
         try {
           const b = good()
@@ -1220,7 +1986,10 @@ describe('adversarial catalogue over HTTP', function () {
     it('emergency rotation: the retired key is refused at once on the token route', async () => {
       const strategyVerify = async (claims: PartnerTokenClaims) => ({ sub: claims.sub })
       const passport = newPassport()
-      const strategy = new AgentPressPartnerStrategy({ partnerMcp: { ...hooks.partnerMcp, clock }, realm: REALM, resourceMetadataUrl: PRM }, strategyVerify)
+      const strategy = new AgentPressPartnerStrategy(
+        { partnerMcp: { ...hooks.partnerMcp, clock }, realm: REALM, resourceMetadataUrl: PRM },
+        strategyVerify,
+      )
       passport.use(strategy)
       const app = express5()
       app.use(PATH, createKeyRotationRouter({ webhookSecret: SECRET, strategy, clock }))
@@ -1228,13 +1997,41 @@ describe('adversarial catalogue over HTTP', function () {
       const server = await listen(app)
       try {
         const old = hooks.signToken()
-        expectAnswer(await send(server.port, { path: '/mcp', headers: [['Authorization', `Bearer ${old}`]], body: '' }), { user: 'user-123' }, [])
+        expectAnswer(
+          await send(server.port, {
+            path: '/mcp',
+            headers: [['Authorization', `Bearer ${old}`]],
+            body: '',
+          }),
+          { user: 'user-123' },
+          [],
+        )
         const rotation = hooks.rotateKeys({ emergency: true })
         const delivery = signWebhook(rotation, { secret: SECRET, clock })
-        const res = await send(server.port, { path: PATH, headers: Object.entries(delivery.headers), body: delivery.body })
+        const res = await send(server.port, {
+          path: PATH,
+          headers: Object.entries(delivery.headers),
+          body: delivery.body,
+        })
         expect([res.status, res.text]).to.deep.equal([200, '{"received":true}'])
-        expectAnswer(await send(server.port, { path: '/mcp', headers: [['Authorization', `Bearer ${old}`]], body: '' }), 'kid_missing_or_unknown', [old])
-        expectAnswer(await send(server.port, { path: '/mcp', headers: [['Authorization', `Bearer ${hooks.signToken()}`]], body: '' }), { user: 'user-123' }, [])
+        expectAnswer(
+          await send(server.port, {
+            path: '/mcp',
+            headers: [['Authorization', `Bearer ${old}`]],
+            body: '',
+          }),
+          'kid_missing_or_unknown',
+          [old],
+        )
+        expectAnswer(
+          await send(server.port, {
+            path: '/mcp',
+            headers: [['Authorization', `Bearer ${hooks.signToken()}`]],
+            body: '',
+          }),
+          { user: 'user-123' },
+          [],
+        )
       } finally {
         await server.close()
       }
@@ -1253,7 +2050,10 @@ function tokenApp(stack: Stack, mock: MockAgentPress) {
   return tokenAppFor(stack, { ...mock.partnerMcp, clock })
 }
 
-function tokenAppFor(stack: Stack, partnerMcp: ConstructorParameters<typeof AgentPressPartnerStrategy>[0]['partnerMcp'] & object) {
+function tokenAppFor(
+  stack: Stack,
+  partnerMcp: ConstructorParameters<typeof AgentPressPartnerStrategy>[0]['partnerMcp'] & object,
+) {
   const passport = newPassport()
   passport.use(
     new AgentPressPartnerStrategy(
@@ -1261,16 +2061,30 @@ function tokenAppFor(stack: Stack, partnerMcp: ConstructorParameters<typeof Agen
       async (claims: PartnerTokenClaims) => ({ sub: claims.sub }),
     ),
   )
-  return buildApp(stack, [{ path: '/mcp', handlers: [passport.authenticate('agentpress-partner', { session: false }), echoUser] }])
+  return buildApp(stack, [
+    {
+      path: '/mcp',
+      handlers: [passport.authenticate('agentpress-partner', { session: false }), echoUser],
+    },
+  ])
 }
 
 function hookApp(stack: Stack, hooks: MockAgentPress, secret: string) {
   const passport = newPassport()
-  const strategy = new AgentPressPartnerStrategy({ partnerMcp: { ...hooks.partnerMcp, clock } }, async () => ({}))
+  const strategy = new AgentPressPartnerStrategy(
+    { partnerMcp: { ...hooks.partnerMcp, clock } },
+    async () => ({}),
+  )
   passport.use(strategy)
-  const router = createKeyRotationRouter({ webhookSecret: secret, strategy, clock, bodyTimeoutMs: 400 })
+  const router = createKeyRotationRouter({
+    webhookSecret: secret,
+    strategy,
+    clock,
+    bodyTimeoutMs: 400,
+  })
   // Mounted with use(path, router), as the README says: the framework strips the mount path.
-  if (stack === 'connect') return buildApp('connect', [{ path: '/webhooks/agentpress/key-rotation', handlers: [router] }])
+  if (stack === 'connect')
+    return buildApp('connect', [{ path: '/webhooks/agentpress/key-rotation', handlers: [router] }])
   const app = stack === 'express4' ? express4() : express5()
   app.use('/webhooks/agentpress/key-rotation', router)
   return app

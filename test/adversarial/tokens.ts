@@ -18,7 +18,12 @@ export function signRaw(key: KeyObject, header: Part, payload: Part): string {
 }
 
 /** An HMAC-SHA-(256|384|512) token keyed with `secret` (algorithm confusion). */
-export function hmacRaw(bits: 256 | 384 | 512, header: Part, payload: Part, secret: Buffer | string): string {
+export function hmacRaw(
+  bits: 256 | 384 | 512,
+  header: Part,
+  payload: Part,
+  secret: Buffer | string,
+): string {
   const input = `${enc(header)}.${enc(payload)}`
   return `${input}.${createHmac(`sha${bits}`, secret).update(input).digest('base64url')}`
 }
@@ -79,7 +84,10 @@ export function flipInSegment(segment: string, from: string, to: string): string
  * grown until the length matches (the base64url length moves by 1 or 2 per byte, so two fillers
  * are tried).
  */
-export function tokenOfLength(length: number, make: (pad: string, filler: string) => string): string {
+export function tokenOfLength(
+  length: number,
+  make: (pad: string, filler: string) => string,
+): string {
   // Binary search on the pad, then a small neighbourhood of pads and fillers: the base64url length
   // moves by 1 or 2 per byte, so some lengths are only reached with another filler.
   let lo = 0

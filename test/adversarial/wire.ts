@@ -100,7 +100,9 @@ export function send(port: number, options: SendOptions): Promise<WireResponse> 
       res.on('error', () => {})
       res.on('end', () => {
         clearTimeout(timer)
-        resolve(wireResponse(res.statusCode ?? 0, res.rawHeaders, Buffer.concat(chunks).toString('utf8')))
+        resolve(
+          wireResponse(res.statusCode ?? 0, res.rawHeaders, Buffer.concat(chunks).toString('utf8')),
+        )
         req.destroy()
       })
     })

@@ -29,8 +29,15 @@ describe('buildChallenge', () => {
 
   it('drops every character RFC 6750 does not allow in a quoted value', () => {
     const nasty = 'a"b\\c\r\nd\u0000e\u00e9f\u2028g\th'
-    const header = buildChallenge({ realm: nasty, error: nasty, errorDescription: nasty, scope: nasty })
-    expect(header).to.equal('Bearer realm="abcdefgh", error="abcdefgh", error_description="abcdefgh", scope="abcdefgh"')
+    const header = buildChallenge({
+      realm: nasty,
+      error: nasty,
+      errorDescription: nasty,
+      scope: nasty,
+    })
+    expect(header).to.equal(
+      'Bearer realm="abcdefgh", error="abcdefgh", error_description="abcdefgh", scope="abcdefgh"',
+    )
     expect(header).to.match(/^[\x20-\x7e]+$/)
   })
 })
@@ -38,10 +45,20 @@ describe('buildChallenge', () => {
 describe('error model', () => {
   it('has exactly the ten token reasons of SPEC §4 with their fixed descriptions', () => {
     expect(PARTNER_TOKEN_ERROR_REASONS).to.deep.equal([
-      'malformed', 'alg_not_allowed', 'kid_missing_or_unknown', 'signature_invalid', 'issuer_mismatch',
-      'audience_mismatch', 'expired', 'not_yet_valid', 'missing_claim', 'ext_provider_mismatch',
+      'malformed',
+      'alg_not_allowed',
+      'kid_missing_or_unknown',
+      'signature_invalid',
+      'issuer_mismatch',
+      'audience_mismatch',
+      'expired',
+      'not_yet_valid',
+      'missing_claim',
+      'ext_provider_mismatch',
     ])
-    const descriptions = Object.fromEntries(PARTNER_TOKEN_ERROR_REASONS.map((r) => [r, AUTH_ERRORS[r].description]))
+    const descriptions = Object.fromEntries(
+      PARTNER_TOKEN_ERROR_REASONS.map((r) => [r, AUTH_ERRORS[r].description]),
+    )
     expect(descriptions).to.deep.equal(SPEC_DESCRIPTIONS)
     for (const reason of PARTNER_TOKEN_ERROR_REASONS) {
       expect(AUTH_ERRORS[reason]).to.include({ status: 401, error: 'invalid_token' })
@@ -52,7 +69,13 @@ describe('error model', () => {
     const cause = new Error('internal detail kid=abc')
     const error = new PartnerTokenError('expired', { cause })
     expect(error).to.be.instanceOf(Error)
-    expect(error).to.include({ name: 'PartnerTokenError', reason: 'expired', status: 401, statusCode: 401, expose: true })
+    expect(error).to.include({
+      name: 'PartnerTokenError',
+      reason: 'expired',
+      status: 401,
+      statusCode: 401,
+      expose: true,
+    })
     expect(error.message).to.equal('Token expired')
     expect(error.stack).to.equal('PartnerTokenError: Token expired')
     expect(error.cause).to.equal(cause)
@@ -62,18 +85,27 @@ describe('error model', () => {
   })
 
   it('renders the HTTP rows with realm and resource_metadata', () => {
-    const context = { realm: 'mcp', resourceMetadataUrl: 'https://m.example/.well-known/oauth-protected-resource' }
+    const context = {
+      realm: 'mcp',
+      resourceMetadataUrl: 'https://m.example/.well-known/oauth-protected-resource',
+    }
     expect(challengeFor('no_credentials', context)).to.equal(
       'Bearer realm="mcp", resource_metadata="https://m.example/.well-known/oauth-protected-resource"',
     )
-    expect(new AgentPressHttpError('invalid_request', context).headers['WWW-Authenticate']).to.equal(
+    expect(
+      new AgentPressHttpError('invalid_request', context).headers['WWW-Authenticate'],
+    ).to.equal(
       'Bearer realm="mcp", error="invalid_request", error_description="Malformed authorization header", resource_metadata="https://m.example/.well-known/oauth-protected-resource"',
     )
     expect(new AgentPressHttpError('user_not_provisioned').headers).to.deep.equal({
-      'WWW-Authenticate': 'Bearer error="user_not_provisioned", error_description="User not provisioned"',
+      'WWW-Authenticate':
+        'Bearer error="user_not_provisioned", error_description="User not provisioned"',
     })
-    expect(new AgentPressHttpError('insufficient_scope', { scope: ['a', 'b'] }).headers).to.deep.equal({
-      'WWW-Authenticate': 'Bearer error="insufficient_scope", error_description="Insufficient scope", scope="a b"',
+    expect(
+      new AgentPressHttpError('insufficient_scope', { scope: ['a', 'b'] }).headers,
+    ).to.deep.equal({
+      'WWW-Authenticate':
+        'Bearer error="insufficient_scope", error_description="Insufficient scope", scope="a b"',
     })
     const outage = new JwksUnavailableError()
     expect(outage).to.include({ status: 503, reason: 'jwks_unavailable' })

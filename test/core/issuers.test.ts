@@ -1,5 +1,9 @@
 import { expect } from 'chai'
-import { MultiIssuerVerifier, PartnerTokenError, PartnerTokenVerifier } from 'passport-agentpress-partner'
+import {
+  MultiIssuerVerifier,
+  PartnerTokenError,
+  PartnerTokenVerifier,
+} from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 
 describe('MultiIssuerVerifier', () => {
@@ -28,13 +32,17 @@ describe('MultiIssuerVerifier', () => {
     expect((await verifier.verifyToken(acme.signToken({ sub: 'a' }))).sub).to.equal('a')
     expect((await verifier.verifyToken(globex.signToken({ sub: 'g' }))).sub).to.equal('g')
     expect(await reasonOf(verifier.verifyToken(other.signToken()))).to.equal('issuer_mismatch')
-    expect(await reasonOf(verifier.verifyToken(acme.signToken({ iss: undefined })))).to.equal('missing_claim')
+    expect(await reasonOf(verifier.verifyToken(acme.signToken({ iss: undefined })))).to.equal(
+      'missing_claim',
+    )
     expect(await reasonOf(verifier.verifyToken('nope'))).to.equal('malformed')
     // A globex token claiming to be from acme is checked against acme's keys only.
     expect(await reasonOf(verifier.verifyToken(globex.signToken({ iss: acme.issuer })))).to.equal(
       'kid_missing_or_unknown',
     )
-    expect([acme.jwksRequestCount, globex.jwksRequestCount, other.jwksRequestCount]).to.deep.equal([2, 1, 0])
+    expect([acme.jwksRequestCount, globex.jwksRequestCount, other.jwksRequestCount]).to.deep.equal([
+      2, 1, 0,
+    ])
   })
 
   it('refuses verifiers without an issuer, or two with the same one', () => {

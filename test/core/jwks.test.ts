@@ -14,7 +14,8 @@ async function reasonOf(promise: Promise<unknown>): Promise<string> {
     await promise
     return 'ok'
   } catch (error) {
-    if (error instanceof PartnerTokenError || error instanceof JwksUnavailableError) return error.reason
+    if (error instanceof PartnerTokenError || error instanceof JwksUnavailableError)
+      return error.reason
     throw error
   }
 }
@@ -74,7 +75,10 @@ describe('JWKS cache', () => {
       onJwksError: (e) => errors.push(e),
     })
     const started = Date.now()
-    const error = await within(verifier.verifyToken(mock.signToken()).catch((e: unknown) => e), 1300)
+    const error = await within(
+      verifier.verifyToken(mock.signToken()).catch((e: unknown) => e),
+      1300,
+    )
     expect(error).to.be.instanceOf(JwksUnavailableError)
     expect((error as JwksUnavailableError).status).to.equal(503)
     expect((error as JwksUnavailableError).headers).to.deep.equal({ 'Retry-After': '5' })
@@ -96,7 +100,10 @@ describe('JWKS cache', () => {
     it(`cold start with JWKS "${mode}" → 503 (${reason}), never a 401`, async () => {
       mock.setJwksMode(mode)
       const errors: JwksFetchError[] = []
-      const verifier = new PartnerTokenVerifier({ ...mock.partnerMcp, onJwksError: (e) => errors.push(e) })
+      const verifier = new PartnerTokenVerifier({
+        ...mock.partnerMcp,
+        onJwksError: (e) => errors.push(e),
+      })
       expect(await reasonOf(verifier.verifyToken(mock.signToken()))).to.equal('jwks_unavailable')
       expect(errors.map((e) => e.reason)).to.deep.equal([reason])
       expect(errors[0]!.message).not.to.match(/garbage|Maintenance|xxxx/)
@@ -257,7 +264,9 @@ describe('JWKS cache', () => {
     for (const [label, jwk] of variants) {
       mock.setJwksDocument({ keys: [jwk] })
       const verifier = new PartnerTokenVerifier({ ...mock.partnerMcp, clock })
-      expect(await reasonOf(verifier.verifyToken(mock.signToken())), label).to.equal('kid_missing_or_unknown')
+      expect(await reasonOf(verifier.verifyToken(mock.signToken())), label).to.equal(
+        'kid_missing_or_unknown',
+      )
     }
     mock.setJwksDocument({ keys: [null, 1, 'x', [], { ...good, kid: '' }, good] })
     const verifier = new PartnerTokenVerifier({ ...mock.partnerMcp, clock })
@@ -271,13 +280,17 @@ describe('JWKS cache', () => {
       const stagingVerifier = new PartnerTokenVerifier({ ...staging.partnerMcp, clock })
       expect(await reasonOf(prodVerifier.verifyToken(mock.signToken()))).to.equal('ok')
       expect(await reasonOf(stagingVerifier.verifyToken(staging.signToken()))).to.equal('ok')
-      expect(await reasonOf(prodVerifier.verifyToken(staging.signToken()))).to.equal('issuer_mismatch')
-      expect(await reasonOf(stagingVerifier.verifyToken(mock.signToken()))).to.equal('issuer_mismatch')
+      expect(await reasonOf(prodVerifier.verifyToken(staging.signToken()))).to.equal(
+        'issuer_mismatch',
+      )
+      expect(await reasonOf(stagingVerifier.verifyToken(mock.signToken()))).to.equal(
+        'issuer_mismatch',
+      )
       // Even with the issuer forged to match, the other environment's key is not trusted.
       // (its kid is unknown to production: one kid-miss refetch, then refused)
-      expect(await reasonOf(prodVerifier.verifyToken(staging.signToken({ iss: mock.issuer })))).to.equal(
-        'kid_missing_or_unknown',
-      )
+      expect(
+        await reasonOf(prodVerifier.verifyToken(staging.signToken({ iss: mock.issuer }))),
+      ).to.equal('kid_missing_or_unknown')
       expect(mock.jwksRequestCount).to.equal(2)
       expect(staging.jwksRequestCount).to.equal(1)
     } finally {

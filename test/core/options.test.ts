@@ -48,31 +48,106 @@ describe('PartnerTokenVerifier options', () => {
   const bad: Array<[string, Record<string, unknown>, string]> = [
     ['a missing issuer', { issuer: undefined }, 'options.issuer must be a non-empty string'],
     ['an empty audience', { audience: '' }, 'options.audience must be a non-empty string'],
-    ['a numeric ext provider', { expectedExtProvider: 1 }, 'options.expectedExtProvider must be a non-empty string'],
-    ['an issuer with spaces', { issuer: ' https://x.example' }, 'options.issuer must not have leading or trailing whitespace'],
-    ['an http jwksUrl', { jwksUrl: 'http://keys.example/jwks.json' }, 'options.jwksUrl must use https: (http: is allowed only for loopback hosts), got http:'],
-    ['a file jwksUrl', { jwksUrl: 'file:///etc/passwd' }, 'options.jwksUrl must use https: (http: is allowed only for loopback hosts), got file:'],
-    ['a relative jwksUrl', { jwksUrl: '/jwks.json' }, 'options.jwksUrl must be an absolute URL, got "/jwks.json"'],
-    ['a jwksUrl with credentials', { jwksUrl: 'https://u:p@keys.example/jwks.json' }, 'options.jwksUrl must not contain credentials'],
-    ['a non-URL issuer without jwksUrl', { issuer: 'acme' }, 'options.jwksUrl (derived from options.issuer) must be an absolute URL, got "acme/.well-known/jwks.json"'],
-    ['NaN tolerance', { clockTolerance: NaN }, 'options.clockTolerance must be a finite number of seconds >= 0, got NaN'],
-    ['negative tolerance', { clockTolerance: -1 }, 'options.clockTolerance must be a finite number of seconds >= 0, got -1'],
-    ['Infinity tolerance', { clockTolerance: Infinity }, 'options.clockTolerance must be a finite number of seconds >= 0, got Infinity'],
-    ['a bad duration', { clockTolerance: '30 parsecs' }, 'options.clockTolerance must be a number of seconds or a duration such as "30s" or "1m", got "30 parsecs"'],
-    ['a boolean tolerance', { clockTolerance: true }, 'options.clockTolerance must be a number of seconds or a duration string, got boolean'],
-    ['a cooldown below 1 s', { jwksCooldownMs: 999 }, 'options.jwksCooldownMs must be >= 1000, got 999'],
-    ['a NaN max age', { jwksCacheMaxAgeMs: NaN }, 'options.jwksCacheMaxAgeMs must be a finite integer, got NaN'],
-    ['an Infinity timeout', { jwksTimeoutMs: Infinity }, 'options.jwksTimeoutMs must be a finite integer, got Infinity'],
+    [
+      'a numeric ext provider',
+      { expectedExtProvider: 1 },
+      'options.expectedExtProvider must be a non-empty string',
+    ],
+    [
+      'an issuer with spaces',
+      { issuer: ' https://x.example' },
+      'options.issuer must not have leading or trailing whitespace',
+    ],
+    [
+      'an http jwksUrl',
+      { jwksUrl: 'http://keys.example/jwks.json' },
+      'options.jwksUrl must use https: (http: is allowed only for loopback hosts), got http:',
+    ],
+    [
+      'a file jwksUrl',
+      { jwksUrl: 'file:///etc/passwd' },
+      'options.jwksUrl must use https: (http: is allowed only for loopback hosts), got file:',
+    ],
+    [
+      'a relative jwksUrl',
+      { jwksUrl: '/jwks.json' },
+      'options.jwksUrl must be an absolute URL, got "/jwks.json"',
+    ],
+    [
+      'a jwksUrl with credentials',
+      { jwksUrl: 'https://u:p@keys.example/jwks.json' },
+      'options.jwksUrl must not contain credentials',
+    ],
+    [
+      'a non-URL issuer without jwksUrl',
+      { issuer: 'acme' },
+      'options.jwksUrl (derived from options.issuer) must be an absolute URL, got "acme/.well-known/jwks.json"',
+    ],
+    [
+      'NaN tolerance',
+      { clockTolerance: NaN },
+      'options.clockTolerance must be a finite number of seconds >= 0, got NaN',
+    ],
+    [
+      'negative tolerance',
+      { clockTolerance: -1 },
+      'options.clockTolerance must be a finite number of seconds >= 0, got -1',
+    ],
+    [
+      'Infinity tolerance',
+      { clockTolerance: Infinity },
+      'options.clockTolerance must be a finite number of seconds >= 0, got Infinity',
+    ],
+    [
+      'a bad duration',
+      { clockTolerance: '30 parsecs' },
+      'options.clockTolerance must be a number of seconds or a duration such as "30s" or "1m", got "30 parsecs"',
+    ],
+    [
+      'a boolean tolerance',
+      { clockTolerance: true },
+      'options.clockTolerance must be a number of seconds or a duration string, got boolean',
+    ],
+    [
+      'a cooldown below 1 s',
+      { jwksCooldownMs: 999 },
+      'options.jwksCooldownMs must be >= 1000, got 999',
+    ],
+    [
+      'a NaN max age',
+      { jwksCacheMaxAgeMs: NaN },
+      'options.jwksCacheMaxAgeMs must be a finite integer, got NaN',
+    ],
+    [
+      'an Infinity timeout',
+      { jwksTimeoutMs: Infinity },
+      'options.jwksTimeoutMs must be a finite integer, got Infinity',
+    ],
     ['a zero timeout', { jwksTimeoutMs: 0 }, 'options.jwksTimeoutMs must be >= 1, got 0'],
-    ['a negative stale window', { jwksStaleMaxMs: -1 }, 'options.jwksStaleMaxMs must be >= 0, got -1'],
-    ['a string max lifetime', { maxTokenLifetimeSec: '600' }, 'options.maxTokenLifetimeSec must be a finite number > 0, got 600'],
-    ['a zero max lifetime', { maxTokenLifetimeSec: 0 }, 'options.maxTokenLifetimeSec must be a finite number > 0, got 0'],
+    [
+      'a negative stale window',
+      { jwksStaleMaxMs: -1 },
+      'options.jwksStaleMaxMs must be >= 0, got -1',
+    ],
+    [
+      'a string max lifetime',
+      { maxTokenLifetimeSec: '600' },
+      'options.maxTokenLifetimeSec must be a finite number > 0, got 600',
+    ],
+    [
+      'a zero max lifetime',
+      { maxTokenLifetimeSec: 0 },
+      'options.maxTokenLifetimeSec must be a finite number > 0, got 0',
+    ],
     ['a non-function hook', { onJwksError: 'log' }, 'options.onJwksError must be a function'],
     ['an unknown option', { audiences: ['x'] }, 'Unknown PartnerTokenVerifier option: audiences'],
   ]
   for (const [label, override, message] of bad) {
     it(`throws a precise TypeError for ${label}`, () => {
-      expect(() => new PartnerTokenVerifier({ ...base, ...override } as never)).to.throw(TypeError, message)
+      expect(() => new PartnerTokenVerifier({ ...base, ...override } as never)).to.throw(
+        TypeError,
+        message,
+      )
     })
   }
 
@@ -85,7 +160,9 @@ describe('PartnerTokenVerifier options', () => {
 
   it('allows http only for loopback JWKS hosts', () => {
     for (const host of ['127.0.0.1:8080', 'localhost', '[::1]:9000', '127.1.2.3']) {
-      expect(new PartnerTokenVerifier({ ...base, jwksUrl: `http://${host}/jwks.json` }).jwksUrl).to.match(/^http:/)
+      expect(
+        new PartnerTokenVerifier({ ...base, jwksUrl: `http://${host}/jwks.json` }).jwksUrl,
+      ).to.match(/^http:/)
     }
   })
 })

@@ -36,7 +36,12 @@ describe('PartnerTokenVerifier', () => {
   })
   afterEach(() => mock.close())
 
-  const header = (extra: Record<string, unknown> = {}) => ({ alg: 'EdDSA', typ: 'JWT', kid: mock.currentKid, ...extra })
+  const header = (extra: Record<string, unknown> = {}) => ({
+    alg: 'EdDSA',
+    typ: 'JWT',
+    kid: mock.currentKid,
+    ...extra,
+  })
   const claims = (extra: Record<string, unknown> = {}) => payloadOf(mock.signToken(extra))
   const privateKey = () => mock.keys.at(-1)!.privateKey
 
@@ -54,36 +59,81 @@ describe('PartnerTokenVerifier', () => {
       ['four segments', () => `${mock.signToken()}.AAAA`],
       ['five segments', () => `${mock.signToken()}.AAAA.AAAA`],
       ['an empty header segment', () => `.${parts(mock.signToken()).slice(1).join('.')}`],
-      ['an empty payload segment', () => { const [h, , s] = parts(mock.signToken()); return `${h}..${s}` }],
+      [
+        'an empty payload segment',
+        () => {
+          const [h, , s] = parts(mock.signToken())
+          return `${h}..${s}`
+        },
+      ],
       ['an empty signature segment', () => `${parts(mock.signToken()).slice(0, 2).join('.')}.`],
       ['a padded signature', () => `${mock.signToken()}==`],
-      ['a padded payload', () => { const [h, p, s] = parts(mock.signToken()); return `${h}.${p}=.${s}` }],
-      ['whitespace inside', () => { const t = mock.signToken(); return `${t.slice(0, 10)} ${t.slice(10)}` }],
+      [
+        'a padded payload',
+        () => {
+          const [h, p, s] = parts(mock.signToken())
+          return `${h}.${p}=.${s}`
+        },
+      ],
+      [
+        'whitespace inside',
+        () => {
+          const t = mock.signToken()
+          return `${t.slice(0, 10)} ${t.slice(10)}`
+        },
+      ],
       ['a trailing newline', () => `${mock.signToken()}\n`],
-      ['standard base64 characters', () => { const [h, p, s] = parts(mock.signToken()); return `${h}.${p}.${s.slice(0, -2)}+/` }],
-      ['a non-canonical last signature character', () => {
-        const [h, p, s] = parts(mock.signToken())
-        const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-        return `${h}.${p}.${s.slice(0, -1)}${alphabet[alphabet.indexOf(s.at(-1)!) | 1]}`
-      }],
-      ['JSON serialisation', () => JSON.stringify({ protected: 'x', payload: 'y', signature: 'z' })],
+      [
+        'standard base64 characters',
+        () => {
+          const [h, p, s] = parts(mock.signToken())
+          return `${h}.${p}.${s.slice(0, -2)}+/`
+        },
+      ],
+      [
+        'a non-canonical last signature character',
+        () => {
+          const [h, p, s] = parts(mock.signToken())
+          const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+          return `${h}.${p}.${s.slice(0, -1)}${alphabet[alphabet.indexOf(s.at(-1)!) | 1]}`
+        },
+      ],
+      [
+        'JSON serialisation',
+        () => JSON.stringify({ protected: 'x', payload: 'y', signature: 'z' }),
+      ],
       ['a header that is an array', () => signWith(privateKey(), '[1]', claims())],
       ['a header that is a string', () => signWith(privateKey(), '"EdDSA"', claims())],
       ['a payload that is a number', () => signWith(privateKey(), header(), '42')],
       ['a payload that is null', () => signWith(privateKey(), header(), 'null')],
       ['a payload that is not JSON', () => signWith(privateKey(), header(), '{sub:1}')],
-      ['a payload of invalid UTF-8', () => {
-        const h = b64url(header())
-        return `${h}.${Buffer.from([0x7b, 0xff, 0xfe, 0x7d]).toString('base64url')}.${parts(mock.signToken())[2]}`
-      }],
-      ['8 KiB + 1 characters', () => {
-        const t = mock.signToken({ pad: 'x'.repeat(6100) })
-        return t + 'A'.repeat(Math.max(0, 8193 - t.length))
-      }],
-      ['crit naming an extension', () => signWith(privateKey(), header({ crit: ['exp'], exp: 1 }), claims())],
+      [
+        'a payload of invalid UTF-8',
+        () => {
+          const h = b64url(header())
+          return `${h}.${Buffer.from([0x7b, 0xff, 0xfe, 0x7d]).toString('base64url')}.${parts(mock.signToken())[2]}`
+        },
+      ],
+      [
+        '8 KiB + 1 characters',
+        () => {
+          const t = mock.signToken({ pad: 'x'.repeat(6100) })
+          return t + 'A'.repeat(Math.max(0, 8193 - t.length))
+        },
+      ],
+      [
+        'crit naming an extension',
+        () => signWith(privateKey(), header({ crit: ['exp'], exp: 1 }), claims()),
+      ],
       ['crit as an empty array', () => signWith(privateKey(), header({ crit: [] }), claims())],
-      ['crit that is not an array', () => signWith(privateKey(), header({ crit: 'b64' }), claims())],
-      ['crit with b64:false', () => signWith(privateKey(), header({ crit: ['b64'], b64: false }), claims())],
+      [
+        'crit that is not an array',
+        () => signWith(privateKey(), header({ crit: 'b64' }), claims()),
+      ],
+      [
+        'crit with b64:false',
+        () => signWith(privateKey(), header({ crit: ['b64'], b64: false }), claims()),
+      ],
     ]
     for (const [name, make] of cases) {
       it(`refuses ${name}`, async () => {
@@ -106,34 +156,62 @@ describe('PartnerTokenVerifier', () => {
       while (token.length < 8192) token = mock.signToken({ pad: 'x'.repeat(++pad) })
       while (token.length > 8192) token = mock.signToken({ pad: 'x'.repeat(--pad) })
       if (token.length === 8192) expect(await outcome(verifier, token)).to.equal('ok')
-      expect(await outcome(verifier, mock.signToken({ pad: 'x'.repeat(pad + 3) }))).to.equal('malformed')
+      expect(await outcome(verifier, mock.signToken({ pad: 'x'.repeat(pad + 3) }))).to.equal(
+        'malformed',
+      )
     })
   })
 
   describe('alg → alg_not_allowed, before any key lookup', () => {
     const rawX = () => Buffer.from(mock.keys.at(-1)!.publicJwk.x, 'base64url')
     const spki = () =>
-      createPublicKey({ key: mock.keys.at(-1)!.publicJwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' })
+      createPublicKey({ key: mock.keys.at(-1)!.publicJwk, format: 'jwk' }).export({
+        type: 'spki',
+        format: 'pem',
+      })
     const cases: Array<[string, () => string]> = [
       ['none with a signature', () => signWith(privateKey(), header({ alg: 'none' }), claims())],
       ['None', () => signWith(privateKey(), header({ alg: 'None' }), claims())],
-      ['HS256 keyed with the raw public key', () => hmacToken(header({ alg: 'HS256' }), claims(), rawX())],
-      ['HS256 keyed with the SPKI PEM', () => hmacToken(header({ alg: 'HS256' }), claims(), spki())],
-      ['HS256 keyed with the JWK JSON', () =>
-        hmacToken(header({ alg: 'HS256' }), claims(), JSON.stringify(mock.keys.at(-1)!.publicJwk))],
+      [
+        'HS256 keyed with the raw public key',
+        () => hmacToken(header({ alg: 'HS256' }), claims(), rawX()),
+      ],
+      [
+        'HS256 keyed with the SPKI PEM',
+        () => hmacToken(header({ alg: 'HS256' }), claims(), spki()),
+      ],
+      [
+        'HS256 keyed with the JWK JSON',
+        () =>
+          hmacToken(
+            header({ alg: 'HS256' }),
+            claims(),
+            JSON.stringify(mock.keys.at(-1)!.publicJwk),
+          ),
+      ],
       ['HS384', () => signWith(privateKey(), header({ alg: 'HS384' }), claims())],
       ['HS512', () => signWith(privateKey(), header({ alg: 'HS512' }), claims())],
       ['RS256', () => signWith(privateKey(), header({ alg: 'RS256' }), claims())],
       ['ES256', () => signWith(privateKey(), header({ alg: 'ES256' }), claims())],
       ['PS256', () => signWith(privateKey(), header({ alg: 'PS256' }), claims())],
-      ['Ed25519 (the fully-specified name)', () => signWith(privateKey(), header({ alg: 'Ed25519' }), claims())],
+      [
+        'Ed25519 (the fully-specified name)',
+        () => signWith(privateKey(), header({ alg: 'Ed25519' }), claims()),
+      ],
       ['eddsa (wrong case)', () => signWith(privateKey(), header({ alg: 'eddsa' }), claims())],
       ['a missing alg', () => signWith(privateKey(), header({ alg: undefined }), claims())],
       ['an empty alg', () => signWith(privateKey(), header({ alg: '' }), claims())],
       ['a numeric alg', () => signWith(privateKey(), header({ alg: 1 }), claims())],
       ['an array alg', () => signWith(privateKey(), header({ alg: ['EdDSA'] }), claims())],
-      ['duplicate members, last one none', () =>
-        signWith(privateKey(), `{"alg":"EdDSA","kid":"${mock.currentKid}","alg":"none"}`, claims())],
+      [
+        'duplicate members, last one none',
+        () =>
+          signWith(
+            privateKey(),
+            `{"alg":"EdDSA","kid":"${mock.currentKid}","alg":"none"}`,
+            claims(),
+          ),
+      ],
     ]
     for (const [name, make] of cases) {
       it(`refuses ${name}`, async () => {
@@ -149,7 +227,11 @@ describe('PartnerTokenVerifier', () => {
     })
 
     it('resolves duplicate members as JSON.parse does: the last one wins (pinned)', async () => {
-      const token = signWith(privateKey(), `{"alg":"none","kid":"${mock.currentKid}","alg":"EdDSA"}`, claims())
+      const token = signWith(
+        privateKey(),
+        `{"alg":"none","kid":"${mock.currentKid}","alg":"EdDSA"}`,
+        claims(),
+      )
       expect(await outcome(verifier, token)).to.equal('ok')
     })
   })
@@ -169,7 +251,14 @@ describe('PartnerTokenVerifier', () => {
       })
     }
 
-    for (const kid of ['unknown-kid', '../../etc/passwd', '__proto__', 'constructor', 'toString', 'a\r\nb']) {
+    for (const kid of [
+      'unknown-kid',
+      '../../etc/passwd',
+      '__proto__',
+      'constructor',
+      'toString',
+      'a\r\nb',
+    ]) {
       it(`refuses the unknown kid ${JSON.stringify(kid)}`, async () => {
         await verifier.verifyToken(mock.signToken())
         expect(await outcome(verifier, signWith(privateKey(), header({ kid }), claims()))).to.equal(
@@ -217,7 +306,9 @@ describe('PartnerTokenVerifier', () => {
   describe('signature → signature_invalid (checked before the claims)', () => {
     it('refuses a token signed by another key under the right kid', async () => {
       const other = generateKeyPairSync('ed25519').privateKey
-      expect(await outcome(verifier, signWith(other, header(), claims()))).to.equal('signature_invalid')
+      expect(await outcome(verifier, signWith(other, header(), claims()))).to.equal(
+        'signature_invalid',
+      )
     })
 
     for (const segment of [0, 1, 2] as const) {
@@ -228,7 +319,13 @@ describe('PartnerTokenVerifier', () => {
         const result = await outcome(verifier, p.join('.'))
         // A flip in the header or payload may also break the JSON or change the kid; never 'ok'.
         if (segment === 2) expect(result).to.equal('signature_invalid')
-        else expect(['signature_invalid', 'malformed', 'kid_missing_or_unknown', 'missing_claim']).to.include(result)
+        else
+          expect([
+            'signature_invalid',
+            'malformed',
+            'kid_missing_or_unknown',
+            'missing_claim',
+          ]).to.include(result)
       })
     }
 
@@ -250,12 +347,18 @@ describe('PartnerTokenVerifier', () => {
         sig[i] = Number(big & 0xffn)
         big >>= 8n
       }
-      expect(await outcome(verifier, `${h}.${p}.${sig.toString('base64url')}`)).to.equal('signature_invalid')
+      expect(await outcome(verifier, `${h}.${p}.${sig.toString('base64url')}`)).to.equal(
+        'signature_invalid',
+      )
     })
 
     it('reports the signature, not the expiry, for a forged expired token', async () => {
       const other = generateKeyPairSync('ed25519').privateKey
-      const forged = signWith(other, header(), claims({ iat: now / 1000 - 3600, exp: now / 1000 - 3000 }))
+      const forged = signWith(
+        other,
+        header(),
+        claims({ iat: now / 1000 - 3600, exp: now / 1000 - 3000 }),
+      )
       expect(await outcome(verifier, forged)).to.equal('signature_invalid')
     })
   })
@@ -275,7 +378,9 @@ describe('PartnerTokenVerifier', () => {
         if (numeric && label === 'a number') continue
         if (!numeric && label === 'a number' && claim === 'aud') continue
         it(`refuses ${claim} ${label} as missing_claim`, async () => {
-          expect(await outcome(verifier, mock.signToken({ [claim]: value }))).to.equal('missing_claim')
+          expect(await outcome(verifier, mock.signToken({ [claim]: value }))).to.equal(
+            'missing_claim',
+          )
         })
       }
     }
@@ -293,19 +398,29 @@ describe('PartnerTokenVerifier', () => {
         const name = raw.slice(1, raw.indexOf('"', 1))
         const base = claims({ [name]: undefined })
         const json = `${JSON.stringify(base).slice(0, -1)},${raw}}`
-        expect(await outcome(verifier, signWith(privateKey(), header(), json))).to.equal('missing_claim')
+        expect(await outcome(verifier, signWith(privateKey(), header(), json))).to.equal(
+          'missing_claim',
+        )
       })
     }
 
     it('refuses aud arrays that are empty or have non-string members as missing_claim', async () => {
       expect(await outcome(verifier, mock.signToken({ aud: [] }))).to.equal('missing_claim')
-      expect(await outcome(verifier, mock.signToken({ aud: [mock.audience, 1] }))).to.equal('missing_claim')
+      expect(await outcome(verifier, mock.signToken({ aud: [mock.audience, 1] }))).to.equal(
+        'missing_claim',
+      )
     })
 
     it('accepts aud as an array containing ours, refuses one without it', async () => {
-      expect(await outcome(verifier, mock.signToken({ aud: ['https://other.example', mock.audience] }))).to.equal('ok')
-      expect(await outcome(verifier, mock.signToken({ aud: ['https://other.example'] }))).to.equal('audience_mismatch')
-      expect(await outcome(verifier, mock.signToken({ aud: `${mock.audience}/` }))).to.equal('audience_mismatch')
+      expect(
+        await outcome(verifier, mock.signToken({ aud: ['https://other.example', mock.audience] })),
+      ).to.equal('ok')
+      expect(await outcome(verifier, mock.signToken({ aud: ['https://other.example'] }))).to.equal(
+        'audience_mismatch',
+      )
+      expect(await outcome(verifier, mock.signToken({ aud: `${mock.audience}/` }))).to.equal(
+        'audience_mismatch',
+      )
     })
 
     it('refuses another ext_provider', async () => {
@@ -324,11 +439,17 @@ describe('PartnerTokenVerifier', () => {
       const t = now / 1000
       // exp: refused when exp <= now - tolerance (SPEC §2)
       expect(await outcome(verifier, mock.signToken({ iat: t - 100, exp: t - 29 }))).to.equal('ok')
-      expect(await outcome(verifier, mock.signToken({ iat: t - 100, exp: t - 30 }))).to.equal('expired')
-      expect(await outcome(verifier, mock.signToken({ iat: t - 100, exp: t - 31 }))).to.equal('expired')
+      expect(await outcome(verifier, mock.signToken({ iat: t - 100, exp: t - 30 }))).to.equal(
+        'expired',
+      )
+      expect(await outcome(verifier, mock.signToken({ iat: t - 100, exp: t - 31 }))).to.equal(
+        'expired',
+      )
       // iat: refused when iat > now + tolerance: exactly 30 s ahead is in, 31 s is out
       expect(await outcome(verifier, mock.signToken({ iat: t + 30, exp: t + 90 }))).to.equal('ok')
-      expect(await outcome(verifier, mock.signToken({ iat: t + 31, exp: t + 91 }))).to.equal('not_yet_valid')
+      expect(await outcome(verifier, mock.signToken({ iat: t + 31, exp: t + 91 }))).to.equal(
+        'not_yet_valid',
+      )
       // nbf, when present, like iat
       expect(await outcome(verifier, mock.signToken({ nbf: t + 30 }))).to.equal('ok')
       expect(await outcome(verifier, mock.signToken({ nbf: t + 31 }))).to.equal('not_yet_valid')
@@ -338,17 +459,25 @@ describe('PartnerTokenVerifier', () => {
       const t = now / 1000
       const strict = new PartnerTokenVerifier({ ...mock.partnerMcp, clock, clockTolerance: '1m' })
       expect(await outcome(strict, mock.signToken({ iat: t + 60, exp: t + 120 }))).to.equal('ok')
-      expect(await outcome(strict, mock.signToken({ iat: t + 61, exp: t + 121 }))).to.equal('not_yet_valid')
+      expect(await outcome(strict, mock.signToken({ iat: t + 61, exp: t + 121 }))).to.equal(
+        'not_yet_valid',
+      )
       const none = new PartnerTokenVerifier({ ...mock.partnerMcp, clock, clockTolerance: 0 })
       expect(await outcome(none, mock.signToken({ iat: t - 60, exp: t }))).to.equal('expired')
-      expect(await outcome(none, mock.signToken({ iat: t + 1, exp: t + 60 }))).to.equal('not_yet_valid')
+      expect(await outcome(none, mock.signToken({ iat: t + 1, exp: t + 60 }))).to.equal(
+        'not_yet_valid',
+      )
     })
 
     it('refuses a lifetime above maxTokenLifetimeSec as missing_claim, and only that', async () => {
       const t = now / 1000
       expect(await outcome(verifier, mock.signToken({ iat: t, exp: t + 600 }))).to.equal('ok')
-      expect(await outcome(verifier, mock.signToken({ iat: t, exp: t + 601 }))).to.equal('missing_claim')
-      expect(await outcome(verifier, mock.signToken({ iat: t, exp: t + 1e9 }))).to.equal('missing_claim')
+      expect(await outcome(verifier, mock.signToken({ iat: t, exp: t + 601 }))).to.equal(
+        'missing_claim',
+      )
+      expect(await outcome(verifier, mock.signToken({ iat: t, exp: t + 1e9 }))).to.equal(
+        'missing_claim',
+      )
       // SPEC §2 sets no lower bound: exp == iat, or exp a little before iat, inside the tolerance.
       expect(await outcome(verifier, mock.signToken({ iat: t, exp: t }))).to.equal('ok')
       expect(await outcome(verifier, mock.signToken({ iat: t + 10, exp: t + 5 }))).to.equal('ok')
@@ -356,7 +485,9 @@ describe('PartnerTokenVerifier', () => {
 
     it('keeps extra claims and accepts float NumericDates', async () => {
       const t = now / 1000
-      const result = await verifier.verifyToken(mock.signToken({ iat: t + 0.5, exp: t + 60.25, org: 'acme' }))
+      const result = await verifier.verifyToken(
+        mock.signToken({ iat: t + 0.5, exp: t + 60.25, org: 'acme' }),
+      )
       expect(result.org).to.equal('acme')
       expect(result.exp).to.equal(t + 60.25)
     })
@@ -368,15 +499,22 @@ describe('PartnerTokenVerifier', () => {
       try {
         const evil = generateKeyPairSync('ed25519')
         const evilJwk = { ...(evil.publicKey.export({ format: 'jwk' }) as object), kid: 'evil' }
-        const good = mock.signToken({}, {
-          jku: `${trap.url}/jwks.json`,
-          x5u: `${trap.url}/cert.pem`,
-          jwk: evilJwk,
-          x5c: ['MIIB'],
-        })
+        const good = mock.signToken(
+          {},
+          {
+            jku: `${trap.url}/jwks.json`,
+            x5u: `${trap.url}/cert.pem`,
+            jwk: evilJwk,
+            x5c: ['MIIB'],
+          },
+        )
         expect(await outcome(verifier, good)).to.equal('ok')
         // A token signed by the attacker's embedded key, under a kid only its jku would know.
-        const forged = signWith(evil.privateKey, { alg: 'EdDSA', kid: 'evil', jku: `${trap.url}/jwks.json`, jwk: evilJwk }, claims())
+        const forged = signWith(
+          evil.privateKey,
+          { alg: 'EdDSA', kid: 'evil', jku: `${trap.url}/jwks.json`, jwk: evilJwk },
+          claims(),
+        )
         expect(await outcome(verifier, forged)).to.equal('kid_missing_or_unknown')
         expect(trap.count).to.equal(0)
         expect(mock.jwksRequestCount).to.equal(2) // first fetch + one unknown-kid refetch, both to the configured URL
@@ -409,6 +547,9 @@ describe('PartnerTokenVerifier', () => {
     expect(await outcome(verifier, token)).to.equal('kid_missing_or_unknown')
     await verifier.refreshJwks()
     expect(await outcome(verifier, mock.signToken())).to.equal('kid_missing_or_unknown')
-    expect(() => verifier.revokeKid('')).to.throw(TypeError, 'revokeKid(kid): kid must be a non-empty string')
+    expect(() => verifier.revokeKid('')).to.throw(
+      TypeError,
+      'revokeKid(kid): kid must be a non-empty string',
+    )
   })
 })

@@ -16,7 +16,14 @@ import { signWebhook } from 'passport-agentpress-partner/testing'
 import { finalhandlerPage, newPassport } from '../http/support.js'
 import { closedPort } from '../support/servers.js'
 import { signRaw } from '../adversarial/tokens.js'
-import { crashWatch, listen, send, sleep, type Listening, type WireResponse } from '../adversarial/wire.js'
+import {
+  crashWatch,
+  listen,
+  send,
+  sleep,
+  type Listening,
+  type WireResponse,
+} from '../adversarial/wire.js'
 
 const ISSUER = 'https://api.agent.press/orgs/faults'
 const AUDIENCE = 'https://mcp.example.com/mcp'
@@ -56,7 +63,11 @@ interface Key {
 }
 function newKey(kid: string): Key {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-  return { kid, privateKey, jwk: { ...(publicKey.export({ format: 'jwk' }) as Record<string, string>), kid } }
+  return {
+    kid,
+    privateKey,
+    jwk: { ...(publicKey.export({ format: 'jwk' }) as Record<string, string>), kid },
+  }
 }
 
 /** A JWKS endpoint that fails on command, counting every request (and any to its redirect target). */
@@ -236,7 +247,10 @@ async function rig(jwksUrl: string, extra: Record<string, unknown> = {}): Promis
   )
   passport.use(strategy)
   const app = express()
-  app.use('/webhooks/key-rotation', createKeyRotationRouter({ webhookSecret: SECRET, strategy, clock }))
+  app.use(
+    '/webhooks/key-rotation',
+    createKeyRotationRouter({ webhookSecret: SECRET, strategy, clock }),
+  )
   app.post('/mcp', passport.authenticate('agentpress-partner', { session: false }), (req, res) => {
     res.json({ user: (req as unknown as { user: unknown }).user })
   })
@@ -245,7 +259,12 @@ async function rig(jwksUrl: string, extra: Record<string, unknown> = {}): Promis
     server,
     errors,
     strategy,
-    call: (token) => send(server.port, { path: '/mcp', headers: [['Authorization', `Bearer ${token}`]], body: '' }),
+    call: (token) =>
+      send(server.port, {
+        path: '/mcp',
+        headers: [['Authorization', `Bearer ${token}`]],
+        body: '',
+      }),
     close: () => server.close(),
   }
 }
@@ -255,7 +274,17 @@ function token(key: Key, extra: Record<string, unknown> = {}): string {
   return signRaw(
     key.privateKey,
     { alg: 'EdDSA', typ: 'JWT', kid: key.kid },
-    { iss: ISSUER, aud: AUDIENCE, ext_provider: PROVIDER, sub: 'user-1', jti: `j-${iat}`, scope: 'mcp:read', iat, exp: iat + 60, ...extra },
+    {
+      iss: ISSUER,
+      aud: AUDIENCE,
+      ext_provider: PROVIDER,
+      sub: 'user-1',
+      jti: `j-${iat}`,
+      scope: 'mcp:read',
+      iat,
+      exp: iat + 60,
+      ...extra,
+    },
   )
 }
 
@@ -543,16 +572,27 @@ describe('JWKS fault injection through a real loopback JWKS and a real HTTP app'
       try {
         const deliveries = Array.from({ length: 50 }, (_, i) =>
           signWebhook(
-            { id: `evt_distinct_${i}`, type: 'signing_key_rotation', issuer: ISSUER, retiredKid: 'k0', newCurrentKid: 'k2' },
+            {
+              id: `evt_distinct_${i}`,
+              type: 'signing_key_rotation',
+              issuer: ISSUER,
+              retiredKid: 'k0',
+              newCurrentKid: 'k2',
+            },
             { secret: SECRET, clock },
           ),
         )
         const results = await Promise.all(
           deliveries.map((d) =>
-            send(r.server.port, { path: '/webhooks/key-rotation', headers: Object.entries(d.headers), body: d.body }),
+            send(r.server.port, {
+              path: '/webhooks/key-rotation',
+              headers: Object.entries(d.headers),
+              body: d.body,
+            }),
           ),
         )
-        for (const res of results) expect([res.status, res.text]).to.deep.equal([200, '{"received":true}'])
+        for (const res of results)
+          expect([res.status, res.text]).to.deep.equal([200, '{"received":true}'])
         // Reloads bypass the kid-miss cooldown (SPEC §5), so they must share: one fetch for all the
         // events that arrive while it runs, at most one follow-up for a straggler.
         expect(jwks.count - base).to.be.within(1, 2)
@@ -576,7 +616,13 @@ describe('JWKS fault injection through a real loopback JWKS and a real HTTP app'
         // Meanwhile the issuer rotates to {k1, k2} and tells us.
         jwks.sets = [[k1, k2]]
         const delivery = signWebhook(
-          { id: 'evt_slow', type: 'signing_key_rotation', issuer: ISSUER, retiredKid: 'k0', newCurrentKid: 'k2' },
+          {
+            id: 'evt_slow',
+            type: 'signing_key_rotation',
+            issuer: ISSUER,
+            retiredKid: 'k0',
+            newCurrentKid: 'k2',
+          },
           { secret: SECRET, clock },
         )
         const hook = await send(r.server.port, {

@@ -1,9 +1,10 @@
 // Shared knobs of the fuzz suites: seeded and bounded by default (seconds in CI); longer runs with
 // FUZZ_RUNS=10000 npm test (and FUZZ_SEED=<n> to explore another part of the space).
 export const FUZZ_RUNS = positive(process.env.FUZZ_RUNS, 100)
-export const FUZZ_SEED = Number.isSafeInteger(Number(process.env.FUZZ_SEED)) && process.env.FUZZ_SEED
-  ? Number(process.env.FUZZ_SEED)
-  : 0x5eed
+export const FUZZ_SEED =
+  Number.isSafeInteger(Number(process.env.FUZZ_SEED)) && process.env.FUZZ_SEED
+    ? Number(process.env.FUZZ_SEED)
+    : 0x5eed
 
 function positive(value: string | undefined, fallback: number): number {
   const n = Number(value)

@@ -43,7 +43,9 @@ const TOKEN_CHALLENGES = new Set(
 const JSON_BODIES = new Set([
   JSON.stringify({ error: 'invalid_request', error_description: 'Malformed authorization header' }),
   JSON.stringify({ error: 'no_credentials', error_description: 'No credentials' }),
-  ...Object.values(DESCRIPTIONS).map((d) => JSON.stringify({ error: 'invalid_token', error_description: d })),
+  ...Object.values(DESCRIPTIONS).map((d) =>
+    JSON.stringify({ error: 'invalid_token', error_description: d }),
+  ),
 ])
 
 /** Everything that must hold for any refused request, whichever route answered. */
@@ -62,14 +64,19 @@ function expectRefusal(res: WireResponse, route: '/mcp' | '/mcp-json'): void {
   expect(challenges).to.have.length(1)
   const challenge = challenges[0]!
   if (res.status === 400) expect(challenge).to.equal(INVALID_REQUEST)
-  else expect(challenge === NO_CREDENTIALS || TOKEN_CHALLENGES.has(challenge), challenge).to.equal(true)
+  else
+    expect(challenge === NO_CREDENTIALS || TOKEN_CHALLENGES.has(challenge), challenge).to.equal(
+      true,
+    )
   if (route === '/mcp') {
     if (res.status === 401) expect(res.text).to.equal('Unauthorized')
     else expect(res.text).to.include('AgentPressHttpError: Malformed authorization header')
   } else {
     expect(JSON_BODIES.has(res.text), res.text).to.equal(true)
     const description = (JSON.parse(res.text) as { error_description: string }).error_description
-    expect(challenge === NO_CREDENTIALS || challenge.includes(`error_description="${description}"`)).to.equal(true)
+    expect(
+      challenge === NO_CREDENTIALS || challenge.includes(`error_description="${description}"`),
+    ).to.equal(true)
   }
 }
 
@@ -112,26 +119,33 @@ const mutation: fc.Arbitrary<{ name: string; apply: Mutation }> = fc.oneof(
     apply: (t: string) => t.slice(0, i % t.length) + t.slice((i % t.length) + 1),
   })),
   fc.nat().map((i) => ({ name: `truncate @${i}`, apply: (t: string) => t.slice(0, i % t.length) })),
-  fc.tuple(fc.integer({ min: 0, max: 2 }), fc.nat(), fc.integer({ min: 0, max: 7 })).map(([seg, byte, bit]) => ({
-    name: `flip bit ${bit} of byte ${byte} in segment ${seg}`,
-    apply: (t: string) => {
-      const parts = split(t)
-      const bytes = Buffer.from(parts[seg]!, 'base64url')
-      bytes[byte % bytes.length]! ^= 1 << bit
-      parts[seg] = bytes.toString('base64url')
-      return parts.join('.')
-    },
-  })),
-  fc.tuple(fc.constantFrom(0, 1), fc.string({ maxLength: 8 }), jsonValue).map(([seg, member, value]) => ({
-    name: `set ${seg === 0 ? 'header' : 'payload'}.${member} = ${JSON.stringify(value)}`,
-    apply: (t: string) => {
-      const parts = split(t)
-      const json = JSON.parse(Buffer.from(parts[seg]!, 'base64url').toString()) as Record<string, unknown>
-      json[member] = value
-      parts[seg] = enc(json)
-      return parts.join('.')
-    },
-  })),
+  fc
+    .tuple(fc.integer({ min: 0, max: 2 }), fc.nat(), fc.integer({ min: 0, max: 7 }))
+    .map(([seg, byte, bit]) => ({
+      name: `flip bit ${bit} of byte ${byte} in segment ${seg}`,
+      apply: (t: string) => {
+        const parts = split(t)
+        const bytes = Buffer.from(parts[seg]!, 'base64url')
+        bytes[byte % bytes.length]! ^= 1 << bit
+        parts[seg] = bytes.toString('base64url')
+        return parts.join('.')
+      },
+    })),
+  fc
+    .tuple(fc.constantFrom(0, 1), fc.string({ maxLength: 8 }), jsonValue)
+    .map(([seg, member, value]) => ({
+      name: `set ${seg === 0 ? 'header' : 'payload'}.${member} = ${JSON.stringify(value)}`,
+      apply: (t: string) => {
+        const parts = split(t)
+        const json = JSON.parse(Buffer.from(parts[seg]!, 'base64url').toString()) as Record<
+          string,
+          unknown
+        >
+        json[member] = value
+        parts[seg] = enc(json)
+        return parts.join('.')
+      },
+    })),
   fc.constantFrom<[number, number]>([0, 1], [1, 2], [0, 2]).map(([a, b]) => ({
     name: `swap segments ${a} and ${b}`,
     apply: (t: string) => {
@@ -189,9 +203,13 @@ describe('fuzzing the bearer path (fast-check)', function () {
       ),
     )
     const app = express()
-    app.post('/mcp', passport.authenticate('agentpress-partner', { session: false }), (_req, res) => {
-      res.json({ ok: true })
-    })
+    app.post(
+      '/mcp',
+      passport.authenticate('agentpress-partner', { session: false }),
+      (_req, res) => {
+        res.json({ ok: true })
+      },
+    )
     app.post('/mcp-json', authenticatePartner(passport, { body: 'json' }), (_req, res) => {
       res.json({ ok: true })
     })
@@ -208,7 +226,11 @@ describe('fuzzing the bearer path (fast-check)', function () {
 
   it('control: the genuine token is accepted on both routes', async () => {
     for (const path of ['/mcp', '/mcp-json']) {
-      const res = await send(server.port, { path, headers: [['Authorization', `Bearer ${mock.signToken()}`]], body: '' })
+      const res = await send(server.port, {
+        path,
+        headers: [['Authorization', `Bearer ${mock.signToken()}`]],
+        body: '',
+      })
       expect([res.status, res.text]).to.deep.equal([200, '{"ok":true}'])
     }
   })
@@ -220,19 +242,26 @@ describe('fuzzing the bearer path (fast-check)', function () {
     const value = fc.oneof(
       fc.array(byte, { maxLength: 300 }).map((b) => Buffer.from(b)),
       fc
-        .tuple(fc.constantFrom('Bearer ', 'bearer ', 'Basic ', 'Bearer  ', ''), fc.array(byte, { maxLength: 120 }))
+        .tuple(
+          fc.constantFrom('Bearer ', 'bearer ', 'Basic ', 'Bearer  ', ''),
+          fc.array(byte, { maxLength: 120 }),
+        )
         .map(([prefix, b]) => Buffer.concat([Buffer.from(prefix), Buffer.from(b)])),
     )
     await fc.assert(
-      fc.asyncProperty(value, fc.constantFrom('/mcp' as const, '/mcp-json' as const), async (bytes, route) => {
-        const head = Buffer.concat([
-          Buffer.from(`POST ${route} HTTP/1.1\r\nHost: x\r\nAuthorization: `),
-          bytes,
-          Buffer.from('\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'),
-        ])
-        const res = await rawRequest(server.port, head)
-        expectRefusal(res, route)
-      }),
+      fc.asyncProperty(
+        value,
+        fc.constantFrom('/mcp' as const, '/mcp-json' as const),
+        async (bytes, route) => {
+          const head = Buffer.concat([
+            Buffer.from(`POST ${route} HTTP/1.1\r\nHost: x\r\nAuthorization: `),
+            bytes,
+            Buffer.from('\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'),
+          ])
+          const res = await rawRequest(server.port, head)
+          expectRefusal(res, route)
+        },
+      ),
       params(2),
     )
   })
@@ -242,28 +271,46 @@ describe('fuzzing the bearer path (fast-check)', function () {
       unit: fc.constantFrom(...'aZ9-._~+/= "\\,:;\'é\tÿ'.split(''), ...B64URL.split('')),
       maxLength: 200,
     })
-    const line = fc.tuple(fc.constantFrom('Bearer ', 'BEARER ', 'Bearer', 'Basic ', 'Token ', ''), printable).map(([a, b]) => `${a}${b}`)
+    const line = fc
+      .tuple(fc.constantFrom('Bearer ', 'BEARER ', 'Bearer', 'Basic ', 'Token ', ''), printable)
+      .map(([a, b]) => `${a}${b}`)
     await fc.assert(
-      fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 2 }), fc.constantFrom('/mcp' as const, '/mcp-json' as const), async (lines, route) => {
-        const res = await send(server.port, { path: route, headers: lines.map((l) => ['Authorization', l] as const), body: '' })
-        expectRefusal(res, route)
-      }),
+      fc.asyncProperty(
+        fc.array(line, { minLength: 1, maxLength: 2 }),
+        fc.constantFrom('/mcp' as const, '/mcp-json' as const),
+        async (lines, route) => {
+          const res = await send(server.port, {
+            path: route,
+            headers: lines.map((l) => ['Authorization', l] as const),
+            body: '',
+          })
+          expectRefusal(res, route)
+        },
+      ),
       params(2),
     )
   })
 
   it('mutated valid tokens never verify over HTTP: 400/401 with a fixed challenge, never 200 or 5xx', async () => {
     await fc.assert(
-      fc.asyncProperty(mutations, fc.constantFrom('/mcp' as const, '/mcp-json' as const), async (list, route) => {
-        const original = mock.signToken()
-        const mutated = list.reduce((t, m) => safe(m.apply)(t), original)
-        // Spaces before the token and OWS after it are not part of the value (RFC 6750 §2.1,
-        // RFC 9110 §5.5): such a "mutation" is the genuine token and rightly verifies.
-        fc.pre(mutated.replace(/^ +/, '').replace(/[ \t]+$/, '') !== original)
-        // A value Node's client refuses to send (none of the mutations produce one) would throw here.
-        const res = await send(server.port, { path: route, headers: [['Authorization', `Bearer ${mutated}`]], body: '' })
-        expectRefusal(res, route)
-      }),
+      fc.asyncProperty(
+        mutations,
+        fc.constantFrom('/mcp' as const, '/mcp-json' as const),
+        async (list, route) => {
+          const original = mock.signToken()
+          const mutated = list.reduce((t, m) => safe(m.apply)(t), original)
+          // Spaces before the token and OWS after it are not part of the value (RFC 6750 §2.1,
+          // RFC 9110 §5.5): such a "mutation" is the genuine token and rightly verifies.
+          fc.pre(mutated.replace(/^ +/, '').replace(/[ \t]+$/, '') !== original)
+          // A value Node's client refuses to send (none of the mutations produce one) would throw here.
+          const res = await send(server.port, {
+            path: route,
+            headers: [['Authorization', `Bearer ${mutated}`]],
+            body: '',
+          })
+          expectRefusal(res, route)
+        },
+      ),
       params(3),
     )
   })
@@ -276,9 +323,13 @@ describe('fuzzing the bearer path (fast-check)', function () {
         fc.pre(mutated !== original)
         const outcome = await verifier.verifyToken(mutated).then(
           () => 'verified',
-          (err: unknown) => (err instanceof PartnerTokenError ? err.reason : `other: ${String(err)}`),
+          (err: unknown) =>
+            err instanceof PartnerTokenError ? err.reason : `other: ${String(err)}`,
         )
-        expect(Object.keys(DESCRIPTIONS), `${list.map((m) => m.name).join(' + ')} → ${outcome}`).to.include(outcome)
+        expect(
+          Object.keys(DESCRIPTIONS),
+          `${list.map((m) => m.name).join(' + ')} → ${outcome}`,
+        ).to.include(outcome)
       }),
       params(10),
     )
@@ -287,8 +338,29 @@ describe('fuzzing the bearer path (fast-check)', function () {
   it('tokens built from arbitrary header and payload JSON, signed with the genuine key, never crash and answer from the fixed set', async () => {
     const key = mock.keys.at(-1)!
     const other = generateKeyPairSync('ed25519').privateKey
-    const member = fc.constantFrom('alg', 'kid', 'typ', 'crit', 'jku', 'b64', 'cty', '__proto__', 'constructor')
-    const claim = fc.constantFrom('iss', 'aud', 'sub', 'jti', 'scope', 'iat', 'exp', 'nbf', 'ext_provider', '__proto__')
+    const member = fc.constantFrom(
+      'alg',
+      'kid',
+      'typ',
+      'crit',
+      'jku',
+      'b64',
+      'cty',
+      '__proto__',
+      'constructor',
+    )
+    const claim = fc.constantFrom(
+      'iss',
+      'aud',
+      'sub',
+      'jti',
+      'scope',
+      'iat',
+      'exp',
+      'nbf',
+      'ext_provider',
+      '__proto__',
+    )
     await fc.assert(
       fc.asyncProperty(
         fc.dictionary(member, jsonValue, { maxKeys: 4 }),
@@ -296,17 +368,26 @@ describe('fuzzing the bearer path (fast-check)', function () {
         fc.boolean(),
         async (headerChanges, claimChanges, genuine) => {
           const header: Record<string, unknown> = { alg: 'EdDSA', typ: 'JWT', kid: key.kid }
-          const base = JSON.parse(Buffer.from(split(mock.signToken())[1], 'base64url').toString()) as Record<string, unknown>
+          const base = JSON.parse(
+            Buffer.from(split(mock.signToken())[1], 'base64url').toString(),
+          ) as Record<string, unknown>
           const token = signRaw(
             genuine ? key.privateKey : other,
             JSON.stringify(Object.assign(header, headerChanges)),
             JSON.stringify(Object.assign(base, claimChanges)),
           )
-          const res = await send(server.port, { path: '/mcp-json', headers: [['Authorization', `Bearer ${token}`]], body: '' })
+          const res = await send(server.port, {
+            path: '/mcp-json',
+            headers: [['Authorization', `Bearer ${token}`]],
+            body: '',
+          })
           if (res.status === 200) {
             // Only a genuine signature over claims that still satisfy SPEC §2 may pass.
             expect(genuine).to.equal(true)
-            const outcome = await verifier.verifyToken(token).then(() => 'ok', () => 'refused')
+            const outcome = await verifier.verifyToken(token).then(
+              () => 'ok',
+              () => 'refused',
+            )
             expect(outcome).to.equal('ok')
             return
           }

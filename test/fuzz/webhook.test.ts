@@ -9,7 +9,14 @@ import express from 'express'
 import fc from 'fast-check'
 import { createKeyRotationRouter, type TokenVerifier } from 'passport-agentpress-partner'
 import { computeWebhookSignature } from 'passport-agentpress-partner/testing'
-import { crashWatch, listen, quietErrors, send, VALID_HEADER_VALUE, type Listening } from '../adversarial/wire.js'
+import {
+  crashWatch,
+  listen,
+  quietErrors,
+  send,
+  VALID_HEADER_VALUE,
+  type Listening,
+} from '../adversarial/wire.js'
 import { FUZZ_RUNS, params, suiteTimeout } from './config.js'
 
 const SECRET = 'whsec_fuzz_0123456789abcdef0123'
@@ -28,7 +35,11 @@ const REFUSALS = new Map<string, [number, string]>([
   ['payload_too_large', [413, 'Payload larger than 8192 bytes']],
   ['unsupported_encoding', [415, 'Content-Encoding must be identity']],
 ])
-const ACCEPTED = new Set(['{"received":true}', '{"received":true,"duplicate":true}', '{"received":true,"ignored":"unknown_issuer"}'])
+const ACCEPTED = new Set([
+  '{"received":true}',
+  '{"received":true,"duplicate":true}',
+  '{"received":true,"ignored":"unknown_issuer"}',
+])
 
 class CountingVerifier implements TokenVerifier {
   readonly issuer = ISSUER
@@ -47,7 +58,10 @@ class CountingVerifier implements TokenVerifier {
 
 // Header values Node's client will send: printable ASCII and tab (RFC 9110 field-vchar + OWS).
 const printable = (maxLength: number) =>
-  fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength })
+  fc.string({
+    unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+    maxLength,
+  })
 const ows = (value: string) => value.replace(/^[ \t]+|[ \t]+$/g, '')
 
 type BodyKind = 'event' | 'not-event' | 'unknown'
@@ -68,23 +82,65 @@ const event = fc.record(
 const body: fc.Arbitrary<{ kind: BodyKind; bytes: Buffer }> = fc.oneof(
   event.map((e) => ({ kind: 'event' as const, bytes: Buffer.from(JSON.stringify(e)) })),
   fc
-    .tuple(event, fc.constantFrom('id', 'type', 'retiredKid', 'newCurrentKid'), fc.constantFrom<unknown>('', 1, null, [], 'key_rotation'))
+    .tuple(
+      event,
+      fc.constantFrom('id', 'type', 'retiredKid', 'newCurrentKid'),
+      fc.constantFrom<unknown>('', 1, null, [], 'key_rotation'),
+    )
     .filter(([, field, value]) => field === 'type' || value !== 'key_rotation')
-    .map(([e, field, value]) => ({ kind: 'not-event' as const, bytes: Buffer.from(JSON.stringify({ ...e, [field]: value })) })),
-  fc.constantFrom('', '[]', 'null', '"x"', '{}', '{"type":"signing_key_rotation"}').map((s) => ({ kind: 'not-event' as const, bytes: Buffer.from(s) })),
-  fc.uint8Array({ maxLength: 256 }).map((b) => ({ kind: 'unknown' as const, bytes: Buffer.from(b) })),
-  fc.integer({ min: 8180, max: 8300 }).map((n) => ({ kind: 'unknown' as const, bytes: Buffer.alloc(n, 0x20) })),
+    .map(([e, field, value]) => ({
+      kind: 'not-event' as const,
+      bytes: Buffer.from(JSON.stringify({ ...e, [field]: value })),
+    })),
+  fc
+    .constantFrom('', '[]', 'null', '"x"', '{}', '{"type":"signing_key_rotation"}')
+    .map((s) => ({ kind: 'not-event' as const, bytes: Buffer.from(s) })),
+  fc
+    .uint8Array({ maxLength: 256 })
+    .map((b) => ({ kind: 'unknown' as const, bytes: Buffer.from(b) })),
+  fc
+    .integer({ min: 8180, max: 8300 })
+    .map((n) => ({ kind: 'unknown' as const, bytes: Buffer.alloc(n, 0x20) })),
 )
 
-type SigMode = 'correct' | 'other-secret' | 'random-hex' | 'garbage' | 'absent' | 'correct-among-junk' | 'uppercase' | 'too-many'
-const sigMode = fc.constantFrom<SigMode>('correct', 'correct', 'correct', 'other-secret', 'random-hex', 'garbage', 'absent', 'correct-among-junk', 'uppercase', 'too-many')
+type SigMode =
+  | 'correct'
+  | 'other-secret'
+  | 'random-hex'
+  | 'garbage'
+  | 'absent'
+  | 'correct-among-junk'
+  | 'uppercase'
+  | 'too-many'
+const sigMode = fc.constantFrom<SigMode>(
+  'correct',
+  'correct',
+  'correct',
+  'other-secret',
+  'random-hex',
+  'garbage',
+  'absent',
+  'correct-among-junk',
+  'uppercase',
+  'too-many',
+)
 const timestamp = fc.oneof(
   fc.integer({ min: -400, max: 400 }).map((d) => String(NOW + d)),
   fc.integer({ min: -400, max: 400 }).map((d) => ` ${NOW + d}\t`),
   printable(20),
   fc.constantFrom('', '1.5', `+${NOW}`, '0x10', `${NOW}abc`, '-1', '9'.repeat(17)),
 )
-const encoding = fc.constantFrom<string | undefined>(undefined, undefined, undefined, 'identity', ' Identity ', 'gzip', 'br', 'deflate, identity', 'x')
+const encoding = fc.constantFrom<string | undefined>(
+  undefined,
+  undefined,
+  undefined,
+  'identity',
+  ' Identity ',
+  'gzip',
+  'br',
+  'deflate, identity',
+  'x',
+)
 
 describe('fuzzing the key-rotation webhook (fast-check)', function () {
   this.timeout(suiteTimeout(FUZZ_RUNS * 6))
@@ -95,7 +151,14 @@ describe('fuzzing the key-rotation webhook (fast-check)', function () {
 
   before(async () => {
     const app = express()
-    app.use(PATH, createKeyRotationRouter({ webhookSecret: SECRET, verifiers: [verifier], clock: () => NOW * 1000 }))
+    app.use(
+      PATH,
+      createKeyRotationRouter({
+        webhookSecret: SECRET,
+        verifiers: [verifier],
+        clock: () => NOW * 1000,
+      }),
+    )
     server = await listen(app)
   })
   after(() => server.close())
@@ -105,51 +168,70 @@ describe('fuzzing the key-rotation webhook (fast-check)', function () {
 
   it('any delivery → a status of SPEC §5 with its fixed body; mis-signed never accepted; signed and timely → 200/400 by shape', async () => {
     await fc.assert(
-      fc.asyncProperty(body, timestamp, sigMode, encoding, fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF'.split('')), minLength: 64, maxLength: 64 }), async (b, ts, mode, enc, hex) => {
-        const arrived = ows(ts) // what the receiver sees (OWS is not part of a field value)
-        const mac = computeWebhookSignature(SECRET, arrived, b.bytes).slice(7)
-        const signature: Record<SigMode, string | undefined> = {
-          correct: `sha256=${mac}`,
-          'other-secret': computeWebhookSignature(OTHER, arrived, b.bytes),
-          'random-hex': `sha256=${hex.toLowerCase()}`,
-          garbage: `sha256=${hex.slice(0, 40)}-zz`,
-          absent: undefined,
-          'correct-among-junk': `sha256=${hex.toLowerCase()} junk v1=${mac}`,
-          uppercase: `sha256=${mac.toUpperCase()}`,
-          'too-many': `${Array(8).fill(`v1=${hex.toLowerCase()}`).join(',')},v1=${mac}`,
-        }
-        const headers: Array<[string, string]> = [['Content-Type', 'application/json'], ['X-AgentPress-Timestamp', ts]]
-        if (signature[mode] !== undefined) headers.push(['X-AgentPress-Signature', signature[mode]!])
-        if (enc !== undefined) headers.push(['Content-Encoding', enc])
+      fc.asyncProperty(
+        body,
+        timestamp,
+        sigMode,
+        encoding,
+        fc.string({
+          unit: fc.constantFrom(...'0123456789abcdefABCDEF'.split('')),
+          minLength: 64,
+          maxLength: 64,
+        }),
+        async (b, ts, mode, enc, hex) => {
+          const arrived = ows(ts) // what the receiver sees (OWS is not part of a field value)
+          const mac = computeWebhookSignature(SECRET, arrived, b.bytes).slice(7)
+          const signature: Record<SigMode, string | undefined> = {
+            correct: `sha256=${mac}`,
+            'other-secret': computeWebhookSignature(OTHER, arrived, b.bytes),
+            'random-hex': `sha256=${hex.toLowerCase()}`,
+            garbage: `sha256=${hex.slice(0, 40)}-zz`,
+            absent: undefined,
+            'correct-among-junk': `sha256=${hex.toLowerCase()} junk v1=${mac}`,
+            uppercase: `sha256=${mac.toUpperCase()}`,
+            'too-many': `${Array(8).fill(`v1=${hex.toLowerCase()}`).join(',')},v1=${mac}`,
+          }
+          const headers: Array<[string, string]> = [
+            ['Content-Type', 'application/json'],
+            ['X-AgentPress-Timestamp', ts],
+          ]
+          if (signature[mode] !== undefined)
+            headers.push(['X-AgentPress-Signature', signature[mode]!])
+          if (enc !== undefined) headers.push(['Content-Encoding', enc])
 
-        const before = verifier.refreshes
-        const res = await send(server.port, { path: PATH, headers, body: b.bytes })
+          const before = verifier.refreshes
+          const res = await send(server.port, { path: PATH, headers, body: b.bytes })
 
-        for (const [name, value] of res.lines) expect(VALID_HEADER_VALUE.test(value), name).to.equal(true)
-        expect(res.get('content-type')).to.equal('application/json; charset=utf-8')
-        if (res.status === 200) {
-          expect(ACCEPTED.has(res.text), res.text).to.equal(true)
-        } else {
-          const parsed = JSON.parse(res.text) as { error: string; error_description: string }
-          const entry = REFUSALS.get(parsed.error)
-          expect(entry, res.text).to.not.equal(undefined)
-          expect([res.status, parsed.error_description]).to.deep.equal(entry)
-          expect(verifier.refreshes).to.equal(before)
-        }
+          for (const [name, value] of res.lines)
+            expect(VALID_HEADER_VALUE.test(value), name).to.equal(true)
+          expect(res.get('content-type')).to.equal('application/json; charset=utf-8')
+          if (res.status === 200) {
+            expect(ACCEPTED.has(res.text), res.text).to.equal(true)
+          } else {
+            const parsed = JSON.parse(res.text) as { error: string; error_description: string }
+            const entry = REFUSALS.get(parsed.error)
+            expect(entry, res.text).to.not.equal(undefined)
+            expect([res.status, parsed.error_description]).to.deep.equal(entry)
+            expect(verifier.refreshes).to.equal(before)
+          }
 
-        const correctlySigned = mode === 'correct' || mode === 'correct-among-junk'
-        if (!correctlySigned) expect(res.status, res.text).to.not.equal(200)
-        const identity = enc === undefined || /^\s*identity\s*$/i.test(enc)
-        const timely = /^[0-9]{1,16}$/.test(arrived) && Math.abs(Number(arrived) - NOW) <= 300
-        if (correctlySigned && identity && timely && b.bytes.length <= 8192) {
-          if (b.kind === 'event') expect([res.status, res.text]).to.satisfy(([s, t]: [number, string]) => s === 200 && ACCEPTED.has(t))
-          else if (b.kind === 'not-event') expect(res.status, res.text).to.equal(400)
-          else expect([200, 400]).to.include(res.status)
-        }
-        if (!identity) expect(res.status).to.equal(415)
-        else if (b.bytes.length > 8192) expect(res.status).to.equal(413)
-        expect(verifier.refreshes - before).to.be.at.most(1)
-      }),
+          const correctlySigned = mode === 'correct' || mode === 'correct-among-junk'
+          if (!correctlySigned) expect(res.status, res.text).to.not.equal(200)
+          const identity = enc === undefined || /^\s*identity\s*$/i.test(enc)
+          const timely = /^[0-9]{1,16}$/.test(arrived) && Math.abs(Number(arrived) - NOW) <= 300
+          if (correctlySigned && identity && timely && b.bytes.length <= 8192) {
+            if (b.kind === 'event')
+              expect([res.status, res.text]).to.satisfy(
+                ([s, t]: [number, string]) => s === 200 && ACCEPTED.has(t),
+              )
+            else if (b.kind === 'not-event') expect(res.status, res.text).to.equal(400)
+            else expect([200, 400]).to.include(res.status)
+          }
+          if (!identity) expect(res.status).to.equal(415)
+          else if (b.bytes.length > 8192) expect(res.status).to.equal(413)
+          expect(verifier.refreshes - before).to.be.at.most(1)
+        },
+      ),
       params(3),
     )
   })
@@ -164,10 +246,19 @@ describe('fuzzing the key-rotation webhook (fast-check)', function () {
         const before = verifier.refreshes
         const res = await send(server.port, {
           path: PATH,
-          headers: [['X-AgentPress-Timestamp', String(NOW)], ['X-AgentPress-Signature', signature]],
+          headers: [
+            ['X-AgentPress-Timestamp', String(NOW)],
+            ['X-AgentPress-Signature', signature],
+          ],
           body: changed,
         })
-        expect([res.status, res.text]).to.deep.equal([401, JSON.stringify({ error: 'signature_mismatch', error_description: 'Signature does not match' })])
+        expect([res.status, res.text]).to.deep.equal([
+          401,
+          JSON.stringify({
+            error: 'signature_mismatch',
+            error_description: 'Signature does not match',
+          }),
+        ])
         expect(verifier.refreshes).to.equal(before)
       }),
       params(1),

@@ -200,7 +200,9 @@ describe('fuzzing the HTTP layer', function () {
             expect(challenges(res)).to.deep.equal([
               `Bearer error="insufficient_scope", error_description="Insufficient scope", scope="${[...new Set(scopes)].join(' ')}"`,
             ])
-            expect(res.text).to.equal(finalhandlerPage('AgentPressHttpError: Insufficient scope', 403))
+            expect(res.text).to.equal(
+              finalhandlerPage('AgentPressHttpError: Insufficient scope', 403),
+            )
           }),
           {
             seed: SEED,

@@ -219,7 +219,8 @@ function expectedChallenge(params: string, configured: boolean): string {
 
 function expectedBody(row: Row, requested: Mode): string {
   // Driving the strategy without Passport must answer exactly like authenticatePartner(passport).
-  const mode = requested === 'direct-json' ? 'json' : requested === 'direct-jsonrpc' ? 'jsonrpc' : requested
+  const mode =
+    requested === 'direct-json' ? 'json' : requested === 'direct-jsonrpc' ? 'jsonrpc' : requested
   if (mode === 'default') {
     if (row.status === 401) return 'Unauthorized' // Passport's own res.end(STATUS_CODES[401])
     return finalhandlerPage(`${row.errorName}: ${row.description}`, row.status)
@@ -317,7 +318,9 @@ describe('SPEC §4 response matrix over HTTP', () => {
     for (const strategy of strategies.values()) passport.use(strategy)
     const auth = (name: string) => {
       if (mode === 'direct-json' || mode === 'direct-jsonrpc') {
-        return authenticatePartner(strategies.get(name)!, { body: mode === 'direct-json' ? 'json' : 'jsonrpc' })
+        return authenticatePartner(strategies.get(name)!, {
+          body: mode === 'direct-json' ? 'json' : 'jsonrpc',
+        })
       }
       if (mode === 'default') return passport.authenticate(name, { session: false })
       if (mode === 'errorHandler')
@@ -340,7 +343,14 @@ describe('SPEC §4 response matrix over HTTP', () => {
     )
   }
 
-  const modes: Mode[] = ['default', 'json', 'jsonrpc', 'errorHandler', 'direct-json', 'direct-jsonrpc']
+  const modes: Mode[] = [
+    'default',
+    'json',
+    'jsonrpc',
+    'errorHandler',
+    'direct-json',
+    'direct-jsonrpc',
+  ]
   for (const stack of STACKS) {
     for (const mode of modes) {
       for (const configured of [true, false]) {

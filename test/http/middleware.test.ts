@@ -190,9 +190,12 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
       ],
       [
         () =>
-          authenticatePartner(new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp }, () => {}), {
-            strategy: 'x',
-          }),
+          authenticatePartner(
+            new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp }, () => {}),
+            {
+              strategy: 'x',
+            },
+          ),
         'authenticatePartner() options.strategy names Passport strategies; omit it when passing a strategy instance',
       ],
       [

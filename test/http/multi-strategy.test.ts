@@ -131,7 +131,9 @@ describe('with other strategies and several orgs', () => {
         expect(challenges(res)).to.deep.equal([
           'Bearer realm="mcp", error="user_not_provisioned", error_description="User not provisioned"',
         ])
-        expect(res.text).to.equal(finalhandlerPage('AgentPressHttpError: User not provisioned', 403))
+        expect(res.text).to.equal(
+          finalhandlerPage('AgentPressHttpError: User not provisioned', 403),
+        )
       })
 
       it('multi-org: two orgs accepted; a third org refused with no JWKS request anywhere', async () => {
@@ -299,9 +301,12 @@ describe('with other strategies and several orgs', () => {
           await new Promise((resolve) => setImmediate(resolve))
           expect(logs.lines.length - logged).to.equal(1)
           const stack = logs.lines.at(-1)!
-          expect(stack.startsWith(
-            'Error: AgentPressPartnerStrategy: verify callback failed without an error value\n',
-          ), stack).to.equal(true)
+          expect(
+            stack.startsWith(
+              'Error: AgentPressPartnerStrategy: verify callback failed without an error value\n',
+            ),
+            stack,
+          ).to.equal(true)
           expect(res.text).to.equal(finalhandlerPage(stack, 500))
         })
       })

@@ -135,7 +135,9 @@ export function successBody(
   { info, resource }: { info?: Record<string, unknown>; resource?: string | null } = {},
 ): string {
   const claims = payloadOf(token)
-  const scopes = String(claims.scope).split(' ').filter((s) => s !== '')
+  const scopes = String(claims.scope)
+    .split(' ')
+    .filter((s) => s !== '')
   const aud = claims.aud
   const res = resource === undefined ? (typeof aud === 'string' ? aud : null) : resource
   return JSON.stringify({

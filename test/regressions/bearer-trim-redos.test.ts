@@ -24,7 +24,12 @@ describe('regression: Authorization header parsing is linear', () => {
   ] as const) {
     it(`readBearerToken on a 64 KB header (${label}) takes < 250 ms (the quadratic trim took ≈ 2 s)`, () => {
       readBearerToken({ headers: { authorization: 'Bearer a.b.c' } }) // warm up
-      const ms = time(() => readBearerToken({ headers: { authorization: value }, rawHeaders: ['Authorization', value] }))
+      const ms = time(() =>
+        readBearerToken({
+          headers: { authorization: value },
+          rawHeaders: ['Authorization', value],
+        }),
+      )
       // A hang guard, not a speed test: the linear parse takes well under 1 ms.
       expect(ms).to.be.below(250)
     })
@@ -51,23 +56,38 @@ describe('regression: Authorization header parsing is linear', () => {
       ;(req as unknown as { started: number }).started = started
       next()
     })
-    app.get('/mcp', (req, res, next) => {
-      const started = performance.now()
-      passport.authenticate('review-redos', { session: false })(req, res, next)
-      blocked = performance.now() - started // the synchronous part of authenticate
-    }, (_req, res) => res.end('ok'))
+    app.get(
+      '/mcp',
+      (req, res, next) => {
+        const started = performance.now()
+        passport.authenticate('review-redos', { session: false })(req, res, next)
+        blocked = performance.now() - started // the synchronous part of authenticate
+      },
+      (_req, res) => res.end('ok'),
+    )
     const server = app.listen(0, '127.0.0.1')
     await new Promise((r) => server.once('listening', r))
     const { port } = server.address() as AddressInfo
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path: '/mcp', headers: { authorization: 'Bearer' + ' '.repeat(16_000) + 'x' } }, (res) => {
-        res.resume()
-        res.on('end', () => resolve(res.statusCode ?? 0))
-      })
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/mcp',
+          headers: { authorization: 'Bearer' + ' '.repeat(16_000) + 'x' },
+        },
+        (res) => {
+          res.resume()
+          res.on('end', () => resolve(res.statusCode ?? 0))
+        },
+      )
       req.on('error', reject)
       req.end()
     })
-    await new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()) })
+    await new Promise<void>((r) => {
+      server.closeAllConnections()
+      server.close(() => r())
+    })
     expect(status).to.equal(401)
     expect(blocked).to.be.below(50)
   })

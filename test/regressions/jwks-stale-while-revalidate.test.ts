@@ -19,7 +19,11 @@ describe('regression: JWKS past max age with a reachable issuer', () => {
   afterEach(() => mock.close())
 
   it('does not accept a key withdrawn from the JWKS once the cache is past its max age', async () => {
-    const verifier = new PartnerTokenVerifier({ ...mock.partnerMcp, clock, jwksCacheMaxAgeMs: 60_000 })
+    const verifier = new PartnerTokenVerifier({
+      ...mock.partnerMcp,
+      clock,
+      jwksCacheMaxAgeMs: 60_000,
+    })
     const oldKid = mock.currentKid
     await verifier.verifyToken(mock.signToken())
 

@@ -41,7 +41,11 @@ describe('regression: durations above 2^31-1 ms', () => {
     mock = await createMockAgentPress()
   })
   afterEach(async () => {
-    if (server) await new Promise<void>((r) => { server!.closeAllConnections(); server!.close(() => r()) })
+    if (server)
+      await new Promise<void>((r) => {
+        server!.closeAllConnections()
+        server!.close(() => r())
+      })
     server = undefined
     await mock.close()
   })
@@ -58,7 +62,12 @@ describe('regression: durations above 2^31-1 ms', () => {
 
   it('jwksTimeoutMs: 2^31 is refused at construction or does not time out every fetch', async () => {
     let verifier: PartnerTokenVerifier | undefined
-    if (construct(() => (verifier = new PartnerTokenVerifier({ ...mock.partnerMcp, jwksTimeoutMs: HUGE }))) === 'refused') return
+    if (
+      construct(
+        () => (verifier = new PartnerTokenVerifier({ ...mock.partnerMcp, jwksTimeoutMs: HUGE })),
+      ) === 'refused'
+    )
+      return
     const result = await verifier!.verifyToken(mock.signToken()).then(
       () => 'ok',
       (e: unknown) => (e instanceof JwksUnavailableError ? 'jwks_unavailable' : String(e)),
@@ -70,8 +79,14 @@ describe('regression: durations above 2^31-1 ms', () => {
     const verifier = new PartnerTokenVerifier(mock.partnerMcp)
     let router: ReturnType<typeof createKeyRotationRouter> | undefined
     if (
-      construct(() => (router = createKeyRotationRouter({ webhookSecret: mock.webhookSecret, verifiers: [verifier], bodyTimeoutMs: HUGE }))) ===
-      'refused'
+      construct(
+        () =>
+          (router = createKeyRotationRouter({
+            webhookSecret: mock.webhookSecret,
+            verifiers: [verifier],
+            bodyTimeoutMs: HUGE,
+          })),
+      ) === 'refused'
     )
       return
     server = createServer((req, res) => router!(req, res, () => res.writeHead(404).end()))
@@ -85,8 +100,14 @@ describe('regression: durations above 2^31-1 ms', () => {
     const verifier = new PartnerTokenVerifier(mock.partnerMcp)
     let router: ReturnType<typeof createKeyRotationRouter> | undefined
     if (
-      construct(() => (router = createKeyRotationRouter({ webhookSecret: mock.webhookSecret, verifiers: [verifier], refreshTimeoutMs: HUGE }))) ===
-      'refused'
+      construct(
+        () =>
+          (router = createKeyRotationRouter({
+            webhookSecret: mock.webhookSecret,
+            verifiers: [verifier],
+            refreshTimeoutMs: HUGE,
+          })),
+      ) === 'refused'
     )
       return
     server = createServer((req, res) => router!(req, res, () => res.writeHead(404).end()))

@@ -10,7 +10,9 @@ class SpecWithSummary extends Spec {
     runner.once(EVENT_RUN_END, () => {
       const { passes = 0, failures = 0, pending = 0 } = runner.stats || {}
       // Registered after Spec's own epilogue, so this is the very last line.
-      process.stdout.write(`${passes} passed, ${failures} failed${pending ? `, ${pending} skipped` : ''}\n`)
+      process.stdout.write(
+        `${passes} passed, ${failures} failed${pending ? `, ${pending} skipped` : ''}\n`,
+      )
     })
   }
 }

@@ -176,7 +176,9 @@ describe('Wycheproof Ed25519 vectors through the package’s import and verify p
     // A vector's message could be a token's signing input only if it were `<b64url>.<b64url>`.
     const asToken = groups.flatMap((group, g) =>
       group.tests
-        .filter((t) => /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(Buffer.from(t.msg, 'hex').toString('latin1')))
+        .filter((t) =>
+          /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(Buffer.from(t.msg, 'hex').toString('latin1')),
+        )
         .map((t) => ({ group: g, tcId: t.tcId })),
     )
 
@@ -235,8 +237,12 @@ describe('Wycheproof Ed25519 vectors through the package’s import and verify p
       it(`${bytes.toString('hex')} (${label}) → small_order; OpenSSL alone admits a forgery`, () => {
         const x = bytes.toString('base64url')
         expect(isSmallOrderPoint(bytes)).to.equal(true)
-        expect(importEd25519Jwk({ kty: 'OKP', crv: 'Ed25519', x, kid: 'k' })).to.equal('small_order')
-        expect(importEd25519Jwk({ kty: 'OKP', crv: 'Ed25519', x, kid: 'k', use: 'sig', alg: 'EdDSA' })).to.equal('small_order')
+        expect(importEd25519Jwk({ kty: 'OKP', crv: 'Ed25519', x, kid: 'k' })).to.equal(
+          'small_order',
+        )
+        expect(
+          importEd25519Jwk({ kty: 'OKP', crv: 'Ed25519', x, kid: 'k', use: 'sig', alg: 'EdDSA' }),
+        ).to.equal('small_order')
         // Why it matters: with the raw key, OpenSSL verifies S = 0 with R = the identity or the
         // point itself for some message within a few tries (for the identity key: every message).
         const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' })
@@ -249,7 +255,9 @@ describe('Wycheproof Ed25519 vectors through the package’s import and verify p
             if (cryptoVerify(null, msg, key, sig)) {
               forged = true
               // ... and our verify primitive would accept it too, which is why import refuses.
-              expect(verifyEd25519(key, msg.toString('latin1'), sig.toString('base64url'))).to.equal(true)
+              expect(
+                verifyEd25519(key, msg.toString('latin1'), sig.toString('base64url')),
+              ).to.equal(true)
               break
             }
           }
@@ -275,7 +283,11 @@ describe('Wycheproof Ed25519 vectors through the package’s import and verify p
         res.end(JSON.stringify(doc))
       })
       try {
-        const map = buildKeyMap(await fetchJwksDocument(`${server.url}/`, 5000), server.url, new Set())
+        const map = buildKeyMap(
+          await fetchJwksDocument(`${server.url}/`, 5000),
+          server.url,
+          new Set(),
+        )
         expect([...map.keys()]).to.deep.equal(['genuine'])
       } finally {
         await server.close()
