@@ -343,7 +343,20 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
     })
 
     it('lets other methods and unknown tool names through to the MCP server', async () => {
+      // A read-only token: tools/list (which also lists the write tool) is not gated.
       const token = server.mock!.signToken({ sub: 'alice', scope: 'mcp:read' })
+      const list = await post(server, token, { jsonrpc: '2.0', id: 6, method: 'tools/list' })
+      expect(list.status).to.equal(200)
+      expect(list.headers.get('www-authenticate')).to.equal(null)
+      const listed = (await list.json()) as {
+        jsonrpc: string
+        id: number
+        result: { tools: Array<{ name: string }> }
+      }
+      expect([listed.jsonrpc, listed.id]).to.deep.equal(['2.0', 6])
+      expect(listed.result.tools.map((tool) => tool.name)).to.deep.equal(['list_notes', 'add_note'])
+
+      // A name not in the scope table passes the gate; the SDK answers it as an error result.
       const res = await post(server, token, {
         jsonrpc: '2.0',
         id: 7,
@@ -351,21 +364,31 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
         params: { name: 'no_such_tool', arguments: {} },
       })
       expect(res.status).to.equal(200)
-      const body = (await res.json()) as {
-        id: number
-        result?: { isError?: boolean }
-        error?: unknown
-      }
-      expect(body.id).to.equal(7)
-      // The SDK reports an unknown tool as an error result (or a JSON-RPC error), never a success.
-      expect(body.error !== undefined || body.result?.isError === true).to.equal(true)
+      expect(res.headers.get('www-authenticate')).to.equal(null)
+      expect(await res.json()).to.deep.equal({
+        jsonrpc: '2.0',
+        id: 7,
+        result: {
+          content: [{ type: 'text', text: 'MCP error -32602: Tool no_such_tool not found' }],
+          isError: true,
+        },
+      })
     })
 
     it('answers GET and DELETE on /mcp with 405 (stateless server)', async () => {
+      const token = server.mock!.signToken({ sub: 'alice', scope: 'mcp:read mcp:write' })
       for (const method of ['GET', 'DELETE']) {
-        const res = await fetch(server.mcpUrl, { method })
-        expect(res.status).to.equal(405)
-        expect(res.headers.get('allow')).to.equal('POST')
+        for (const headers of [{}, { Authorization: `Bearer ${token}` }]) {
+          const res = await fetch(server.mcpUrl, { method, headers })
+          expect(res.status).to.equal(405)
+          expect(res.headers.get('allow')).to.equal('POST')
+          expect(res.headers.get('www-authenticate')).to.equal(null)
+          expect(await res.json()).to.deep.equal({
+            jsonrpc: '2.0',
+            id: null,
+            error: { code: -32000, message: 'Method not allowed' },
+          })
+        }
       }
     })
   })
@@ -373,9 +396,23 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
   describe('users', () => {
     it('provisions each (ext_provider, sub) once, on first contact', async () => {
       const token = server.mock!.signToken({ sub: 'bob', scope: 'mcp:read' })
+      expect(server.users.list().map((user) => user.externalId)).to.not.include('bob')
       for (let i = 0; i < 2; i++) {
-        const res = await post(server, token, { jsonrpc: '2.0', id: i, method: 'tools/list' })
+        const res = await post(server, token, {
+          jsonrpc: '2.0',
+          id: i,
+          method: 'tools/call',
+          params: { name: 'list_notes', arguments: {} },
+        })
         expect(res.status).to.equal(200)
+        expect(res.headers.get('www-authenticate')).to.equal(null)
+        const body = (await res.json()) as { jsonrpc: string; id: number; result: unknown }
+        expect([body.jsonrpc, body.id]).to.deep.equal(['2.0', i])
+        // Both calls resolve to the same local user: provisioned once, found the second time.
+        expect(textOf(body.result)).to.deep.equal({
+          user: { id: 'usr_2', externalId: 'bob' },
+          notes: [],
+        })
       }
       expect(
         server.users.list().map((user) => [user.id, user.extProvider, user.externalId]),
