@@ -539,8 +539,16 @@ describe('JWKS fault injection through a real loopback JWKS and a real HTTP app'
         const results = await Promise.all(
           Array.from({ length: 40 }, (_, i) => r.call(token(i % 2 === 0 ? k1 : k2))),
         )
-        for (const res of results) expect([200, 401]).to.include(res.status)
-        expect(jwks.count - base).to.be.at.most(4)
+        // The first k2 miss starts fetch 4 ({k2}); every k2 request shares it or finds k2 cached:
+        // always 200. A k1 request is 200 if the server verifies it before fetch 4 replaces {k1},
+        // 401 after (inside the new cooldown): which one depends on when each of the 40 concurrent
+        // connections is served, so only k1's pair of exact answers is deterministic.
+        results.forEach((res, i) => {
+          if (i % 2 === 1) expect200(res)
+          else if (res.status === 200) expect200(res)
+          else expect401(res, 'Signing key not found')
+        })
+        expect(jwks.count - base).to.equal(4)
       } finally {
         await r.close()
       }
@@ -549,12 +557,15 @@ describe('JWKS fault injection through a real loopback JWKS and a real HTTP app'
     it('sets {k1} / {k1, k2} alternating: k1 (in both) is never refused', async () => {
       jwks.sets = [[k1], [k1, k2]]
       const r = await rig(`${jwks.url}/jwks.json`)
+      const base = jwks.count
       try {
         for (let round = 0; round < 4; round++) {
+          expect200(await r.call(token(k1))) // round 0: cold fetch 1, {k1}
+          // Round 0: a kid miss after the cold fetch (no kid-miss cooldown yet) → fetch 2,
+          // {k1, k2}; later rounds find k2 in that (still fresh) document.
+          expect200(await r.call(token(k2)))
           expect200(await r.call(token(k1)))
-          const res = await r.call(token(k2))
-          expect([200, 401]).to.include(res.status)
-          expect200(await r.call(token(k1)))
+          expect(jwks.count - base).to.equal(2)
           now += COOLDOWN_MS
         }
       } finally {
