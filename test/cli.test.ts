@@ -322,8 +322,11 @@ describe('agentpress-mock CLI', function () {
         ])
         expect(code).to.equal(0, stderr)
         const [rotated, event, delivered] = stdout.trimEnd().split('\n')
-        expect(rotated).to.match(/^Rotated: ap-[0-9a-f]{12} → ap-[0-9a-f]{12}$/)
+        expect(event).to.match(/^Event: \{/)
         const parsed = JSON.parse(event!.replace(/^Event: /, '')) as Record<string, unknown>
+        expect(parsed.newCurrentKid).to.match(/^ap-[0-9a-f]{12}$/)
+        expect(parsed.newCurrentKid).to.not.equal(config.currentKid)
+        expect(rotated).to.equal(`Rotated: ${config.currentKid} → ${String(parsed.newCurrentKid)}`)
         expect(parsed).to.deep.include({
           type: 'signing_key_rotation',
           issuer: config.issuer,
@@ -359,13 +362,26 @@ describe('agentpress-mock CLI', function () {
           '--emergency',
         ])
         expect(code).to.equal(0)
-        expect(stdout).to.match(/^Rotated \(emergency: retired key withdrawn\): /)
+        const retired = old.stdout.trim()
+        const oldKid = (
+          JSON.parse(Buffer.from(retired.split('.')[0]!, 'base64url').toString()) as {
+            kid: string
+          }
+        ).kid
+        const [rotated, event] = stdout.trimEnd().split('\n')
+        const newKid = (JSON.parse(event!.replace(/^Event: /, '')) as { newCurrentKid: string })
+          .newCurrentKid
+        expect(rotated).to.equal(
+          `Rotated (emergency: retired key withdrawn): ${oldKid} → ${newKid}`,
+        )
         await verifier.verifyToken(old.stdout.trim()).then(
           () => expect.fail('the retired key was still accepted'),
           (err: { reason?: string }) => expect(err.reason).to.equal('kid_missing_or_unknown'),
         )
-        const jwks = (await (await fetch(config.jwksUrl)).json()) as { keys: unknown[] }
-        expect(jwks.keys).to.have.length(1)
+        const jwks = (await (await fetch(config.jwksUrl)).json()) as {
+          keys: Array<{ kid: string }>
+        }
+        expect(jwks.keys.map((key) => key.kid)).to.deep.equal([newKid])
       } finally {
         await closeServer(receiver.server)
       }
@@ -384,10 +400,9 @@ describe('agentpress-mock CLI', function () {
         ])
         expect(code).to.equal(1)
         expect(stdout).to.match(/^Rotated: /)
-        expect(stderr).to.match(
-          new RegExp(
-            `^agentpress-mock: webhook ${receiver.url} answered 401 \\{"error":"signature_mismatch",`,
-          ),
+        expect(stderr).to.equal(
+          `agentpress-mock: webhook ${receiver.url} answered 401 ` +
+            '{"error":"signature_mismatch","error_description":"Signature does not match"}\n',
         )
       } finally {
         await closeServer(receiver.server)
@@ -424,32 +439,46 @@ describe('agentpress-mock CLI', function () {
 
       it('a Host that is not loopback (DNS rebinding) → 403', async () => {
         const { request } = await import('node:http')
-        const status = await new Promise<number | undefined>((resolve, reject) => {
+        const answer = await new Promise<[number | undefined, string]>((resolve, reject) => {
           const req = request(`${config.url}/_mock/token`, {
             method: 'POST',
             headers: { host: 'evil.example', 'content-type': 'application/json' },
           })
           req.on('response', (res) => {
-            res.resume()
-            resolve(res.statusCode)
+            let text = ''
+            res.setEncoding('utf8')
+            res.on('data', (chunk: string) => (text += chunk))
+            res.on('end', () => resolve([res.statusCode, text]))
           })
           req.on('error', reject)
           req.end('{}')
         })
-        expect(status).to.equal(403)
+        expect(answer).to.deep.equal([403, '{"error":"Host not allowed"}'])
       })
 
       it('a simple (text/plain) POST → 415', async () => {
+        const currentKid = async () =>
+          ((await (await fetch(`${config.url}/_mock/config`)).json()) as { currentKid: string })
+            .currentKid
+        const before = await currentKid()
         const res = await post('/_mock/rotate', { 'content-type': 'text/plain' })
         expect(res.status).to.equal(415)
+        expect(await res.json()).to.deep.equal({ error: 'Content-Type must be application/json' })
+        expect(await currentKid()).to.equal(before) // nothing rotated
       })
 
       it('GET on a POST route → 405 with Allow; unknown path → 404', async () => {
         const res = await fetch(`${config.url}/_mock/token`)
         expect(res.status).to.equal(405)
         expect(res.headers.get('allow')).to.equal('POST')
-        expect((await fetch(`${config.url}/_mock/keys`)).status).to.equal(404)
-        expect((await fetch(`${config.url}/anything`)).status).to.equal(404)
+        expect(await res.json()).to.deep.equal({ error: 'only POST is allowed' })
+        for (const path of ['/_mock/keys', '/anything']) {
+          const missing = await fetch(`${config.url}${path}`)
+          expect([missing.status, await missing.text()], path).to.deep.equal([
+            404,
+            '{"error":"not found"}',
+          ])
+        }
       })
 
       it('GET /_mock/config never reveals the webhook secret', async () => {
