@@ -516,6 +516,15 @@ for (const framework of FRAMEWORKS) {
         const res = await request(url).head(PATH)
         expect(res.status).to.equal(405)
         expect(res.headers.allow).to.equal('POST')
+        // The headers of the GET refusal, without its body.
+        expect(res.text).to.equal(undefined)
+        expect(res.headers['content-type']).to.equal('application/json; charset=utf-8')
+        const get = JSON.stringify({
+          error: 'method_not_allowed',
+          error_description: 'Only POST is allowed',
+        })
+        expect(res.headers['content-length']).to.equal(String(Buffer.byteLength(get)))
+        expect(verifier.refreshes).to.equal(0)
       })
 
       it('another sub-path goes to next()', async () => {
@@ -639,7 +648,12 @@ for (const framework of FRAMEWORKS) {
         const res = await rawRequest(port, framing, (req) => {
           req.write(body)
         })
-        expect(res.status).to.equal(408)
+        expect([res.status, res.body]).to.deep.equal([
+          408,
+          { error: 'request_timeout', error_description: 'Request body not received in time' },
+        ])
+        expect(res.headers.connection).to.equal('close')
+        expect(verifier.refreshes).to.equal(0)
       })
 
       it('a client abort mid-body crashes nothing, and the next delivery works', async () => {
@@ -695,7 +709,11 @@ for (const framework of FRAMEWORKS) {
         const { url } = await app()
         const first = sign()
         const res = await post(url, first.body, first.headers)
-        expect(res.status).to.equal(503)
+        expect([res.status, res.body]).to.deep.equal([
+          503,
+          { error: 'jwks_unavailable', error_description: 'Signing keys unavailable' },
+        ])
+        expect(res.headers['retry-after']).to.equal('5')
         verifier.fail = false
         now += 30_000
         const retry = sign()
@@ -709,7 +727,10 @@ for (const framework of FRAMEWORKS) {
         const { url } = await app({ refreshTimeoutMs: 200 })
         const { body, headers } = sign()
         const res = await post(url, body, headers)
-        expect(res.status).to.equal(503)
+        expect([res.status, res.body]).to.deep.equal([
+          503,
+          { error: 'jwks_unavailable', error_description: 'Signing keys unavailable' },
+        ])
         expect(res.headers['retry-after']).to.equal('5')
       })
 
@@ -740,10 +761,15 @@ for (const framework of FRAMEWORKS) {
 
       it('remembers a bounded number of ids (least recently seen forgotten first)', async () => {
         const { url } = await app({ maxRememberedIds: 2 })
+        const answers = []
         for (const id of ['e1', 'e2', 'e3', 'e1', 'e3']) {
           const { body, headers } = sign({ ...EVENT, id })
-          expect((await post(url, body, headers)).status).to.equal(200)
+          const res = await post(url, body, headers)
+          answers.push([res.status, res.body])
         }
+        const received = [200, { received: true }]
+        const duplicate = [200, { received: true, duplicate: true }]
+        expect(answers).to.deep.equal([received, received, received, received, duplicate])
         // e1 was evicted by e3 and processed again; e3 was still remembered.
         expect(verifier.refreshes).to.equal(4)
       })
@@ -764,11 +790,13 @@ for (const framework of FRAMEWORKS) {
         const b = new FakeVerifier(ISSUER_B)
         const { url } = await app({ verifiers: [a, b] })
         const forB = sign({ ...EVENT, id: 'for-b', issuer: ISSUER_B })
-        expect((await post(url, forB.body, forB.headers)).status).to.equal(200)
+        const resB = await post(url, forB.body, forB.headers)
+        expect([resB.status, resB.body]).to.deep.equal([200, { received: true }])
         expect([a.refreshes, b.refreshes]).to.deep.equal([0, 1])
         const { issuer: _issuer, ...noIssuer } = EVENT
         const forAll = sign({ ...noIssuer, id: 'for-all', emergency: true })
-        expect((await post(url, forAll.body, forAll.headers)).status).to.equal(200)
+        const resAll = await post(url, forAll.body, forAll.headers)
+        expect([resAll.status, resAll.body]).to.deep.equal([200, { received: true }])
         expect(a.log).to.deep.equal(['revoke:ap-2026-08', 'refresh'])
         expect(b.log).to.deep.equal(['refresh', 'revoke:ap-2026-08', 'refresh'])
       })
@@ -786,14 +814,16 @@ for (const framework of FRAMEWORKS) {
         const anonymous = new FakeVerifier()
         const { url } = await app({ verifiers: [anonymous] })
         const { body, headers } = sign({ ...EVENT, issuer: 'https://api.agent.press/orgs/other' })
-        expect((await post(url, body, headers)).status).to.equal(200)
+        const res = await post(url, body, headers)
+        expect([res.status, res.body]).to.deep.equal([200, { received: true }])
         expect(anonymous.refreshes).to.equal(1)
       })
 
       it('takes the verifiers of a strategy', async () => {
         const { url } = await app({ verifiers: undefined, strategy: { verifiers: [verifier] } })
         const { body, headers } = sign()
-        expect((await post(url, body, headers)).status).to.equal(200)
+        const res = await post(url, body, headers)
+        expect([res.status, res.body]).to.deep.equal([200, { received: true }])
         expect(verifier.refreshes).to.equal(1)
       })
 
@@ -809,11 +839,15 @@ for (const framework of FRAMEWORKS) {
             return undefined
           },
         })
+        const answers = []
         for (const id of ['h1', 'h1', 'h2', 'h3']) {
           const { body, headers } = sign({ ...EVENT, id, jwksUrl: 'http://127.0.0.1:9/x' })
           const res = await post(url, body, headers)
-          expect(res.status).to.equal(200)
+          answers.push([res.status, res.body])
         }
+        const received = [200, { received: true }]
+        const duplicate = [200, { received: true, duplicate: true }]
+        expect(answers).to.deep.equal([received, duplicate, received, received])
         expect(seen.map((event) => event.id)).to.deep.equal(['h1', 'h2', 'h3'])
         expect(seen[0]).to.deep.equal({ ...EVENT, id: 'h1' })
       })
@@ -916,7 +950,8 @@ describe('createKeyRotationRouter options', () => {
     const { url } = await listen(express().use(PATH, router) as unknown as RequestListener)
     const before = verifier.refreshes
     const { body, headers } = signWebhook({ ...EVENT, id: 'snapshot' }, { secret: SECRET })
-    expect((await request(url).post(PATH).set(headers).send(body)).status).to.equal(200)
+    const res = await request(url).post(PATH).set(headers).send(body)
+    expect([res.status, res.body]).to.deep.equal([200, { received: true }])
     expect(verifier.refreshes).to.equal(before + 1)
   })
 })
