@@ -755,7 +755,15 @@ for (const framework of FRAMEWORKS) {
         const { body, headers } = sign()
         const deliveries = Array.from({ length: 50 }, () => post(url, body, headers))
         const answers = await Promise.all(deliveries)
-        expect(answers.map((res) => res.status)).to.deep.equal(Array(50).fill(200))
+        // A delivery that joins the processing in flight answers with it ({"received":true}); one
+        // that arrives after it completed is a replay ({"received":true,"duplicate":true}). Which
+        // one each gets depends on when the 50 connections are served: both are exact 200s.
+        const texts = new Set(['{"received":true}', '{"received":true,"duplicate":true}'])
+        for (const res of answers) {
+          expect(res.status).to.equal(200)
+          expect(texts.has(res.text), res.text).to.equal(true)
+        }
+        expect(answers.some((res) => res.text === '{"received":true}')).to.equal(true)
         expect(verifier.refreshes).to.equal(1)
       })
 
@@ -1045,7 +1053,14 @@ describe('key rotation end to end with the mock AgentPress', () => {
             deliverWebhook(`${url}${PATH}`, event, { secret: mock.webhookSecret }),
           ),
         )
-        expect(answers.map((answer) => answer.status)).to.deep.equal(Array(50).fill(200))
+        // Joining the processing in flight answers {"received":true}; arriving after it completed
+        // is a replay: which one each delivery gets is timing, but each is one of the two exactly.
+        const bodies = [{ received: true }, { received: true, duplicate: true }]
+        for (const answer of answers) {
+          expect(answer.status).to.equal(200)
+          expect(bodies).to.deep.include(answer.body)
+        }
+        expect(answers.map((answer) => answer.body)).to.deep.include({ received: true })
         expect(mock.jwksRequestCount).to.equal(1)
         const replay = await deliverWebhook(`${url}${PATH}`, event, { secret: mock.webhookSecret })
         const duplicate = { received: true, duplicate: true }

@@ -378,7 +378,10 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
     it('answers GET and DELETE on /mcp with 405 (stateless server)', async () => {
       const token = server.mock!.signToken({ sub: 'alice', scope: 'mcp:read mcp:write' })
       for (const method of ['GET', 'DELETE']) {
-        for (const headers of [{}, { Authorization: `Bearer ${token}` }]) {
+        for (const headers of [{}, { Authorization: `Bearer ${token}` }] as Record<
+          string,
+          string
+        >[]) {
           const res = await fetch(server.mcpUrl, { method, headers })
           expect(res.status).to.equal(405)
           expect(res.headers.get('allow')).to.equal('POST')
