@@ -88,14 +88,18 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
 
       it('GET at the bare well-known URL serves the same document', async () => {
         const res = await request(app).get('/.well-known/oauth-protected-resource').expect(200)
-        expect(res.body).to.deep.equal(DOCUMENT)
+        expect(res.headers['content-type']).to.equal('application/json; charset=utf-8')
+        expect(res.headers['access-control-allow-origin']).to.equal('*')
+        expect(res.headers['cache-control']).to.equal('public, max-age=3600')
+        expect(res.text).to.equal(JSON.stringify(DOCUMENT))
       })
 
       it('ignores the query string', async () => {
         const res = await request(app)
           .get('/.well-known/oauth-protected-resource/mcp?x=1')
           .expect(200)
-        expect(res.body).to.deep.equal(DOCUMENT)
+        expect(res.headers['content-type']).to.equal('application/json; charset=utf-8')
+        expect(res.text).to.equal(JSON.stringify(DOCUMENT))
       })
 
       it('HEAD answers 200 with the headers and no body', async () => {
@@ -121,6 +125,7 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
           'Authorization, Content-Type, MCP-Protocol-Version',
         )
         expect(res.headers['access-control-max-age']).to.equal('86400')
+        expect(res.text).to.equal('')
       })
 
       for (const method of ['post', 'put', 'delete', 'patch'] as const) {
@@ -140,9 +145,17 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
       it('passes other paths to next()', async () => {
         const res = await request(app).get('/mcp').expect(200)
         expect(res.text).to.equal('behind')
-        await request(app).get('/.well-known/oauth-protected-resource/other').expect(404)
-        await request(app).get('/.well-known/oauth-protected-resource/mcp/').expect(404)
-        await request(app).get('/.well-known/oauth-authorization-server').expect(404)
+        for (const path of [
+          '/.well-known/oauth-protected-resource/other',
+          '/.well-known/oauth-protected-resource/mcp/',
+          '/.well-known/oauth-authorization-server',
+        ]) {
+          // The framework's own 404, untouched by the metadata handler (no CORS, no document).
+          const missing = await request(app).get(path).expect(404)
+          expect(missing.headers['access-control-allow-origin'], path).to.equal(undefined)
+          expect(missing.headers['content-type'], path).to.not.match(/^application\/json/)
+          expect(missing.text, path).to.not.include('authorization_servers')
+        }
       })
     })
   }
@@ -156,7 +169,11 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
       const res = await request(FRAMEWORKS[1]![1](prm))
         .get('/.well-known/oauth-protected-resource')
         .expect(200)
-      expect(res.body.resource).to.equal('https://mcp.example.com')
+      expect(res.body).to.deep.equal({ ...DOCUMENT, resource: 'https://mcp.example.com' })
+      // Nothing is served at a path-aware URL for an empty path.
+      await request(FRAMEWORKS[1]![1](prm))
+        .get('/.well-known/oauth-protected-resource/')
+        .expect(404)
     })
   })
 
@@ -186,10 +203,13 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
       const res = await request(FRAMEWORKS[1]![1](prm)).get(
         '/.well-known/oauth-protected-resource/mcp',
       )
-      expect(res.body.authorization_servers).to.deep.equal([
-        'https://api.agent.press/orgs/acme-org',
-      ])
-      expect(res.body.scopes_supported).to.deep.equal(['mcp:read'])
+      expect(res.status).to.equal(200)
+      expect(res.body).to.deep.equal({
+        resource: OPTIONS.resource,
+        authorization_servers: ['https://api.agent.press/orgs/acme-org'],
+        scopes_supported: ['mcp:read'],
+        bearer_methods_supported: ['header'],
+      })
     })
 
     it('keeps issuers and the resource exactly as configured (no trailing-slash rewriting)', () => {
@@ -211,10 +231,16 @@ describe('protectedResourceMetadata (RFC 9728)', () => {
         resourceDocumentation: 'https://docs.example.com/mcp',
         maxAgeSec: 0,
       })
-      expect(prm.metadata.resource_name).to.equal('Example MCP')
-      expect(prm.metadata.resource_documentation).to.equal('https://docs.example.com/mcp')
+      const expected = {
+        ...DOCUMENT,
+        resource_name: 'Example MCP',
+        resource_documentation: 'https://docs.example.com/mcp',
+      }
+      expect(prm.metadata).to.deep.equal(expected)
       const res = await request(FRAMEWORKS[1]![1](prm)).get('/.well-known/oauth-protected-resource')
+      expect(res.status).to.equal(200)
       expect(res.headers['cache-control']).to.equal('no-cache')
+      expect(res.body).to.deep.equal(expected)
     })
 
     it('is what the official MCP SDK client discovers for the resource', async () => {
