@@ -129,12 +129,13 @@ describe('commands', function () {
       /^ {6}WWW-Authenticate: Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope", scope="mcp:write", resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"$/m,
       /^\[4\/8\] Called add_note with scope "mcp:read mcp:write": allowed$/m,
       /^\[5\/8\] Connected with a tampered token \(one signature character changed\): refused, HTTP 401$/m,
-      /^ {6}WWW-Authenticate: Bearer realm="mcp", error="invalid_token", error_description="Signature verification failed", /m,
+      /^ {6}WWW-Authenticate: Bearer realm="mcp", error="invalid_token", error_description="Signature verification failed", resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"$/m,
       /^\[6\/8\] Rotated the signing key ap-[0-9a-f]{12} → ap-[0-9a-f]{12} and delivered the signed webhook$/m,
       /^ {6}http:\/\/127\.0\.0\.1:\d+\/webhooks\/agentpress\/key-rotation answered 200 \{"received":true\}$/m,
       /^\[7\/8\] Called list_notes with a token signed by the new key ap-[0-9a-f]{12}: allowed$/m,
-      /^ {6}JWKS fetches caused by this call: 0 /m,
+      /^ {6}JWKS fetches caused by this call: 0 \(the webhook had already brought the new key\)$/m,
       /^\[8\/8\] First-contact provisioning: one local user for \(ext_provider, sub\)$/m,
+      /^ {6}usr_1 = \(example-partner, alice\), notes: \["hello from the demo"\]$/m,
       /^Demo complete: every step behaved as expected\.$/m,
     ]
     for (const line of expected) expect(stdout).to.match(line)
@@ -173,7 +174,13 @@ describe('commands', function () {
         body,
       })
       expect(res.status).to.equal(200)
-      const answer = (await res.json()) as { result: { content: Array<{ text: string }> } }
+      expect(res.headers.get('www-authenticate')).to.equal(null)
+      const answer = (await res.json()) as {
+        jsonrpc: string
+        id: number
+        result: { content: Array<{ text: string }> }
+      }
+      expect([answer.jsonrpc, answer.id]).to.deep.equal(['2.0', 1])
       expect(JSON.parse(answer.result.content[0]!.text)).to.deep.equal({
         user: { id: 'usr_1', externalId: 'alice' },
         added: 'hello',
@@ -187,7 +194,9 @@ describe('commands', function () {
         body: JSON.stringify({ sub: 'bob', scope: 'mcp:read' }),
       })
       expect(minted.status).to.equal(200)
-      expect(((await minted.json()) as { claims: { sub: string } }).claims.sub).to.equal('bob')
+      const mintedClaims = ((await minted.json()) as { claims: { sub: string; scope: string } })
+        .claims
+      expect([mintedClaims.sub, mintedClaims.scope]).to.deep.equal(['bob', 'mcp:read'])
     } finally {
       await stop(child)
     }
@@ -229,7 +238,8 @@ describe('commands', function () {
         )
         const mcpUrl = /^MCP server: +(http:\/\/127\.0\.0\.1:\d+\/mcp)/m.exec(example.stdout)![1]!
         const webhook = /^Key rotation: +(http:\S+)$/m.exec(example.stdout)![1]!
-        const list = async () => {
+        const metadata = /^Metadata: +(http:\S+)$/m.exec(example.stdout)![1]!
+        const mint = async () => {
           const minted = await runToEnd(
             process.execPath,
             [cli, 'token', '--server', mock.url, '--sub', 'dana', '--scope', 'mcp:read'],
@@ -237,18 +247,29 @@ describe('commands', function () {
             10_000,
           )
           expect(minted.code).to.equal(0, minted.stderr)
+          return minted.stdout.trim()
+        }
+        /** tools/list with `token`: [status, WWW-Authenticate, the tool names or the body]. */
+        const list = async (token: string) => {
           const res = await fetch(mcpUrl, {
             method: 'POST',
             headers: {
-              Authorization: `Bearer ${minted.stdout.trim()}`,
+              Authorization: `Bearer ${token}`,
               'Content-Type': 'application/json',
               Accept: 'application/json, text/event-stream',
             },
             body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
           })
-          return res.status
+          const body = (await res.json()) as { result?: { tools: Array<{ name: string }> } }
+          return [
+            res.status,
+            res.headers.get('www-authenticate'),
+            body.result === undefined ? body : body.result.tools.map((tool) => tool.name),
+          ]
         }
-        expect(await list()).to.equal(200)
+        const listed = [200, null, ['list_notes', 'add_note']]
+        const before = await mint()
+        expect(await list(before)).to.deep.equal(listed)
         const rotated = await runToEnd(
           process.execPath,
           [cli, 'rotate', '--server', mock.url, '--webhook', webhook, '--emergency'],
@@ -259,7 +280,22 @@ describe('commands', function () {
         expect(rotated.stdout).to.match(
           /^Delivered: webhook \S+ answered 200 \{"received":true\}$/m,
         )
-        expect(await list()).to.equal(200)
+        expect(await list(await mint())).to.deep.equal(listed)
+        // The emergency rotation withdrew the key the first token was signed with.
+        expect(await list(before)).to.deep.equal([
+          401,
+          'Bearer realm="mcp", error="invalid_token", error_description="Signing key not found", ' +
+            `resource_metadata="${metadata}"`,
+          {
+            jsonrpc: '2.0',
+            id: null,
+            error: {
+              code: -32001,
+              message: 'Signing key not found',
+              data: { reason: 'kid_missing_or_unknown' },
+            },
+          },
+        ])
       } finally {
         await stop(example.child)
       }
