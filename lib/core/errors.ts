@@ -211,11 +211,11 @@ interface AuthErrorOptions extends ChallengeContext {
  *
  * @example
  * ```ts
- * import type { NextFunction, Request, Response } from 'express'
+ * import type { IncomingMessage, ServerResponse } from 'node:http'
  *
- * app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+ * app.use((err: unknown, _req: IncomingMessage, res: ServerResponse, next: (e?: unknown) => void) => {
  *   if (!(err instanceof AgentPressAuthError)) return next(err)
- *   res.status(err.status).set(err.headers).json({ error: err.reason })
+ *   res.writeHead(err.status, err.headers).end(JSON.stringify({ error: err.reason }))
  * })
  * ```
  */
