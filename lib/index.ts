@@ -26,10 +26,10 @@ export {
   type PartnerTokenErrorReason,
 } from './core/errors.js'
 export { parseScope } from './core/claims.js'
-export { agentPressIssuer, type AgentPressEnvironment } from './core/issuer.js'
+export { agentPressIssuer, type AgentPressEnvironment } from './core/agentpress-issuer.js'
 export { readUnverifiedIssuer, MAX_TOKEN_LENGTH } from './core/token.js'
 export { PartnerTokenVerifier } from './core/verifier.js'
-export { MultiIssuerVerifier } from './core/issuers.js'
+export { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
 export type {
   KeyRotationEvent,
   PartnerTokenClaims,
@@ -52,7 +52,7 @@ export {
   createKeyRotationRouter,
   type KeyRotationRouter,
   type KeyRotationRouterOptions,
-} from './rotation-router.js'
+} from './key-rotation-router.js'
 export {
   AgentPressPartnerStrategy,
   STRATEGY_NAME,
@@ -83,4 +83,4 @@ export {
   type ProtectedResourceMetadata,
   type ProtectedResourceMetadataHandler,
   type ProtectedResourceMetadataOptions,
-} from './prm.js'
+} from './protected-resource-metadata.js'

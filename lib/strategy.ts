@@ -31,7 +31,7 @@ import {
   type PartnerTokenErrorReason,
 } from './core/errors.js'
 import { readBearerToken } from './core/bearer.js'
-import { MultiIssuerVerifier } from './core/issuers.js'
+import { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
 import type {
   PartnerTokenClaims,
   PartnerTokenVerifierOptions,

@@ -11,7 +11,7 @@ import { request as httpsRequest } from 'node:https'
 import type { KeyObject } from 'node:crypto'
 import { JwksFetchError, JwksUnavailableError, PartnerTokenError } from './errors.js'
 import { importEd25519Jwk } from './ed25519.js'
-import type { NormalizedVerifierOptions } from './options.js'
+import type { NormalizedVerifierOptions } from './verifier-options.js'
 
 /**
  * Largest JWKS response accepted, in bytes (SPEC §3: 64 KiB).

@@ -7,7 +7,7 @@ import { checkClaims } from './claims.js'
 import { verifyEd25519 } from './ed25519.js'
 import { PartnerTokenError } from './errors.js'
 import { JwksCache } from './jwks.js'
-import { normalizeVerifierOptions, type NormalizedVerifierOptions } from './options.js'
+import { normalizeVerifierOptions, type NormalizedVerifierOptions } from './verifier-options.js'
 import { parseToken, type ParsedToken } from './token.js'
 import type { PartnerTokenClaims, PartnerTokenVerifierOptions, TokenVerifier } from './types.js'
 
