@@ -16,7 +16,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 
-import type { KeyRotationEvent } from './core/types.js'
+import type { KeyRotationEvent } from './core/key-rotation-event.js'
 import { createMockAgentPress, type MockAgentPress } from './testing/mock-agentpress.js'
 import {
   createMockControl,

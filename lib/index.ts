@@ -13,7 +13,6 @@ export {
   AgentPressAuthError,
   AgentPressHttpError,
   JWKS_RETRY_AFTER_SECONDS,
-  JwksFetchError,
   JwksUnavailableError,
   PARTNER_TOKEN_ERROR_REASONS,
   PartnerTokenError,
@@ -22,30 +21,28 @@ export {
   type AuthErrorReason,
   type ChallengeContext,
   type HttpAuthErrorReason,
-  type JwksFetchErrorReason,
   type PartnerTokenErrorReason,
 } from './core/errors.js'
-export { parseScope } from './core/claims.js'
+export { JwksFetchError, type JwksFetchErrorReason } from './core/jwks-fetch.js'
+export { parseScope, type PartnerTokenClaims } from './core/claims.js'
 export { agentPressIssuer, type AgentPressEnvironment } from './core/agentpress-issuer.js'
 export { readUnverifiedIssuer, MAX_TOKEN_LENGTH } from './core/token.js'
-export { PartnerTokenVerifier } from './core/verifier.js'
+export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
+export type { PartnerTokenVerifierOptions } from './core/verifier-options.js'
 export { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
-export type {
-  KeyRotationEvent,
-  PartnerTokenClaims,
-  PartnerTokenVerifierOptions,
-  TokenVerifier,
-} from './core/types.js'
+export type { KeyRotationEvent } from './core/key-rotation-event.js'
 export {
   KEY_ROTATION_ERRORS,
   KEY_ROTATION_MAX_BODY_BYTES,
-  KEY_ROTATION_TOLERANCE_SEC,
   KEY_ROTATION_VERIFY_ERROR_REASONS,
   KeyRotationVerifyError,
-  assertWebhookSecrets,
-  verifyKeyRotation,
   type KeyRotationErrorEntry,
   type KeyRotationVerifyErrorReason,
+} from './core/key-rotation-errors.js'
+export {
+  KEY_ROTATION_TOLERANCE_SEC,
+  assertWebhookSecrets,
+  verifyKeyRotation,
   type VerifyKeyRotationOptions,
 } from './core/key-rotation.js'
 export {

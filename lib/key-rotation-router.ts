@@ -8,16 +8,20 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
-  KEY_ROTATION_ERRORS,
   KEY_ROTATION_MAX_BODY_BYTES,
   KeyRotationVerifyError,
+  keyRotationRefusal,
+  type KeyRotationRouterReason,
+} from './core/key-rotation-errors.js'
+import type { KeyRotationEvent } from './core/key-rotation-event.js'
+import {
   assertToleranceSec,
   assertWebhookSecrets,
-  verifyKeyRotation,
-  type KeyRotationVerifyErrorReason,
+  verifyPrepared,
+  type PreparedKeyRotation,
 } from './core/key-rotation.js'
 import { AUTH_ERRORS, JWKS_RETRY_AFTER_SECONDS } from './core/errors.js'
-import type { KeyRotationEvent, TokenVerifier } from './core/types.js'
+import type { TokenVerifier } from './core/verifier.js'
 
 /**
  * Options of {@link createKeyRotationRouter}.
@@ -81,25 +85,6 @@ export type KeyRotationRouter = (
 
 /** How long a processed id is remembered: the key overlap window of SPEC §3 (24 h). */
 const REMEMBER_MS = 24 * 60 * 60 * 1000
-
-/** A request the router refuses outside SPEC §5's verification reasons. */
-type RouterReason = KeyRotationVerifyErrorReason | 'method_not_allowed' | 'request_timeout'
-
-const ROUTER_ONLY: Readonly<Record<'method_not_allowed' | 'request_timeout', RouterRow>> = {
-  method_not_allowed: { status: 405, description: 'Only POST is allowed' },
-  request_timeout: { status: 408, description: 'Request body not received in time' },
-}
-
-interface RouterRow {
-  readonly status: number
-  readonly description: string
-}
-
-function rowFor(reason: RouterReason): RouterRow {
-  return reason === 'method_not_allowed' || reason === 'request_timeout'
-    ? ROUTER_ONLY[reason]
-    : KEY_ROTATION_ERRORS[reason]
-}
 
 /** The bytes never came: the client went away or the deadline passed. */
 class BodyReadError extends Error {
@@ -195,8 +180,8 @@ function send(
   res.end(text)
 }
 
-function refuse(res: ServerResponse, reason: RouterReason, bodyUnread = false): void {
-  const row = rowFor(reason)
+function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread = false): void {
+  const row = keyRotationRefusal(reason)
   const headers: Record<string, string> = {}
   if (reason === 'method_not_allowed') headers.Allow = 'POST'
   // Answering before the body was read: close the connection rather than let Node drain (or wait
@@ -306,6 +291,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
   const toleranceSec = assertToleranceSec(options.toleranceSec)
   const clock = options.clock ?? Date.now
   if (typeof clock !== 'function') throw new TypeError('clock must be a function')
+  const prepared: PreparedKeyRotation = Object.freeze({ secrets, toleranceSec, clock })
   const onRotation = options.onRotation
   if (onRotation !== undefined && typeof onRotation !== 'function') {
     throw new TypeError('onRotation must be a function')
@@ -427,13 +413,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
     }
     let event: KeyRotationEvent
     try {
-      event = verifyKeyRotation({
-        payload: body,
-        headers: req.headers,
-        secret: secrets,
-        toleranceSec,
-        clock,
-      })
+      event = verifyPrepared(prepared, body, req.headers)
     } catch (error) {
       if (!(error instanceof KeyRotationVerifyError)) throw error
       refuse(res, error.reason)

@@ -32,12 +32,9 @@ import {
 } from './core/errors.js'
 import { readBearerToken } from './core/bearer.js'
 import { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
-import type {
-  PartnerTokenClaims,
-  PartnerTokenVerifierOptions,
-  TokenVerifier,
-} from './core/types.js'
-import { PartnerTokenVerifier } from './core/verifier.js'
+import type { PartnerTokenClaims } from './core/claims.js'
+import type { PartnerTokenVerifierOptions } from './core/verifier-options.js'
+import { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
 
 /**
  * The default strategy name, as used in `passport.authenticate('agentpress-partner')`.

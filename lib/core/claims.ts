@@ -4,7 +4,38 @@
  * in the future (ATTACKS.md), so none of that is delegated.
  */
 import { PartnerTokenError } from './errors.js'
-import type { PartnerTokenClaims } from './types.js'
+
+/**
+ * The verified claims of a partner token (SPEC §2). Unknown extra claims are kept as they were.
+ *
+ * @example
+ * ```ts
+ * const claims: PartnerTokenClaims = await verifier.verifyToken(token)
+ * const user = await users.findByExternalId(claims.sub)
+ * const scopes = parseScope(claims.scope) // e.g. ['mcp:read', 'mcp:write']
+ * ```
+ */
+export interface PartnerTokenClaims {
+  /** Issuer: exactly the configured issuer. */
+  readonly iss: string
+  /** The external user id; the partner resolves it to a local user. */
+  readonly sub: string
+  /** Audience: the MCP server's URL (a string, or an array containing it). */
+  readonly aud: string | readonly string[]
+  /** The partner's name, equal to `expectedExtProvider`. */
+  readonly ext_provider: string
+  /** Unique token id. */
+  readonly jti: string
+  /** Space-separated granted scopes (RFC 8693 §4.2). */
+  readonly scope: string
+  /** Issued at (NumericDate, seconds). */
+  readonly iat: number
+  /** Expiry (NumericDate, seconds). */
+  readonly exp: number
+  /** Not before (NumericDate, seconds), when present. */
+  readonly nbf?: number
+  readonly [claim: string]: unknown
+}
 
 /** What the claims are checked against. @internal */
 export interface ClaimExpectations {

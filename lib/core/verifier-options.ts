@@ -2,8 +2,49 @@
  * Validation and normalisation of `PartnerTokenVerifier` options: once, at construction, with
  * precise `TypeError`s; the result is frozen so later mutation by the caller changes nothing.
  */
-import type { JwksFetchError } from './errors.js'
-import type { PartnerTokenVerifierOptions } from './types.js'
+import type { JwksFetchError } from './jwks-fetch.js'
+
+/**
+ * Options of `PartnerTokenVerifier`; names follow the AgentPress SDK's `partnerMcp` block.
+ *
+ * @example
+ * ```ts
+ * const options: PartnerTokenVerifierOptions = {
+ *   ...agentPressIssuer({ orgSlug: 'acme-org' }), // issuer and jwksUrl
+ *   audience: 'https://mcp.example.com/mcp',
+ *   expectedExtProvider: 'example',
+ *   clockTolerance: '30s',
+ *   onJwksError: (error) => console.warn('JWKS fetch failed:', error.reason),
+ * }
+ * const verifier = new PartnerTokenVerifier(options)
+ * ```
+ */
+export interface PartnerTokenVerifierOptions {
+  /** The trusted issuer, matched exactly (e.g. `https://api.agent.press/orgs/acme`). */
+  issuer: string
+  /** The MCP server's stable URL: the expected `aud`. */
+  audience: string
+  /** The partner's name: the expected `ext_provider`. */
+  expectedExtProvider: string
+  /** JWKS URL; default `<issuer>/.well-known/jwks.json`. `https:` only, except loopback hosts. */
+  jwksUrl?: string
+  /** Allowed clock skew: seconds, or a duration string such as `"30s"`, `"1m"`. Default `"30s"`. */
+  clockTolerance?: number | string
+  /** How long a fetched JWKS is fresh, in ms. Default 3,600,000 (1 h). */
+  jwksCacheMaxAgeMs?: number
+  /** Minimum interval between refetches caused by unknown kids, in ms. Default 30,000; at least 1,000. */
+  jwksCooldownMs?: number
+  /** Timeout of one JWKS fetch (connect to last byte), in ms. Default 5,000. */
+  jwksTimeoutMs?: number
+  /** How long past its max age a cache keeps serving when refreshes fail, in ms. Default 86,400,000 (24 h). */
+  jwksStaleMaxMs?: number
+  /** Largest accepted `exp - iat`, in seconds. Default 600. */
+  maxTokenLifetimeSec?: number
+  /** Called with every failed JWKS fetch (exceptions it throws are ignored). */
+  onJwksError?: (error: JwksFetchError) => void
+  /** Clock in milliseconds since the epoch; default `Date.now`. For tests. */
+  clock?: () => number
+}
 
 /** The options after validation, with every default applied. @internal */
 export interface NormalizedVerifierOptions {

@@ -10,7 +10,7 @@
  * preflight, which is never approved).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { KeyRotationEvent } from '../core/types.js'
+import type { KeyRotationEvent } from '../core/key-rotation-event.js'
 import type { MockAgentPress } from './mock-agentpress.js'
 import { deliverWebhook, type WebhookDeliveryResult } from './webhook.js'
 
