@@ -7,21 +7,26 @@
  * @packageDocumentation
  */
 export { readBearerToken, type BearerRequest, type BearerResult } from './core/bearer.js'
-export { buildChallenge, type ChallengeParams } from './core/challenge.js'
+export {
+  buildChallenge,
+  challengeFor,
+  type ChallengeContext,
+  type ChallengeParams,
+} from './core/challenge.js'
 export {
   AUTH_ERRORS,
-  AgentPressAuthError,
-  AgentPressHttpError,
   JWKS_RETRY_AFTER_SECONDS,
-  JwksUnavailableError,
   PARTNER_TOKEN_ERROR_REASONS,
-  PartnerTokenError,
-  challengeFor,
   type AuthErrorEntry,
   type AuthErrorReason,
-  type ChallengeContext,
   type HttpAuthErrorReason,
   type PartnerTokenErrorReason,
+} from './core/reasons.js'
+export {
+  AgentPressAuthError,
+  AgentPressHttpError,
+  JwksUnavailableError,
+  PartnerTokenError,
 } from './core/errors.js'
 export { JwksFetchError, type JwksFetchErrorReason } from './core/jwks-fetch.js'
 export { parseScope, type PartnerTokenClaims } from './core/claims.js'

@@ -20,7 +20,7 @@ import {
   verifyPrepared,
   type PreparedKeyRotation,
 } from './core/key-rotation.js'
-import { AUTH_ERRORS, JWKS_RETRY_AFTER_SECONDS } from './core/errors.js'
+import { AUTH_ERRORS, JWKS_RETRY_AFTER_SECONDS } from './core/reasons.js'
 import type { TokenVerifier } from './core/verifier.js'
 
 /**

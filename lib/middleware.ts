@@ -8,14 +8,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-import {
-  AUTH_ERRORS,
-  AgentPressAuthError,
-  AgentPressHttpError,
-  challengeFor,
-  type AuthErrorReason,
-  type ChallengeContext,
-} from './core/errors.js'
+import { challengeFor, type ChallengeContext } from './core/challenge.js'
+import { AgentPressAuthError, AgentPressHttpError } from './core/errors.js'
+import { AUTH_ERRORS, type AuthErrorReason } from './core/reasons.js'
 import {
   AgentPressPartnerStrategy,
   CHALLENGE_CONTEXT,

@@ -17,19 +17,19 @@
 import type { IncomingMessage } from 'node:http'
 import PassportStrategy from 'passport-strategy'
 
-import { isChallengeSafe } from './core/challenge.js'
+import { challengeFor, isChallengeSafe, type ChallengeContext } from './core/challenge.js'
 import { parseScope } from './core/claims.js'
 import {
   AgentPressAuthError,
   AgentPressHttpError,
-  challengeFor,
   JwksUnavailableError,
-  PARTNER_TOKEN_ERROR_REASONS,
   PartnerTokenError,
-  type AuthErrorReason,
-  type ChallengeContext,
-  type PartnerTokenErrorReason,
 } from './core/errors.js'
+import {
+  PARTNER_TOKEN_ERROR_REASONS,
+  type AuthErrorReason,
+  type PartnerTokenErrorReason,
+} from './core/reasons.js'
 import { readBearerToken } from './core/bearer.js'
 import { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
 import type { PartnerTokenClaims } from './core/claims.js'

@@ -8,6 +8,7 @@
 import type { KeyObject } from 'node:crypto'
 import { JwksUnavailableError, PartnerTokenError } from './errors.js'
 import { buildKeyMap, fetchJwksDocument, JwksFetchError, type KeyMap } from './jwks-fetch.js'
+import { JWKS_RETRY_AFTER_SECONDS } from './reasons.js'
 import type { NormalizedVerifierOptions } from './verifier-options.js'
 
 /** Most kids remembered as revoked; older revocations are forgotten first. */
@@ -108,7 +109,7 @@ export class JwksCache {
   // cooldown if that is shorter.
   #mayFetch(): boolean {
     if (this.#inflight !== undefined) return true
-    const pause = Math.min(this.#options.jwksCooldownMs, 5_000)
+    const pause = Math.min(this.#options.jwksCooldownMs, JWKS_RETRY_AFTER_SECONDS * 1000)
     return this.#options.clock() - this.#failedAt >= pause
   }
 

@@ -2,6 +2,7 @@
  * The refusals of the key-rotation webhook (SPEC §5): reason → status and fixed description, the
  * error verification throws, and the two refusals only the HTTP receiver makes (405, 408).
  */
+import { trimStack } from './errors.js'
 
 /**
  * The stable reasons a key-rotation delivery is refused with (SPEC §5).
@@ -122,9 +123,7 @@ export class KeyRotationVerifyError extends Error {
     this.reason = reason
     this.status = entry.status
     this.statusCode = entry.status
-    // An expected outcome, not a bug: keep the stack to its first line, as errors.ts does, so a
-    // development-mode error page never prints library internals.
-    this.stack = `${this.name}: ${this.message}`
+    trimStack(this)
   }
 
   /** The fixed description (same as `message`). */
