@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 
 import type { KeyRotationEvent } from './core/key-rotation-event.js'
+import { isLoopbackHost } from './core/validate.js'
 import { createMockAgentPress, type MockAgentPress } from './testing/mock-agentpress.js'
 import {
   createMockControl,
@@ -27,7 +28,6 @@ import type { WebhookDeliveryResult } from './testing/webhook.js'
 
 const NAME = 'agentpress-mock'
 const DEFAULT_PORT = 4010
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i
 
 const USAGE = `Usage: ${NAME} <command> [options]
 
@@ -114,7 +114,7 @@ function httpUrl(value: string, name: string, loopbackOnly: boolean): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`--${name} must be an http: or https: URL`)
   }
-  if (loopbackOnly && !LOOPBACK.test(url.hostname)) {
+  if (loopbackOnly && !isLoopbackHost(url.hostname)) {
     throw new UsageError(`--${name} must be a loopback URL (the mock listens on 127.0.0.1 only)`)
   }
   return url

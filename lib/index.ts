@@ -29,7 +29,8 @@ export {
   PartnerTokenError,
 } from './core/errors.js'
 export { JwksFetchError, type JwksFetchErrorReason } from './core/jwks-fetch.js'
-export { parseScope, type PartnerTokenClaims } from './core/claims.js'
+export type { PartnerTokenClaims } from './core/claims.js'
+export { parseScope } from './core/scope.js'
 export { agentPressIssuer, type AgentPressEnvironment } from './core/agentpress-issuer.js'
 export { readUnverifiedIssuer, MAX_TOKEN_LENGTH } from './core/token.js'
 export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'

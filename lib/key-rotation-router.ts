@@ -14,12 +14,8 @@ import {
   type KeyRotationRouterReason,
 } from './core/key-rotation-errors.js'
 import type { KeyRotationEvent } from './core/key-rotation-event.js'
-import {
-  assertToleranceSec,
-  assertWebhookSecrets,
-  verifyPrepared,
-  type PreparedKeyRotation,
-} from './core/key-rotation.js'
+import { assertWebhookSecrets, prepareKeyRotation, verifyPrepared } from './core/key-rotation.js'
+import { MAX_TIMER_MS, optionalFunction, optionsObject } from './core/validate.js'
 import { AUTH_ERRORS, JWKS_RETRY_AFTER_SECONDS } from './core/reasons.js'
 import type { TokenVerifier } from './core/verifier.js'
 
@@ -111,9 +107,8 @@ function positiveMs(value: unknown, name: string, fallback: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new TypeError(`${name} must be a finite number of milliseconds greater than 0`)
   }
-  // setTimeout clamps larger delays to 1 ms: a huge deadline would fire at once.
-  if (value > 2_147_483_647) {
-    throw new TypeError(`${name} must be at most 2147483647 milliseconds`)
+  if (value > MAX_TIMER_MS) {
+    throw new TypeError(`${name} must be at most ${MAX_TIMER_MS} milliseconds`)
   }
   return value
 }
@@ -283,19 +278,12 @@ type MaybeParsed = IncomingMessage & { rawBody?: unknown; body?: unknown; _body?
  * ```
  */
 export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyRotationRouter {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('createKeyRotationRouter: options must be an object')
-  }
-  const secrets = assertWebhookSecrets(options.webhookSecret, 'webhookSecret')
+  optionsObject(options, 'createKeyRotationRouter: options must be an object')
+  const secret = assertWebhookSecrets(options.webhookSecret, 'webhookSecret')
   const verifiers = resolveVerifiers(options)
-  const toleranceSec = assertToleranceSec(options.toleranceSec)
-  const clock = options.clock ?? Date.now
-  if (typeof clock !== 'function') throw new TypeError('clock must be a function')
-  const prepared: PreparedKeyRotation = Object.freeze({ secrets, toleranceSec, clock })
-  const onRotation = options.onRotation
-  if (onRotation !== undefined && typeof onRotation !== 'function') {
-    throw new TypeError('onRotation must be a function')
-  }
+  const prepared = prepareKeyRotation({ ...options, secret })
+  const { clock } = prepared
+  const onRotation = optionalFunction(options.onRotation, 'onRotation must be a function')
   const bodyTimeoutMs = positiveMs(options.bodyTimeoutMs, 'bodyTimeoutMs', 10_000)
   const refreshTimeoutMs = positiveMs(options.refreshTimeoutMs, 'refreshTimeoutMs', 15_000)
   const maxRemembered = options.maxRememberedIds ?? 1000

@@ -11,10 +11,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { challengeFor, type ChallengeContext } from './core/challenge.js'
 import { AgentPressAuthError, AgentPressHttpError } from './core/errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from './core/reasons.js'
+import { checkScopes } from './core/scope.js'
+import { rejectUnknownKeys } from './core/validate.js'
 import {
   AgentPressPartnerStrategy,
   CHALLENGE_CONTEXT,
-  checkScopes,
   FAILURE_REASON,
   STRATEGY_NAME,
 } from './strategy.js'
@@ -117,6 +118,9 @@ export interface ErrorHandlerOptions {
  */
 export const JSONRPC_AUTH_ERROR_CODE = -32001
 
+const AUTHENTICATE_OPTIONS: ReadonlySet<string> = new Set(['body', 'strategy'])
+const HANDLER_OPTIONS: ReadonlySet<string> = new Set(['body'])
+
 // Set by `authenticatePartner` so a later `requireScopes` answers with the same body format.
 const BODY_FORMAT: unique symbol = Symbol.for('passport-agentpress-partner.body')
 
@@ -193,11 +197,7 @@ export function authenticatePartner(
   if (options === null || typeof options !== 'object') {
     throw new TypeError('authenticatePartner() options must be an object')
   }
-  for (const key of Object.keys(options)) {
-    if (key !== 'body' && key !== 'strategy') {
-      throw new TypeError(`Unknown authenticatePartner option: ${key}`)
-    }
-  }
+  rejectUnknownKeys(options, AUTHENTICATE_OPTIONS, 'authenticatePartner')
   const format = checkFormat(options.body, 'authenticatePartner() options.body')
   if (passportOrStrategy instanceof AgentPressPartnerStrategy) {
     if (options.strategy !== undefined) {
@@ -279,9 +279,7 @@ export function agentPressErrorHandler(options: ErrorHandlerOptions = {}): Error
   if (options === null || typeof options !== 'object') {
     throw new TypeError('agentPressErrorHandler() options must be an object')
   }
-  for (const key of Object.keys(options)) {
-    if (key !== 'body') throw new TypeError(`Unknown agentPressErrorHandler option: ${key}`)
-  }
+  rejectUnknownKeys(options, HANDLER_OPTIONS, 'agentPressErrorHandler')
   const format = checkFormat(options.body, 'agentPressErrorHandler() options.body')
   return function agentPressErrorHandlerMiddleware(err, req, res, next) {
     if (!render(err, req as StatefulRequest, res, format)) next(err)

@@ -7,6 +7,8 @@
  * under Express 4, Express 5 and Connect, and imports none of them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { isScopeToken } from './core/scope.js'
+import { optionsObject, rejectUnknownKeys, secureUrl } from './core/validate.js'
 
 /** The RFC 9728 §3 well-known suffix. */
 const WELL_KNOWN = '/.well-known/oauth-protected-resource'
@@ -105,28 +107,14 @@ const KNOWN = new Set([
   'maxAgeSec',
 ])
 
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i
-// RFC 6749 §3.3 scope-token.
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 const ALLOW = 'GET, HEAD, OPTIONS'
 
+// The one URL policy (`secureUrl`), and RFC 9728 §1.2: a resource identifier has no query.
 function checkUrl(value: unknown, name: string, allowQuery = false): URL {
   if (typeof value !== 'string' || value.length === 0) {
     throw new TypeError(`${name} must be a non-empty URL string`)
   }
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new TypeError(`${name} must be an absolute URL, got ${JSON.stringify(value)}`)
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
-    throw new TypeError(
-      `${name} must use https: (http: is allowed only for loopback hosts), got ${url.protocol}`,
-    )
-  }
-  if (url.username || url.password) throw new TypeError(`${name} must not contain credentials`)
-  if (url.hash || value.includes('#')) throw new TypeError(`${name} must not contain a fragment`)
+  const url = secureUrl(value, name)
   if (!allowQuery && (url.search || value.includes('?'))) {
     throw new TypeError(`${name} must not contain a query`)
   }
@@ -173,13 +161,8 @@ function normalize(input: unknown): {
   resource: URL
   maxAgeSec: number
 } {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new TypeError('protectedResourceMetadata: options must be an object')
-  }
-  const options = input as Record<string, unknown>
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new TypeError(`Unknown protectedResourceMetadata option: ${key}`)
-  }
+  const options = optionsObject(input, 'protectedResourceMetadata: options must be an object')
+  rejectUnknownKeys(options, KNOWN, 'protectedResourceMetadata')
   const resource = checkUrl(options.resource, 'options.resource')
 
   // Issuers are compared byte for byte (SPEC §2), so they are published exactly as configured,
@@ -198,7 +181,7 @@ function normalize(input: unknown): {
       throw new TypeError('options.scopesSupported must be an array of scope strings')
     }
     scopes = options.scopesSupported.map((scope: unknown, index) => {
-      if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
+      if (!isScopeToken(scope)) {
         throw new TypeError(
           `options.scopesSupported[${index}] must be a non-empty RFC 6749 scope token (no spaces or quotes)`,
         )

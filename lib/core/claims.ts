@@ -4,6 +4,7 @@
  * in the future (ATTACKS.md), so none of that is delegated.
  */
 import { PartnerTokenError } from './errors.js'
+import { SCOPE_CLAIM } from './scope.js'
 
 /**
  * The verified claims of a partner token (SPEC §2). Unknown extra claims are kept as they were.
@@ -45,9 +46,6 @@ export interface ClaimExpectations {
   readonly maxTokenLifetimeSec: number
 }
 
-// RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E, separated by single spaces.
-const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/
-
 function isNonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0
 }
@@ -82,7 +80,7 @@ export function checkClaims(
     !isNonEmptyString(sub) ||
     !isNonEmptyString(jti) ||
     typeof scope !== 'string' ||
-    !SCOPE.test(scope) ||
+    !SCOPE_CLAIM.test(scope) ||
     !isNumericDate(iat) ||
     !isNumericDate(exp) ||
     (nbf !== undefined && !isNumericDate(nbf))
@@ -108,16 +106,4 @@ export function checkClaims(
   if (exp - iat > expect.maxTokenLifetimeSec) throw missing()
 
   return payload as PartnerTokenClaims
-}
-
-/**
- * Splits a `scope` claim into its scope tokens (a flat set: no wildcard or prefix semantics).
- *
- * @example
- * ```ts
- * parseScope('mcp:read mcp:write') // ['mcp:read', 'mcp:write']
- * ```
- */
-export function parseScope(scope: string): string[] {
-  return scope.split(' ').filter((s) => s.length > 0)
 }

@@ -11,6 +11,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { KeyRotationEvent } from '../core/key-rotation-event.js'
+import { isLoopbackHost } from '../core/validate.js'
 import type { MockAgentPress } from './mock-agentpress.js'
 import { deliverWebhook, type WebhookDeliveryResult } from './webhook.js'
 
@@ -111,7 +112,6 @@ export type MockControlHandler = (
 ) => void
 
 const MAX_BODY = 16 * 1024
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i
 
 class ControlError extends Error {
   constructor(
@@ -135,7 +135,7 @@ function hostIsLoopback(host: string | undefined): boolean {
   if (host === undefined) return false
   // `[::1]:8080`, `127.0.0.1:8080`, `localhost`.
   const match = /^(\[[^\]]*\]|[^:]*)(?::\d+)?$/.exec(host)
-  return match !== null && LOOPBACK.test(match[1]!)
+  return match !== null && isLoopbackHost(match[1]!)
 }
 
 function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
