@@ -18,6 +18,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 
 import type { KeyRotationEvent } from './core/key-rotation-event.js'
 import { isLoopbackHost } from './core/validate.js'
+import { sendJson } from './http/connect.js'
 import { createMockAgentPress, type MockAgentPress } from './testing/mock-agentpress.js'
 import {
   createMockControl,
@@ -140,11 +141,7 @@ async function startServe(
 ): Promise<{ server: Server; config: ServeConfig }> {
   let control: MockControlHandler | undefined
   const jwksPath = `/orgs/${orgSlug}/.well-known/jwks.json`
-  const notFound = (res: ServerResponse): void => {
-    res.statusCode = 404
-    res.setHeader('Content-Type', 'application/json; charset=utf-8')
-    res.end('{"error":"not found"}')
-  }
+  const notFound = (res: ServerResponse): void => sendJson(res, 404, '{"error":"not found"}')
 
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname

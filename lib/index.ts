@@ -75,11 +75,9 @@ export {
   type AuthenticatePartnerOptions,
   type ErrorBodyFormat,
   type ErrorHandlerOptions,
-  type ErrorMiddleware,
-  type Middleware,
-  type NextFunction,
   type PassportLike,
 } from './middleware.js'
+export type { ErrorMiddleware, Middleware, NextFunction } from './http/connect.js'
 export {
   protectedResourceMetadata,
   protectedResourceMetadataUrl,

@@ -13,47 +13,13 @@ import { AgentPressAuthError, AgentPressHttpError } from './core/errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from './core/reasons.js'
 import { checkScopes } from './core/scope.js'
 import { rejectUnknownKeys } from './core/validate.js'
+import { sendJson, type ErrorMiddleware, type Middleware } from './http/connect.js'
 import {
   AgentPressPartnerStrategy,
   CHALLENGE_CONTEXT,
   FAILURE_REASON,
   STRATEGY_NAME,
 } from './strategy.js'
-
-/**
- * `next` of Express and Connect.
- *
- * @example
- * ```ts
- * const passOn = (next: NextFunction, err?: unknown) => next(err)
- * ```
- */
-export type NextFunction = (err?: unknown) => void
-
-/**
- * A request middleware, as Express and Connect call it.
- *
- * @example
- * ```ts
- * const scoped: Middleware = requireScopes('mcp:write')
- * ```
- */
-export type Middleware = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void
-
-/**
- * An error middleware (four arguments), as Express and Connect call it.
- *
- * @example
- * ```ts
- * const handler: ErrorMiddleware = agentPressErrorHandler({ body: 'jsonrpc' })
- * ```
- */
-export type ErrorMiddleware = (
-  err: unknown,
-  req: IncomingMessage,
-  res: ServerResponse,
-  next: NextFunction,
-) => void
 
 /**
  * Response body of a refusal: `'json'` → `{"error","error_description"}` (`error` is the RFC 6750
@@ -353,12 +319,7 @@ function writeRefusal(
   headers: Readonly<Record<string, string>>,
   format: ErrorBodyFormat,
 ): void {
-  const body = refusalBody(reason, format)
-  res.statusCode = status
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
-  res.setHeader('Content-Type', 'application/json; charset=utf-8')
-  res.setHeader('Content-Length', Buffer.byteLength(body))
-  res.end(body)
+  sendJson(res, status, refusalBody(reason, format), headers)
 }
 
 function grantedScopes(req: StatefulRequest): readonly unknown[] {

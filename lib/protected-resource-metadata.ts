@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isScopeToken } from './core/scope.js'
 import { optionsObject, rejectUnknownKeys, secureUrl } from './core/validate.js'
+import { pathOf, sendJson, type NextFunction } from './http/connect.js'
 
 /** The RFC 9728 §3 well-known suffix. */
 const WELL_KNOWN = '/.well-known/oauth-protected-resource'
@@ -89,7 +90,7 @@ export interface ProtectedResourceMetadata {
  * ```
  */
 export interface ProtectedResourceMetadataHandler {
-  (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void
+  (req: IncomingMessage, res: ServerResponse, next: NextFunction): void
   /** The frozen document. */
   readonly metadata: ProtectedResourceMetadata
   /** The request paths answered: the RFC 9728 §3.1 path-aware one first, then the bare one. */
@@ -108,6 +109,10 @@ const KNOWN = new Set([
 ])
 
 const ALLOW = 'GET, HEAD, OPTIONS'
+const METHOD_NOT_ALLOWED = JSON.stringify({
+  error: 'method_not_allowed',
+  error_description: 'Only GET, HEAD and OPTIONS are allowed',
+})
 
 // The one URL policy (`secureUrl`), and RFC 9728 §1.2: a resource identifier has no query.
 function checkUrl(value: unknown, name: string, allowQuery = false): URL {
@@ -261,11 +266,7 @@ export function protectedResourceMetadata(
   const length = String(Buffer.byteLength(body))
   const cacheControl = maxAgeSec === 0 ? 'no-cache' : `public, max-age=${maxAgeSec}`
 
-  const handler = (
-    req: IncomingMessage,
-    res: ServerResponse,
-    next: (err?: unknown) => void,
-  ): void => {
+  const handler = (req: IncomingMessage, res: ServerResponse, next: NextFunction): void => {
     if (!paths.includes(pathOf(req.url))) return next()
     if (res.headersSent) return next()
     res.setHeader('Access-Control-Allow-Origin', '*')
@@ -292,15 +293,7 @@ export function protectedResourceMetadata(
         res.end()
         return
       default: {
-        const refusal = JSON.stringify({
-          error: 'method_not_allowed',
-          error_description: 'Only GET, HEAD and OPTIONS are allowed',
-        })
-        res.statusCode = 405
-        res.setHeader('Allow', ALLOW)
-        res.setHeader('Content-Type', 'application/json; charset=utf-8')
-        res.setHeader('Content-Length', String(Buffer.byteLength(refusal)))
-        res.end(refusal)
+        sendJson(res, 405, METHOD_NOT_ALLOWED, { Allow: ALLOW })
       }
     }
   }
@@ -309,11 +302,4 @@ export function protectedResourceMetadata(
     paths: { value: paths, enumerable: true },
     url: { value: `${resource.origin}${primary}`, enumerable: true },
   }) as ProtectedResourceMetadataHandler
-}
-
-/** The path of a request target, without query; `''` when there is none. */
-function pathOf(target: string | undefined): string {
-  if (target === undefined) return ''
-  const end = target.indexOf('?')
-  return end === -1 ? target : target.slice(0, end)
 }
