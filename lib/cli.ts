@@ -18,7 +18,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 
 import type { KeyRotationEvent } from './core/key-rotation-event.js'
 import { isLoopbackHost } from './core/validate.js'
+import { DEFAULT_MAX_TOKEN_LIFETIME_SEC } from './core/verifier-options.js'
 import { sendJson } from './http/connect.js'
+import { requestPathOr400 } from './http/request-target.js'
 import { createMockAgentPress, type MockAgentPress } from './testing/mock-agentpress.js'
 import {
   createMockControl,
@@ -51,7 +53,8 @@ Commands:
           --server URL          the mock, e.g. http://127.0.0.1:${DEFAULT_PORT} (required)
           --sub ID              sub claim
           --scope "A B"         scope claim (space-separated)
-          --ttl SECONDS         lifetime (default 60); --ttl=-120 mints an expired token
+          --ttl SECONDS         lifetime (default 60, at most ${DEFAULT_MAX_TOKEN_LIFETIME_SEC}: the verifier's cap);
+                                --ttl=-120 mints an expired token
           --audience URL        aud claim
           --claim NAME=VALUE    any claim; VALUE is JSON when it parses, else a string (repeatable)
           --omit NAME           leave a claim out, e.g. --omit jti (repeatable)
@@ -144,7 +147,8 @@ async function startServe(
   const notFound = (res: ServerResponse): void => sendJson(res, 404, '{"error":"not found"}')
 
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
+    const path = requestPathOr400(req, res)
+    if (path === undefined) return
     if (path !== jwksPath) return control!(req, res, () => notFound(res))
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.statusCode = 405
@@ -344,6 +348,12 @@ async function token(args: string[]): Promise<void> {
   // An explicit empty scope is allowed: it mints a token the verifier refuses (missing_claim).
   if (typeof values.scope === 'string') body.scope = values.scope
   const ttl = int(values, 'ttl', -86_400, 86_400)
+  if (ttl !== undefined && ttl > DEFAULT_MAX_TOKEN_LIFETIME_SEC) {
+    throw new UsageError(
+      `--ttl ${ttl} is above the verifier's token lifetime cap of ${DEFAULT_MAX_TOKEN_LIFETIME_SEC} seconds ` +
+        `(maxTokenLifetimeSec): such a token is refused (missing_claim); use --ttl ${DEFAULT_MAX_TOKEN_LIFETIME_SEC} or less`,
+    )
+  }
   if (ttl !== undefined) body.ttlSec = ttl
   const audience = str(values, 'audience')
   if (audience !== undefined) body.audience = audience

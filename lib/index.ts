@@ -36,7 +36,7 @@ export { readUnverifiedIssuer, MAX_TOKEN_LENGTH } from './core/token.js'
 export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
 export type { PartnerTokenVerifierOptions } from './core/verifier-options.js'
 export { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
-export type { KeyRotationEvent } from './core/key-rotation-event.js'
+export type { IgnoredWebhookEvent, KeyRotationEvent } from './core/key-rotation-event.js'
 export {
   KEY_ROTATION_ERRORS,
   KEY_ROTATION_MAX_BODY_BYTES,

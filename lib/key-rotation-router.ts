@@ -13,9 +13,14 @@ import {
   keyRotationRefusal,
   type KeyRotationRouterReason,
 } from './core/key-rotation-errors.js'
-import type { KeyRotationEvent } from './core/key-rotation-event.js'
+import type { IgnoredWebhookEvent, KeyRotationEvent } from './core/key-rotation-event.js'
 import { assertWebhookSecrets, prepareKeyRotation, verifyPrepared } from './core/key-rotation.js'
-import { MAX_TIMER_MS, optionalFunction, optionsObject } from './core/validate.js'
+import {
+  MAX_TIMER_MS,
+  optionalFunction,
+  optionsObject,
+  rejectUnknownKeys,
+} from './core/validate.js'
 import { pathOf, sendJson, type Middleware } from './http/connect.js'
 import { BodyReadError, hasUnreadBody, preParsedBody, readBody } from './http/raw-body.js'
 import { AUTH_ERRORS, JWKS_RETRY_AFTER_SECONDS } from './core/reasons.js'
@@ -88,6 +93,19 @@ interface Outcome {
 const RECEIVED: Outcome = { status: 200, body: { received: true } }
 const DUPLICATE: Outcome = { status: 200, body: { received: true, duplicate: true } }
 const UNKNOWN_ISSUER: Outcome = { status: 200, body: { received: true, ignored: 'unknown_issuer' } }
+const NOT_A_ROTATION: Outcome = { status: 200, body: { received: true, ignored: 'not_a_rotation' } }
+
+const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
+  'webhookSecret',
+  'strategy',
+  'verifiers',
+  'onRotation',
+  'toleranceSec',
+  'clock',
+  'bodyTimeoutMs',
+  'refreshTimeoutMs',
+  'maxRememberedIds',
+])
 const REFRESH_FAILED: Outcome = {
   status: 503,
   body: { error: 'jwks_unavailable', error_description: AUTH_ERRORS.jwks_unavailable.description },
@@ -187,6 +205,8 @@ function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread
  *   (so the old key is refused even if the refetch fails), then `refreshJwks()` on the verifiers
  *   whose `issuer` equals `event.issuer` (all when the event names none; a verifier without
  *   `issuer` matches every event), then 200 `{"received":true}`.
+ * - An authentic JSON object that names no `retiredKid` and `newCurrentKid` is 200
+ *   `{"received":true,"ignored":"not_a_rotation"}`; any `type` that names both is a rotation.
  * - An event naming an issuer no verifier trusts is 200
  *   `{"received":true,"ignored":"unknown_issuer"}`: it is authentic (signed with our secret) and
  *   retrying cannot change anything, while a 4xx would only make AgentPress retry five times.
@@ -211,6 +231,7 @@ function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread
  */
 export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyRotationRouter {
   optionsObject(options, 'createKeyRotationRouter: options must be an object')
+  rejectUnknownKeys(options, KNOWN_OPTIONS, 'createKeyRotationRouter')
   const secret = assertWebhookSecrets(options.webhookSecret, 'webhookSecret')
   const verifiers = resolveVerifiers(options)
   const prepared = prepareKeyRotation({ ...options, secret })
@@ -331,7 +352,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
         return
       }
     }
-    let event: KeyRotationEvent
+    let event: KeyRotationEvent | IgnoredWebhookEvent
     try {
       event = verifyPrepared(prepared, body, req.headers)
     } catch (error) {
@@ -339,7 +360,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
       refuse(res, error.reason)
       return
     }
-    const outcome = await deliver(event)
+    const outcome = 'ignored' in event ? NOT_A_ROTATION : await deliver(event)
     send(
       res,
       outcome.status,

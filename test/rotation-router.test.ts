@@ -459,12 +459,33 @@ for (const framework of FRAMEWORKS) {
       const invalid: Array<[string, string]> = [
         ['empty body', ''],
         ['non-JSON', 'rotation please'],
-        ['wrong type', JSON.stringify({ ...EVENT, type: 'signing_key_created' })],
         ['missing id', JSON.stringify({ ...EVENT, id: undefined })],
-        ['missing retiredKid', JSON.stringify({ ...EVENT, retiredKid: undefined })],
-        ['missing newCurrentKid', JSON.stringify({ ...EVENT, newCurrentKid: undefined })],
         ['missing type', JSON.stringify({ ...EVENT, type: undefined })],
       ]
+      // SPEC §5: authentic, but not naming both kids → acknowledged as ignored; AgentPress would
+      // retry a 400 five times for nothing.
+      for (const [label, raw] of [
+        ['missing retiredKid', JSON.stringify({ ...EVENT, retiredKid: undefined })],
+        ['missing newCurrentKid', JSON.stringify({ ...EVENT, newCurrentKid: undefined })],
+      ] as const) {
+        it(`${label} (correctly signed) → 200 ignored not_a_rotation, nothing refreshed`, async () => {
+          const { url } = await app()
+          const { body, headers } = sign(raw)
+          const res = await post(url, body, headers)
+          expect([res.status, res.body]).to.deep.equal([
+            200,
+            { received: true, ignored: 'not_a_rotation' },
+          ])
+          expect(verifier.refreshes).to.equal(0)
+        })
+      }
+      it('another type naming both kids (correctly signed) → 200, refreshed once', async () => {
+        const { url } = await app()
+        const { body, headers } = sign(JSON.stringify({ ...EVENT, type: 'signing_key_created' }))
+        const res = await post(url, body, headers)
+        expect([res.status, res.body]).to.deep.equal([200, { received: true }])
+        expect(verifier.refreshes).to.equal(1)
+      })
       for (const [label, raw] of invalid) {
         it(`${label} (correctly signed) → 400 invalid_payload`, async () => {
           const { url } = await app()

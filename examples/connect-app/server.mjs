@@ -18,6 +18,7 @@ import {
   requireScopes,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress } from 'passport-agentpress-partner/testing'
+import { refuseHostileTarget } from '../request-target.mjs'
 
 /**
  * Starts the app on 127.0.0.1 with an embedded mock AgentPress (or `options.agentpress`).
@@ -25,7 +26,8 @@ import { createMockAgentPress } from 'passport-agentpress-partner/testing'
  */
 export async function startConnectApp(options = {}) {
   let handler
-  const server = createServer((req, res) => handler(req, res))
+  // A request target that is not a plain path is 400 before any router sees it.
+  const server = createServer((req, res) => refuseHostileTarget(req, res) || handler(req, res))
   await new Promise((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
   const url = `http://127.0.0.1:${server.address().port}`
   const audience = `${url}/notes`

@@ -12,10 +12,47 @@
  * With neither AGENTPRESS_ISSUER nor AGENTPRESS_ORG_SLUG set, the server starts an embedded mock
  * AgentPress (MCP_AUDIENCE, AGENTPRESS_EXT_PROVIDER and AGENTPRESS_WEBHOOK_SECRET then configure it).
  */
-import { agentPressIssuer } from 'passport-agentpress-partner'
+import { agentPressIssuer, assertWebhookSecrets } from 'passport-agentpress-partner'
 
 /** A configuration mistake: printed as is, exit status 2. */
 export class ConfigError extends Error {}
+
+const LOOPBACK_HOSTS = /^(?:localhost|127(?:\.\d{1,3}){3}|::1|\[::1\])$/i
+
+/** Whether `host` (a listen address or host name) is this machine only. */
+export function isLoopbackListener(host) {
+  return LOOPBACK_HOSTS.test(host)
+}
+
+/**
+ * `name` must be an absolute http(s) URL; an issuer must moreover use https: (http: on loopback
+ * hosts), carry no credentials or fragment and not end with "/".
+ */
+function checkUrl(name, value, { issuer = false } = {}) {
+  let url
+  try {
+    url = new URL(value)
+  } catch {
+    throw new ConfigError(`${name} must be an absolute URL, got ${JSON.stringify(value)}`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError(`${name} must be an http: or https: URL, got ${JSON.stringify(value)}`)
+  }
+  if (!issuer) return
+  if (url.protocol !== 'https:' && !isLoopbackListener(url.hostname)) {
+    throw new ConfigError(
+      `${name} must use https: (http: only for localhost / 127.0.0.1), got ${JSON.stringify(value)}`,
+    )
+  }
+  if (url.username !== '' || url.password !== '' || url.hash !== '' || value.includes('#')) {
+    throw new ConfigError(`${name} must not contain credentials or a fragment`)
+  }
+  if (value.endsWith('/')) {
+    throw new ConfigError(
+      `${name} must not end with "/" (AgentPress issuers have none): use ${value.replace(/\/+$/, '')}`,
+    )
+  }
+}
 
 /** @param {NodeJS.ProcessEnv} env */
 export function configFromEnv(env = process.env) {
@@ -34,6 +71,14 @@ export function configFromEnv(env = process.env) {
     extProvider: get('AGENTPRESS_EXT_PROVIDER'),
     webhookSecret: env.AGENTPRESS_WEBHOOK_SECRET === '' ? undefined : env.AGENTPRESS_WEBHOOK_SECRET,
   }
+  if (config.audience !== undefined) checkUrl('MCP_AUDIENCE', config.audience)
+  if (config.webhookSecret !== undefined) {
+    try {
+      assertWebhookSecrets(config.webhookSecret, 'AGENTPRESS_WEBHOOK_SECRET')
+    } catch (err) {
+      throw new ConfigError(err.message)
+    }
+  }
 
   const issuer = get('AGENTPRESS_ISSUER')
   const orgSlug = get('AGENTPRESS_ORG_SLUG')
@@ -41,6 +86,14 @@ export function configFromEnv(env = process.env) {
   if (issuer === undefined && orgSlug === undefined) {
     if (environment !== undefined) {
       throw new ConfigError('AGENTPRESS_ENVIRONMENT needs AGENTPRESS_ORG_SLUG')
+    }
+    if (!isLoopbackListener(config.host)) {
+      // The embedded mock's control API mints tokens this server accepts: never beyond this machine.
+      throw new ConfigError(
+        `HOST=${config.host} with the embedded mock AgentPress: its control API (/_mock/token, ` +
+          '/_mock/rotate) mints tokens this server accepts, so it runs on a loopback HOST only ' +
+          '(127.0.0.1, localhost or ::1). Set AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG to listen elsewhere.',
+      )
     }
     return { ...config, agentpress: undefined } // embedded mock
   }
@@ -53,6 +106,7 @@ export function configFromEnv(env = process.env) {
     )
   }
   let trusted = issuer
+  if (issuer !== undefined) checkUrl('AGENTPRESS_ISSUER', issuer, { issuer: true })
   if (orgSlug !== undefined) {
     if (environment !== undefined && environment !== 'production' && environment !== 'staging') {
       throw new ConfigError('AGENTPRESS_ENVIRONMENT must be "production" or "staging"')

@@ -25,7 +25,8 @@ import {
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, createMockControl } from 'passport-agentpress-partner/testing'
 
-import { ConfigError, configFromEnv } from './config.mjs'
+import { ConfigError, configFromEnv, isLoopbackListener } from './config.mjs'
+import { refuseHostileTarget } from '../request-target.mjs'
 import { requireToolScopes } from './tool-scopes.mjs'
 import { createMcpServer, TOOL_SCOPES } from './tools.mjs'
 import { UserStore } from './users.mjs'
@@ -51,9 +52,18 @@ export async function startServer(options = {}) {
     log = console.log,
   } = options
 
+  if (options.agentpress === undefined && !isLoopbackListener(host)) {
+    throw new ConfigError(
+      `host ${host}: the embedded mock AgentPress's control API mints tokens this server accepts, ` +
+        'so it is served on a loopback host only (127.0.0.1, localhost or ::1); pass agentpress ' +
+        'to trust a real issuer and listen elsewhere',
+    )
+  }
   // Listen first: with port 0 the audience (this server's URL) is known only afterwards.
   let app
   const server = createServer((req, res) => {
+    // Nothing a client writes as request target may reach a router that could throw on it.
+    if (refuseHostileTarget(req, res)) return
     if (app !== undefined) return app(req, res)
     res.statusCode = 503
     res.end()
@@ -150,6 +160,21 @@ export async function startServer(options = {}) {
         }
       },
     )
+    // A body express.json() could not read is the client's mistake: a JSON-RPC error with the
+    // parser's status, never the framework's HTML page (which prints the stack in development).
+    built.use(MCP_PATH, (err, _req, res, next) => {
+      const type = typeof err?.type === 'string' ? err.type : ''
+      if (res.headersSent || !/^(entity|encoding|charset|request)\./.test(type)) return next(err)
+      const parse = type === 'entity.parse.failed'
+      res.status(Number.isInteger(err.status) ? err.status : 400).json({
+        jsonrpc: '2.0',
+        error: {
+          code: parse ? -32700 : -32000,
+          message: parse ? 'Parse error: Invalid JSON' : 'Unreadable request body',
+        },
+        id: null,
+      })
+    })
     // Stateless: no server-initiated SSE stream (GET) and no session to delete (DELETE).
     built.all(MCP_PATH, (_req, res) => {
       res
@@ -247,6 +272,12 @@ async function main() {
       ...(config.agentpress === undefined ? {} : { agentpress: config.agentpress }),
     })
   } catch (err) {
+    // A TypeError from the package is a configuration it refused (e.g. a secret or URL rule).
+    if (err instanceof ConfigError || err instanceof TypeError) {
+      console.error(`Configuration error: ${err.message}`)
+      process.exitCode = 2
+      return
+    }
     const hint =
       err.code === 'EADDRINUSE'
         ? ` (port ${config.port} is in use: try PORT=0 or another port)`

@@ -15,6 +15,34 @@
  */
 import { requireScopes } from 'passport-agentpress-partner'
 
+/** The MCP SDK's own answer to a POST that is not JSON, so every framework gives the same one. */
+const UNSUPPORTED_MEDIA_TYPE = JSON.stringify({
+  jsonrpc: '2.0',
+  error: {
+    code: -32000,
+    message: 'Unsupported Media Type: Content-Type must be application/json',
+  },
+  id: null,
+})
+
+/** Whether the media type of `header` is exactly application/json (parameters allowed). */
+function isJson(header) {
+  if (typeof header !== 'string') return false
+  return header.split(';', 1)[0].trim().toLowerCase() === 'application/json'
+}
+
+/**
+ * Answers 415 with the MCP SDK's JSON-RPC body, no stack: what a non-JSON POST gets whether the
+ * body parser left `req.body` undefined (Express 5) or `{}` (Express 4).
+ */
+export function refuseNonJson(res) {
+  res.writeHead(415, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(UNSUPPORTED_MEDIA_TYPE),
+  })
+  res.end(UNSUPPORTED_MEDIA_TYPE)
+}
+
 /**
  * @param {Readonly<Record<string, readonly string[]>>} toolScopes tool name → scopes it needs
  * @returns {(req: any, res: any, next: (err?: unknown) => void) => void}
@@ -29,6 +57,9 @@ export function requireToolScopes(toolScopes) {
   const checks = new Map() // "a b" → requireScopes('a', 'b'), built once per combination
 
   return function requireToolScopesMiddleware(req, res, next) {
+    // Decide on the Content-Type, never on what the parser left: Express 4 leaves {} and Express 5
+    // undefined for a body it did not parse, and neither may reach the table as "no tools".
+    if (!isJson(req.headers['content-type'])) return refuseNonJson(res)
     if (req.body === undefined) {
       return next(new Error('requireToolScopes: mount express.json() before it'))
     }

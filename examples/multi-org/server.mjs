@@ -26,6 +26,7 @@ import {
   createKeyRotationRouter,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress } from 'passport-agentpress-partner/testing'
+import { refuseHostileTarget } from '../request-target.mjs'
 
 /** The relationships: name, org, environment. */
 export const RELATIONSHIPS = Object.freeze([
@@ -37,7 +38,8 @@ export const RELATIONSHIPS = Object.freeze([
 /** Starts the app on 127.0.0.1 with one embedded mock AgentPress per relationship. */
 export async function startMultiOrg({ port = 0 } = {}) {
   let handler
-  const server = createServer((req, res) => handler(req, res))
+  // A request target that is not a plain path is 400 before any router sees it.
+  const server = createServer((req, res) => refuseHostileTarget(req, res) || handler(req, res))
   await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve))
   const url = `http://127.0.0.1:${server.address().port}`
   const audiences = { production: `${url}/api`, staging: `${url}/staging/api` }

@@ -67,12 +67,60 @@ export class JwksFetchError extends Error {
 export type KeyMap = Map<string, KeyObject | null>
 
 /**
+ * The validators of the last good response, sent back as `If-None-Match` / `If-Modified-Since` so a
+ * refetch of an unchanged key set costs the issuer a 304 (SPEC §3).
+ *
+ * @internal
+ */
+export interface JwksValidators {
+  readonly etag?: string
+  readonly lastModified?: string
+}
+
+/**
+ * The outcome of one conditional fetch: a new document with its validators, or `not_modified`.
+ *
+ * @internal
+ */
+export type JwksFetchResult =
+  | { readonly status: 'ok'; readonly document: unknown; readonly validators: JwksValidators }
+  | { readonly status: 'not_modified' }
+
+// A validator is echoed back to the issuer in a request header: keep it to visible ASCII and short.
+const VALIDATOR = /^[\x20-\x7e]{1,256}$/
+
+function validatorsOf(res: IncomingMessage): JwksValidators {
+  const out: { etag?: string; lastModified?: string } = {}
+  const etag = res.headers.etag
+  const lastModified = res.headers['last-modified']
+  if (typeof etag === 'string' && VALIDATOR.test(etag)) out.etag = etag
+  if (typeof lastModified === 'string' && VALIDATOR.test(lastModified))
+    out.lastModified = lastModified
+  return out
+}
+
+/**
  * Fetches and parses a JWKS document: `GET`, no redirects, a deadline covering connect to last
  * byte, and a byte cap enforced while streaming.
  *
  * @internal
  */
-export function fetchJwksDocument(url: string, timeoutMs: number): Promise<unknown> {
+export async function fetchJwksDocument(url: string, timeoutMs: number): Promise<unknown> {
+  const result = await fetchJwks(url, timeoutMs, undefined)
+  return (result as { document: unknown }).document
+}
+
+/**
+ * {@link fetchJwksDocument}, conditional: with `validators`, a 304 answer is `not_modified`
+ * (without them, a 304 is an `http_status` failure like any other non-200).
+ *
+ * @internal
+ */
+export function fetchJwks(
+  url: string,
+  timeoutMs: number,
+  validators: JwksValidators | undefined,
+): Promise<JwksFetchResult> {
   return new Promise((resolve, reject) => {
     const request = url.startsWith('https:') ? httpsRequest : httpRequest
     let settled = false
@@ -87,11 +135,11 @@ export function fetchJwksDocument(url: string, timeoutMs: number): Promise<unkno
       req.destroy()
       reject(new JwksFetchError(reason, message, url, extra))
     }
-    const req = request(url, {
-      method: 'GET',
-      agent: false,
-      headers: { accept: 'application/json' },
-    })
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (validators?.etag !== undefined) headers['if-none-match'] = validators.etag
+    if (validators?.lastModified !== undefined)
+      headers['if-modified-since'] = validators.lastModified
+    const req = request(url, { method: 'GET', agent: false, headers })
     const timer = setTimeout(
       () => fail('timeout', `JWKS fetch timed out after ${timeoutMs} ms`),
       timeoutMs,
@@ -99,6 +147,13 @@ export function fetchJwksDocument(url: string, timeoutMs: number): Promise<unkno
     req.on('error', (cause) => fail('network', 'JWKS fetch failed', { cause }))
     req.on('response', (res: IncomingMessage) => {
       const status = res.statusCode ?? 0
+      if (status === 304 && validators !== undefined) {
+        settled = true
+        clearTimeout(timer)
+        res.resume()
+        resolve({ status: 'not_modified' })
+        return
+      }
       if (status >= 300 && status < 400) {
         return fail('redirect', `JWKS endpoint answered ${status}; redirects are not followed`, {
           httpStatus: status,
@@ -131,7 +186,7 @@ export function fetchJwksDocument(url: string, timeoutMs: number): Promise<unkno
         }
         settled = true
         clearTimeout(timer)
-        resolve(document)
+        resolve({ status: 'ok', document, validators: validatorsOf(res) })
       })
     })
     req.end()

@@ -1,5 +1,6 @@
 /**
- * The `signing_key_rotation` event (SPEC §5) and the parse of an authenticated body into it.
+ * The key-rotation event (SPEC §5) and the parse of an authenticated body into it: a rotation, or
+ * an authentic body that names no rotation and is acknowledged as ignored.
  */
 import { KeyRotationVerifyError } from './key-rotation-errors.js'
 
@@ -22,18 +23,40 @@ import { KeyRotationVerifyError } from './key-rotation-errors.js'
 export interface KeyRotationEvent {
   /** Delivery id; repeats of an id already processed are acknowledged without a second refresh. */
   readonly id: string
-  /** Always `signing_key_rotation`. */
-  readonly type: 'signing_key_rotation'
+  /**
+   * The event type as sent: `signing_key_rotation`, `scheduled` and `emergency` are rotations; any
+   * other type that names both kids is handled as a rotation too (a refresh is always safe) and
+   * reported here as sent.
+   */
+  readonly type: 'signing_key_rotation' | 'scheduled' | 'emergency' | (string & {})
   /** The trust relationship that rotated; absent means every verifier behind the receiver. */
   readonly issuer?: string
   /** The kid being retired. */
   readonly retiredKid: string
   /** The kid now used for signing. */
   readonly newCurrentKid: string
-  /** `true`: the retired key must be refused at once. */
+  /** `true`: the retired key must be refused at once (also set for `type: "emergency"`). */
   readonly emergency?: boolean
   /** Time of the rotation as sent, when Date.parse can read it (otherwise left out). */
   readonly occurredAt?: string
+}
+
+/**
+ * An authentic body (signed with our secret, timely) that is a JSON object but does not name both
+ * `retiredKid` and `newCurrentKid`: acknowledged (200) and otherwise ignored, since a retry cannot
+ * make it a rotation. `id` and `type` are kept when they are non-empty strings.
+ *
+ * @example
+ * ```ts
+ * const result = verifyKeyRotation({ payload, headers, secret })
+ * if ('ignored' in result) console.info('webhook ignored:', result.type)
+ * else await verifier.refreshJwks()
+ * ```
+ */
+export interface IgnoredWebhookEvent {
+  readonly ignored: 'not_a_rotation'
+  readonly id?: string
+  readonly type?: string
 }
 
 function nonEmptyString(value: unknown): value is string {
@@ -49,7 +72,7 @@ function invalidPayload(detail: string): KeyRotationVerifyError {
  *
  * @internal
  */
-export function parseEvent(body: Uint8Array): KeyRotationEvent {
+export function parseEvent(body: Uint8Array): KeyRotationEvent | IgnoredWebhookEvent {
   if (body.length === 0) throw invalidPayload('empty body')
   // The signature was checked over the bytes; decoding happens only now. A UTF-8 BOM may be
   // ignored by a JSON parser (RFC 8259 §8.1), and invalid UTF-8 decodes to U+FFFD: the bytes are
@@ -66,11 +89,17 @@ export function parseEvent(body: Uint8Array): KeyRotationEvent {
     throw invalidPayload('body is not a JSON object')
   }
   const input = parsed as Record<string, unknown>
-  for (const field of ['id', 'type', 'retiredKid', 'newCurrentKid'] as const) {
-    if (!nonEmptyString(input[field])) throw invalidPayload(`${field} must be a non-empty string`)
+  if (!nonEmptyString(input.retiredKid) || !nonEmptyString(input.newCurrentKid)) {
+    // Authentic, but no rotation: nothing to refresh, and a 4xx would only be retried in vain.
+    const ignored: { -readonly [K in keyof IgnoredWebhookEvent]: IgnoredWebhookEvent[K] } = {
+      ignored: 'not_a_rotation',
+    }
+    if (nonEmptyString(input.id)) ignored.id = input.id
+    if (nonEmptyString(input.type)) ignored.type = input.type
+    return Object.freeze(ignored)
   }
-  if (input.type !== 'signing_key_rotation') {
-    throw invalidPayload('type is not signing_key_rotation')
+  for (const field of ['id', 'type'] as const) {
+    if (!nonEmptyString(input[field])) throw invalidPayload(`${field} must be a non-empty string`)
   }
   if (input.issuer !== undefined && !nonEmptyString(input.issuer)) {
     throw invalidPayload('issuer must be a non-empty string when present')
@@ -87,12 +116,13 @@ export function parseEvent(body: Uint8Array): KeyRotationEvent {
     -readonly [K in keyof KeyRotationEvent]: KeyRotationEvent[K]
   } = {
     id: input.id as string,
-    type: 'signing_key_rotation',
-    retiredKid: input.retiredKid as string,
-    newCurrentKid: input.newCurrentKid as string,
+    type: input.type as string,
+    retiredKid: input.retiredKid,
+    newCurrentKid: input.newCurrentKid,
   }
   if (input.issuer !== undefined) event.issuer = input.issuer as string
   if (input.emergency !== undefined) event.emergency = input.emergency as boolean
+  if (input.type === 'emergency') event.emergency = true
   // Informational only: an ISO-8601 spelling Date.parse cannot read is dropped, never a reason to
   // refuse an authentic rotation (which AgentPress would retry in vain).
   if (typeof input.occurredAt === 'string' && !Number.isNaN(Date.parse(input.occurredAt))) {

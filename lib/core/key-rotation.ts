@@ -6,7 +6,11 @@
  * body, deduplicates deliveries and refreshes the JWKS is `createKeyRotationRouter`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import { parseEvent, type KeyRotationEvent } from './key-rotation-event.js'
+import {
+  parseEvent,
+  type IgnoredWebhookEvent,
+  type KeyRotationEvent,
+} from './key-rotation-event.js'
 import { KEY_ROTATION_MAX_BODY_BYTES, KeyRotationVerifyError } from './key-rotation-errors.js'
 
 /**
@@ -111,15 +115,44 @@ function header(headers: VerifyKeyRotationOptions['headers'], name: string): str
 }
 
 // `sha256=<hex>`, `v1=<hex>` or bare hex; lower-case only, so each MAC has one spelling (SPEC §5).
-const SIGNATURE_ENTRY = /^(?:sha256=|v1=)?([0-9a-f]{64})$/
+const HEX_ENTRY = /^(?:sha256=|v1=)?([0-9a-f]{64})$/
+// `v1,<base64>` (Standard Webhooks / Svix): exactly the 44 characters of a padded 32-byte MAC.
+const BASE64_ENTRY = /^v1,([A-Za-z0-9+/]{43}=)$/
+// The rest of a `whsec_` secret, when it is canonical padded base64 (Svix-style secrets are).
+const BASE64_SECRET = /^whsec_((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)$/
 
 /**
- * Parses the signature header into at most eight 32-byte MACs. The format is checked with a regular
- * expression before `Buffer.from(hex)`, which silently stops at the first non-hex character, and
- * before `timingSafeEqual`, which throws on a length mismatch (ATTACKS.md).
+ * The HMAC keys of one secret (SPEC §5): the UTF-8 bytes of the whole string, and, for a
+ * `whsec_` secret whose rest is valid base64, the decoded rest (as Svix derives it).
+ *
+ * @internal
+ */
+export function webhookKeys(secret: string): Buffer[] {
+  const keys = [Buffer.from(secret, 'utf8')]
+  const match = BASE64_SECRET.exec(secret)
+  if (match !== null && match[1]!.length > 0) {
+    const decoded = Buffer.from(match[1]!, 'base64')
+    // Canonical only: the last character's unused bits must be zero, so one text is one key.
+    if (decoded.toString('base64') === match[1]) keys.push(decoded)
+  }
+  return keys
+}
+
+/**
+ * Parses the signature header into at most eight 32-byte MACs. Space-separated items, each either a
+ * `v1,<base64>` entry or a comma-separated list of hex entries. Every entry's format is checked with
+ * a regular expression before any decoding — `Buffer.from(hex)` silently stops at the first non-hex
+ * character and base64 decoding is lenient — and before `timingSafeEqual`, which throws on a length
+ * mismatch (ATTACKS.md).
  */
 function parseSignatures(value: string): Buffer[] {
-  const entries = value.split(/[ ,]+/).filter((entry) => entry !== '')
+  const entries: string[] = []
+  for (const item of value.split(' ')) {
+    if (item === '') continue
+    if (item.startsWith('v1,')) entries.push(item)
+    else for (const entry of item.split(',')) if (entry !== '') entries.push(entry)
+    if (entries.length > MAX_SIGNATURES) break
+  }
   if (entries.length > MAX_SIGNATURES) {
     throw new KeyRotationVerifyError('signature_mismatch', {
       cause: new Error(`more than ${MAX_SIGNATURES} signature entries`),
@@ -127,9 +160,17 @@ function parseSignatures(value: string): Buffer[] {
   }
   const macs: Buffer[] = []
   for (const entry of entries) {
-    const match = SIGNATURE_ENTRY.exec(entry)
     // A malformed entry cannot match; it is skipped so a well-formed one beside it still counts.
-    if (match !== null) macs.push(Buffer.from(match[1] as string, 'hex'))
+    const hex = HEX_ENTRY.exec(entry)
+    if (hex !== null) {
+      macs.push(Buffer.from(hex[1]!, 'hex'))
+      continue
+    }
+    const base64 = BASE64_ENTRY.exec(entry)
+    if (base64 === null) continue
+    const mac = Buffer.from(base64[1]!, 'base64')
+    // One spelling per MAC: a non-canonical final character is malformed, not an alias.
+    if (mac.length === 32 && mac.toString('base64') === base64[1]) macs.push(mac)
   }
   return macs
 }
@@ -149,11 +190,14 @@ function parseTimestamp(value: string, toleranceSec: number, nowMs: number): voi
  * Verifies one key-rotation delivery and returns its event (SPEC §5).
  *
  * Order of checks: body size → signature header present → timestamp present, digits only and
- * within ±`toleranceSec` → HMAC-SHA256 of `<timestamp>.<raw body>` under any secret against any
- * signature entry (constant time) → JSON shape. The body is parsed only once it is authenticated,
- * so an unsigned request never learns anything about the payload rules.
+ * within ±`toleranceSec` → HMAC-SHA256 of `<timestamp>.<raw body>` under any key of any secret
+ * (the whole string as UTF-8; for `whsec_<base64>` also the decoded rest) against any signature
+ * entry (hex or `v1,<base64>`, constant time) → JSON shape. The body is parsed only once it is
+ * authenticated, so an unsigned request never learns anything about the payload rules.
  *
- * @returns The event, frozen, with only the fields of {@link KeyRotationEvent}.
+ * @returns The event, frozen, with only the fields of {@link KeyRotationEvent}; or, for an
+ *   authentic JSON object that names no `retiredKid` / `newCurrentKid`, an
+ *   {@link IgnoredWebhookEvent} (acknowledge it; there is nothing to refresh).
  * @throws KeyRotationVerifyError with the reason of the first failed check.
  * @throws TypeError when `secret` or `toleranceSec` is misconfigured.
  *
@@ -164,17 +208,23 @@ function parseTimestamp(value: string, toleranceSec: number, nowMs: number): voi
  *   headers: req.headers,
  *   secret: process.env.AGENTPRESS_WEBHOOK_SECRET!,
  * })
- * if (event.emergency) verifier.revokeKid(event.retiredKid)
- * await verifier.refreshJwks()
+ * if (!('ignored' in event)) {
+ *   if (event.emergency) verifier.revokeKid(event.retiredKid)
+ *   await verifier.refreshJwks()
+ * }
  * ```
  */
-export function verifyKeyRotation(options: VerifyKeyRotationOptions): KeyRotationEvent {
+export function verifyKeyRotation(
+  options: VerifyKeyRotationOptions,
+): KeyRotationEvent | IgnoredWebhookEvent {
   return verifyPrepared(prepareKeyRotation(options), options.payload, options.headers)
 }
 
 /** The verification settings, validated once (the router prepares them at construction). @internal */
 export interface PreparedKeyRotation {
   readonly secrets: readonly string[]
+  /** Every HMAC key the secrets stand for (see {@link webhookKeys}). */
+  readonly keys: readonly Buffer[]
   readonly toleranceSec: number
   readonly clock: () => number
 }
@@ -187,7 +237,8 @@ export function prepareKeyRotation(
   const toleranceSec = assertToleranceSec(options.toleranceSec)
   const clock = options.clock ?? Date.now
   if (typeof clock !== 'function') throw new TypeError('clock must be a function')
-  return Object.freeze({ secrets, toleranceSec, clock })
+  const keys = Object.freeze(secrets.flatMap(webhookKeys))
+  return Object.freeze({ secrets, keys, toleranceSec, clock })
 }
 
 /** {@link verifyKeyRotation} with prepared settings. @internal */
@@ -195,8 +246,8 @@ export function verifyPrepared(
   prepared: PreparedKeyRotation,
   payload: VerifyKeyRotationOptions['payload'],
   headers: VerifyKeyRotationOptions['headers'],
-): KeyRotationEvent {
-  const { secrets, toleranceSec, clock } = prepared
+): KeyRotationEvent | IgnoredWebhookEvent {
+  const { keys, toleranceSec, clock } = prepared
   if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
     throw new TypeError('payload must be the raw body as a Buffer, Uint8Array or string')
   }
@@ -225,15 +276,14 @@ export function verifyPrepared(
     })
   }
   let matched = false
-  for (const secret of secrets) {
-    // The key is the UTF-8 bytes of the whole secret, prefix included (SPEC §5).
-    const expected = createHmac('sha256', Buffer.from(secret, 'utf8'))
+  for (const key of keys) {
+    const expected = createHmac('sha256', key)
       .update(Buffer.from(timestamp, 'ascii'))
       .update('.')
       .update(body)
       .digest()
     // Compare against every entry without stopping early, so timing says nothing about which
-    // entry or which secret matched. All buffers are 32 bytes by construction.
+    // entry, which secret or which derivation matched. All buffers are 32 bytes by construction.
     for (const mac of received) if (timingSafeEqual(mac, expected)) matched = true
   }
   if (!matched) throw new KeyRotationVerifyError('signature_mismatch')

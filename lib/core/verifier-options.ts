@@ -39,7 +39,10 @@ export interface PartnerTokenVerifierOptions {
   clockTolerance?: number | string
   /** How long a fetched JWKS is fresh, in ms. Default 3,600,000 (1 h). */
   jwksCacheMaxAgeMs?: number
-  /** Minimum interval between refetches caused by unknown kids, in ms. Default 30,000; at least 1,000. */
+  /**
+   * Minimum interval between refetches caused by unknown kids, in ms. Default 5,000; at least
+   * 1,000. An unknown kid waits for the next allowed refetch rather than being refused early.
+   */
   jwksCooldownMs?: number
   /** Timeout of one JWKS fetch (connect to last byte), in ms. Default 5,000. */
   jwksTimeoutMs?: number
@@ -49,8 +52,14 @@ export interface PartnerTokenVerifierOptions {
   maxTokenLifetimeSec?: number
   /** Called with every failed JWKS fetch (exceptions it throws are ignored). */
   onJwksError?: (error: JwksFetchError) => void
-  /** Clock in milliseconds since the epoch; default `Date.now`. For tests. */
+  /** Wall clock in milliseconds since the epoch, for claims (`exp`, `iat`, `nbf`); default `Date.now`. */
   clock?: () => number
+  /**
+   * Monotonic clock in milliseconds for every interval (max age, cooldown, pauses, stale window).
+   * Default `performance.now`; when only `clock` is given, `clock` (so a test's fake time drives
+   * everything).
+   */
+  monotonicClock?: () => number
 }
 
 /** The options after validation, with every default applied. @internal */
@@ -67,7 +76,11 @@ export interface NormalizedVerifierOptions {
   readonly maxTokenLifetimeSec: number
   readonly onJwksError: ((error: JwksFetchError) => void) | undefined
   readonly clock: () => number
+  readonly monotonicClock: () => number
 }
+
+/** Default `maxTokenLifetimeSec`: the largest `exp - iat` a verifier accepts. @internal */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SEC = 600
 
 const KNOWN = new Set([
   'issuer',
@@ -82,6 +95,7 @@ const KNOWN = new Set([
   'maxTokenLifetimeSec',
   'onJwksError',
   'clock',
+  'monotonicClock',
 ])
 
 const UNITS: Record<string, number> = {
@@ -169,6 +183,13 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     Partial<PartnerTokenVerifierOptions>
   rejectUnknownKeys(options, KNOWN, 'PartnerTokenVerifier')
   const issuer = nonEmptyString(options, 'issuer')
+  if (issuer.endsWith('/')) {
+    // AgentPress issuers never end with "/": every real token would be issuer_mismatch, and the
+    // derived JWKS URL would contain "//".
+    throw new TypeError(
+      `options.issuer must not end with "/" (AgentPress issuers have none): use ${JSON.stringify(issuer.replace(/\/+$/, ''))}`,
+    )
+  }
   const audience = nonEmptyString(options, 'audience')
   const expectedExtProvider = nonEmptyString(options, 'expectedExtProvider')
 
@@ -187,7 +208,7 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     options.clockTolerance === undefined
       ? 30
       : parseDurationSec(options.clockTolerance, 'options.clockTolerance')
-  const maxTokenLifetimeSec = options.maxTokenLifetimeSec ?? 600
+  const maxTokenLifetimeSec = options.maxTokenLifetimeSec ?? DEFAULT_MAX_TOKEN_LIFETIME_SEC
   if (
     typeof maxTokenLifetimeSec !== 'number' ||
     !Number.isFinite(maxTokenLifetimeSec) ||
@@ -206,6 +227,11 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     'options.clock must be a function returning milliseconds',
   )
 
+  const monotonicClock = optionalFunction(
+    options.monotonicClock,
+    'options.monotonicClock must be a function returning milliseconds',
+  )
+
   return Object.freeze({
     issuer,
     audience,
@@ -213,11 +239,12 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     jwksUrl,
     clockToleranceSec,
     jwksCacheMaxAgeMs: integerMs(options, 'jwksCacheMaxAgeMs', 3_600_000, 1_000),
-    jwksCooldownMs: integerMs(options, 'jwksCooldownMs', 30_000, 1_000),
+    jwksCooldownMs: integerMs(options, 'jwksCooldownMs', 5_000, 1_000),
     jwksTimeoutMs: integerMs(options, 'jwksTimeoutMs', 5_000, 1, MAX_TIMER_MS),
     jwksStaleMaxMs: integerMs(options, 'jwksStaleMaxMs', 86_400_000, 0),
     maxTokenLifetimeSec,
     onJwksError,
     clock: clock ?? Date.now,
+    monotonicClock: monotonicClock ?? clock ?? (() => performance.now()),
   })
 }

@@ -17,6 +17,7 @@ export {
   signWebhook,
   type DeliverWebhookOptions,
   type SignWebhookOptions,
+  type WebhookSigningForm,
   type SignedWebhook,
   type WebhookDeliveryResult,
 } from './webhook.js'

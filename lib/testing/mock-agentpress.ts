@@ -3,12 +3,25 @@
  * serving the JWKS of an Ed25519 key it generated, a token minter, key rotation, and switches that
  * make the JWKS endpoint misbehave. It implements the same contract (SPEC.md) as the verifier.
  */
-import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto'
+import {
+  createHash,
+  generateKeyPairSync,
+  randomBytes,
+  randomUUID,
+  sign,
+  type KeyObject,
+} from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { KeyRotationEvent } from '../core/key-rotation-event.js'
 import type { PartnerTokenVerifierOptions } from '../core/verifier-options.js'
-import { signWebhook, type SignedWebhook } from './webhook.js'
+import { requestPathOr400 } from '../http/request-target.js'
+import {
+  computeWebhookSignature,
+  signWebhook,
+  type SignedWebhook,
+  type WebhookSigningForm,
+} from './webhook.js'
 
 /**
  * Options of {@link createMockAgentPress}.
@@ -39,8 +52,13 @@ export interface MockAgentPressOptions {
   scope?: string
   /** Lifetime of minted tokens in seconds. Default 60 (AgentPress's TTL). */
   ttlSec?: number
-  /** Secret that webhooks from this mock are signed with. Default: a random `whsec_…` string. */
+  /**
+   * Secret that webhooks from this mock are signed with. Default: a random `whsec_<base64>` string
+   * (24 random bytes), usable with either key derivation.
+   */
   webhookSecret?: string
+  /** How this mock's webhooks are signed by default (per call, `signWebhook` options override). */
+  webhookSigning?: WebhookSigningForm
   /** Port to listen on (127.0.0.1). Default 0: any free port. */
   port?: number
   /** Clock in milliseconds; default `Date.now`. */
@@ -124,6 +142,8 @@ export interface MockAgentPress {
   readonly extProvider: string
   /** The secret this mock signs webhooks with. */
   readonly webhookSecret: string
+  /** How this mock signs webhooks by default (key derivation, signature encoding). */
+  readonly webhookSigning: Readonly<WebhookSigningForm>
   /** Ready options for `new PartnerTokenVerifier(...)` / the strategy's `partnerMcp`. */
   readonly partnerMcp: PartnerTokenVerifierOptions
   /** Kid of the key tokens are signed with by default. */
@@ -132,6 +152,11 @@ export interface MockAgentPress {
   readonly keys: readonly MockSigningKey[]
   /** Number of requests the JWKS endpoint has received. */
   readonly jwksRequestCount: number
+  /**
+   * How many of them were conditional (`If-None-Match` equal to the current `ETag`) and answered
+   * 304 Not Modified. In `ok` mode every JWKS answer carries a strong `ETag` of its bytes.
+   */
+  readonly jwksNotModifiedCount: number
   /**
    * Mints a token. Claims and header members given override the defaults; a member given as
    * `undefined` is removed. The signature is made with the key named by the header's `kid` when the
@@ -149,13 +174,13 @@ export interface MockAgentPress {
    */
   signWebhook(
     event: KeyRotationEvent | Record<string, unknown> | string,
-    options?: { timestamp?: number },
+    options?: { timestamp?: number } & WebhookSigningForm,
   ): SignedWebhook
   /** Switches how the JWKS endpoint answers. */
   setJwksMode(mode: JwksMode): void
   /** Serves this exact document instead of the published keys (`undefined` restores them). */
   setJwksDocument(document: unknown): void
-  /** Resets `jwksRequestCount` to 0. */
+  /** Resets `jwksRequestCount` and `jwksNotModifiedCount` to 0. */
   resetJwksRequestCount(): void
   /** Stops the server and drops every open connection. */
   close(): Promise<void>
@@ -215,7 +240,10 @@ export async function createMockAgentPress(
   const extProvider = options.extProvider ?? 'example-partner'
   const clock = options.clock ?? Date.now
   const ttlSec = options.ttlSec ?? 60
-  const webhookSecret = options.webhookSecret ?? `whsec_${randomBytes(24).toString('base64url')}`
+  const webhookSecret = options.webhookSecret ?? `whsec_${randomBytes(24).toString('base64')}`
+  const webhookSigning: WebhookSigningForm = { ...options.webhookSigning }
+  // A signing form the secret cannot serve is a TypeError now, not at the first rotation.
+  computeWebhookSignature(webhookSecret, 0, '', webhookSigning)
   if (!/^[a-z0-9-]+$/.test(orgSlug))
     throw new TypeError('orgSlug must be lower-case letters, digits and hyphens')
 
@@ -223,11 +251,13 @@ export async function createMockAgentPress(
   let mode: JwksMode = 'ok'
   let document: unknown
   let requestCount = 0
+  let notModifiedCount = 0
   const held = new Set<ServerResponse>()
   const timers = new Set<NodeJS.Timeout>()
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname
+    const path = requestPathOr400(req, res)
+    if (path === undefined) return
     if (path !== `/orgs/${orgSlug}/.well-known/jwks.json`) {
       res.statusCode = 404
       res.end()
@@ -240,8 +270,19 @@ export async function createMockAgentPress(
       res.end(body)
     }
     switch (mode) {
-      case 'ok':
-        return json(JSON.stringify(document ?? { keys: keys.map((k) => k.publicJwk) }))
+      case 'ok': {
+        const body = JSON.stringify(document ?? { keys: keys.map((k) => k.publicJwk) })
+        // A strong ETag of the exact bytes: an unchanged key set answers a conditional GET 304.
+        const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`
+        res.setHeader('etag', etag)
+        res.setHeader('cache-control', 'no-cache')
+        if (req.headers['if-none-match'] === etag) {
+          notModifiedCount++
+          res.statusCode = 304
+          return res.end()
+        }
+        return json(body)
+      }
       case 'error':
         return json('{"error":"internal"}', 500)
       case 'not_found':
@@ -301,6 +342,7 @@ export async function createMockAgentPress(
     audience,
     extProvider,
     webhookSecret,
+    webhookSigning: Object.freeze(webhookSigning),
     partnerMcp: Object.freeze({ issuer, audience, expectedExtProvider: extProvider, jwksUrl }),
     get currentKid() {
       return keys[keys.length - 1]!.kid
@@ -310,6 +352,9 @@ export async function createMockAgentPress(
     },
     get jwksRequestCount() {
       return requestCount
+    },
+    get jwksNotModifiedCount() {
+      return notModifiedCount
     },
     signToken(claims = {}, header = {}) {
       const now = Math.floor(clock() / 1000)
@@ -349,7 +394,7 @@ export async function createMockAgentPress(
       })
     },
     signWebhook(event, opts = {}) {
-      return signWebhook(event, { secret: webhookSecret, clock, ...opts })
+      return signWebhook(event, { secret: webhookSecret, clock, ...webhookSigning, ...opts })
     },
     setJwksMode(next) {
       mode = next
@@ -359,6 +404,7 @@ export async function createMockAgentPress(
     },
     resetJwksRequestCount() {
       requestCount = 0
+      notModifiedCount = 0
     },
     async close() {
       for (const timer of timers) clearInterval(timer)

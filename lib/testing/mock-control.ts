@@ -3,7 +3,8 @@
  * a process other than the one holding the keys (the `agentpress-mock token` / `rotate` commands,
  * curl) can drive it. The private keys never leave the mock's process.
  *
- * It mints tokens for the mock's own loopback issuer only, which no production verifier trusts;
+ * It answers only peers on this machine (the socket's address, never the `Host` header, decides),
+ * and mints tokens for the mock's own loopback issuer only, which no production verifier trusts;
  * still, it refuses what a web page could send it: a `Host` that is not a loopback name (DNS
  * rebinding), any `Origin` header (browsers send one on cross-origin requests and on every POST),
  * and POSTs that are not `application/json` (a cross-origin browser request then needs a CORS
@@ -12,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { KeyRotationEvent } from '../core/key-rotation-event.js'
 import { isLoopbackHost } from '../core/validate.js'
+import { DEFAULT_MAX_TOKEN_LIFETIME_SEC } from '../core/verifier-options.js'
 import { sendJson } from '../http/connect.js'
 import { BodyReadError, readBody } from '../http/raw-body.js'
 import type { MockAgentPress } from './mock-agentpress.js'
@@ -135,6 +137,14 @@ function hostIsLoopback(host: string | undefined): boolean {
   return match !== null && isLoopbackHost(match[1]!)
 }
 
+/** Whether the socket's peer is this machine: 127.0.0.0/8 or ::1, also IPv4-mapped. */
+function peerIsLoopback(req: IncomingMessage): boolean {
+  const address = req.socket.remoteAddress
+  if (address === undefined) return false
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address
+  return address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4)
+}
+
 function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   const parsed = (req as IncomingMessage & { body?: unknown }).body
   // Behind express.json() the stream is already consumed; its result is as good as ours here.
@@ -193,7 +203,8 @@ function field<T>(
  * - `POST /_mock/rotate` with a {@link MockRotateRequest} → `{ event, delivery? }`, where
  *   `delivery` is the receiver's `{ status, body, headers }` or `{ error }` when it was unreachable.
  *
- * Refusals are JSON `{ "error": "<message>" }` with 400/403/404/405/413/415.
+ * Refusals are JSON `{ "error": "<message>" }` with 400/403/404/405/413/415; a peer that is not a
+ * loopback address is 403 `control API is loopback only`, whatever its `Host` says.
  *
  * @example
  * ```ts
@@ -223,6 +234,12 @@ export function createMockControl(
     const body = await readJson(req)
     const claims: Record<string, unknown> = { iss: issuer }
     const ttl = field<number>(body, 'ttlSec', 'number')
+    if (ttl !== undefined && ttl > DEFAULT_MAX_TOKEN_LIFETIME_SEC) {
+      throw new ControlError(
+        400,
+        `ttlSec must be at most ${DEFAULT_MAX_TOKEN_LIFETIME_SEC} (the verifier's maxTokenLifetimeSec default)`,
+      )
+    }
     if (ttl !== undefined) {
       const now = Math.floor(Date.now() / 1000)
       claims.iat = now
@@ -266,7 +283,10 @@ export function createMockControl(
     let delivery: WebhookDeliveryResult | { error: string } | undefined
     if (webhookUrl !== undefined) {
       try {
-        delivery = await deliverWebhook(webhookUrl, event, { secret: mock.webhookSecret })
+        delivery = await deliverWebhook(webhookUrl, event, {
+          secret: mock.webhookSecret,
+          ...mock.webhookSigning,
+        })
       } catch (err) {
         const code = (err as { cause?: { code?: unknown } }).cause?.code
         delivery = {
@@ -278,6 +298,9 @@ export function createMockControl(
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+    // The peer address decides who may mint tokens: a Host header is whatever the client writes.
+    // Host and Origin are still checked, against DNS rebinding from a browser on this machine.
+    if (!peerIsLoopback(req)) throw new ControlError(403, 'control API is loopback only')
     if (!hostIsLoopback(req.headers.host)) throw new ControlError(403, 'Host not allowed')
     if (req.headers.origin !== undefined)
       throw new ControlError(403, 'browser requests are not allowed')

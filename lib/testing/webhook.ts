@@ -3,8 +3,29 @@
  * exercise its receiver locally.
  */
 import { createHmac } from 'node:crypto'
-import { assertWebhookSecrets } from '../core/key-rotation.js'
+import { assertWebhookSecrets, webhookKeys } from '../core/key-rotation.js'
 import type { KeyRotationEvent } from '../core/key-rotation-event.js'
+
+/**
+ * How a signature is made. The public AgentPress documentation does not fix the format, so the
+ * receiver accepts each combination (SPEC §5) and the test kit can produce each.
+ *
+ * @example
+ * ```ts
+ * // Svix / Standard Webhooks style: key = base64-decoded rest of `whsec_…`, entry `v1,<base64>`.
+ * const svix: WebhookSigningForm = { secretDecoding: 'base64', signatureEncoding: 'base64' }
+ * signWebhook(event, { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', ...svix })
+ * ```
+ */
+export interface WebhookSigningForm {
+  /**
+   * The HMAC key: `utf8` (default), the UTF-8 bytes of the whole secret; `base64`, the
+   * base64-decoded part after `whsec_` (the secret must then be `whsec_<base64>`).
+   */
+  secretDecoding?: 'utf8' | 'base64'
+  /** The header entry: `hex` (default) `sha256=<hex>`; `base64` `v1,<base64>`. */
+  signatureEncoding?: 'hex' | 'base64'
+}
 
 /**
  * Options of {@link signWebhook}.
@@ -15,8 +36,8 @@ import type { KeyRotationEvent } from '../core/key-rotation-event.js'
  * const stale = signWebhook(mock.rotateKeys(), options) // outside the ±300 s window: 401
  * ```
  */
-export interface SignWebhookOptions {
-  /** The webhook secret (the whole string is the HMAC key). */
+export interface SignWebhookOptions extends WebhookSigningForm {
+  /** The webhook secret. */
   secret: string
   /** The `X-AgentPress-Timestamp` to sign, in Unix seconds; default now. A string is sent as is. */
   timestamp?: number | string
@@ -43,8 +64,9 @@ export interface SignedWebhook {
 }
 
 /**
- * Computes one `sha256=<hex>` signature entry over `<timestamp>.<body>` (SPEC §5). Useful to sign
- * bodies that are not valid UTF-8, or to build headers carrying several entries.
+ * Computes one signature entry over `<timestamp>.<body>` (SPEC §5): `sha256=<hex>` by default, or
+ * `v1,<base64>`, with the key derived as `form` says. Useful to sign bodies that are not valid
+ * UTF-8, or to build headers carrying several entries.
  *
  * @example
  * ```ts
@@ -57,13 +79,27 @@ export function computeWebhookSignature(
   secret: string,
   timestamp: string | number,
   body: string | Uint8Array,
+  form: WebhookSigningForm = {},
 ): string {
   assertWebhookSecrets(secret, 'secret')
-  const mac = createHmac('sha256', Buffer.from(secret, 'utf8'))
+  const { secretDecoding = 'utf8', signatureEncoding = 'hex' } = form
+  if (secretDecoding !== 'utf8' && secretDecoding !== 'base64') {
+    throw new TypeError('secretDecoding must be "utf8" or "base64"')
+  }
+  if (signatureEncoding !== 'hex' && signatureEncoding !== 'base64') {
+    throw new TypeError('signatureEncoding must be "hex" or "base64"')
+  }
+  const keys = webhookKeys(secret)
+  if (secretDecoding === 'base64' && keys.length < 2) {
+    throw new TypeError('secretDecoding "base64" needs a secret of the form whsec_<base64>')
+  }
+  const mac = createHmac('sha256', keys[secretDecoding === 'base64' ? 1 : 0]!)
     .update(`${timestamp}.`)
     .update(typeof body === 'string' ? Buffer.from(body, 'utf8') : body)
-    .digest('hex')
-  return `sha256=${mac}`
+    .digest()
+  return signatureEncoding === 'hex'
+    ? `sha256=${mac.toString('hex')}`
+    : `v1,${mac.toString('base64')}`
 }
 
 /**
@@ -96,7 +132,7 @@ export function signWebhook(
     headers: {
       'Content-Type': 'application/json',
       'X-AgentPress-Timestamp': timestamp,
-      'X-AgentPress-Signature': computeWebhookSignature(options.secret, timestamp, body),
+      'X-AgentPress-Signature': computeWebhookSignature(options.secret, timestamp, body, options),
     },
   }
 }

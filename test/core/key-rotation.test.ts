@@ -429,14 +429,13 @@ describe('core/key-rotation', () => {
         ['a JSON array', JSON.stringify([EVENT])],
         ['a JSON string', JSON.stringify('signing_key_rotation')],
         ['null', 'null'],
-        ['the wrong type', JSON.stringify({ ...EVENT, type: 'signing_key_rotated' })],
-        ['type in another case', JSON.stringify({ ...EVENT, type: 'SIGNING_KEY_ROTATION' })],
         ['emergency as a string', JSON.stringify({ ...EVENT, emergency: 'true' })],
         ['an empty issuer', JSON.stringify({ ...EVENT, issuer: '' })],
         ['issuer null', JSON.stringify({ ...EVENT, issuer: null })],
         ['occurredAt a number', JSON.stringify({ ...EVENT, occurredAt: 1700000000 })],
       ]
-      for (const field of ['id', 'type', 'retiredKid', 'newCurrentKid'] as const) {
+      // A body naming both kids claims to be a rotation: its id and type must then be usable.
+      for (const field of ['id', 'type'] as const) {
         const { [field]: _omitted, ...rest } = EVENT
         invalid.push([`${field} missing`, JSON.stringify(rest)])
         invalid.push([`${field} empty`, JSON.stringify({ ...EVENT, [field]: '' })])
@@ -447,6 +446,43 @@ describe('core/key-rotation', () => {
           expectReason(() => verifyKeyRotation(signed(body)), 'invalid_payload')
         })
       }
+
+      // SPEC §5: an authentic object that does not name both kids is no rotation: ignored, not 400.
+      for (const field of ['retiredKid', 'newCurrentKid'] as const) {
+        const { [field]: _omitted, ...rest } = EVENT
+        const cases: Array<[string, unknown]> = [
+          ['missing', rest],
+          ['empty', { ...EVENT, [field]: '' }],
+          ['a number', { ...EVENT, [field]: 7 }],
+        ]
+        for (const [label, body] of cases) {
+          it(`${field} ${label} (correctly signed) → ignored as not_a_rotation, with its id and type`, () => {
+            expect(verifyKeyRotation(signed(JSON.stringify(body)))).to.deep.equal({
+              ignored: 'not_a_rotation',
+              id: EVENT.id,
+              type: EVENT.type,
+            })
+          })
+        }
+      }
+
+      for (const type of ['signing_key_rotated', 'SIGNING_KEY_ROTATION', 'scheduled']) {
+        it(`type ${JSON.stringify(type)} naming both kids (correctly signed) → a rotation reporting its type`, () => {
+          expect(verifyKeyRotation(signed(JSON.stringify({ ...EVENT, type })))).to.deep.equal({
+            ...EVENT,
+            type,
+          })
+        })
+      }
+
+      it('type "emergency" is an emergency even with emergency: false', () => {
+        const body = JSON.stringify({ ...EVENT, type: 'emergency', emergency: false })
+        expect(verifyKeyRotation(signed(body))).to.deep.equal({
+          ...EVENT,
+          type: 'emergency',
+          emergency: true,
+        })
+      })
 
       it('an unsigned body is refused for its signature before its shape is looked at', () => {
         const input = signed('not json')

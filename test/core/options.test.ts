@@ -17,7 +17,7 @@ describe('PartnerTokenVerifier options', () => {
       jwksUrl: 'https://api.agent.press/orgs/acme-org/.well-known/jwks.json',
       clockToleranceSec: 30,
       jwksCacheMaxAgeMs: 3_600_000,
-      jwksCooldownMs: 30_000,
+      jwksCooldownMs: 5_000,
       jwksTimeoutMs: 5_000,
       jwksStaleMaxMs: 86_400_000,
       maxTokenLifetimeSec: 600,

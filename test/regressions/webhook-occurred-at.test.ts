@@ -2,7 +2,11 @@
 // profile, so an authentic rotation with another ISO-8601 spelling was refused with 400
 // invalid_payload (AgentPress then retries 5 times and the rotation is never applied).
 import { expect } from 'chai'
-import { KeyRotationVerifyError, verifyKeyRotation } from 'passport-agentpress-partner'
+import {
+  KeyRotationVerifyError,
+  verifyKeyRotation,
+  type KeyRotationEvent,
+} from 'passport-agentpress-partner'
 import { signWebhook } from 'passport-agentpress-partner/testing'
 
 const secret = 'whsec_review_secret_0123456789'
@@ -17,7 +21,7 @@ function verified(occurredAt: unknown) {
     occurredAt,
   }
   const { body, headers } = signWebhook(event, { secret, clock: () => now })
-  return verifyKeyRotation({ payload: body, headers, secret, clock: () => now })
+  return verifyKeyRotation({ payload: body, headers, secret, clock: () => now }) as KeyRotationEvent
 }
 
 function outcome(occurredAt: string): string {
