@@ -67,16 +67,15 @@ export {
   type VerifyFunctionWithRequest,
 } from './strategy.js'
 export {
-  JSONRPC_AUTH_ERROR_CODE,
   agentPressErrorHandler,
   authenticatePartner,
-  refusalBody,
-  requireScopes,
   type AuthenticatePartnerOptions,
   type ErrorBodyFormat,
   type ErrorHandlerOptions,
   type PassportLike,
 } from './middleware.js'
+export { requireScopes } from './require-scopes.js'
+export { JSONRPC_AUTH_ERROR_CODE, refusalBody } from './http/refusal.js'
 export type { ErrorMiddleware, Middleware, NextFunction } from './http/connect.js'
 export {
   protectedResourceMetadata,
