@@ -14,6 +14,7 @@ import {
   optionalFunction,
   optionsObject,
   rejectUnknownKeys,
+  secureUrl,
 } from './core/validate.js'
 import type { PartnerTokenVerifierOptions } from './core/verifier-options.js'
 import { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
@@ -213,17 +214,13 @@ function checkRealm(value: unknown): string | undefined {
   return value
 }
 
+// The one URL policy (`secureUrl`); the value is sent as is in every challenge, so it must also be
+// RFC 6750-safe.
 function checkResourceMetadataUrl(value: unknown): string | undefined {
   if (value === undefined) return undefined
   const name = 'options.resourceMetadataUrl'
-  if (typeof value !== 'string' || !URL.canParse(value)) {
-    throw new TypeError(`${name} must be an absolute URL`)
-  }
-  const url = new URL(value)
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new TypeError(`${name} must use https: or http:, got ${url.protocol}`)
-  }
-  if (url.username || url.password) throw new TypeError(`${name} must not contain credentials`)
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a URL string`)
+  secureUrl(value, name)
   if (!isChallengeSafe(value)) {
     throw new TypeError(
       `${name} must contain only RFC 6750 characters (no quote, backslash, control or non-ASCII)`,

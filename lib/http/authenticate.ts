@@ -20,102 +20,17 @@ import type { PartnerTokenClaims } from '../core/claims.js'
 import { JwksUnavailableError, refusalError, verifierRefusal } from '../core/errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/reasons.js'
 import { parseScope } from '../core/scope.js'
+import { authInfoOf } from './auth-info.js'
 import { CHALLENGE_CONTEXT, FAILURE_REASON, type RefusalCarrier } from './refusal.js'
+import {
+  callVerify,
+  isThenable,
+  type VerifyFunction,
+  type VerifyFunctionWithRequest,
+} from './verify-callback.js'
 
-/**
- * The callback a `verify` function reports its decision through (Passport's `done`).
- *
- * @example
- * ```ts
- * const verify = (claims: PartnerTokenClaims, done: VerifyDone<User>) =>
- *   users.find(claims.sub).then((user) => done(null, user ?? false), done)
- * ```
- */
-export type VerifyDone<User = unknown> = (
-  err?: unknown,
-  user?: User | false | null,
-  info?: unknown,
-) => void
-
-/**
- * Resolves verified claims to a local user: `done(null, user)` or resolve with the user to accept;
- * `done(null, false)` or resolve with `false`, `null` or `undefined` for 403 `user_not_provisioned`;
- * `done(err)`, a throw or a rejection for a server error. The first decision counts: a promise
- * that settles before `done` is called decides, and a later `done` is ignored.
- *
- * @example
- * ```ts
- * const verify: VerifyFunction<User> = async (claims) => users.findByExternalId(claims.sub)
- * ```
- */
-export type VerifyFunction<User = unknown> = (
-  claims: PartnerTokenClaims,
-  done: VerifyDone<User>,
-) => unknown
-
-/**
- * {@link VerifyFunction} with the request first (`passReqToCallback: true`).
- *
- * @example
- * ```ts
- * const verify: VerifyFunctionWithRequest<User> = async (req, claims) =>
- *   users.findInTenant(req.headers.host, claims.sub)
- * ```
- */
-export type VerifyFunctionWithRequest<User = unknown> = (
-  req: IncomingMessage,
-  claims: PartnerTokenClaims,
-  done: VerifyDone<User>,
-) => unknown
-
-/**
- * What `req.authInfo` holds after a success: the verified claims, the granted scopes, the issuer
- * that vouched for them, and whatever object the `verify` callback passed as `info` (our fields win).
- *
- * @example
- * ```ts
- * const { claims, scopes, issuer } = req.authInfo as AgentPressAuthInfo
- * ```
- */
-export interface AgentPressAuthInfo {
-  /** The verified claims. */
-  readonly claims: PartnerTokenClaims
-  /** The granted scopes (`scope` claim split on spaces). */
-  readonly scopes: string[]
-  /** The `iss` of the token. */
-  readonly issuer: string
-  readonly [key: string]: unknown
-}
-
-/**
- * The MCP TypeScript SDK's `AuthInfo` shape (`@modelcontextprotocol/sdk/server/auth/types.js`),
- * set as `req.auth` so the SDK's transports hand it to tool handlers as `extra.authInfo`.
- *
- * `clientId` is the `ext_provider` claim: the name of the integration AgentPress calls us as, the
- * analogue of an OAuth client registration. The end user is `sub` (in `extra.claims`) and the
- * resolved local user is `extra.user`; a user id never goes into `clientId`.
- *
- * @example
- * ```ts
- * server.tool('whoami', async (_args, extra) => ({
- *   content: [{ type: 'text', text: String((extra.authInfo as McpAuthInfo).extra?.claims) }],
- * }))
- * ```
- */
-export interface McpAuthInfo {
-  /** The bearer token as received. */
-  token: string
-  /** The `ext_provider` claim. */
-  clientId: string
-  /** The granted scopes. */
-  scopes: string[]
-  /** `exp`, in seconds since the epoch. */
-  expiresAt?: number
-  /** The audience this token was verified for, when it is a URL. */
-  resource?: URL
-  /** `claims`: the verified claims; `user`: what `verify` resolved. */
-  extra?: Record<string, unknown>
-}
+export type { AgentPressAuthInfo, McpAuthInfo } from './auth-info.js'
+export type { VerifyDone, VerifyFunction, VerifyFunctionWithRequest } from './verify-callback.js'
 
 /** The three outcomes of a request (Passport's per-request actions). @internal */
 export interface AuthActions {
@@ -228,62 +143,18 @@ function checkAndResolve(
   for (const scope of settings.requiredScopes) {
     if (!scopes.includes(scope)) return refuse(settings, req, actions, 'insufficient_scope')
   }
-  callVerify(settings, req, claims, (err, user, info) => {
+  const { verify, passReqToCallback } = settings
+  callVerify(verify, passReqToCallback, req, claims, (err, user, info) => {
     if (err !== undefined) return deliver(actions, 'error', asError(err))
     if (user === false || user === null || user === undefined) {
       return refuse(settings, req, actions, 'user_not_provisioned')
     }
-    const authInfo: AgentPressAuthInfo =
-      info !== null && typeof info === 'object' && !Array.isArray(info)
-        ? { ...info, claims, scopes, issuer: claims.iss }
-        : { claims, scopes, issuer: claims.iss }
-    const auth: McpAuthInfo = {
-      token,
-      clientId: claims.ext_provider,
-      scopes: [...scopes],
-      expiresAt: claims.exp,
-      extra: { claims, user },
-    }
     const resource = settings.resourceOf(claims)
-    if (resource !== undefined) auth.resource = resource
+    const { authInfo, auth } = authInfoOf(token, claims, scopes, user, info, resource)
     // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
     req.auth = auth
     deliver(actions, 'success', user, authInfo)
   })
-}
-
-// Runs the application's callback in any of its styles; the first decision wins, later ones are
-// ignored. `decide` gets `err` as `undefined` for a decision, a real value for an error.
-function callVerify(
-  settings: AuthSettings,
-  req: IncomingMessage,
-  claims: PartnerTokenClaims,
-  decide: (err: unknown, user?: unknown, info?: unknown) => void,
-): void {
-  let decided = false
-  const once = (err: unknown, user?: unknown, info?: unknown): void => {
-    if (decided) return
-    decided = true
-    decide(err, user, info)
-  }
-  const done: VerifyDone = (err, user, info) => (err ? once(err) : once(undefined, user, info))
-  let returned: unknown
-  try {
-    returned = settings.passReqToCallback
-      ? (settings.verify as VerifyFunctionWithRequest)(req, claims, done)
-      : (settings.verify as VerifyFunction)(claims, done)
-  } catch (err) {
-    return once(err ?? null)
-  }
-  if (decided || !isThenable(returned)) return
-  try {
-    returned.then(
-      (user) => once(undefined, user),
-      (err: unknown) => once(err ?? null),
-    )
-  } catch (err) {
-    once(err ?? null)
-  }
 }
 
 // A refusal, as its table row says: 401 is a Passport failure (no status given, so a chain's
@@ -333,12 +204,4 @@ function deliver(
 function asError(err: unknown): unknown {
   if (err) return err
   return new Error('AgentPressPartnerStrategy: verify callback failed without an error value')
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  )
 }
