@@ -51,11 +51,7 @@ export {
   verifyKeyRotation,
   type VerifyKeyRotationOptions,
 } from './core/key-rotation.js'
-export {
-  createKeyRotationRouter,
-  type KeyRotationRouter,
-  type KeyRotationRouterOptions,
-} from './key-rotation-router.js'
+export { createKeyRotationRouter, type KeyRotationRouterOptions } from './key-rotation-router.js'
 export {
   AgentPressPartnerStrategy,
   STRATEGY_NAME,
