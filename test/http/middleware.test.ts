@@ -5,13 +5,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   AgentPressHttpError,
   AgentPressPartnerStrategy,
-  JSONRPC_AUTH_ERROR_CODE,
   PartnerTokenError,
   agentPressErrorHandler,
   authenticatePartner,
-  refusalBody,
   requireScopes,
 } from 'passport-agentpress-partner'
+// Internals, from the built package (the same module instances as the package name).
+import { JSONRPC_AUTH_ERROR_CODE, refusalBody } from '../../dist/http/refusal.js'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import { Strategy as BearerStrategy } from 'passport-http-bearer'
 import request from 'supertest'
