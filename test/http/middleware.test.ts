@@ -24,7 +24,7 @@ import {
   newPassport,
   STACKS,
   successBody,
-} from './support.js'
+} from '../support/stacks.js'
 
 const PRM = 'https://mcp.example.com/.well-known/oauth-protected-resource'
 type Next = (err?: unknown) => void
