@@ -2,11 +2,11 @@
 // are the exported tables.
 import { expect } from 'chai'
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { AUTH_ERRORS, KEY_ROTATION_ERRORS } from 'passport-agentpress-partner'
+import { packOnce } from './support/pack.js'
 
 const run = promisify(execFile)
 const root = resolve(import.meta.dirname, '..')
@@ -78,52 +78,20 @@ describe('README', () => {
 
   describe('quickstart, run as a new user would', function () {
     this.timeout(180_000)
-    let dir: string
-
-    before(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'apx-quickstart-'))
-    })
-    after(() => rm(dir, { recursive: true, force: true }))
 
     it('prints what the README says, from a fresh project with the packed package', async () => {
       const text = section(await readme(), 'Quickstart')
       const code = fenced(text, 'js')
       const expected = fenced(text, 'text')
-      // The tarball npm would publish (dist/ was built by `npm test`'s pretest).
-      const { stdout: packed } = await run(
-        'npm',
-        ['pack', '--ignore-scripts', '--json', '--pack-destination', dir],
-        {
-          cwd: root,
-        },
-      )
-      const tarball = join(dir, (JSON.parse(packed) as Array<{ filename: string }>)[0]!.filename)
-      const app = join(dir, 'app')
-      await run('mkdir', ['-p', app])
+      // The tarball npm would publish, unpacked beside express and passport (test/support/pack.ts).
+      const { root: consumers } = await packOnce()
+      const app = join(consumers, 'quickstart')
+      await mkdir(app)
       await writeFile(
         join(app, 'package.json'),
         JSON.stringify({ name: 'qs', private: true, type: 'module' }),
       )
       await writeFile(join(app, 'server.mjs'), code)
-      // The same versions as this repository's lockfile, from npm's cache when it has them.
-      const lock = JSON.parse(await readFile(join(root, 'package-lock.json'), 'utf8')) as {
-        packages: Record<string, { version: string }>
-      }
-      const pin = (name: string) => `${name}@${lock.packages[`node_modules/${name}`]!.version}`
-      await run(
-        'npm',
-        [
-          'install',
-          '--prefer-offline',
-          '--no-audit',
-          '--no-fund',
-          '--loglevel=error',
-          tarball,
-          pin('express'),
-          pin('passport'),
-        ],
-        { cwd: app },
-      )
       const { stdout } = await run(process.execPath, ['server.mjs'], {
         cwd: app,
         env: { ...process.env, PORT: '0' },
