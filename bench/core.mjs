@@ -38,10 +38,7 @@ const joseJwks = createRemoteJWKSet(new URL(cfg.jwksUrl))
 // Passport without HTTP: the middleware `passport.authenticate(...)` called with a minimal
 // request/response, to split Passport's per-request cost from ours at core-bench precision.
 const { Passport, Strategy: PassportStrategy } = await import('passport')
-let Strategy = ourPkg?.AgentPressPartnerStrategy
-if (typeof Strategy !== 'function') {
-  Strategy = (await import('../dist/strategy.js').catch(() => ({}))).AgentPressPartnerStrategy
-}
+const Strategy = ourPkg?.AgentPressPartnerStrategy
 function passportMiddleware(strategy, name) {
   const passport = new Passport()
   passport.use(strategy)

@@ -17,7 +17,9 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 
-import type { KeyRotationEvent } from './core/types.js'
+import type { KeyRotationEvent } from './core/key-rotation-event.js'
+import { isLoopbackHost } from './core/validate.js'
+import { sendJson } from './http/connect.js'
 import { createMockAgentPress, type MockAgentPress } from './testing/mock-agentpress.js'
 import {
   createMockControl,
@@ -28,7 +30,6 @@ import type { WebhookDeliveryResult } from './testing/webhook.js'
 
 const NAME = 'agentpress-mock'
 const DEFAULT_PORT = 4010
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i
 
 const USAGE = `Usage: ${NAME} <command> [options]
 
@@ -115,7 +116,7 @@ function httpUrl(value: string, name: string, loopbackOnly: boolean): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UsageError(`--${name} must be an http: or https: URL`)
   }
-  if (loopbackOnly && !LOOPBACK.test(url.hostname)) {
+  if (loopbackOnly && !isLoopbackHost(url.hostname)) {
     throw new UsageError(`--${name} must be a loopback URL (the mock listens on 127.0.0.1 only)`)
   }
   return url
@@ -141,11 +142,7 @@ async function startServe(
 ): Promise<{ server: Server; config: ServeConfig }> {
   let control: MockControlHandler | undefined
   const jwksPath = `/orgs/${orgSlug}/.well-known/jwks.json`
-  const notFound = (res: ServerResponse): void => {
-    res.statusCode = 404
-    res.setHeader('Content-Type', 'application/json; charset=utf-8')
-    res.end('{"error":"not found"}')
-  }
+  const notFound = (res: ServerResponse): void => sendJson(res, 404, '{"error":"not found"}')
 
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname

@@ -7,52 +7,55 @@
  * @packageDocumentation
  */
 export { readBearerToken, type BearerRequest, type BearerResult } from './core/bearer.js'
-export { buildChallenge, type ChallengeParams } from './core/challenge.js'
+export {
+  buildChallenge,
+  challengeFor,
+  type ChallengeContext,
+  type ChallengeParams,
+} from './core/challenge.js'
 export {
   AUTH_ERRORS,
-  AgentPressAuthError,
-  AgentPressHttpError,
   JWKS_RETRY_AFTER_SECONDS,
-  JwksFetchError,
-  JwksUnavailableError,
   PARTNER_TOKEN_ERROR_REASONS,
-  PartnerTokenError,
-  challengeFor,
   type AuthErrorEntry,
   type AuthErrorReason,
-  type ChallengeContext,
   type HttpAuthErrorReason,
-  type JwksFetchErrorReason,
   type PartnerTokenErrorReason,
+} from './core/reasons.js'
+export {
+  AgentPressAuthError,
+  AgentPressHttpError,
+  JwksUnavailableError,
+  PartnerTokenError,
 } from './core/errors.js'
-export { parseScope } from './core/claims.js'
-export { agentPressIssuer, type AgentPressEnvironment } from './core/issuer.js'
+export { JwksFetchError, type JwksFetchErrorReason } from './core/jwks-fetch.js'
+export type { PartnerTokenClaims } from './core/claims.js'
+export { parseScope } from './core/scope.js'
+export { agentPressIssuer, type AgentPressEnvironment } from './core/agentpress-issuer.js'
 export { readUnverifiedIssuer, MAX_TOKEN_LENGTH } from './core/token.js'
-export { PartnerTokenVerifier } from './core/verifier.js'
-export { MultiIssuerVerifier } from './core/issuers.js'
-export type {
-  KeyRotationEvent,
-  PartnerTokenClaims,
-  PartnerTokenVerifierOptions,
-  TokenVerifier,
-} from './core/types.js'
+export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
+export type { PartnerTokenVerifierOptions } from './core/verifier-options.js'
+export { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
+export type { KeyRotationEvent } from './core/key-rotation-event.js'
 export {
   KEY_ROTATION_ERRORS,
   KEY_ROTATION_MAX_BODY_BYTES,
-  KEY_ROTATION_TOLERANCE_SEC,
   KEY_ROTATION_VERIFY_ERROR_REASONS,
   KeyRotationVerifyError,
-  assertWebhookSecrets,
-  verifyKeyRotation,
   type KeyRotationErrorEntry,
   type KeyRotationVerifyErrorReason,
+} from './core/key-rotation-errors.js'
+export {
+  KEY_ROTATION_TOLERANCE_SEC,
+  assertWebhookSecrets,
+  verifyKeyRotation,
   type VerifyKeyRotationOptions,
 } from './core/key-rotation.js'
 export {
   createKeyRotationRouter,
   type KeyRotationRouter,
   type KeyRotationRouterOptions,
-} from './rotation-router.js'
+} from './key-rotation-router.js'
 export {
   AgentPressPartnerStrategy,
   STRATEGY_NAME,
@@ -72,15 +75,13 @@ export {
   type AuthenticatePartnerOptions,
   type ErrorBodyFormat,
   type ErrorHandlerOptions,
-  type ErrorMiddleware,
-  type Middleware,
-  type NextFunction,
   type PassportLike,
 } from './middleware.js'
+export type { ErrorMiddleware, Middleware, NextFunction } from './http/connect.js'
 export {
   protectedResourceMetadata,
   protectedResourceMetadataUrl,
   type ProtectedResourceMetadata,
   type ProtectedResourceMetadataHandler,
   type ProtectedResourceMetadataOptions,
-} from './prm.js'
+} from './protected-resource-metadata.js'

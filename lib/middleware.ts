@@ -8,56 +8,18 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-import {
-  AUTH_ERRORS,
-  AgentPressAuthError,
-  AgentPressHttpError,
-  challengeFor,
-  type AuthErrorReason,
-  type ChallengeContext,
-} from './core/errors.js'
+import { challengeFor, type ChallengeContext } from './core/challenge.js'
+import { AgentPressAuthError, AgentPressHttpError } from './core/errors.js'
+import { AUTH_ERRORS, type AuthErrorReason } from './core/reasons.js'
+import { checkScopes } from './core/scope.js'
+import { rejectUnknownKeys } from './core/validate.js'
+import { sendJson, type ErrorMiddleware, type Middleware } from './http/connect.js'
 import {
   AgentPressPartnerStrategy,
   CHALLENGE_CONTEXT,
-  checkScopes,
   FAILURE_REASON,
   STRATEGY_NAME,
 } from './strategy.js'
-
-/**
- * `next` of Express and Connect.
- *
- * @example
- * ```ts
- * const passOn = (next: NextFunction, err?: unknown) => next(err)
- * ```
- */
-export type NextFunction = (err?: unknown) => void
-
-/**
- * A request middleware, as Express and Connect call it.
- *
- * @example
- * ```ts
- * const scoped: Middleware = requireScopes('mcp:write')
- * ```
- */
-export type Middleware = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void
-
-/**
- * An error middleware (four arguments), as Express and Connect call it.
- *
- * @example
- * ```ts
- * const handler: ErrorMiddleware = agentPressErrorHandler({ body: 'jsonrpc' })
- * ```
- */
-export type ErrorMiddleware = (
-  err: unknown,
-  req: IncomingMessage,
-  res: ServerResponse,
-  next: NextFunction,
-) => void
 
 /**
  * Response body of a refusal: `'json'` → `{"error","error_description"}` (`error` is the RFC 6750
@@ -121,6 +83,9 @@ export interface ErrorHandlerOptions {
  * ```
  */
 export const JSONRPC_AUTH_ERROR_CODE = -32001
+
+const AUTHENTICATE_OPTIONS: ReadonlySet<string> = new Set(['body', 'strategy'])
+const HANDLER_OPTIONS: ReadonlySet<string> = new Set(['body'])
 
 // Set by `authenticatePartner` so a later `requireScopes` answers with the same body format.
 const BODY_FORMAT: unique symbol = Symbol.for('passport-agentpress-partner.body')
@@ -198,11 +163,7 @@ export function authenticatePartner(
   if (options === null || typeof options !== 'object') {
     throw new TypeError('authenticatePartner() options must be an object')
   }
-  for (const key of Object.keys(options)) {
-    if (key !== 'body' && key !== 'strategy') {
-      throw new TypeError(`Unknown authenticatePartner option: ${key}`)
-    }
-  }
+  rejectUnknownKeys(options, AUTHENTICATE_OPTIONS, 'authenticatePartner')
   const format = checkFormat(options.body, 'authenticatePartner() options.body')
   if (passportOrStrategy instanceof AgentPressPartnerStrategy) {
     if (options.strategy !== undefined) {
@@ -284,9 +245,7 @@ export function agentPressErrorHandler(options: ErrorHandlerOptions = {}): Error
   if (options === null || typeof options !== 'object') {
     throw new TypeError('agentPressErrorHandler() options must be an object')
   }
-  for (const key of Object.keys(options)) {
-    if (key !== 'body') throw new TypeError(`Unknown agentPressErrorHandler option: ${key}`)
-  }
+  rejectUnknownKeys(options, HANDLER_OPTIONS, 'agentPressErrorHandler')
   const format = checkFormat(options.body, 'agentPressErrorHandler() options.body')
   return function agentPressErrorHandlerMiddleware(err, req, res, next) {
     if (!render(err, req as StatefulRequest, res, format)) next(err)
@@ -360,12 +319,7 @@ function writeRefusal(
   headers: Readonly<Record<string, string>>,
   format: ErrorBodyFormat,
 ): void {
-  const body = refusalBody(reason, format)
-  res.statusCode = status
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
-  res.setHeader('Content-Type', 'application/json; charset=utf-8')
-  res.setHeader('Content-Length', Buffer.byteLength(body))
-  res.end(body)
+  sendJson(res, status, refusalBody(reason, format), headers)
 }
 
 function grantedScopes(req: StatefulRequest): readonly unknown[] {

@@ -17,27 +17,30 @@
 import type { IncomingMessage } from 'node:http'
 import PassportStrategy from 'passport-strategy'
 
-import { isChallengeSafe } from './core/challenge.js'
-import { parseScope } from './core/claims.js'
+import { challengeFor, isChallengeSafe, type ChallengeContext } from './core/challenge.js'
+import { checkScopes, parseScope } from './core/scope.js'
 import {
   AgentPressAuthError,
   AgentPressHttpError,
-  challengeFor,
   JwksUnavailableError,
-  PARTNER_TOKEN_ERROR_REASONS,
   PartnerTokenError,
-  type AuthErrorReason,
-  type ChallengeContext,
-  type PartnerTokenErrorReason,
 } from './core/errors.js'
+import {
+  PARTNER_TOKEN_ERROR_REASONS,
+  type AuthErrorReason,
+  type PartnerTokenErrorReason,
+} from './core/reasons.js'
 import { readBearerToken } from './core/bearer.js'
-import { MultiIssuerVerifier } from './core/issuers.js'
-import type {
-  PartnerTokenClaims,
-  PartnerTokenVerifierOptions,
-  TokenVerifier,
-} from './core/types.js'
-import { PartnerTokenVerifier } from './core/verifier.js'
+import { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
+import type { PartnerTokenClaims } from './core/claims.js'
+import type { PartnerTokenVerifierOptions } from './core/verifier-options.js'
+import {
+  optionalBoolean,
+  optionalFunction,
+  optionsObject,
+  rejectUnknownKeys,
+} from './core/validate.js'
+import { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
 
 /**
  * The default strategy name, as used in `passport.authenticate('agentpress-partner')`.
@@ -229,9 +232,6 @@ const KNOWN_OPTIONS = new Set([
   'name',
 ])
 
-// RFC 6749 §3.3 scope-token.
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
-
 type Outcome =
   | { readonly kind: 'success'; readonly user: unknown; readonly info: unknown }
   | { readonly kind: 'fail'; readonly reason: AuthErrorReason }
@@ -289,16 +289,11 @@ export class AgentPressPartnerStrategy<User = unknown> extends Base {
     verify: VerifyFunction<User> | VerifyFunctionWithRequest<User>,
   ) {
     super()
-    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw new TypeError('AgentPressPartnerStrategy options must be an object')
-    }
+    optionsObject(options, 'AgentPressPartnerStrategy options must be an object')
     if (typeof verify !== 'function') {
       throw new TypeError('AgentPressPartnerStrategy requires a verify callback')
     }
-    for (const key of Object.keys(options)) {
-      if (!KNOWN_OPTIONS.has(key))
-        throw new TypeError(`Unknown AgentPressPartnerStrategy option: ${key}`)
-    }
+    rejectUnknownKeys(options, KNOWN_OPTIONS, 'AgentPressPartnerStrategy')
     this.name = optionalName(options.name)
     const context: ChallengeContext = Object.freeze({
       realm: checkRealm(options.realm),
@@ -309,7 +304,10 @@ export class AgentPressPartnerStrategy<User = unknown> extends Base {
       options.passReqToCallback,
       'options.passReqToCallback',
     )
-    const tokenFromRequest = optionalFunction(options.tokenFromRequest, 'options.tokenFromRequest')
+    const tokenFromRequest = optionalFunction(
+      options.tokenFromRequest,
+      'options.tokenFromRequest must be a function',
+    )
 
     const audiences = new Map<TokenVerifier, string>()
     const verifiers = Object.freeze(buildVerifiers(options, audiences))
@@ -633,40 +631,9 @@ function checkResourceMetadataUrl(value: unknown): string | undefined {
   return value
 }
 
-/**
- * Validates a list of scope tokens (RFC 6749 §3.3) and returns a frozen copy without duplicates.
- *
- * @internal
- */
-export function checkScopes(value: unknown, name: string, allowEmpty: boolean): readonly string[] {
-  if (value === undefined && allowEmpty) return Object.freeze([])
-  if (!Array.isArray(value)) throw new TypeError(`${name} must be an array of scope strings`)
-  if (value.length === 0 && !allowEmpty) throw new TypeError(`${name} must name at least one scope`)
-  value.forEach((scope: unknown, i) => {
-    if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
-      throw new TypeError(
-        `${name}[${i}] must be a non-empty RFC 6749 scope token (%x21 / %x23-5B / %x5D-7E, no spaces)`,
-      )
-    }
-  })
-  return Object.freeze([...new Set(value as string[])])
-}
-
 function optionalName(value: unknown): string {
   if (value === undefined) return STRATEGY_NAME
   if (typeof value !== 'string' || value === '')
     throw new TypeError('options.name must be a non-empty string')
-  return value
-}
-
-function optionalBoolean(value: unknown, name: string): boolean {
-  if (value === undefined) return false
-  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean`)
-  return value
-}
-
-function optionalFunction<F>(value: F | undefined, name: string): F | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'function') throw new TypeError(`${name} must be a function`)
   return value
 }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { expect } from 'chai'
 
 import { PartnerTokenVerifier } from '../lib/core/verifier.js'
-import { createKeyRotationRouter } from '../lib/rotation-router.js'
+import { createKeyRotationRouter } from '../lib/key-rotation-router.js'
 import { closedPort } from './support/servers.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))

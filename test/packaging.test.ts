@@ -74,6 +74,26 @@ describe('packaging', () => {
     expect(JSON.parse(child.stdout)).to.deep.equal({ sub: 'cjs-user', reason: 'malformed' })
   })
 
+  it('works from a plain ES module in a child process, without warnings on stderr', () => {
+    const script = `
+      import { PartnerTokenVerifier, PartnerTokenError } from 'passport-agentpress-partner'
+      import { createMockAgentPress } from 'passport-agentpress-partner/testing'
+      const mock = await createMockAgentPress()
+      const v = new PartnerTokenVerifier(mock.partnerMcp)
+      const claims = await v.verifyToken(mock.signToken({ sub: 'esm-user' }))
+      const reason = await v.verifyToken('x.y.z').then(() => 'ok', (e) => e instanceof PartnerTokenError && e.reason)
+      await mock.close()
+      console.log(JSON.stringify({ sub: claims.sub, reason }))`
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: process.cwd(),
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
+    expect(child.status, child.stderr).to.equal(0)
+    expect(child.stderr).to.equal('')
+    expect(JSON.parse(child.stdout)).to.deep.equal({ sub: 'esm-user', reason: 'malformed' })
+  })
+
   it('every entry: import → .mjs + .d.mts, require → .js + .d.ts (CommonJS), as package.json says', () => {
     expect(Object.keys(pkg.exports)).to.deep.equal([
       '.',
@@ -133,8 +153,18 @@ describe('packaging', () => {
     })
   })
 
-  it('declares the supported Node range', () => {
-    expect(pkg.engines.node).to.equal('^20.19.0 || >=22.12.0')
+  it('declares the Node lines CI runs, and this Node is one of them', () => {
+    // .ci/run runs the suite on the machine's Node 20 and on pinned Node 22.23.5 and 24.22.3.
+    expect(pkg.engines.node).to.equal('^20.20.2 || ^22.23.5 || ^24.22.3')
     expect(pkg.type).to.equal('module')
+    const [major, minor, patch] = process.versions.node.split('.').map(Number) as [
+      number,
+      number,
+      number,
+    ]
+    const floor: Record<number, [number, number]> = { 20: [20, 2], 22: [23, 5], 24: [22, 3] }
+    const line = floor[major]
+    expect(line, `Node ${process.version} is not a supported line`).to.not.equal(undefined)
+    expect(minor * 1000 + patch).to.be.at.least(line![0] * 1000 + line![1])
   })
 })

@@ -61,15 +61,7 @@ export const scenarios = {
       const pkg = await import('passport-agentpress-partner').catch((error) => {
         throw new Error(`passport-agentpress-partner not built: ${error.message}`)
       })
-      let Strategy = pkg.AgentPressPartnerStrategy
-      if (typeof Strategy !== 'function') {
-        // Until the package root exports it, take the built module itself (still dist/).
-        const mod = await import('../../dist/strategy.js').catch(() => ({}))
-        Strategy = mod.AgentPressPartnerStrategy
-        if (typeof Strategy !== 'function')
-          throw new Error('AgentPressPartnerStrategy is not built yet')
-        process.stderr.write('  [ours] AgentPressPartnerStrategy taken from dist/strategy.js\n')
-      }
+      const Strategy = pkg.AgentPressPartnerStrategy
       const { Passport } = await import('passport')
       const passport = new Passport()
       passport.use(

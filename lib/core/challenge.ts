@@ -6,6 +6,7 @@
  * quoted-string (%x20-21 / %x23-5B / %x5D-7E), so no `"`, `\`, CR, LF, NUL or non-ASCII byte can
  * ever reach `setHeader` (Node throws on CR/LF there, which from async code kills the process).
  */
+import { AUTH_ERRORS, type AuthErrorReason } from './reasons.js'
 
 /**
  * The auth-params of a Bearer challenge, in the order they are emitted.
@@ -82,4 +83,52 @@ export function buildChallenge(params: ChallengeParams = {}): string {
   if (scope) parts.push(quoted('scope', scope))
   if (params.resourceMetadata) parts.push(quoted('resource_metadata', params.resourceMetadata))
   return parts.length === 0 ? 'Bearer' : `Bearer ${parts.join(', ')}`
+}
+
+/**
+ * Where a challenge is rendered: the realm and RFC 9728 metadata URL of the protected resource.
+ *
+ * @example
+ * ```ts
+ * const context: ChallengeContext = {
+ *   realm: 'mcp',
+ *   resourceMetadataUrl: 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp',
+ * }
+ * challengeFor('expired', context)
+ * // 'Bearer realm="mcp", error="invalid_token", error_description="Token expired",
+ * //  resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"'
+ * ```
+ */
+export interface ChallengeContext {
+  realm?: string | undefined
+  resourceMetadataUrl?: string | undefined
+}
+
+/**
+ * Builds the `WWW-Authenticate` value for `reason` from the table and the resource's context.
+ *
+ * @example
+ * ```ts
+ * challengeFor('insufficient_scope', { realm: 'mcp' }, ['mcp:write'])
+ * // 'Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope",
+ * //  scope="mcp:write"'
+ * challengeFor('no_credentials', { realm: 'mcp' }) // 'Bearer realm="mcp"'
+ * challengeFor('jwks_unavailable') // undefined: a 503 carries Retry-After, not a challenge
+ * ```
+ */
+export function challengeFor(
+  reason: AuthErrorReason,
+  context: ChallengeContext = {},
+  scope?: string | readonly string[],
+): string | undefined {
+  const entry = AUTH_ERRORS[reason]
+  if (entry.status === 503) return undefined
+  const params: ChallengeParams = {
+    realm: context.realm,
+    error: entry.error,
+    errorDescription: entry.error === undefined ? undefined : entry.description,
+    scope: reason === 'insufficient_scope' ? scope : undefined,
+    resourceMetadata: context.resourceMetadataUrl,
+  }
+  return buildChallenge(params)
 }

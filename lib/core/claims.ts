@@ -4,7 +4,39 @@
  * in the future (ATTACKS.md), so none of that is delegated.
  */
 import { PartnerTokenError } from './errors.js'
-import type { PartnerTokenClaims } from './types.js'
+import { SCOPE_CLAIM } from './scope.js'
+
+/**
+ * The verified claims of a partner token (SPEC §2). Unknown extra claims are kept as they were.
+ *
+ * @example
+ * ```ts
+ * const claims: PartnerTokenClaims = await verifier.verifyToken(token)
+ * const user = await users.findByExternalId(claims.sub)
+ * const scopes = parseScope(claims.scope) // e.g. ['mcp:read', 'mcp:write']
+ * ```
+ */
+export interface PartnerTokenClaims {
+  /** Issuer: exactly the configured issuer. */
+  readonly iss: string
+  /** The external user id; the partner resolves it to a local user. */
+  readonly sub: string
+  /** Audience: the MCP server's URL (a string, or an array containing it). */
+  readonly aud: string | readonly string[]
+  /** The partner's name, equal to `expectedExtProvider`. */
+  readonly ext_provider: string
+  /** Unique token id. */
+  readonly jti: string
+  /** Space-separated granted scopes (RFC 8693 §4.2). */
+  readonly scope: string
+  /** Issued at (NumericDate, seconds). */
+  readonly iat: number
+  /** Expiry (NumericDate, seconds). */
+  readonly exp: number
+  /** Not before (NumericDate, seconds), when present. */
+  readonly nbf?: number
+  readonly [claim: string]: unknown
+}
 
 /** What the claims are checked against. @internal */
 export interface ClaimExpectations {
@@ -13,9 +45,6 @@ export interface ClaimExpectations {
   readonly clockToleranceSec: number
   readonly maxTokenLifetimeSec: number
 }
-
-// RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E, separated by single spaces.
-const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/
 
 function isNonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0
@@ -51,7 +80,7 @@ export function checkClaims(
     !isNonEmptyString(sub) ||
     !isNonEmptyString(jti) ||
     typeof scope !== 'string' ||
-    !SCOPE.test(scope) ||
+    !SCOPE_CLAIM.test(scope) ||
     !isNumericDate(iat) ||
     !isNumericDate(exp) ||
     (nbf !== undefined && !isNumericDate(nbf))
@@ -77,16 +106,4 @@ export function checkClaims(
   if (exp - iat > expect.maxTokenLifetimeSec) throw missing()
 
   return payload as PartnerTokenClaims
-}
-
-/**
- * Splits a `scope` claim into its scope tokens (a flat set: no wildcard or prefix semantics).
- *
- * @example
- * ```ts
- * parseScope('mcp:read mcp:write') // ['mcp:read', 'mcp:write']
- * ```
- */
-export function parseScope(scope: string): string[] {
-  return scope.split(' ').filter((s) => s.length > 0)
 }

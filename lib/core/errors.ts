@@ -1,200 +1,19 @@
 /**
- * The error model: one table of reasons → HTTP status, RFC 6750 error code and fixed description,
- * and the error classes every adapter throws or renders.
+ * The error classes every adapter throws or renders, built from the table of `reasons.ts`.
  *
  * Every HTTP-facing error carries `status`, `statusCode`, `expose` and ready `headers`, so the
  * default error handler of Express and Connect (`finalhandler`) renders the right status and
  * `WWW-Authenticate` with no custom handler. Descriptions are fixed text: never an internal
  * message, a claim value or a kid. The underlying error, if any, stays in `cause` for logs.
  */
-import { buildChallenge, type ChallengeParams } from './challenge.js'
-
-/**
- * The ten stable reasons a partner token is refused with (SPEC §4).
- *
- * @example
- * ```ts
- * const reason: PartnerTokenErrorReason = 'expired'
- * AUTH_ERRORS[reason].description // 'Token expired'
- * ```
- */
-export type PartnerTokenErrorReason =
-  | 'malformed'
-  | 'alg_not_allowed'
-  | 'kid_missing_or_unknown'
-  | 'signature_invalid'
-  | 'issuer_mismatch'
-  | 'audience_mismatch'
-  | 'expired'
-  | 'not_yet_valid'
-  | 'missing_claim'
-  | 'ext_provider_mismatch'
-
-/**
- * Outcomes of the HTTP layer that are not token failures (SPEC §4, second table).
- *
- * @example
- * ```ts
- * const reason: HttpAuthErrorReason = 'insufficient_scope'
- * AUTH_ERRORS[reason].status // 403
- * ```
- */
-export type HttpAuthErrorReason =
-  | 'no_credentials'
-  | 'invalid_request'
-  | 'user_not_provisioned'
-  | 'insufficient_scope'
-  | 'jwks_unavailable'
-
-/**
- * Every reason the HTTP layer answers with.
- *
- * @example
- * ```ts
- * function statusOf(reason: AuthErrorReason): number {
- *   return AUTH_ERRORS[reason].status
- * }
- * statusOf('jwks_unavailable') // 503
- * ```
- */
-export type AuthErrorReason = PartnerTokenErrorReason | HttpAuthErrorReason
-
-/**
- * One row of {@link AUTH_ERRORS}.
- *
- * @example
- * ```ts
- * const entry: AuthErrorEntry = AUTH_ERRORS.user_not_provisioned
- * // { status: 403, error: 'user_not_provisioned', description: 'User not provisioned',
- * //   origin: 'public' }
- * ```
- */
-export interface AuthErrorEntry {
-  /** HTTP status of the response. */
-  readonly status: 400 | 401 | 403 | 503
-  /** RFC 6750 `error` code in the challenge; `undefined` when the challenge carries none. */
-  readonly error:
-    'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'user_not_provisioned' | undefined
-  /** The fixed `error_description` (also the message of the error object). */
-  readonly description: string
-  /** `public`: AgentPress's documented name; `ours`: defined by this package (SPEC.md). */
-  readonly origin: 'public' | 'ours'
-}
-
-const row = (
-  status: AuthErrorEntry['status'],
-  error: AuthErrorEntry['error'],
-  description: string,
-  origin: AuthErrorEntry['origin'],
-): AuthErrorEntry => Object.freeze({ status, error, description, origin })
-
-/**
- * The single source of truth for every refusal: the README's table is tested against it, and the
- * strategy, the middleware and the error classes all read from it.
- *
- * @example
- * ```ts
- * AUTH_ERRORS.expired // { status: 401, error: 'invalid_token', description: 'Token expired', origin: 'public' }
- * ```
- */
-export const AUTH_ERRORS: Readonly<Record<AuthErrorReason, AuthErrorEntry>> = Object.freeze({
-  malformed: row(401, 'invalid_token', 'Malformed token', 'ours'),
-  alg_not_allowed: row(401, 'invalid_token', 'Algorithm not allowed', 'ours'),
-  kid_missing_or_unknown: row(401, 'invalid_token', 'Signing key not found', 'public'),
-  signature_invalid: row(401, 'invalid_token', 'Signature verification failed', 'public'),
-  issuer_mismatch: row(401, 'invalid_token', 'Issuer does not match', 'public'),
-  audience_mismatch: row(401, 'invalid_token', 'Audience does not match', 'public'),
-  expired: row(401, 'invalid_token', 'Token expired', 'public'),
-  not_yet_valid: row(401, 'invalid_token', 'Token not yet valid', 'public'),
-  missing_claim: row(401, 'invalid_token', 'Required claim missing or invalid', 'public'),
-  ext_provider_mismatch: row(401, 'invalid_token', 'ext_provider does not match', 'public'),
-  no_credentials: row(401, undefined, 'No credentials', 'ours'),
-  invalid_request: row(400, 'invalid_request', 'Malformed authorization header', 'ours'),
-  user_not_provisioned: row(403, 'user_not_provisioned', 'User not provisioned', 'public'),
-  insufficient_scope: row(403, 'insufficient_scope', 'Insufficient scope', 'public'),
-  jwks_unavailable: row(503, undefined, 'Signing keys unavailable', 'ours'),
-})
-
-/**
- * The ten token reasons, in the order of SPEC §4.
- *
- * @example
- * ```ts
- * PARTNER_TOKEN_ERROR_REASONS.length // 10
- * PARTNER_TOKEN_ERROR_REASONS.map((reason) => AUTH_ERRORS[reason].status) // 401, ten times
- * ```
- */
-export const PARTNER_TOKEN_ERROR_REASONS: readonly PartnerTokenErrorReason[] = Object.freeze([
-  'malformed',
-  'alg_not_allowed',
-  'kid_missing_or_unknown',
-  'signature_invalid',
-  'issuer_mismatch',
-  'audience_mismatch',
-  'expired',
-  'not_yet_valid',
-  'missing_claim',
-  'ext_provider_mismatch',
-])
-
-/**
- * `Retry-After` seconds sent with a 503 when the JWKS cannot be reached (SPEC §4).
- *
- * @example
- * ```ts
- * new JwksUnavailableError().headers // { 'Retry-After': '5' }
- * res.setHeader('Retry-After', String(JWKS_RETRY_AFTER_SECONDS))
- * ```
- */
-export const JWKS_RETRY_AFTER_SECONDS = 5
-
-/**
- * Where a challenge is rendered: the realm and RFC 9728 metadata URL of the protected resource.
- *
- * @example
- * ```ts
- * const context: ChallengeContext = {
- *   realm: 'mcp',
- *   resourceMetadataUrl: 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp',
- * }
- * challengeFor('expired', context)
- * // 'Bearer realm="mcp", error="invalid_token", error_description="Token expired",
- * //  resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"'
- * ```
- */
-export interface ChallengeContext {
-  realm?: string | undefined
-  resourceMetadataUrl?: string | undefined
-}
-
-/**
- * Builds the `WWW-Authenticate` value for `reason` from the table and the resource's context.
- *
- * @example
- * ```ts
- * challengeFor('insufficient_scope', { realm: 'mcp' }, ['mcp:write'])
- * // 'Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope",
- * //  scope="mcp:write"'
- * challengeFor('no_credentials', { realm: 'mcp' }) // 'Bearer realm="mcp"'
- * challengeFor('jwks_unavailable') // undefined: a 503 carries Retry-After, not a challenge
- * ```
- */
-export function challengeFor(
-  reason: AuthErrorReason,
-  context: ChallengeContext = {},
-  scope?: string | readonly string[],
-): string | undefined {
-  const entry = AUTH_ERRORS[reason]
-  if (entry.status === 503) return undefined
-  const params: ChallengeParams = {
-    realm: context.realm,
-    error: entry.error,
-    errorDescription: entry.error === undefined ? undefined : entry.description,
-    scope: reason === 'insufficient_scope' ? scope : undefined,
-    resourceMetadata: context.resourceMetadataUrl,
-  }
-  return buildChallenge(params)
-}
+import { challengeFor, type ChallengeContext } from './challenge.js'
+import {
+  AUTH_ERRORS,
+  JWKS_RETRY_AFTER_SECONDS,
+  type AuthErrorReason,
+  type HttpAuthErrorReason,
+  type PartnerTokenErrorReason,
+} from './reasons.js'
 
 interface AuthErrorOptions extends ChallengeContext {
   cause?: unknown
@@ -262,8 +81,13 @@ export class AgentPressAuthError extends Error {
   }
 }
 
-// Keep `stack` to its first line (set after the subclass has fixed `name`).
-function trimStack(error: Error): void {
+/**
+ * Marks an error as an expected outcome: `stack` is kept to its first line (call it after the
+ * subclass has fixed `name`), so a development-mode error page never prints library internals.
+ *
+ * @internal
+ */
+export function trimStack(error: Error): void {
   error.stack = `${error.name}: ${error.message}`
 }
 
@@ -334,53 +158,5 @@ export class AgentPressHttpError extends AgentPressAuthError {
   ) {
     super(reason, options)
     trimStack(this)
-  }
-}
-
-/**
- * Why a JWKS fetch failed; reported through `onJwksError` and kept as `cause`.
- *
- * @example
- * ```ts
- * const onJwksError = (error: JwksFetchError): void => {
- *   const reason: JwksFetchErrorReason = error.reason
- *   if (reason === 'network' || reason === 'timeout') console.warn('JWKS unreachable')
- * }
- * ```
- */
-export type JwksFetchErrorReason =
-  'network' | 'timeout' | 'http_status' | 'redirect' | 'too_large' | 'invalid_json' | 'invalid_jwks'
-
-/**
- * One failed JWKS fetch. Its message never contains response bytes.
- *
- * @example
- * ```ts
- * const verifier = new PartnerTokenVerifier({
- *   ...partnerMcp,
- *   onJwksError: (error: JwksFetchError) => {
- *     console.warn('JWKS fetch failed', error.reason, error.url, error.httpStatus)
- *   },
- * })
- * ```
- */
-export class JwksFetchError extends Error {
-  override readonly name = 'JwksFetchError'
-  readonly reason: JwksFetchErrorReason
-  /** The JWKS URL that was fetched (configuration, not request data). */
-  readonly url: string
-  /** HTTP status of the response, when there was one. */
-  readonly httpStatus: number | undefined
-
-  constructor(
-    reason: JwksFetchErrorReason,
-    message: string,
-    url: string,
-    options: { cause?: unknown; httpStatus?: number } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.reason = reason
-    this.url = url
-    this.httpStatus = options.httpStatus
   }
 }

@@ -6,95 +6,8 @@
  * body, deduplicates deliveries and refreshes the JWKS is `createKeyRotationRouter`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import type { KeyRotationEvent } from './types.js'
-
-/**
- * The stable reasons a key-rotation delivery is refused with (SPEC §5).
- *
- * @example
- * ```ts
- * const reason: KeyRotationVerifyErrorReason = 'timestamp_out_of_window'
- * KEY_ROTATION_ERRORS[reason].status // 401
- * ```
- */
-export type KeyRotationVerifyErrorReason =
-  | 'missing_signature'
-  | 'missing_timestamp'
-  | 'invalid_timestamp'
-  | 'timestamp_out_of_window'
-  | 'signature_mismatch'
-  | 'invalid_payload'
-  | 'payload_too_large'
-  | 'unsupported_encoding'
-  | 'body_already_parsed'
-
-/**
- * One row of {@link KEY_ROTATION_ERRORS}.
- *
- * @example
- * ```ts
- * const entry: KeyRotationErrorEntry = KEY_ROTATION_ERRORS.unsupported_encoding
- * // { status: 415, description: 'Content-Encoding must be identity' }
- * ```
- */
-export interface KeyRotationErrorEntry {
-  /** HTTP status of the response (SPEC §5 table). */
-  readonly status: 400 | 401 | 413 | 415 | 500
-  /** Fixed description: the error's message and the `error_description` of the JSON body. */
-  readonly description: string
-}
-
-const row = (status: KeyRotationErrorEntry['status'], description: string): KeyRotationErrorEntry =>
-  Object.freeze({ status, description })
-
-/**
- * Reason → status and fixed description. The router renders exactly these; nothing from the
- * request is ever reflected into a response.
- *
- * @example
- * ```ts
- * KEY_ROTATION_ERRORS.payload_too_large.status // 413
- * ```
- */
-export const KEY_ROTATION_ERRORS: Readonly<
-  Record<KeyRotationVerifyErrorReason, KeyRotationErrorEntry>
-> = Object.freeze({
-  missing_signature: row(401, 'Missing X-AgentPress-Signature header'),
-  missing_timestamp: row(401, 'Missing X-AgentPress-Timestamp header'),
-  invalid_timestamp: row(401, 'X-AgentPress-Timestamp must be Unix seconds in ASCII digits'),
-  timestamp_out_of_window: row(401, 'Timestamp outside the accepted window'),
-  signature_mismatch: row(401, 'Signature does not match'),
-  invalid_payload: row(400, 'Invalid key-rotation payload'),
-  payload_too_large: row(413, 'Payload larger than 8192 bytes'),
-  unsupported_encoding: row(415, 'Content-Encoding must be identity'),
-  body_already_parsed: row(
-    500,
-    'A body parser consumed the raw request body before the key-rotation router. Mount the ' +
-      'router before express.json(), or keep the raw bytes with ' +
-      'express.json({ verify: (req, res, buf) => { req.rawBody = buf } })',
-  ),
-})
-
-/**
- * The nine reasons, in the order of SPEC §5.
- *
- * @example
- * ```ts
- * KEY_ROTATION_VERIFY_ERROR_REASONS.includes('signature_mismatch') // true
- * ```
- */
-export const KEY_ROTATION_VERIFY_ERROR_REASONS: readonly KeyRotationVerifyErrorReason[] =
-  Object.freeze(Object.keys(KEY_ROTATION_ERRORS) as KeyRotationVerifyErrorReason[])
-
-/**
- * Largest accepted body, in bytes (SPEC §5: 8 KB, public).
- *
- * @example
- * ```ts
- * if (body.length > KEY_ROTATION_MAX_BODY_BYTES) res.statusCode = 413
- * ```
- */
-export const KEY_ROTATION_MAX_BODY_BYTES = 8192
+import { parseEvent, type KeyRotationEvent } from './key-rotation-event.js'
+import { KEY_ROTATION_MAX_BODY_BYTES, KeyRotationVerifyError } from './key-rotation-errors.js'
 
 /**
  * Default timestamp window, in seconds, applied in both directions (SPEC §5, public).
@@ -106,77 +19,11 @@ export const KEY_ROTATION_MAX_BODY_BYTES = 8192
  */
 export const KEY_ROTATION_TOLERANCE_SEC = 300
 
-/**
- * Most signature entries one header may carry; more is refused before any HMAC (SPEC §5).
- *
- * @example
- * ```ts
- * KEY_ROTATION_MAX_SIGNATURES // 8
- * ```
- */
-export const KEY_ROTATION_MAX_SIGNATURES = 8
-
-/**
- * Name of the timestamp header, lower-case as Node delivers it.
- *
- * @example
- * ```ts
- * req.headers[KEY_ROTATION_TIMESTAMP_HEADER] // '1700000000'
- * ```
- */
-export const KEY_ROTATION_TIMESTAMP_HEADER = 'x-agentpress-timestamp'
-
-/**
- * Name of the signature header, lower-case as Node delivers it.
- *
- * @example
- * ```ts
- * req.headers[KEY_ROTATION_SIGNATURE_HEADER] // 'sha256=…'
- * ```
- */
-export const KEY_ROTATION_SIGNATURE_HEADER = 'x-agentpress-signature'
-
-/**
- * A key-rotation delivery was refused. `reason` is one of SPEC §5's; `status`/`statusCode` and
- * `expose` follow the `http-errors` convention so `finalhandler` renders the right status. The
- * message is the fixed description of {@link KEY_ROTATION_ERRORS}; details, if any, are in `cause`.
- *
- * @example
- * ```ts
- * try {
- *   verifyKeyRotation({ payload, headers, secret })
- * } catch (err) {
- *   if (err instanceof KeyRotationVerifyError) res.status(err.status).json({ error: err.reason })
- * }
- * ```
- */
-export class KeyRotationVerifyError extends Error {
-  override readonly name = 'KeyRotationVerifyError'
-  /** Stable machine-readable reason. */
-  readonly reason: KeyRotationVerifyErrorReason
-  /** HTTP status (SPEC §5 table). */
-  readonly status: KeyRotationErrorEntry['status']
-  /** Same as `status`, for handlers that read `statusCode`. */
-  readonly statusCode: KeyRotationErrorEntry['status']
-  /** The message is fixed text: safe to expose. */
-  readonly expose = true
-
-  constructor(reason: KeyRotationVerifyErrorReason, options: { cause?: unknown } = {}) {
-    const entry = KEY_ROTATION_ERRORS[reason]
-    super(entry.description, options.cause === undefined ? undefined : { cause: options.cause })
-    this.reason = reason
-    this.status = entry.status
-    this.statusCode = entry.status
-    // An expected outcome, not a bug: keep the stack to its first line, as errors.ts does, so a
-    // development-mode error page never prints library internals.
-    this.stack = `${this.name}: ${this.message}`
-  }
-
-  /** The fixed description (same as `message`). */
-  get description(): string {
-    return KEY_ROTATION_ERRORS[this.reason].description
-  }
-}
+// Most signature entries one header may carry; more is refused before any HMAC (SPEC §5).
+const MAX_SIGNATURES = 8
+// Header names, lower-case as Node delivers them.
+const TIMESTAMP_HEADER = 'x-agentpress-timestamp'
+const SIGNATURE_HEADER = 'x-agentpress-signature'
 
 /**
  * Validates and normalises `webhookSecret` (SPEC §5: a configuration error at construction when a
@@ -273,9 +120,9 @@ const SIGNATURE_ENTRY = /^(?:sha256=|v1=)?([0-9a-f]{64})$/
  */
 function parseSignatures(value: string): Buffer[] {
   const entries = value.split(/[ ,]+/).filter((entry) => entry !== '')
-  if (entries.length > KEY_ROTATION_MAX_SIGNATURES) {
+  if (entries.length > MAX_SIGNATURES) {
     throw new KeyRotationVerifyError('signature_mismatch', {
-      cause: new Error(`more than ${KEY_ROTATION_MAX_SIGNATURES} signature entries`),
+      cause: new Error(`more than ${MAX_SIGNATURES} signature entries`),
     })
   }
   const macs: Buffer[] = []
@@ -296,66 +143,6 @@ function parseTimestamp(value: string, toleranceSec: number, nowMs: number): voi
   if (!Number.isFinite(now) || Math.abs(now - timestamp) > toleranceSec) {
     throw new KeyRotationVerifyError('timestamp_out_of_window')
   }
-}
-
-function nonEmptyString(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0
-}
-
-function invalidPayload(detail: string): KeyRotationVerifyError {
-  return new KeyRotationVerifyError('invalid_payload', { cause: new Error(detail) })
-}
-
-function parseEvent(body: Uint8Array): KeyRotationEvent {
-  if (body.length === 0) throw invalidPayload('empty body')
-  // The signature was checked over the bytes; decoding happens only now. A UTF-8 BOM may be
-  // ignored by a JSON parser (RFC 8259 §8.1), and invalid UTF-8 decodes to U+FFFD: the bytes are
-  // already authenticated, so lenient decoding cannot let anyone forge an event.
-  const text = new TextDecoder('utf-8', { ignoreBOM: false }).decode(body)
-  if (text.length === 0) throw invalidPayload('empty body')
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch (cause) {
-    throw new KeyRotationVerifyError('invalid_payload', { cause })
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw invalidPayload('body is not a JSON object')
-  }
-  const input = parsed as Record<string, unknown>
-  for (const field of ['id', 'type', 'retiredKid', 'newCurrentKid'] as const) {
-    if (!nonEmptyString(input[field])) throw invalidPayload(`${field} must be a non-empty string`)
-  }
-  if (input.type !== 'signing_key_rotation') {
-    throw invalidPayload('type is not signing_key_rotation')
-  }
-  if (input.issuer !== undefined && !nonEmptyString(input.issuer)) {
-    throw invalidPayload('issuer must be a non-empty string when present')
-  }
-  if (input.emergency !== undefined && typeof input.emergency !== 'boolean') {
-    throw invalidPayload('emergency must be a boolean when present')
-  }
-  if (input.occurredAt !== undefined && typeof input.occurredAt !== 'string') {
-    throw invalidPayload('occurredAt must be a string when present')
-  }
-  // Copy only the known fields: a `jwksUrl`, `keys` or anything else in the body is dropped here
-  // and can never reach a fetch (SPEC §5: no URL or key material is taken from the body).
-  const event: {
-    -readonly [K in keyof KeyRotationEvent]: KeyRotationEvent[K]
-  } = {
-    id: input.id as string,
-    type: 'signing_key_rotation',
-    retiredKid: input.retiredKid as string,
-    newCurrentKid: input.newCurrentKid as string,
-  }
-  if (input.issuer !== undefined) event.issuer = input.issuer as string
-  if (input.emergency !== undefined) event.emergency = input.emergency as boolean
-  // Informational only: an ISO-8601 spelling Date.parse cannot read is dropped, never a reason to
-  // refuse an authentic rotation (which AgentPress would retry in vain).
-  if (typeof input.occurredAt === 'string' && !Number.isNaN(Date.parse(input.occurredAt))) {
-    event.occurredAt = input.occurredAt
-  }
-  return Object.freeze(event)
 }
 
 /**
@@ -382,11 +169,34 @@ function parseEvent(body: Uint8Array): KeyRotationEvent {
  * ```
  */
 export function verifyKeyRotation(options: VerifyKeyRotationOptions): KeyRotationEvent {
+  return verifyPrepared(prepareKeyRotation(options), options.payload, options.headers)
+}
+
+/** The verification settings, validated once (the router prepares them at construction). @internal */
+export interface PreparedKeyRotation {
+  readonly secrets: readonly string[]
+  readonly toleranceSec: number
+  readonly clock: () => number
+}
+
+/** Validates the settings of {@link verifyKeyRotation}. @internal */
+export function prepareKeyRotation(
+  options: Pick<VerifyKeyRotationOptions, 'secret' | 'toleranceSec' | 'clock'>,
+): PreparedKeyRotation {
   const secrets = assertWebhookSecrets(options.secret, 'secret')
   const toleranceSec = assertToleranceSec(options.toleranceSec)
   const clock = options.clock ?? Date.now
   if (typeof clock !== 'function') throw new TypeError('clock must be a function')
-  const { payload, headers } = options
+  return Object.freeze({ secrets, toleranceSec, clock })
+}
+
+/** {@link verifyKeyRotation} with prepared settings. @internal */
+export function verifyPrepared(
+  prepared: PreparedKeyRotation,
+  payload: VerifyKeyRotationOptions['payload'],
+  headers: VerifyKeyRotationOptions['headers'],
+): KeyRotationEvent {
+  const { secrets, toleranceSec, clock } = prepared
   if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
     throw new TypeError('payload must be the raw body as a Buffer, Uint8Array or string')
   }
@@ -398,11 +208,11 @@ export function verifyKeyRotation(options: VerifyKeyRotationOptions): KeyRotatio
     throw new KeyRotationVerifyError('payload_too_large')
   }
 
-  const signatureHeader = header(headers, KEY_ROTATION_SIGNATURE_HEADER)
+  const signatureHeader = header(headers, SIGNATURE_HEADER)
   if (signatureHeader === undefined || signatureHeader.trim() === '') {
     throw new KeyRotationVerifyError('missing_signature')
   }
-  const timestamp = header(headers, KEY_ROTATION_TIMESTAMP_HEADER)
+  const timestamp = header(headers, TIMESTAMP_HEADER)
   if (timestamp === undefined || timestamp === '') {
     throw new KeyRotationVerifyError('missing_timestamp')
   }

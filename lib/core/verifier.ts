@@ -6,10 +6,46 @@ import type { KeyObject } from 'node:crypto'
 import { checkClaims } from './claims.js'
 import { verifyEd25519 } from './ed25519.js'
 import { PartnerTokenError } from './errors.js'
-import { JwksCache } from './jwks.js'
-import { normalizeVerifierOptions, type NormalizedVerifierOptions } from './options.js'
+import { JwksCache } from './jwks-cache.js'
+import {
+  normalizeVerifierOptions,
+  type NormalizedVerifierOptions,
+  type PartnerTokenVerifierOptions,
+} from './verifier-options.js'
 import { parseToken, type ParsedToken } from './token.js'
-import type { PartnerTokenClaims, PartnerTokenVerifierOptions, TokenVerifier } from './types.js'
+import type { PartnerTokenClaims } from './claims.js'
+
+/**
+ * Anything that can verify a partner token: our `PartnerTokenVerifier`, or an adapter around
+ * another client (for example the official AgentPress SDK). It must throw `PartnerTokenError` for
+ * bad tokens and `JwksUnavailableError` for outages; anything else is treated as a server error.
+ *
+ * @example
+ * ```ts
+ * import { PartnerTokenError, type TokenVerifier } from 'passport-agentpress-partner'
+ *
+ * // `client` stands for another verifying client (for example the AgentPress SDK's).
+ * const adapter: TokenVerifier = {
+ *   issuer: 'https://api.agent.press/orgs/acme-org',
+ *   async verifyToken(token) {
+ *     const result = await client.verify(token)
+ *     if (!result.valid) throw new PartnerTokenError('signature_invalid', { cause: result.error })
+ *     return result.claims
+ *   },
+ *   refreshJwks: () => client.refreshKeys(),
+ * }
+ * new AgentPressPartnerStrategy({ verifier: adapter }, verify)
+ * ```
+ */
+export interface TokenVerifier {
+  /** The issuer this verifier trusts; required when several verifiers are combined. */
+  readonly issuer?: string
+  verifyToken(token: string): Promise<PartnerTokenClaims>
+  /** Refetch the JWKS now (key-rotation webhook). Optional for foreign verifiers. */
+  refreshJwks?(): Promise<void>
+  /** Stop accepting a kid at once (emergency rotation). Optional for foreign verifiers. */
+  revokeKid?(kid: string): void
+}
 
 /**
  * Verifies AgentPress partner tokens for one issuer (one org and environment).

@@ -6,7 +6,8 @@
 import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { KeyRotationEvent, PartnerTokenVerifierOptions } from '../core/types.js'
+import type { KeyRotationEvent } from '../core/key-rotation-event.js'
+import type { PartnerTokenVerifierOptions } from '../core/verifier-options.js'
 import { signWebhook, type SignedWebhook } from './webhook.js'
 
 /**

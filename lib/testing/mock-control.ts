@@ -10,7 +10,10 @@
  * preflight, which is never approved).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { KeyRotationEvent } from '../core/types.js'
+import type { KeyRotationEvent } from '../core/key-rotation-event.js'
+import { isLoopbackHost } from '../core/validate.js'
+import { sendJson } from '../http/connect.js'
+import { BodyReadError, readBody } from '../http/raw-body.js'
 import type { MockAgentPress } from './mock-agentpress.js'
 import { deliverWebhook, type WebhookDeliveryResult } from './webhook.js'
 
@@ -111,7 +114,6 @@ export type MockControlHandler = (
 ) => void
 
 const MAX_BODY = 16 * 1024
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i
 
 class ControlError extends Error {
   constructor(
@@ -122,20 +124,15 @@ class ControlError extends Error {
   }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
-  res.statusCode = status
-  res.setHeader('Content-Type', 'application/json; charset=utf-8')
-  res.setHeader('Content-Length', Buffer.byteLength(text))
-  res.setHeader('Cache-Control', 'no-store')
-  res.end(text)
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  sendJson(res, status, JSON.stringify(body), undefined, true)
 }
 
 function hostIsLoopback(host: string | undefined): boolean {
   if (host === undefined) return false
   // `[::1]:8080`, `127.0.0.1:8080`, `localhost`.
   const match = /^(\[[^\]]*\]|[^:]*)(?::\d+)?$/.exec(host)
-  return match !== null && LOOPBACK.test(match[1]!)
+  return match !== null && isLoopbackHost(match[1]!)
 }
 
 function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
@@ -152,41 +149,26 @@ function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
     }
     return Promise.resolve(parsed as Record<string, unknown>)
   }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const timer = setTimeout(() => {
-      req.destroy()
-      reject(new ControlError(408, 'request body not received in time'))
-    }, 10_000)
-    timer.unref()
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > MAX_BODY) {
-        clearTimeout(timer)
-        req.destroy()
-        reject(new ControlError(413, 'request body too large'))
-      } else chunks.push(chunk)
-    })
-    req.on('error', () => {
-      clearTimeout(timer)
-      reject(new ControlError(400, 'request aborted'))
-    })
-    req.on('end', () => {
-      clearTimeout(timer)
-      const text = Buffer.concat(chunks).toString('utf8')
+  return readBody(req, MAX_BODY, 10_000).then(
+    (bytes) => {
+      const text = bytes.toString('utf8')
       let body: unknown
       try {
         body = text.length === 0 ? {} : JSON.parse(text)
       } catch {
-        return reject(new ControlError(400, 'request body must be JSON'))
+        throw new ControlError(400, 'request body must be JSON')
       }
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-        return reject(new ControlError(400, 'request body must be a JSON object'))
+        throw new ControlError(400, 'request body must be a JSON object')
       }
-      resolve(body as Record<string, unknown>)
-    })
-  })
+      return body as Record<string, unknown>
+    },
+    (error: BodyReadError) => {
+      if (error.kind === 'too_large') throw new ControlError(413, 'request body too large')
+      if (error.kind === 'timeout') throw new ControlError(408, 'request body not received in time')
+      throw new ControlError(400, 'request aborted')
+    },
+  )
 }
 
 function field<T>(
@@ -267,7 +249,7 @@ export function createMockControl(
     const payload: unknown = JSON.parse(
       Buffer.from(minted.split('.')[1]!, 'base64url').toString('utf8'),
     )
-    sendJson(res, 200, { token: minted, claims: payload })
+    reply(res, 200, { token: minted, claims: payload })
   }
 
   const rotate = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -292,7 +274,7 @@ export function createMockControl(
         }
       }
     }
-    sendJson(res, 200, { event, ...(delivery === undefined ? {} : { delivery }) })
+    reply(res, 200, { event, ...(delivery === undefined ? {} : { delivery }) })
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
@@ -304,7 +286,7 @@ export function createMockControl(
         res.setHeader('Allow', 'GET')
         throw new ControlError(405, 'only GET is allowed')
       }
-      return sendJson(res, 200, {
+      return reply(res, 200, {
         issuer,
         jwksUrl,
         audience: mock.audience,
@@ -332,8 +314,8 @@ export function createMockControl(
     if (path !== MOCK_CONTROL_PATH && !path.startsWith(`${MOCK_CONTROL_PATH}/`)) return next()
     handle(req, res, path).catch((err: unknown) => {
       if (res.headersSent) return void res.destroy()
-      if (err instanceof ControlError) return sendJson(res, err.status, { error: err.message })
-      sendJson(res, 500, { error: 'internal error' })
+      if (err instanceof ControlError) return reply(res, err.status, { error: err.message })
+      reply(res, 500, { error: 'internal error' })
     })
   }
 }

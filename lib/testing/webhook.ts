@@ -4,7 +4,7 @@
  */
 import { createHmac } from 'node:crypto'
 import { assertWebhookSecrets } from '../core/key-rotation.js'
-import type { KeyRotationEvent } from '../core/types.js'
+import type { KeyRotationEvent } from '../core/key-rotation-event.js'
 
 /**
  * Options of {@link signWebhook}.

@@ -5,13 +5,7 @@
 // the exact body, and that nothing sent (token, segment, kid) comes back.
 import { expect } from 'chai'
 import express5 from 'express'
-import {
-  createPublicKey,
-  generateKeyPairSync,
-  sign as edSign,
-  verify as cryptoVerify,
-  type KeyObject,
-} from 'node:crypto'
+import { createPublicKey, generateKeyPairSync, sign as edSign, type KeyObject } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { gzipSync, deflateSync, brotliCompressSync } from 'node:zlib'
 import {
@@ -29,6 +23,7 @@ import {
 import { createRequire } from 'node:module'
 import { buildApp, finalhandlerPage, newPassport, STACKS, type Stack } from '../http/support.js'
 import { startCountingServer, type CountingServer } from '../support/servers.js'
+import { reportRuntimeAdmits, smallOrderForgery } from '../support/small-order.js'
 import {
   enc,
   flipBit,
@@ -1212,7 +1207,9 @@ describe('adversarial catalogue over HTTP', function () {
       })
     }
 
-    // Each small-order key admits a forgery with S = 0 under OpenSSL; find one (bounded) and send it.
+    // A small-order key admits an S = 0 forgery under some OpenSSL builds; find one (bounded) and
+    // send it. The package's refusal is asserted on every runtime; whether the runtime alone would
+    // accept the forgery is reported in a separate, informational test.
     const SMALL = [
       '0100000000000000000000000000000000000000000000000000000000000000',
       'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
@@ -1223,32 +1220,28 @@ describe('adversarial catalogue over HTTP', function () {
       '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
       '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
     ]
+    const forgeryFor = (point: Buffer) =>
+      smallOrderForgery(
+        point,
+        (i) => `${enc({ alg: 'EdDSA', kid: 'small' })}.${enc(claims({ jti: `forged-${i}` }))}`,
+      )
+    const admitted: string[] = []
     for (const hex of SMALL) {
-      it(`small-order key ${hex.slice(0, 8)}…${hex.slice(-2)} with a working S = 0 forgery → kid_missing_or_unknown`, async () => {
+      it(`small-order key ${hex.slice(0, 8)}…${hex.slice(-2)} with an S = 0 forgery → kid_missing_or_unknown`, async () => {
         const point = Buffer.from(hex, 'hex')
-        const x = point.toString('base64url')
-        const raw = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' })
-        const identity = Buffer.alloc(32)
-        identity[0] = 1
-        let forged: string | undefined
-        for (let i = 0; i < 256 && forged === undefined; i++) {
-          const input = `${enc({ alg: 'EdDSA', kid: 'small' })}.${enc(claims({ jti: `forged-${i}` }))}`
-          for (const r of [identity, point]) {
-            const sig = Buffer.concat([r, Buffer.alloc(32)])
-            if (cryptoVerify(null, Buffer.from(input), raw, sig)) {
-              forged = `${input}.${sig.toString('base64url')}`
-              break
-            }
-          }
-        }
-        expect(forged, 'OpenSSL accepts some S = 0 forgery for this key').to.be.a('string')
+        const forgery = forgeryFor(point)
         await run(
-          { keys: [{ kty: 'OKP', crv: 'Ed25519', x, kid: 'small' }] },
-          forged!,
+          { keys: [{ kty: 'OKP', crv: 'Ed25519', x: point.toString('base64url'), kid: 'small' }] },
+          forgery.token,
           'kid_missing_or_unknown',
         )
+        if (forgery.runtimeAdmits) admitted.push(hex)
       })
     }
+    it('informational: the runtime’s crypto.verify alone accepts an S = 0 forgery for every small-order key', function () {
+      reportRuntimeAdmits(this, admitted.length > 0, 'S = 0 forgeries for small-order keys')
+      expect(admitted).to.have.length(SMALL.length)
+    })
 
     it('200 simultaneous cold requests → 200 × 200 and exactly 1 fetch', async () => {
       document = { keys: [jwkOf(pub)] }

@@ -5,10 +5,12 @@ import {
   KEY_ROTATION_ERRORS,
   KEY_ROTATION_VERIFY_ERROR_REASONS,
   KeyRotationVerifyError,
+  type KeyRotationVerifyErrorReason,
+} from '../../dist/core/key-rotation-errors.js'
+import {
   assertToleranceSec,
   assertWebhookSecrets,
   verifyKeyRotation,
-  type KeyRotationVerifyErrorReason,
 } from '../../dist/core/key-rotation.js'
 import { computeWebhookSignature, signWebhook } from 'passport-agentpress-partner/testing'
 

@@ -7,6 +7,9 @@
  * under Express 4, Express 5 and Connect, and imports none of them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { isScopeToken } from './core/scope.js'
+import { optionsObject, rejectUnknownKeys, secureUrl } from './core/validate.js'
+import { pathOf, sendJson, type NextFunction } from './http/connect.js'
 
 /** The RFC 9728 §3 well-known suffix. */
 const WELL_KNOWN = '/.well-known/oauth-protected-resource'
@@ -87,7 +90,7 @@ export interface ProtectedResourceMetadata {
  * ```
  */
 export interface ProtectedResourceMetadataHandler {
-  (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void
+  (req: IncomingMessage, res: ServerResponse, next: NextFunction): void
   /** The frozen document. */
   readonly metadata: ProtectedResourceMetadata
   /** The request paths answered: the RFC 9728 §3.1 path-aware one first, then the bare one. */
@@ -105,28 +108,18 @@ const KNOWN = new Set([
   'maxAgeSec',
 ])
 
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i
-// RFC 6749 §3.3 scope-token.
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 const ALLOW = 'GET, HEAD, OPTIONS'
+const METHOD_NOT_ALLOWED = JSON.stringify({
+  error: 'method_not_allowed',
+  error_description: 'Only GET, HEAD and OPTIONS are allowed',
+})
 
+// The one URL policy (`secureUrl`), and RFC 9728 §1.2: a resource identifier has no query.
 function checkUrl(value: unknown, name: string, allowQuery = false): URL {
   if (typeof value !== 'string' || value.length === 0) {
     throw new TypeError(`${name} must be a non-empty URL string`)
   }
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new TypeError(`${name} must be an absolute URL, got ${JSON.stringify(value)}`)
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
-    throw new TypeError(
-      `${name} must use https: (http: is allowed only for loopback hosts), got ${url.protocol}`,
-    )
-  }
-  if (url.username || url.password) throw new TypeError(`${name} must not contain credentials`)
-  if (url.hash || value.includes('#')) throw new TypeError(`${name} must not contain a fragment`)
+  const url = secureUrl(value, name)
   if (!allowQuery && (url.search || value.includes('?'))) {
     throw new TypeError(`${name} must not contain a query`)
   }
@@ -173,13 +166,8 @@ function normalize(input: unknown): {
   resource: URL
   maxAgeSec: number
 } {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new TypeError('protectedResourceMetadata: options must be an object')
-  }
-  const options = input as Record<string, unknown>
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new TypeError(`Unknown protectedResourceMetadata option: ${key}`)
-  }
+  const options = optionsObject(input, 'protectedResourceMetadata: options must be an object')
+  rejectUnknownKeys(options, KNOWN, 'protectedResourceMetadata')
   const resource = checkUrl(options.resource, 'options.resource')
 
   // Issuers are compared byte for byte (SPEC §2), so they are published exactly as configured,
@@ -198,7 +186,7 @@ function normalize(input: unknown): {
       throw new TypeError('options.scopesSupported must be an array of scope strings')
     }
     scopes = options.scopesSupported.map((scope: unknown, index) => {
-      if (typeof scope !== 'string' || !SCOPE_TOKEN.test(scope)) {
+      if (!isScopeToken(scope)) {
         throw new TypeError(
           `options.scopesSupported[${index}] must be a non-empty RFC 6749 scope token (no spaces or quotes)`,
         )
@@ -278,11 +266,7 @@ export function protectedResourceMetadata(
   const length = String(Buffer.byteLength(body))
   const cacheControl = maxAgeSec === 0 ? 'no-cache' : `public, max-age=${maxAgeSec}`
 
-  const handler = (
-    req: IncomingMessage,
-    res: ServerResponse,
-    next: (err?: unknown) => void,
-  ): void => {
+  const handler = (req: IncomingMessage, res: ServerResponse, next: NextFunction): void => {
     if (!paths.includes(pathOf(req.url))) return next()
     if (res.headersSent) return next()
     res.setHeader('Access-Control-Allow-Origin', '*')
@@ -309,15 +293,7 @@ export function protectedResourceMetadata(
         res.end()
         return
       default: {
-        const refusal = JSON.stringify({
-          error: 'method_not_allowed',
-          error_description: 'Only GET, HEAD and OPTIONS are allowed',
-        })
-        res.statusCode = 405
-        res.setHeader('Allow', ALLOW)
-        res.setHeader('Content-Type', 'application/json; charset=utf-8')
-        res.setHeader('Content-Length', String(Buffer.byteLength(refusal)))
-        res.end(refusal)
+        sendJson(res, 405, METHOD_NOT_ALLOWED, { Allow: ALLOW })
       }
     }
   }
@@ -326,11 +302,4 @@ export function protectedResourceMetadata(
     paths: { value: paths, enumerable: true },
     url: { value: `${resource.origin}${primary}`, enumerable: true },
   }) as ProtectedResourceMetadataHandler
-}
-
-/** The path of a request target, without query; `''` when there is none. */
-function pathOf(target: string | undefined): string {
-  if (target === undefined) return ''
-  const end = target.indexOf('?')
-  return end === -1 ? target : target.slice(0, end)
 }

@@ -2,8 +2,56 @@
  * Validation and normalisation of `PartnerTokenVerifier` options: once, at construction, with
  * precise `TypeError`s; the result is frozen so later mutation by the caller changes nothing.
  */
-import type { JwksFetchError } from './errors.js'
-import type { PartnerTokenVerifierOptions } from './types.js'
+import type { JwksFetchError } from './jwks-fetch.js'
+import {
+  MAX_TIMER_MS,
+  optionalFunction,
+  optionsObject,
+  rejectUnknownKeys,
+  secureUrl,
+} from './validate.js'
+
+/**
+ * Options of `PartnerTokenVerifier`; names follow the AgentPress SDK's `partnerMcp` block.
+ *
+ * @example
+ * ```ts
+ * const options: PartnerTokenVerifierOptions = {
+ *   ...agentPressIssuer({ orgSlug: 'acme-org' }), // issuer and jwksUrl
+ *   audience: 'https://mcp.example.com/mcp',
+ *   expectedExtProvider: 'example',
+ *   clockTolerance: '30s',
+ *   onJwksError: (error) => console.warn('JWKS fetch failed:', error.reason),
+ * }
+ * const verifier = new PartnerTokenVerifier(options)
+ * ```
+ */
+export interface PartnerTokenVerifierOptions {
+  /** The trusted issuer, matched exactly (e.g. `https://api.agent.press/orgs/acme`). */
+  issuer: string
+  /** The MCP server's stable URL: the expected `aud`. */
+  audience: string
+  /** The partner's name: the expected `ext_provider`. */
+  expectedExtProvider: string
+  /** JWKS URL; default `<issuer>/.well-known/jwks.json`. `https:` only, except loopback hosts. */
+  jwksUrl?: string
+  /** Allowed clock skew: seconds, or a duration string such as `"30s"`, `"1m"`. Default `"30s"`. */
+  clockTolerance?: number | string
+  /** How long a fetched JWKS is fresh, in ms. Default 3,600,000 (1 h). */
+  jwksCacheMaxAgeMs?: number
+  /** Minimum interval between refetches caused by unknown kids, in ms. Default 30,000; at least 1,000. */
+  jwksCooldownMs?: number
+  /** Timeout of one JWKS fetch (connect to last byte), in ms. Default 5,000. */
+  jwksTimeoutMs?: number
+  /** How long past its max age a cache keeps serving when refreshes fail, in ms. Default 86,400,000 (24 h). */
+  jwksStaleMaxMs?: number
+  /** Largest accepted `exp - iat`, in seconds. Default 600. */
+  maxTokenLifetimeSec?: number
+  /** Called with every failed JWKS fetch (exceptions it throws are ignored). */
+  onJwksError?: (error: JwksFetchError) => void
+  /** Clock in milliseconds since the epoch; default `Date.now`. For tests. */
+  clock?: () => number
+}
 
 /** The options after validation, with every default applied. @internal */
 export interface NormalizedVerifierOptions {
@@ -91,9 +139,6 @@ function nonEmptyString(options: Record<string, unknown>, name: string): string 
   return value
 }
 
-// setTimeout clamps larger delays to 1 ms, which would turn a huge timeout into an instant one.
-const MAX_TIMER_MS = 2_147_483_647
-
 function integerMs(
   options: Record<string, unknown>,
   name: string,
@@ -111,45 +156,18 @@ function integerMs(
   return value
 }
 
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i
-
-/**
- * Whether a JWKS URL may be fetched: `https:`, or `http:` to a loopback host (tests and local
- * development only), with no credentials and no fragment.
- *
- * @internal
- */
-export function checkJwksUrl(value: string, name: string): string {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new TypeError(`${name} must be an absolute URL, got ${JSON.stringify(value)}`)
-  }
-  const loopback = LOOPBACK.test(url.hostname)
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-    throw new TypeError(
-      `${name} must use https: (http: is allowed only for loopback hosts), got ${url.protocol}`,
-    )
-  }
-  if (url.username || url.password) throw new TypeError(`${name} must not contain credentials`)
-  if (url.hash) throw new TypeError(`${name} must not contain a fragment`)
-  return url.href
-}
-
 /**
  * Validates `PartnerTokenVerifier` options and applies defaults.
  *
  * @internal
  */
 export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOptions {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new TypeError('PartnerTokenVerifier options must be an object')
-  }
-  const options = input as Record<string, unknown> & Partial<PartnerTokenVerifierOptions>
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new TypeError(`Unknown PartnerTokenVerifier option: ${key}`)
-  }
+  const options = optionsObject(input, 'PartnerTokenVerifier options must be an object') as Record<
+    string,
+    unknown
+  > &
+    Partial<PartnerTokenVerifierOptions>
+  rejectUnknownKeys(options, KNOWN, 'PartnerTokenVerifier')
   const issuer = nonEmptyString(options, 'issuer')
   const audience = nonEmptyString(options, 'audience')
   const expectedExtProvider = nonEmptyString(options, 'expectedExtProvider')
@@ -157,12 +175,12 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
   let jwksUrl: string
   if (options.jwksUrl === undefined) {
     // SPEC §1: the JWKS is always at <issuer>/.well-known/jwks.json.
-    jwksUrl = checkJwksUrl(
+    jwksUrl = secureUrl(
       `${issuer}/.well-known/jwks.json`,
       'options.jwksUrl (derived from options.issuer)',
-    )
+    ).href
   } else {
-    jwksUrl = checkJwksUrl(nonEmptyString(options, 'jwksUrl'), 'options.jwksUrl')
+    jwksUrl = secureUrl(nonEmptyString(options, 'jwksUrl'), 'options.jwksUrl').href
   }
 
   const clockToleranceSec =
@@ -179,12 +197,14 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
       `options.maxTokenLifetimeSec must be a finite number > 0, got ${String(maxTokenLifetimeSec)}`,
     )
   }
-  if (options.onJwksError !== undefined && typeof options.onJwksError !== 'function') {
-    throw new TypeError('options.onJwksError must be a function')
-  }
-  if (options.clock !== undefined && typeof options.clock !== 'function') {
-    throw new TypeError('options.clock must be a function returning milliseconds')
-  }
+  const onJwksError = optionalFunction(
+    options.onJwksError,
+    'options.onJwksError must be a function',
+  )
+  const clock = optionalFunction(
+    options.clock,
+    'options.clock must be a function returning milliseconds',
+  )
 
   return Object.freeze({
     issuer,
@@ -197,7 +217,7 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     jwksTimeoutMs: integerMs(options, 'jwksTimeoutMs', 5_000, 1, MAX_TIMER_MS),
     jwksStaleMaxMs: integerMs(options, 'jwksStaleMaxMs', 86_400_000, 0),
     maxTokenLifetimeSec,
-    onJwksError: options.onJwksError,
-    clock: options.clock ?? Date.now,
+    onJwksError,
+    clock: clock ?? Date.now,
   })
 }

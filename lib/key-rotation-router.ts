@@ -8,16 +8,18 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
-  KEY_ROTATION_ERRORS,
   KEY_ROTATION_MAX_BODY_BYTES,
   KeyRotationVerifyError,
-  assertToleranceSec,
-  assertWebhookSecrets,
-  verifyKeyRotation,
-  type KeyRotationVerifyErrorReason,
-} from './core/key-rotation.js'
-import { AUTH_ERRORS, JWKS_RETRY_AFTER_SECONDS } from './core/errors.js'
-import type { KeyRotationEvent, TokenVerifier } from './core/types.js'
+  keyRotationRefusal,
+  type KeyRotationRouterReason,
+} from './core/key-rotation-errors.js'
+import type { KeyRotationEvent } from './core/key-rotation-event.js'
+import { assertWebhookSecrets, prepareKeyRotation, verifyPrepared } from './core/key-rotation.js'
+import { MAX_TIMER_MS, optionalFunction, optionsObject } from './core/validate.js'
+import { pathOf, sendJson, type Middleware } from './http/connect.js'
+import { BodyReadError, hasUnreadBody, preParsedBody, readBody } from './http/raw-body.js'
+import { AUTH_ERRORS, JWKS_RETRY_AFTER_SECONDS } from './core/reasons.js'
+import type { TokenVerifier } from './core/verifier.js'
 
 /**
  * Options of {@link createKeyRotationRouter}.
@@ -73,40 +75,10 @@ export interface KeyRotationRouterOptions {
  * createServer((req, res) => router(req, res, () => res.writeHead(404).end())).listen(3000)
  * ```
  */
-export type KeyRotationRouter = (
-  req: IncomingMessage,
-  res: ServerResponse,
-  next: (err?: unknown) => void,
-) => void
+export type KeyRotationRouter = Middleware
 
 /** How long a processed id is remembered: the key overlap window of SPEC §3 (24 h). */
 const REMEMBER_MS = 24 * 60 * 60 * 1000
-
-/** A request the router refuses outside SPEC §5's verification reasons. */
-type RouterReason = KeyRotationVerifyErrorReason | 'method_not_allowed' | 'request_timeout'
-
-const ROUTER_ONLY: Readonly<Record<'method_not_allowed' | 'request_timeout', RouterRow>> = {
-  method_not_allowed: { status: 405, description: 'Only POST is allowed' },
-  request_timeout: { status: 408, description: 'Request body not received in time' },
-}
-
-interface RouterRow {
-  readonly status: number
-  readonly description: string
-}
-
-function rowFor(reason: RouterReason): RouterRow {
-  return reason === 'method_not_allowed' || reason === 'request_timeout'
-    ? ROUTER_ONLY[reason]
-    : KEY_ROTATION_ERRORS[reason]
-}
-
-/** The bytes never came: the client went away or the deadline passed. */
-class BodyReadError extends Error {
-  constructor(readonly kind: 'aborted' | 'timeout' | 'too_large') {
-    super(kind)
-  }
-}
 
 interface Outcome {
   readonly status: 200 | 503
@@ -126,9 +98,8 @@ function positiveMs(value: unknown, name: string, fallback: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new TypeError(`${name} must be a finite number of milliseconds greater than 0`)
   }
-  // setTimeout clamps larger delays to 1 ms: a huge deadline would fire at once.
-  if (value > 2_147_483_647) {
-    throw new TypeError(`${name} must be at most 2147483647 milliseconds`)
+  if (value > MAX_TIMER_MS) {
+    throw new TypeError(`${name} must be at most ${MAX_TIMER_MS} milliseconds`)
   }
   return value
 }
@@ -186,17 +157,11 @@ function send(
 ): void {
   // The client may be gone (abort mid-body) or another layer may have answered: never throw.
   if (res.headersSent || res.writableEnded || res.destroyed) return
-  const text = JSON.stringify(body)
-  res.statusCode = status
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
-  res.setHeader('Content-Type', 'application/json; charset=utf-8')
-  res.setHeader('Content-Length', Buffer.byteLength(text))
-  res.setHeader('Cache-Control', 'no-store')
-  res.end(text)
+  sendJson(res, status, JSON.stringify(body), headers, true)
 }
 
-function refuse(res: ServerResponse, reason: RouterReason, bodyUnread = false): void {
-  const row = rowFor(reason)
+function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread = false): void {
+  const row = keyRotationRefusal(reason)
   const headers: Record<string, string> = {}
   if (reason === 'method_not_allowed') headers.Allow = 'POST'
   // Answering before the body was read: close the connection rather than let Node drain (or wait
@@ -204,59 +169,6 @@ function refuse(res: ServerResponse, reason: RouterReason, bodyUnread = false): 
   if (bodyUnread) headers.Connection = 'close'
   send(res, row.status, { error: reason, error_description: row.description }, headers)
 }
-
-/**
- * Reads the body with the cap enforced on every chunk, whatever `Content-Length` says
- * (raw-body and body-parser have no deadline of their own, hence the timer).
- */
-function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    let settled = false
-    const finish = (error: BodyReadError | undefined): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      req.off('data', onData)
-      req.off('end', onEnd)
-      req.off('close', onClose)
-      // Keep a no-op listener: an error after we stopped listening must not crash the process.
-      req.off('error', onError)
-      req.on('error', ignore)
-      if (error === undefined) resolve(Buffer.concat(chunks, size))
-      else {
-        req.pause()
-        reject(error)
-      }
-    }
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length
-      if (size > limit) finish(new BodyReadError('too_large'))
-      else chunks.push(chunk)
-    }
-    const onEnd = (): void => finish(undefined)
-    const onClose = (): void => finish(new BodyReadError('aborted'))
-    const onError = (): void => finish(new BodyReadError('aborted'))
-    const timer = setTimeout(() => finish(new BodyReadError('timeout')), timeoutMs)
-    timer.unref()
-    req.on('data', onData)
-    req.on('end', onEnd)
-    req.on('close', onClose)
-    req.on('error', onError)
-  })
-}
-
-function ignore(): void {}
-
-/** Whether request bytes may still be on the wire (RFC 9112 §6.3: no framing header, no body). */
-function hasUnreadBody(req: IncomingMessage): boolean {
-  if (req.readableEnded) return false
-  const length = req.headers['content-length']
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
-}
-
-type MaybeParsed = IncomingMessage & { rawBody?: unknown; body?: unknown; _body?: unknown }
 
 /**
  * Creates the key-rotation webhook receiver. Mount it at the URL registered with AgentPress,
@@ -298,18 +210,12 @@ type MaybeParsed = IncomingMessage & { rawBody?: unknown; body?: unknown; _body?
  * ```
  */
 export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyRotationRouter {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('createKeyRotationRouter: options must be an object')
-  }
-  const secrets = assertWebhookSecrets(options.webhookSecret, 'webhookSecret')
+  optionsObject(options, 'createKeyRotationRouter: options must be an object')
+  const secret = assertWebhookSecrets(options.webhookSecret, 'webhookSecret')
   const verifiers = resolveVerifiers(options)
-  const toleranceSec = assertToleranceSec(options.toleranceSec)
-  const clock = options.clock ?? Date.now
-  if (typeof clock !== 'function') throw new TypeError('clock must be a function')
-  const onRotation = options.onRotation
-  if (onRotation !== undefined && typeof onRotation !== 'function') {
-    throw new TypeError('onRotation must be a function')
-  }
+  const prepared = prepareKeyRotation({ ...options, secret })
+  const { clock } = prepared
+  const onRotation = optionalFunction(options.onRotation, 'onRotation must be a function')
   const bodyTimeoutMs = positiveMs(options.bodyTimeoutMs, 'bodyTimeoutMs', 10_000)
   const refreshTimeoutMs = positiveMs(options.refreshTimeoutMs, 'refreshTimeoutMs', 15_000)
   const maxRemembered = options.maxRememberedIds ?? 1000
@@ -377,7 +283,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
     remember(event.id)
     if (onRotation !== undefined) {
       try {
-        Promise.resolve(onRotation(event)).catch(ignore)
+        Promise.resolve(onRotation(event)).catch(() => {})
       } catch {
         // A throwing hook must not turn a processed rotation into a retry.
       }
@@ -395,7 +301,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
     return pending
   }
 
-  const handle = async (req: MaybeParsed, res: ServerResponse): Promise<void> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const encoding = req.headers['content-encoding']
     if (encoding !== undefined && !/^\s*identity\s*$/i.test(encoding)) {
       // No inflation: the signature covers the bytes as sent, and a decompressor would turn the
@@ -404,12 +310,12 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
       return
     }
     let body: Uint8Array
-    if (req.rawBody instanceof Uint8Array) body = req.rawBody
-    else if (req.body instanceof Uint8Array) body = req.body
-    else if (req.readableEnded || req.readableDidRead || req._body === true) {
+    const parsed = preParsedBody(req)
+    if (parsed === 'consumed') {
       refuse(res, 'body_already_parsed')
       return
-    } else {
+    } else if (parsed !== undefined) body = parsed
+    else {
       const length = req.headers['content-length']
       if (length !== undefined && Number(length) > KEY_ROTATION_MAX_BODY_BYTES) {
         refuse(res, 'payload_too_large', true)
@@ -427,13 +333,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
     }
     let event: KeyRotationEvent
     try {
-      event = verifyKeyRotation({
-        payload: body,
-        headers: req.headers,
-        secret: secrets,
-        toleranceSec,
-        clock,
-      })
+      event = verifyPrepared(prepared, body, req.headers)
     } catch (error) {
       if (!(error instanceof KeyRotationVerifyError)) throw error
       refuse(res, error.reason)
@@ -450,9 +350,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
 
   return function keyRotationRouter(req, res, next) {
     // Mounted with app.use(path, router), the framework strips the mount path: '/' (or '') is ours.
-    const url = req.url ?? '/'
-    const query = url.indexOf('?')
-    const pathname = query === -1 ? url : url.slice(0, query)
+    const pathname = pathOf(req.url)
     if (pathname !== '/' && pathname !== '') {
       next()
       return

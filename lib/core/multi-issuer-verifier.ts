@@ -5,8 +5,8 @@
  */
 import { PartnerTokenError } from './errors.js'
 import { parseToken } from './token.js'
-import type { PartnerTokenClaims, TokenVerifier } from './types.js'
-import { PartnerTokenVerifier } from './verifier.js'
+import type { PartnerTokenClaims } from './claims.js'
+import { PartnerTokenVerifier, type TokenVerifier } from './verifier.js'
 
 /**
  * Dispatches each token to the verifier of its issuer.

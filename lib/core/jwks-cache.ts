@@ -1,24 +1,15 @@
 /**
  * A per-verifier JWKS cache (SPEC §3): single-flight fetches, one refetch on an unknown kid
- * (rate-limited by a cooldown), stale-if-error within a bounded window, explicit revocation, and
- * a fetch that is bounded in time and size and never follows redirects.
+ * (rate-limited by a cooldown), stale-if-error within a bounded window, explicit revocation.
  *
  * Outages are not bad tokens: when no cached key can answer because the JWKS cannot be fetched,
  * lookups fail with `JwksUnavailableError` (503), never with a `PartnerTokenError` (401).
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http'
-import { request as httpsRequest } from 'node:https'
 import type { KeyObject } from 'node:crypto'
-import { JwksFetchError, JwksUnavailableError, PartnerTokenError } from './errors.js'
-import { importEd25519Jwk } from './ed25519.js'
-import type { NormalizedVerifierOptions } from './options.js'
-
-/**
- * Largest JWKS response accepted, in bytes (SPEC §3: 64 KiB).
- *
- * @internal
- */
-export const MAX_JWKS_BYTES = 64 * 1024
+import { JwksUnavailableError, PartnerTokenError } from './errors.js'
+import { buildKeyMap, fetchJwksDocument, JwksFetchError, type KeyMap } from './jwks-fetch.js'
+import { JWKS_RETRY_AFTER_SECONDS } from './reasons.js'
+import type { NormalizedVerifierOptions } from './verifier-options.js'
 
 /** Most kids remembered as revoked; older revocations are forgotten first. */
 const MAX_REVOKED = 1024
@@ -35,103 +26,23 @@ export type JwksCacheOptions = Pick<
   | 'clock'
 >
 
-/** Map of kid → key; `null` marks a kid that several keys share (ambiguous, so unusable). */
-type KeyMap = Map<string, KeyObject | null>
-
 /**
- * Fetches and parses a JWKS document: `GET`, no redirects, a deadline covering connect to last
- * byte, and a byte cap enforced while streaming.
+ * The cache's whole state, and what each field means:
+ *
+ * | field | meaning |
+ * |---|---|
+ * | `#keys`, `#fetchedAt` | the last good key map and when it arrived (`undefined`: cold) |
+ * | `#inflight`, `#inflightForced` | the one running fetch (single flight), and whether a webhook forced it |
+ * | `#queued` | the one follow-up fetch a refresh queues behind an unforced running fetch |
+ * | `#lastKidMissFetchAt` | when an unknown kid last caused a fetch (cooldown window) |
+ * | `#failedAt`, `#lastError` | the last failed fetch: pauses automatic fetches, and is the 503's cause |
+ * | `#revoked` | kids refused whatever later documents say (bounded, oldest forgotten first) |
+ *
+ * Fresh (age < max age) with a known kid answers synchronously; everything else goes through at
+ * most one fetch.
  *
  * @internal
  */
-export function fetchJwksDocument(url: string, timeoutMs: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const request = url.startsWith('https:') ? httpsRequest : httpRequest
-    let settled = false
-    const fail = (
-      reason: JwksFetchError['reason'],
-      message: string,
-      extra: { cause?: unknown; httpStatus?: number } = {},
-    ) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      req.destroy()
-      reject(new JwksFetchError(reason, message, url, extra))
-    }
-    const req = request(url, {
-      method: 'GET',
-      agent: false,
-      headers: { accept: 'application/json' },
-    })
-    const timer = setTimeout(
-      () => fail('timeout', `JWKS fetch timed out after ${timeoutMs} ms`),
-      timeoutMs,
-    )
-    req.on('error', (cause) => fail('network', 'JWKS fetch failed', { cause }))
-    req.on('response', (res: IncomingMessage) => {
-      const status = res.statusCode ?? 0
-      if (status >= 300 && status < 400) {
-        return fail('redirect', `JWKS endpoint answered ${status}; redirects are not followed`, {
-          httpStatus: status,
-        })
-      }
-      if (status !== 200)
-        return fail('http_status', `JWKS endpoint answered ${status}`, { httpStatus: status })
-      const declared = Number(res.headers['content-length'])
-      if (declared > MAX_JWKS_BYTES)
-        return fail('too_large', `JWKS response exceeds ${MAX_JWKS_BYTES} bytes`)
-      const chunks: Buffer[] = []
-      let size = 0
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length
-        if (size > MAX_JWKS_BYTES)
-          return fail('too_large', `JWKS response exceeds ${MAX_JWKS_BYTES} bytes`)
-        chunks.push(chunk)
-      })
-      res.on('error', (cause) => fail('network', 'JWKS response failed', { cause }))
-      res.on('aborted', () => fail('network', 'JWKS response aborted'))
-      res.on('end', () => {
-        if (settled) return
-        let document: unknown
-        try {
-          document = JSON.parse(
-            new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)),
-          )
-        } catch (cause) {
-          return fail('invalid_json', 'JWKS response is not JSON', { cause })
-        }
-        settled = true
-        clearTimeout(timer)
-        resolve(document)
-      })
-    })
-    req.end()
-  })
-}
-
-/**
- * Turns a JWKS document into the candidate keys (SPEC §3). A document that is not
- * `{ "keys": [...] }` is a failed fetch, not an empty key set.
- *
- * @internal
- */
-export function buildKeyMap(document: unknown, url: string, revoked: ReadonlySet<string>): KeyMap {
-  const keys = (document as { keys?: unknown } | null)?.keys
-  if (document === null || typeof document !== 'object' || !Array.isArray(keys)) {
-    throw new JwksFetchError('invalid_jwks', 'JWKS document has no "keys" array', url)
-  }
-  const map: KeyMap = new Map()
-  for (const jwk of keys) {
-    const imported = importEd25519Jwk(jwk)
-    if (typeof imported === 'string' || revoked.has(imported.kid)) continue
-    // A kid two keys share is ambiguous: treat it as unknown rather than guess (SPEC §3).
-    map.set(imported.kid, map.has(imported.kid) ? null : imported.key)
-  }
-  return map
-}
-
-/** @internal */
 export class JwksCache {
   readonly #options: JwksCacheOptions
   #keys: KeyMap | undefined
@@ -198,7 +109,7 @@ export class JwksCache {
   // cooldown if that is shorter.
   #mayFetch(): boolean {
     if (this.#inflight !== undefined) return true
-    const pause = Math.min(this.#options.jwksCooldownMs, 5_000)
+    const pause = Math.min(this.#options.jwksCooldownMs, JWKS_RETRY_AFTER_SECONDS * 1000)
     return this.#options.clock() - this.#failedAt >= pause
   }
 

@@ -1,0 +1,47 @@
+/**
+ * The scope grammar of RFC 6749 §3.3: a `scope-token` is one or more of %x21 / %x23-5B / %x5D-7E,
+ * and a scope is tokens separated by single spaces. Scopes are a flat set: no wildcard or prefix
+ * semantics (`settings:*` does not imply `settings:read`).
+ */
+
+const TOKEN = '[\\x21\\x23-\\x5B\\x5D-\\x7E]+'
+const SCOPE_TOKEN = new RegExp(`^${TOKEN}$`)
+
+/** A whole `scope` claim: tokens separated by single spaces. @internal */
+export const SCOPE_CLAIM = new RegExp(`^${TOKEN}(?: ${TOKEN})*$`)
+
+/** Whether `value` is one RFC 6749 scope token. @internal */
+export function isScopeToken(value: unknown): value is string {
+  return typeof value === 'string' && SCOPE_TOKEN.test(value)
+}
+
+/**
+ * Splits a `scope` claim into its scope tokens (a flat set: no wildcard or prefix semantics).
+ *
+ * @example
+ * ```ts
+ * parseScope('mcp:read mcp:write') // ['mcp:read', 'mcp:write']
+ * ```
+ */
+export function parseScope(scope: string): string[] {
+  return scope.split(' ').filter((s) => s.length > 0)
+}
+
+/**
+ * Validates a list of scope tokens and returns a frozen copy without duplicates.
+ *
+ * @internal
+ */
+export function checkScopes(value: unknown, name: string, allowEmpty: boolean): readonly string[] {
+  if (value === undefined && allowEmpty) return Object.freeze([])
+  if (!Array.isArray(value)) throw new TypeError(`${name} must be an array of scope strings`)
+  if (value.length === 0 && !allowEmpty) throw new TypeError(`${name} must name at least one scope`)
+  value.forEach((scope: unknown, i) => {
+    if (!isScopeToken(scope)) {
+      throw new TypeError(
+        `${name}[${i}] must be a non-empty RFC 6749 scope token (%x21 / %x23-5B / %x5D-7E, no spaces)`,
+      )
+    }
+  })
+  return Object.freeze([...new Set(value as string[])])
+}
