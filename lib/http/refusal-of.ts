@@ -9,15 +9,14 @@
  * request for its 401.
  */
 import type { IncomingMessage } from 'node:http'
-import type { ChallengeContext } from '../core/challenge.js'
-import { AgentPressAuthError, AgentPressHttpError, PartnerTokenError } from '../core/errors.js'
-import { AUTH_ERRORS, type AuthErrorReason, type PartnerTokenErrorReason } from '../core/reasons.js'
-import { CHALLENGE_CONTEXT, FAILURE_REASON } from '../strategy.js'
-
-type RecordedRequest = IncomingMessage & {
-  [FAILURE_REASON]?: AuthErrorReason
-  [CHALLENGE_CONTEXT]?: ChallengeContext
-}
+import {
+  AgentPressHttpError,
+  PartnerTokenError,
+  renderableRefusal,
+  type AgentPressAuthError,
+} from '../core/errors.js'
+import { AUTH_ERRORS, type PartnerTokenErrorReason } from '../core/reasons.js'
+import { CHALLENGE_CONTEXT, FAILURE_REASON, type RefusalCarrier } from './refusal.js'
 
 /**
  * The refusal behind a request's failed authentication, as the error this package renders it
@@ -43,15 +42,14 @@ type RecordedRequest = IncomingMessage & {
  * ```
  */
 export function refusalOf(req: IncomingMessage, err?: unknown): AgentPressAuthError | undefined {
-  if (err instanceof AgentPressAuthError && AUTH_ERRORS[err.reason]?.status === err.status) {
-    return err
-  }
-  const reason = (req as RecordedRequest)[FAILURE_REASON]
+  const ours = renderableRefusal(err)
+  if (ours !== undefined) return ours
+  const reason = (req as RefusalCarrier)[FAILURE_REASON]
   // Only a 401 travels without an error of ours; a recorded 400/403/503 with some other error
   // means that error is what happened last.
   if (reason === undefined || AUTH_ERRORS[reason].status !== 401) return undefined
   if (err !== undefined && err !== null && !isAuthenticationError(err)) return undefined
-  const context = (req as RecordedRequest)[CHALLENGE_CONTEXT] ?? {}
+  const context = (req as RefusalCarrier)[CHALLENGE_CONTEXT] ?? {}
   return reason === 'no_credentials'
     ? new AgentPressHttpError('no_credentials', context)
     : new PartnerTokenError(reason as PartnerTokenErrorReason, context)
