@@ -29,7 +29,7 @@ const MAX_MS = int('SOAK_MAX_SECONDS', 300) * 1000
 const CONCURRENCY = int('SOAK_CONCURRENCY', 32)
 const HEAP_MARGIN = int('SOAK_HEAP_MARGIN_MB', 10) * 1024 * 1024
 const WARMUP = 2_000
-const COOLDOWN_MS = 30_000 // the verifier's default jwksCooldownMs
+const COOLDOWN_MS = 5_000 // the verifier's default jwksCooldownMs (random kids wait for it: SPEC §3)
 
 // mulberry32: a small seeded PRNG, so two runs send the same mix.
 function prng(seed) {

@@ -12,7 +12,7 @@
  * With neither AGENTPRESS_ISSUER nor AGENTPRESS_ORG_SLUG set, the server starts an embedded mock
  * AgentPress (MCP_AUDIENCE, AGENTPRESS_EXT_PROVIDER and AGENTPRESS_WEBHOOK_SECRET then configure it).
  */
-import { agentPressIssuer, assertWebhookSecrets } from 'passport-agentpress-partner'
+import { agentPressIssuer } from 'passport-agentpress-partner'
 
 /** A configuration mistake: printed as is, exit status 2. */
 export class ConfigError extends Error {}
@@ -72,11 +72,15 @@ export function configFromEnv(env = process.env) {
     webhookSecret: env.AGENTPRESS_WEBHOOK_SECRET === '' ? undefined : env.AGENTPRESS_WEBHOOK_SECRET,
   }
   if (config.audience !== undefined) checkUrl('MCP_AUDIENCE', config.audience)
+  // The router's rule (SPEC §5), checked here so the message names the variable.
   if (config.webhookSecret !== undefined) {
-    try {
-      assertWebhookSecrets(config.webhookSecret, 'AGENTPRESS_WEBHOOK_SECRET')
-    } catch (err) {
-      throw new ConfigError(err.message)
+    if (config.webhookSecret.length < 16) {
+      throw new ConfigError('AGENTPRESS_WEBHOOK_SECRET must be at least 16 characters long')
+    }
+    if (/^\s|\s$/u.test(config.webhookSecret)) {
+      throw new ConfigError(
+        'AGENTPRESS_WEBHOOK_SECRET must not have leading or trailing whitespace',
+      )
     }
   }
 

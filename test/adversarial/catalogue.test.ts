@@ -21,7 +21,7 @@ import {
   type MockAgentPress,
 } from 'passport-agentpress-partner/testing'
 import { createRequire } from 'node:module'
-import { buildApp, finalhandlerPage, newPassport, STACKS, type Stack } from '../http/support.js'
+import { buildApp, finalhandlerPage, newPassport, STACKS, type Stack } from '../support/stacks.js'
 import { startCountingServer, type CountingServer } from '../support/servers.js'
 import { reportRuntimeAdmits, smallOrderForgery } from '../support/small-order.js'
 import {
@@ -35,7 +35,7 @@ import {
   split,
   tokenOfLength,
   withSignature,
-} from './tokens.js'
+} from '../support/tokens.js'
 import {
   crashWatch,
   listen,
@@ -44,7 +44,7 @@ import {
   sleep,
   type Listening,
   type WireResponse,
-} from './wire.js'
+} from '../support/wire.js'
 import { SPEC_DESCRIPTIONS } from '../support/spec.js'
 
 const express4 = createRequire(import.meta.url)('express4') as typeof express5
@@ -54,6 +54,11 @@ const PRM = 'https://mcp.example.com/.well-known/oauth-protected-resource'
 const NOW_MS = Date.UTC(2026, 10, 21, 12, 0, 0)
 const NOW = NOW_MS / 1000
 const clock = () => NOW_MS
+// Intervals run on their own clock (SPEC §3). The token rows advance it by more than the kid-miss
+// cooldown before each row, so every unknown kid is decided by its own refetch at once instead of
+// being held for the next allowed one (which the JWKS-cache rows below exercise).
+let mono = 0
+const monotonicClock = () => mono
 
 const DESCRIPTION = SPEC_DESCRIPTIONS
 type TokenReason = keyof typeof DESCRIPTION
@@ -892,6 +897,7 @@ describe('adversarial catalogue over HTTP', function () {
 
         for (const r of TOKEN_ROWS) {
           it(r.title, async () => {
+            mono += 10_000 // past the default 5 s kid-miss cooldown
             const auth = r.auth(ctx)
             const lines = auth === undefined ? [] : [auth].flat()
             const path = (r.path ?? '/mcp').replace('TOKEN', ctx.tok())
@@ -2053,7 +2059,7 @@ describe('adversarial catalogue over HTTP', function () {
 
 // ── App builders ─────────────────────────────────────────────────────────────────────────────
 function tokenApp(stack: Stack, mock: MockAgentPress) {
-  return tokenAppFor(stack, { ...mock.partnerMcp, clock })
+  return tokenAppFor(stack, { ...mock.partnerMcp, clock, monotonicClock })
 }
 
 function tokenAppFor(

@@ -7,7 +7,7 @@
 import { expect } from 'chai'
 import express from 'express'
 import fc from 'fast-check'
-import { createKeyRotationRouter, type TokenVerifier } from 'passport-agentpress-partner'
+import { createKeyRotationRouter } from 'passport-agentpress-partner'
 import { computeWebhookSignature } from 'passport-agentpress-partner/testing'
 import {
   crashWatch,
@@ -16,8 +16,9 @@ import {
   send,
   VALID_HEADER_VALUE,
   type Listening,
-} from '../adversarial/wire.js'
+} from '../support/wire.js'
 import { FUZZ_RUNS, params, suiteTimeout } from './config.js'
+import { CountingVerifier } from '../support/doubles.js'
 
 const SECRET = 'whsec_fuzz_0123456789abcdef0123'
 const OTHER = 'whsec_other_0123456789abcdef012'
@@ -54,21 +55,6 @@ function mayBeEvent(bytes: Buffer): boolean {
     return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
   } catch {
     return false
-  }
-}
-
-class CountingVerifier implements TokenVerifier {
-  readonly issuer = ISSUER
-  refreshes = 0
-  revoked: string[] = []
-  async verifyToken(): Promise<never> {
-    throw new Error('not used')
-  }
-  async refreshJwks(): Promise<void> {
-    this.refreshes++
-  }
-  revokeKid(kid: string): void {
-    this.revoked.push(kid)
   }
 }
 
@@ -178,7 +164,7 @@ describe('fuzzing the key-rotation webhook (fast-check)', function () {
   const watch = crashWatch()
   quietErrors()
   let server: Listening
-  const verifier = new CountingVerifier()
+  const verifier = new CountingVerifier(ISSUER)
 
   before(async () => {
     const app = express()

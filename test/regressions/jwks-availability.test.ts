@@ -8,25 +8,11 @@
 // 5. re-revoking at the cap evicted (un-revoked) another kid.
 import { expect } from 'chai'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import {
-  JwksUnavailableError,
-  PartnerTokenError,
-  PartnerTokenVerifier,
-} from 'passport-agentpress-partner'
+import { PartnerTokenVerifier } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import { startCountingServer, within } from '../support/servers.js'
 import { signWith } from '../support/tokens.js'
-
-async function outcome(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise
-    return 'ok'
-  } catch (error) {
-    if (error instanceof PartnerTokenError || error instanceof JwksUnavailableError)
-      return error.reason
-    throw error
-  }
-}
+import { reasonOf as outcome } from '../support/doubles.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -2,23 +2,12 @@ import { expect } from 'chai'
 import {
   JwksFetchError,
   JwksUnavailableError,
-  PartnerTokenError,
   PartnerTokenVerifier,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import { closedPort, startCountingServer, within } from '../support/servers.js'
 import { signWith } from '../support/tokens.js'
-
-async function reasonOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise
-    return 'ok'
-  } catch (error) {
-    if (error instanceof PartnerTokenError || error instanceof JwksUnavailableError)
-      return error.reason
-    throw error
-  }
-}
+import { reasonOf } from '../support/doubles.js'
 
 describe('JWKS cache', () => {
   let mock: MockAgentPress
