@@ -20,7 +20,7 @@ import type { PartnerTokenClaims } from '../core/claims.js'
 import { JwksUnavailableError, refusalError, verifierRefusal } from '../core/errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/reasons.js'
 import { parseScope } from '../core/scope.js'
-import { authInfoOf } from './auth-info.js'
+import { authInfoOf, mcpAuthInfoOf, type AgentPressAuthInfo } from './auth-info.js'
 import { CHALLENGE_CONTEXT, FAILURE_REASON, type RefusalCarrier } from './refusal.js'
 import {
   callVerify,
@@ -140,15 +140,15 @@ function accept(
     if (user === false || user === null || user === undefined) {
       return refuse(settings, req, actions, 'user_not_provisioned')
     }
-    let views: ReturnType<typeof authInfoOf>
+    let authInfo: AgentPressAuthInfo
     try {
-      views = authInfoOf(token, claims, scopes, user, info, settings.resourceOf(claims))
+      authInfo = authInfoOf(claims, scopes, info)
+      // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
+      req.auth = mcpAuthInfoOf(token, claims, scopes, user, settings.resourceOf(claims))
     } catch (err) {
       return deliver(actions, 'error', err)
     }
-    // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
-    req.auth = views.auth
-    deliver(actions, 'success', user, views.authInfo)
+    deliver(actions, 'success', user, authInfo)
   })
 }
 
