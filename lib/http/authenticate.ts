@@ -69,20 +69,26 @@ export function authenticate(
   const request = req as RefusalCarrier
   request[CHALLENGE_CONTEXT] = settings.context
   let token: string | { readonly reason: AuthErrorReason }
-  let found: PartnerTokenClaims | PromiseLike<PartnerTokenClaims>
   try {
     token = extract(settings, req)
-    if (typeof token !== 'string') return refuse(settings, request, actions, token.reason)
+  } catch (err) {
+    return deliver(actions, 'error', asError(err))
+  }
+  if (typeof token !== 'string') return refuse(settings, request, actions, token.reason)
+  let found: PartnerTokenClaims | PromiseLike<PartnerTokenClaims>
+  try {
     found = settings.verifyToken(token)
   } catch (err) {
     return afterVerifyError(settings, request, actions, err)
   }
   if (!isThenable(found)) return accept(settings, request, actions, token, found)
   const bearer = token
-  found.then(
-    (claims) => accept(settings, request, actions, bearer, claims),
-    (err: unknown) => afterVerifyError(settings, request, actions, err),
-  )
+  const failed = (err: unknown): void => afterVerifyError(settings, request, actions, err)
+  try {
+    found.then((claims) => accept(settings, request, actions, bearer, claims), failed)
+  } catch (err) {
+    failed(err) // a foreign thenable whose `then` throws
+  }
 }
 
 const NO_CREDENTIALS = Object.freeze({ reason: 'no_credentials' as const })
