@@ -62,7 +62,7 @@ export interface PartnerTokenVerifierOptions {
   monotonicClock?: () => number
 }
 
-/** The options after validation, with every default applied. @internal */
+/** The options after validation, with every default applied (`PartnerTokenVerifier#options`). */
 export interface NormalizedVerifierOptions {
   readonly issuer: string
   readonly audience: string

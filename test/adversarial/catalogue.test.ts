@@ -1282,16 +1282,19 @@ describe('adversarial catalogue over HTTP', function () {
       document = { keys: [jwkOf(pub)] }
       let now = NOW_MS
       const before = jwks.count
-      const server = await listen(
-        tokenAppFor('express5', {
-          issuer: ISSUER,
-          audience: AUDIENCE,
-          expectedExtProvider: PROVIDER,
-          jwksUrl: `${jwks.url}/jwks.json`,
-          jwksCooldownMs: 30_000,
-          clock: () => now,
-        }),
-      )
+      const app = tokenAppFor('express5', {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        expectedExtProvider: PROVIDER,
+        jwksUrl: `${jwks.url}/jwks.json`,
+        jwksCooldownMs: 30_000,
+        clock: () => now,
+      })
+      let arrived = 0
+      const server = await listen((req, res) => {
+        arrived++
+        app(req, res)
+      })
       const miss = (kid: string) =>
         send(server.port, {
           path: '/mcp',
@@ -1318,8 +1321,14 @@ describe('adversarial catalogue over HTTP', function () {
           const start = jwks.count
           // Inside the cooldown, an unknown kid is held (SPEC §3: it could be a key rotated in a
           // moment ago), not refused: nothing is fetched and nothing answered yet.
+          const arrivedBefore = arrived
           const held = Array.from({ length: 300 }, (_, i) => miss(`random-${window}-${i}`))
-          await new Promise((resolve) => setTimeout(resolve, 500))
+          // Every one of them has reached the verifier before the clock moves on.
+          const deadline = Date.now() + 10_000
+          while (arrived < arrivedBefore + 300 && Date.now() < deadline) {
+            await new Promise((resolve) => setTimeout(resolve, 20))
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100))
           expect(jwks.count - start, 'fetches while held').to.equal(0)
           now += 30_000 // the next cooldown window: the next miss starts the refetch
           const results = await Promise.all([...held, miss(`trigger-${window}`)])

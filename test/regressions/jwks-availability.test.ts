@@ -82,6 +82,23 @@ describe('regression: JWKS availability edges (issue 12)', () => {
     expect(mock.jwksNotModifiedCount).to.equal(2)
   })
 
+  it('defect 2: past 10,000 waiting lookups, a further unknown kid is 503 (never an early 401)', async () => {
+    mock = await createMockAgentPress()
+    const verifier = new PartnerTokenVerifier({ ...mock.partnerMcp, jwksCooldownMs: 1_000 })
+    await verifier.verifyToken(mock.signToken())
+    const token = signWith(
+      mock.keys[0]!.privateKey,
+      { alg: 'EdDSA', kid: 'junk' },
+      { iss: mock.issuer },
+    )
+    expect(await outcome(verifier.verifyToken(token))).to.equal('kid_missing_or_unknown')
+    // The same junk token 10,001 times: the lookup is what is held, not the token.
+    const held = Array.from({ length: 10_000 }, () => outcome(verifier.verifyToken(token)))
+    expect(await outcome(verifier.verifyToken(token))).to.equal('jwks_unavailable')
+    expect(new Set(await Promise.all(held))).to.deep.equal(new Set(['kid_missing_or_unknown']))
+    expect(mock.jwksRequestCount).to.equal(3)
+  })
+
   it('defect 3: a refresh asked for during a running fetch is served by a later fetch', async () => {
     mock = await createMockAgentPress()
     let published = mock.keys.map((k) => k.publicJwk)
