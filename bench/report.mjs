@@ -254,7 +254,7 @@ export function render(results, config) {
   if (results.jwksHttp || results.jwksCore) {
     out.push(
       `\n### JWKS fetches under load (cold start: ${config.coldConcurrency} concurrent valid requests; ` +
-        `${config.randomKidRequests} requests with random unknown kids, 64 in flight)`,
+        `${config.randomKidRequests} requests with random unknown kids, up to 2,000 in flight: an unknown kid waits for the next allowed refetch)`,
     )
     const rows = []
     const st = (o) =>
