@@ -20,6 +20,7 @@ import { pathOf, sendJson, type Middleware } from './http/connect.js'
 import { BodyReadError, hasUnreadBody, preParsedBody, readBody } from './http/raw-body.js'
 import { AUTH_ERRORS, JWKS_RETRY_AFTER_SECONDS } from './core/reasons.js'
 import type { TokenVerifier } from './core/verifier.js'
+import { publishWebhookDelivery } from './core/diagnostics.js'
 
 /**
  * Options of {@link createKeyRotationRouter}.
@@ -167,7 +168,9 @@ function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread
   // Answering before the body was read: close the connection rather than let Node drain (or wait
   // for) bytes nobody will read.
   if (bodyUnread) headers.Connection = 'close'
-  send(res, row.status, { error: reason, error_description: row.description }, headers)
+  const body = { error: reason, error_description: row.description }
+  publishWebhookDelivery(row.status, body)
+  send(res, row.status, body, headers)
 }
 
 /**
@@ -340,6 +343,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
       return
     }
     const outcome = await deliver(event)
+    publishWebhookDelivery(outcome.status, outcome.body, event)
     send(
       res,
       outcome.status,

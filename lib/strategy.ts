@@ -41,6 +41,8 @@ import {
   rejectUnknownKeys,
 } from './core/validate.js'
 import { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
+import { publishRequestDecision } from './core/diagnostics.js'
+import { statusesOf, warmUpAll, type JwksStatus, type WarmUpResult } from './core/readiness.js'
 
 /**
  * The default strategy name, as used in `passport.authenticate('agentpress-partner')`.
@@ -324,6 +326,25 @@ export class AgentPressPartnerStrategy<User = unknown> extends Base {
   }
 
   /**
+   * Fetches every configured JWKS now (at boot, before accepting traffic) and resolves with each
+   * issuer's status; never rejects: an unreachable JWKS is `ready: false` with its failure reason.
+   *
+   * @example
+   * ```ts
+   * const { ready, issuers } = await strategy.warmUp()
+   * for (const s of issuers) if (s.state !== 'fresh') console.warn(s.issuer, s.lastFailureReason)
+   * ```
+   */
+  warmUp(): Promise<WarmUpResult> {
+    return warmUpAll(this.verifiers)
+  }
+
+  /** The readiness of each issuer's key set now (what `readinessHandler` serves). */
+  jwksStatuses(): JwksStatus[] {
+    return statusesOf(this.verifiers)
+  }
+
+  /**
    * Called by Passport once per request, on a per-request copy (`Object.create(strategy)`) that
    * carries `success`, `fail` and `error`. Never throws and never rejects: every outcome becomes
    * exactly one action.
@@ -337,6 +358,7 @@ export class AgentPressPartnerStrategy<User = unknown> extends Base {
     const deliver = (outcome: Outcome): void => {
       if (delivered) return
       delivered = true
+      publishRequestDecision(outcome)
       try {
         act(state, actions, request, outcome)
       } catch (err) {

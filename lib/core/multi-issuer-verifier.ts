@@ -7,6 +7,8 @@ import { PartnerTokenError } from './errors.js'
 import { parseToken } from './token.js'
 import type { PartnerTokenClaims } from './claims.js'
 import { PartnerTokenVerifier, type TokenVerifier } from './verifier.js'
+import { observeVerify, verifyObserved } from './diagnostics.js'
+import { statusesOf, warmUpAll, type JwksStatus, type WarmUpResult } from './readiness.js'
 
 /**
  * Dispatches each token to the verifier of its issuer.
@@ -50,15 +52,37 @@ export class MultiIssuerVerifier implements TokenVerifier {
    * single verifier reports; a missing `iss` is `missing_claim`, an unlisted one `issuer_mismatch`.
    */
   async verifyToken(token: string): Promise<PartnerTokenClaims> {
-    const parsed = parseToken(token)
-    const iss = parsed.payload.iss
-    if (typeof iss !== 'string' || iss === '') throw new PartnerTokenError('missing_claim')
-    const verifier = this.#byIssuer.get(iss)
-    if (verifier === undefined) throw new PartnerTokenError('issuer_mismatch')
-    // Our own verifier reuses the parse; any other verifier gets the token string.
-    return verifier instanceof PartnerTokenVerifier
-      ? verifier.verifyParsed(parsed)
-      : verifier.verifyToken(token)
+    let parsed
+    let verifier
+    try {
+      parsed = parseToken(token)
+      const iss = parsed.payload.iss
+      if (typeof iss !== 'string' || iss === '') throw new PartnerTokenError('missing_claim')
+      verifier = this.#byIssuer.get(iss)
+      if (verifier === undefined) throw new PartnerTokenError('issuer_mismatch')
+    } catch (error) {
+      // Refused before any verifier was chosen: reported here, with no issuer (the token's `iss`
+      // is not trusted data).
+      if (verifyObserved()) await observeVerify(null, () => Promise.reject(error))
+      throw error
+    }
+    // Our own verifier reuses the parse (and reports its decision); any other verifier gets the
+    // token string, and its decision is reported here under its configured issuer.
+    if (verifier instanceof PartnerTokenVerifier) return verifier.verifyParsed(parsed)
+    const foreign = verifier
+    return verifyObserved()
+      ? observeVerify(foreign.issuer ?? null, () => foreign.verifyToken(token))
+      : foreign.verifyToken(token)
+  }
+
+  /** Warms every verifier that can (see `PartnerTokenVerifier#warmUp`); never rejects. */
+  warmUp(): Promise<WarmUpResult> {
+    return warmUpAll(this.verifiers)
+  }
+
+  /** The readiness of each key set that reports one, in configuration order. */
+  jwksStatuses(): JwksStatus[] {
+    return statusesOf(this.verifiers)
   }
 
   /** The verifier trusting `issuer`, if any. */

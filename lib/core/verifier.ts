@@ -7,6 +7,8 @@ import { checkClaims } from './claims.js'
 import { verifyEd25519 } from './ed25519.js'
 import { PartnerTokenError } from './errors.js'
 import { JwksCache } from './jwks-cache.js'
+import { observeVerify, verifyObserved } from './diagnostics.js'
+import type { JwksStatus, WarmUpResult } from './readiness.js'
 import {
   normalizeVerifierOptions,
   type NormalizedVerifierOptions,
@@ -100,12 +102,8 @@ export class PartnerTokenVerifier implements TokenVerifier {
    * @throws {JwksUnavailableError} the JWKS cannot be fetched and no cached key can answer.
    */
   verifyToken(token: string): Promise<PartnerTokenClaims> {
-    try {
-      const result = this.#verify(parseToken(token))
-      return result instanceof Promise ? result : Promise.resolve(result)
-    } catch (error) {
-      return Promise.reject(error)
-    }
+    if (!verifyObserved()) return this.#settle(token, undefined)
+    return observeVerify(this.options.issuer, () => this.#settle(token, undefined))
   }
 
   /**
@@ -114,8 +112,13 @@ export class PartnerTokenVerifier implements TokenVerifier {
    * @internal
    */
   verifyParsed(token: ParsedToken): Promise<PartnerTokenClaims> {
+    if (!verifyObserved()) return this.#settle(undefined, token)
+    return observeVerify(this.options.issuer, () => this.#settle(undefined, token))
+  }
+
+  #settle(raw: string | undefined, parsed: ParsedToken | undefined): Promise<PartnerTokenClaims> {
     try {
-      const result = this.#verify(token)
+      const result = this.#verify(parsed ?? parseToken(raw!))
       return result instanceof Promise ? result : Promise.resolve(result)
     } catch (error) {
       return Promise.reject(error)
@@ -148,6 +151,34 @@ export class PartnerTokenVerifier implements TokenVerifier {
    */
   refreshJwks(): Promise<void> {
     return this.#jwks.refresh()
+  }
+
+  /**
+   * Fetches the JWKS now (for boot and readiness) and resolves with the resulting status; never
+   * rejects: an outage is reported as `ready: false` with the failure reason.
+   *
+   * @example
+   * ```ts
+   * const { ready, issuers } = await verifier.warmUp()
+   * if (!ready) console.warn('JWKS unreachable at boot:', issuers[0]?.lastFailureReason)
+   * ```
+   */
+  async warmUp(): Promise<WarmUpResult> {
+    try {
+      await this.#jwks.refresh()
+    } catch {
+      // reported through the status
+    }
+    const status = this.#jwks.status()
+    return Object.freeze({
+      ready: status.state === 'fresh' || status.state === 'stale',
+      issuers: Object.freeze([status]),
+    })
+  }
+
+  /** The key set's readiness now: state, key count, last fetch, last failure. */
+  jwksStatus(): JwksStatus {
+    return this.#jwks.status()
   }
 
   /**
