@@ -218,12 +218,16 @@ export function verifyObserved(): boolean {
 }
 
 /**
- * Runs one verification, publishing its decision (and tracing it) when anyone listens. With no
- * subscriber it is `run()` after two boolean reads.
+ * Runs one verification, publishing its decision (and tracing it) when anyone listens. `run` may
+ * answer synchronously (the cached-key hot path): then so does this, unless a tracer listens.
+ * Callers check {@link verifyObserved} first, so with no subscriber this is never reached.
  *
  * @internal
  */
-export function observeVerify<T>(issuer: string | null, run: () => Promise<T>): Promise<T> {
+export function observeVerify<T>(
+  issuer: string | null,
+  run: () => T | PromiseLike<T>,
+): T | PromiseLike<T> {
   if (verifyTrace.hasSubscribers && issuer !== null) {
     const traced = (): Promise<T> => {
       // Node puts what the traced function resolves with into the context as `result`; the
@@ -231,27 +235,42 @@ export function observeVerify<T>(issuer: string | null, run: () => Promise<T>): 
       let value: T
       return verifyTrace
         .tracePromise(
-          () =>
-            run().then((claims) => {
-              value = claims
-            }),
+          async () => {
+            value = await run()
+          },
           { issuer },
         )
         .then(() => value)
     }
-    return tokenDecision.hasSubscribers ? timed(issuer, traced) : traced()
+    return timed(issuer, traced)
   }
-  return tokenDecision.hasSubscribers ? timed(issuer, run) : run()
+  return timed(issuer, run)
 }
 
-function timed<T>(issuer: string | null, run: () => Promise<T>): Promise<T> {
+function timed<T>(issuer: string | null, run: () => T | PromiseLike<T>): T | PromiseLike<T> {
+  if (!tokenDecision.hasSubscribers) return run()
   const started = performance.now()
-  const result = run()
-  result.then(
-    () => publishToken(issuer, started, undefined, true),
-    (error: unknown) => publishToken(issuer, started, error, false),
+  let result: T | PromiseLike<T>
+  try {
+    result = run()
+  } catch (error) {
+    publishToken(issuer, started, error, false)
+    throw error
+  }
+  if (typeof (result as PromiseLike<T> | null)?.then !== 'function') {
+    publishToken(issuer, started, undefined, true)
+    return result
+  }
+  return Promise.resolve(result).then(
+    (value) => {
+      publishToken(issuer, started, undefined, true)
+      return value
+    },
+    (error: unknown) => {
+      publishToken(issuer, started, error, false)
+      throw error
+    },
   )
-  return result
 }
 
 /**

@@ -52,27 +52,46 @@ export class MultiIssuerVerifier implements TokenVerifier {
    * single verifier reports; a missing `iss` is `missing_claim`, an unlisted one `issuer_mismatch`.
    */
   async verifyToken(token: string): Promise<PartnerTokenClaims> {
+    return this.verifyNow(token)
+  }
+
+  /**
+   * {@link verifyToken} without a promise when our verifier has the key cached. @internal
+   */
+  verifyNow(token: string): PartnerTokenClaims | PromiseLike<PartnerTokenClaims> {
+    if (!verifyObserved()) return this.#dispatch(token)
+    // Our own verifiers report their decisions; what is decided here (refused before a verifier
+    // was chosen: no issuer, since the token's `iss` is not trusted data; or a foreign verifier's
+    // answer: its configured issuer) is reported here.
     let parsed
     let verifier
     try {
       parsed = parseToken(token)
-      const iss = parsed.payload.iss
-      if (typeof iss !== 'string' || iss === '') throw new PartnerTokenError('missing_claim')
-      verifier = this.#byIssuer.get(iss)
-      if (verifier === undefined) throw new PartnerTokenError('issuer_mismatch')
+      verifier = this.#choose(parsed.payload.iss)
     } catch (error) {
-      // Refused before any verifier was chosen: reported here, with no issuer (the token's `iss`
-      // is not trusted data).
-      if (verifyObserved()) await observeVerify(null, () => Promise.reject(error))
-      throw error
+      return observeVerify(null, () => {
+        throw error
+      })
     }
-    // Our own verifier reuses the parse (and reports its decision); any other verifier gets the
-    // token string, and its decision is reported here under its configured issuer.
-    if (verifier instanceof PartnerTokenVerifier) return verifier.verifyParsed(parsed)
+    if (verifier instanceof PartnerTokenVerifier) return verifier.verifyParsedNow(parsed)
     const foreign = verifier
-    return verifyObserved()
-      ? observeVerify(foreign.issuer ?? null, () => foreign.verifyToken(token))
-      : foreign.verifyToken(token)
+    return observeVerify(foreign.issuer ?? null, () => foreign.verifyToken(token))
+  }
+
+  #dispatch(token: string): PartnerTokenClaims | PromiseLike<PartnerTokenClaims> {
+    const parsed = parseToken(token)
+    const verifier = this.#choose(parsed.payload.iss)
+    // Our own verifier reuses the parse; any other verifier gets the token string.
+    return verifier instanceof PartnerTokenVerifier
+      ? verifier.verifyParsedNow(parsed)
+      : verifier.verifyToken(token)
+  }
+
+  #choose(iss: unknown): TokenVerifier {
+    if (typeof iss !== 'string' || iss === '') throw new PartnerTokenError('missing_claim')
+    const verifier = this.#byIssuer.get(iss)
+    if (verifier === undefined) throw new PartnerTokenError('issuer_mismatch')
+    return verifier
   }
 
   /** Warms every verifier that can (see `PartnerTokenVerifier#warmUp`); never rejects. */

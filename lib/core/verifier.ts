@@ -102,27 +102,38 @@ export class PartnerTokenVerifier implements TokenVerifier {
    * @throws {JwksUnavailableError} the JWKS cannot be fetched and no cached key can answer.
    */
   verifyToken(token: string): Promise<PartnerTokenClaims> {
-    if (!verifyObserved()) return this.#settle(token, undefined)
-    return observeVerify(this.options.issuer, () => this.#settle(token, undefined))
-  }
-
-  /**
-   * Verifies a token already split by `parseToken` (lets a multi-issuer dispatcher parse once).
-   *
-   * @internal
-   */
-  verifyParsed(token: ParsedToken): Promise<PartnerTokenClaims> {
-    if (!verifyObserved()) return this.#settle(undefined, token)
-    return observeVerify(this.options.issuer, () => this.#settle(undefined, token))
-  }
-
-  #settle(raw: string | undefined, parsed: ParsedToken | undefined): Promise<PartnerTokenClaims> {
+    // One promise per call: the result itself when a fetch made one, a throw as a rejection.
     try {
-      const result = this.#verify(parsed ?? parseToken(raw!))
+      const result = this.verifyNow(token)
       return result instanceof Promise ? result : Promise.resolve(result)
     } catch (error) {
       return Promise.reject(error)
     }
+  }
+
+  /**
+   * {@link verifyToken} without a promise when the key is cached: the claims, or a promise when a
+   * fetch is needed; refusals are thrown. The request decision's hot path.
+   *
+   * @internal
+   */
+  verifyNow(token: string): PartnerTokenClaims | Promise<PartnerTokenClaims> {
+    if (!verifyObserved()) return this.#verify(parseToken(token))
+    return this.#observed(() => this.#verify(parseToken(token)))
+  }
+
+  /** {@link verifyNow} for a token already split by `parseToken` (a dispatcher parses once). @internal */
+  verifyParsedNow(token: ParsedToken): PartnerTokenClaims | Promise<PartnerTokenClaims> {
+    if (!verifyObserved()) return this.#verify(token)
+    return this.#observed(() => this.#verify(token))
+  }
+
+  // The decision published on the diagnostics channels (only when someone subscribes).
+  #observed(
+    run: () => PartnerTokenClaims | Promise<PartnerTokenClaims>,
+  ): PartnerTokenClaims | Promise<PartnerTokenClaims> {
+    return observeVerify(this.options.issuer, run) as
+      PartnerTokenClaims | Promise<PartnerTokenClaims>
   }
 
   // Synchronous whenever the key is cached (the hot path): one promise per call, made by the caller.
