@@ -60,6 +60,51 @@ describe('packaging', () => {
     expect(JSON.parse(child.stdout)).to.deep.equal({ sub: 'esm-user', reason: 'malformed' })
   })
 
+  it('the root and /testing never import @opentelemetry/api (an optional peer, for /opentelemetry only)', async () => {
+    const { readFileSync } = await import('node:fs')
+    const { dirname, resolve } = await import('node:path')
+    const seen = new Set<string>()
+    const bare = new Set<string>()
+    const walk = (file: string): void => {
+      if (seen.has(file)) return
+      seen.add(file)
+      const text = readFileSync(file, 'utf8')
+      // Statements only (a line that starts an import/export or closes its braces), not TSDoc.
+      for (const [, from, bareImport] of text.matchAll(
+        /^(?:import|export|\})[^\n]*? from '([^']+)';$|^import '([^']+)';$/gm,
+      )) {
+        const spec = from ?? bareImport
+        if (spec!.startsWith('.')) walk(resolve(dirname(file), spec!))
+        else
+          bare.add(
+            spec!
+              .split('/')
+              .slice(0, spec!.startsWith('@') ? 2 : 1)
+              .join('/'),
+          )
+      }
+    }
+    walk(require.resolve('passport-agentpress-partner'))
+    walk(require.resolve('passport-agentpress-partner/testing'))
+    expect(seen.size).to.be.greaterThan(20)
+    expect([...bare].filter((name) => !name.startsWith('node:')).sort()).to.deep.equal([
+      'passport-strategy',
+    ])
+    const pkg = require('../package.json') as {
+      dependencies: Record<string, string>
+      peerDependencies: Record<string, string>
+      peerDependenciesMeta: Record<string, { optional?: boolean }>
+    }
+    expect(pkg.dependencies).to.deep.equal({ 'passport-strategy': '^1.0.0' })
+    expect(pkg.peerDependencies['@opentelemetry/api']).to.equal('^1.9.0')
+    expect(pkg.peerDependenciesMeta['@opentelemetry/api']).to.deep.equal({ optional: true })
+    const otel = (await import('passport-agentpress-partner/opentelemetry')) as Record<
+      string,
+      unknown
+    >
+    expect(Object.keys(otel).sort()).to.deep.equal(['METRIC_NAMES', 'instrumentOpenTelemetry'])
+  })
+
   it('passes publint (exports, files, types of the published shape)', async function () {
     this.timeout(60_000)
     const { publint } = await import('publint')
