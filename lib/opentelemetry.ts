@@ -178,7 +178,19 @@ export function instrumentOpenTelemetry(options: OpenTelemetryOptions = {}): Ope
       },
     ],
   ]
-  for (const [name, listener] of listeners) subscribe(name, listener)
+  // A throwing subscriber would surface as an uncaught exception in the request path's process:
+  // a metrics failure is dropped instead.
+  for (const entry of listeners) {
+    const record = entry[1]
+    entry[1] = (message) => {
+      try {
+        record(message)
+      } catch {
+        // dropped
+      }
+    }
+    subscribe(entry[0], entry[1])
+  }
 
   const gauges: [ObservableGauge, (result: ObservableResult) => void][] = []
   if (sources.length > 0) {
