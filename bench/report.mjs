@@ -206,6 +206,18 @@ export function render(results, config) {
     } else if (http.ours?.unavailable) {
       verdicts.push(['Strategy e2e', http.ours.unavailable, 'not measured'])
     }
+    for (const [id, what] of [
+      ['ours-events', 'a no-op subscriber on every diagnostics channel'],
+      ['ours-otel', 'the OpenTelemetry adapter recording'],
+    ]) {
+      const vs = http[id]?.vsOurs
+      if (vs === undefined) continue
+      verdicts.push([
+        `Strategy with ${what} (${id} / ours, same rounds)`,
+        `${fmtRatio(vs)} × ours`,
+        'reported',
+      ])
+    }
     const directRatio = http['ours-direct']?.ratio
     if (directRatio !== undefined) {
       const alts = entries.filter(
