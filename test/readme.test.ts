@@ -6,7 +6,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
-import { AUTH_ERRORS, KEY_ROTATION_ERRORS } from 'passport-agentpress-partner'
+import { AUTH_ERRORS, DIAGNOSTICS_CHANNELS, KEY_ROTATION_ERRORS } from 'passport-agentpress-partner'
+import { METRIC_NAMES } from 'passport-agentpress-partner/opentelemetry'
 
 const run = promisify(execFile)
 const root = resolve(import.meta.dirname, '..')
@@ -67,6 +68,22 @@ describe('README', () => {
       const entry =
         KEY_ROTATION_ERRORS[reason!.replaceAll('`', '') as keyof typeof KEY_ROTATION_ERRORS]
       expect(Number(status), reason).to.equal(entry.status)
+    }
+  })
+
+  it('"Operating it" lists every diagnostics channel and every OpenTelemetry instrument, by name', async () => {
+    const text = section(await readme(), 'Operating it')
+    const names = (marker: string) => tableRows(text, marker).map((r) => r[0]!.replaceAll('`', ''))
+    expect(names('channels')).to.deep.equal(Object.values(DIAGNOSTICS_CHANNELS))
+    expect(names('metrics')).to.deep.equal(Object.values(METRIC_NAMES))
+    // The names are public API: renaming one means changing the README table too.
+    for (const heading of [
+      'Logging',
+      'OpenTelemetry metrics',
+      'Readiness',
+      'JWKS through a proxy',
+    ]) {
+      expect(text).to.include(`\n### ${heading}`)
     }
   })
 

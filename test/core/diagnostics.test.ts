@@ -560,20 +560,6 @@ describe('diagnostics channels', function () {
     })
   })
 
-  it('the fleet connection channel name is reserved and stable', () => {
-    expect(DIAGNOSTICS_CHANNELS).to.deep.equal({
-      tokenDecision: 'agentpress-partner:token:decision',
-      requestDecision: 'agentpress-partner:request:decision',
-      jwksFetchStart: 'agentpress-partner:jwks:fetch:start',
-      jwksFetchEnd: 'agentpress-partner:jwks:fetch:end',
-      jwksRevocation: 'agentpress-partner:jwks:revocation',
-      jwksState: 'agentpress-partner:jwks:state',
-      webhookDelivery: 'agentpress-partner:webhook:delivery',
-      fleetConnection: 'agentpress-partner:fleet:connection',
-      tokenVerifyTrace: 'agentpress-partner:token:verify',
-    })
-  })
-
   // A suite of its own so that it runs last (mocha runs a suite's own tests before its children).
   describe('the payload policy', () => {
     it('no message ever held a token, a signature, a kid, a webhook secret or signature', () => {
