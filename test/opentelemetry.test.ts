@@ -26,8 +26,8 @@ import {
   deliverWebhook,
   type MockAgentPress,
 } from 'passport-agentpress-partner/testing'
-import { listen, send, type Listening } from './adversarial/wire.js'
-import { newPassport } from './http/support.js'
+import { listen, send, type Listening } from './support/wire.js'
+import { newPassport } from './support/stacks.js'
 
 const AUDIENCE = 'http://127.0.0.1:3000/mcp'
 const NOW = () => Math.floor(Date.now() / 1000)

@@ -16,8 +16,8 @@ import {
   deliverWebhook,
   type MockAgentPress,
 } from 'passport-agentpress-partner/testing'
-import { listen, send, type Listening } from '../adversarial/wire.js'
-import { newPassport } from '../http/support.js'
+import { listen, send, type Listening } from '../support/wire.js'
+import { newPassport } from '../support/stacks.js'
 import { recordChannels, withoutDuration, type Recorder } from '../support/channels.js'
 import { closedPort } from '../support/servers.js'
 import { flipChar, parts } from '../support/tokens.js'

@@ -14,8 +14,8 @@ import {
   type JwksFetchError,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
-import { listen, send, type Listening } from '../adversarial/wire.js'
-import { newPassport } from '../http/support.js'
+import { listen, send, type Listening } from '../support/wire.js'
+import { newPassport } from '../support/stacks.js'
 import { closedPort, within } from '../support/servers.js'
 
 const AUDIENCE = 'http://127.0.0.1:3000/mcp'

@@ -8,8 +8,8 @@ import {
   readinessHandler,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
-import { listen, send, type Listening } from '../adversarial/wire.js'
-import { buildApp, STACKS } from './support.js'
+import { listen, send, type Listening } from '../support/wire.js'
+import { buildApp, STACKS } from '../support/stacks.js'
 
 const AUDIENCE = 'http://127.0.0.1:3000/mcp'
 const T0 = Date.UTC(2026, 11, 1, 9, 0, 0)
