@@ -7,6 +7,7 @@ import {
   AUTH_ERRORS,
   AgentPressPartnerStrategy,
   DIAGNOSTICS_CHANNELS,
+  MultiIssuerVerifier,
   PartnerTokenVerifier,
   authenticatePartner,
   createKeyRotationRouter,
@@ -515,6 +516,44 @@ describe('diagnostics channels', function () {
       } finally {
         rotating.setJwksMode('ok')
       }
+    })
+  })
+
+  describe('several issuers (MultiIssuerVerifier)', () => {
+    it('a token for a listed issuer is reported once, by its verifier; an unlisted one with issuer null', async () => {
+      const verifier = new MultiIssuerVerifier([
+        new PartnerTokenVerifier(mock.partnerMcp),
+        new PartnerTokenVerifier(down.partnerMcp),
+      ])
+      expect((await verifier.verifyToken(token({ sub: 'multi' }))).sub).to.equal('multi')
+      const unlisted = await verifier
+        .verifyToken(token({ iss: 'https://api.agent.press/orgs/unlisted' }))
+        .catch((e: { reason: string }) => e.reason)
+      expect(unlisted).to.equal('issuer_mismatch')
+      const garbage = await verifier.verifyToken('x').catch((e: { reason: string }) => e.reason)
+      expect(garbage).to.equal('malformed')
+      expect(recorder.of('tokenDecision').map(withoutDuration)).to.deep.equal([
+        { outcome: 'accepted', reason: null, issuer: mock.issuer },
+        { outcome: 'refused', reason: 'issuer_mismatch', issuer: null },
+        { outcome: 'refused', reason: 'malformed', issuer: null },
+      ])
+    })
+
+    it('a foreign verifier behind it is reported under its configured issuer', async () => {
+      const foreign = {
+        issuer: 'https://foreign.example/orgs/f',
+        verifyToken: async () => {
+          throw new Error('foreign failure')
+        },
+      }
+      const verifier = new MultiIssuerVerifier([new PartnerTokenVerifier(mock.partnerMcp), foreign])
+      const result = await verifier
+        .verifyToken(token({ iss: foreign.issuer }))
+        .catch((e: Error) => e.message)
+      expect(result).to.equal('foreign failure')
+      expect(recorder.of('tokenDecision').map(withoutDuration)).to.deep.equal([
+        { outcome: 'error', reason: null, issuer: foreign.issuer },
+      ])
     })
   })
 
