@@ -519,6 +519,35 @@ describe('diagnostics channels', function () {
     })
   })
 
+  describe('the cached-key hot path', () => {
+    it('stays synchronous with and without a subscriber, and publishes only when subscribed', async () => {
+      recorder.stop()
+      const verifier = new PartnerTokenVerifier(mock.partnerMcp)
+      await verifier.refreshJwks()
+      const quiet = recordChannels()
+      quiet.stop() // subscribed and unsubscribed again: nobody listens now
+      const unobserved = verifier.verifyNow(token({ sub: 'quiet' }))
+      expect(unobserved).to.not.be.instanceOf(Promise)
+      expect(quiet.all).to.deep.equal([])
+      recorder = recordChannels()
+      const observed = verifier.verifyNow(token({ sub: 'heard' }))
+      expect(observed).to.not.be.instanceOf(Promise)
+      expect((observed as { sub: string }).sub).to.equal('heard')
+      expect(recorder.of('tokenDecision').map(withoutDuration)).to.deep.equal([
+        { outcome: 'accepted', reason: null, issuer: mock.issuer },
+      ])
+      // A refusal on the synchronous path is thrown at once, and reported.
+      expect(() => verifier.verifyNow(token({ aud: 'https://x.example/' })))
+        .to.throw()
+        .with.property('reason', 'audience_mismatch')
+      expect(recorder.of('tokenDecision').map(withoutDuration)[1]).to.deep.equal({
+        outcome: 'refused',
+        reason: 'audience_mismatch',
+        issuer: mock.issuer,
+      })
+    })
+  })
+
   describe('several issuers (MultiIssuerVerifier)', () => {
     it('a token for a listed issuer is reported once, by its verifier; an unlisted one with issuer null', async () => {
       const verifier = new MultiIssuerVerifier([
