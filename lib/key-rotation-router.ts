@@ -21,7 +21,7 @@ import { BodyReadError, hasUnreadBody, preParsedBody, readBody } from './http/ra
 import { JWKS_RETRY_AFTER_SECONDS } from './core/reasons.js'
 import { checkRotationTargets, createRotationDeliveries } from './core/rotation-deliveries.js'
 import type { TokenVerifier } from './core/verifier.js'
-import { publishWebhookDelivery } from './core/diagnostics.js'
+import { publishWebhookDelivery } from './core/diagnostics-publish.js'
 
 /**
  * Options of {@link createKeyRotationRouter}.

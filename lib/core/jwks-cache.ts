@@ -13,7 +13,7 @@ import {
   publishJwksFetchStart,
   publishJwksRevocation,
   publishJwksState,
-} from './diagnostics.js'
+} from './diagnostics-publish.js'
 import { jwksStatusOf, type JwksStatus } from './readiness.js'
 import { JWKS_RETRY_AFTER_SECONDS } from './reasons.js'
 import type { NormalizedVerifierOptions } from './verifier-options.js'

@@ -13,7 +13,7 @@
  * The hot path (a cached key, a `verify` that calls `done` synchronously) runs to `success`
  * without a promise: our verifiers answer synchronously when they can.
  */
-import { publishRequestDecision } from '../core/diagnostics.js'
+import { publishRequestDecision } from '../core/diagnostics-publish.js'
 import type { IncomingMessage } from 'node:http'
 import { readBearerToken } from '../core/bearer.js'
 import type { ChallengeContext } from '../core/challenge.js'
