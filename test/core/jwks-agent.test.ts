@@ -14,7 +14,7 @@ import {
   type JwksFetchError,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
-import { listen, send, type Listening } from '../support/wire.js'
+import { listen, send, type Listening, type WireResponse } from '../support/wire.js'
 import { newPassport } from '../support/stacks.js'
 import { closedPort, within } from '../support/servers.js'
 
@@ -42,6 +42,17 @@ async function startProxy(): Promise<LoopbackProxy> {
         server.close(() => resolve())
       }),
   }
+}
+
+// The exact answer to an outage: 503, Retry-After: 5, no challenge, the fixed JSON body.
+function expectOutage(res: WireResponse): void {
+  expect(res.status).to.equal(503)
+  expect(res.get('retry-after')).to.equal('5')
+  expect(res.all('www-authenticate')).to.deep.equal([])
+  expect(JSON.parse(res.text)).to.deep.equal({
+    error: 'jwks_unavailable',
+    error_description: 'Signing keys unavailable',
+  })
 }
 
 describe('jwksAgent: the JWKS fetch through a CONNECT proxy', function () {
@@ -122,14 +133,7 @@ describe('jwksAgent: the JWKS fetch through a CONNECT proxy', function () {
       { jwksAgent: agentFor(`http://127.0.0.1:${await closedPort()}`) },
       failures,
     )
-    const res = await within(request(mock.signToken()), 5_000)
-    expect(res.status).to.equal(503)
-    expect(res.get('retry-after')).to.equal('5')
-    expect(res.all('www-authenticate')).to.deep.equal([])
-    expect(JSON.parse(res.text)).to.deep.equal({
-      error: 'jwks_unavailable',
-      error_description: 'Signing keys unavailable',
-    })
+    expectOutage(await within(request(mock.signToken()), 5_000))
     expect(failures.map((f) => f.reason)).to.deep.equal(['network'])
     expect(mock.jwksRequestCount).to.equal(0)
   })
@@ -142,9 +146,7 @@ describe('jwksAgent: the JWKS fetch through a CONNECT proxy', function () {
     try {
       const failures: JwksFetchError[] = []
       const request = await app({ jwksAgent: agentFor(`http://127.0.0.1:${port}`) }, failures)
-      const res = await within(request(mock.signToken()), 5_000)
-      expect(res.status).to.equal(503)
-      expect(res.get('retry-after')).to.equal('5')
+      expectOutage(await within(request(mock.signToken()), 5_000))
       expect(failures.map((f) => [f.reason, f.httpStatus])).to.deep.equal([['http_status', 407]])
       expect(mock.jwksRequestCount).to.equal(0)
     } finally {
@@ -165,9 +167,7 @@ describe('jwksAgent: the JWKS fetch through a CONNECT proxy', function () {
         const failures: JwksFetchError[] = []
         const request = await app({ jwksAgent: agentFor(proxy.url), jwksTimeoutMs: 400 }, failures)
         const started = Date.now()
-        const res = await within(request(mock.signToken()), 5_000)
-        expect(res.status).to.equal(503)
-        expect(res.get('retry-after')).to.equal('5')
+        expectOutage(await within(request(mock.signToken()), 5_000))
         expect(failures.map((f) => f.reason)).to.deep.equal([reason])
         // A redirect is not followed: the proxy saw only the CONNECT to the JWKS host.
         expect(proxy.connects).to.deep.equal([host()])
