@@ -79,3 +79,4 @@ export {
 } from './core/diagnostics.js'
 export type { JwksStatus, ReadinessSource, WarmUpResult } from './core/readiness.js'
 export { readinessHandler, type ReadinessBody, type ReadinessTarget } from './http/readiness.js'
+export { refusalOf } from './http/refusal-of.js'

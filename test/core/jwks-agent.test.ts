@@ -165,13 +165,17 @@ describe('jwksAgent: the JWKS fetch through a CONNECT proxy', function () {
       it(`${mode} → ${reason}, one CONNECT, 503`, async () => {
         mock.setJwksMode(mode)
         const failures: JwksFetchError[] = []
-        const request = await app({ jwksAgent: agentFor(proxy.url), jwksTimeoutMs: 400 }, failures)
+        // The short deadline only where it is the point (a loaded machine may stream slowly).
+        const request = await app(
+          { jwksAgent: agentFor(proxy.url), jwksTimeoutMs: mode === 'stall' ? 400 : 5_000 },
+          failures,
+        )
         const started = Date.now()
         expectOutage(await within(request(mock.signToken()), 5_000))
         expect(failures.map((f) => f.reason)).to.deep.equal([reason])
         // A redirect is not followed: the proxy saw only the CONNECT to the JWKS host.
         expect(proxy.connects).to.deep.equal([host()])
-        if (reason === 'timeout') expect(Date.now() - started).to.be.lessThan(2_000)
+        if (reason === 'timeout') expect(Date.now() - started).to.be.lessThan(3_000)
       })
     }
   })

@@ -36,7 +36,9 @@ function buildScratch(rows: Record<string, [from: number, to: number]>): {
     table = table.replace(before, `  ${reason}: row(${to}, `)
   }
   writeFileSync(file, table)
-  const base = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as {
+  // tsconfig.json opens with line comments (JSONC): drop them before JSON.parse.
+  const jsonc = readFileSync(join(ROOT, 'tsconfig.json'), 'utf8').replace(/^\s*\/\/.*$/gm, '')
+  const base = JSON.parse(jsonc) as {
     compilerOptions: Record<string, unknown>
   }
   const config = {
@@ -52,6 +54,8 @@ function buildScratch(rows: Record<string, [from: number, to: number]>): {
   }
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(config))
   execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', dir])
+  // The build is CommonJS (scripts/build.mjs does the same for dist/).
+  writeFileSync(join(dir, 'dist/package.json'), '{ "type": "commonjs" }\n')
   return { dir, pkg: import(pathToFileURL(join(dir, 'dist/index.js')).href) as Promise<Package> }
 }
 
