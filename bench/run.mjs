@@ -192,8 +192,6 @@ try {
       // per-round ratios to the floor measured in the same round
       for (const id of Object.keys(round)) {
         if (round.raw) (http[id].ratios ??= []).push(round[id] / round.raw)
-        // Same-round ratio to our strategy: the cost of the diagnostics rows (ours-events, ours-otel).
-        if (round.ours) (http[id].oursRatios ??= []).push(round[id] / round.ours)
       }
     }
     for (const id of ids) {
@@ -209,7 +207,6 @@ try {
         jwksFetches: Math.max(...rs.map((x) => x.jwksFetches)),
         reused: scenarios[id].verifies && rs.some((x) => x.poolWrapped > 0),
         ratio: http[id].ratios ? median(http[id].ratios) : undefined,
-        vsOurs: http[id].oursRatios ? median(http[id].oursRatios) : undefined,
         foreign: median(rs.map((x) => x.foreign)),
       })
     }

@@ -67,6 +67,14 @@ describe('diagnostics channels', function () {
         verify,
       ),
     )
+    passport.use(
+      new AgentPressPartnerStrategy(
+        { partnerMcp: mock.partnerMcp, realm: 'mcp', name: 'boom' },
+        async () => {
+          throw new Error('user store down')
+        },
+      ),
+    )
     const app = express()
     const ok: express.RequestHandler = (_req, res) => {
       res.json({ ok: true })
@@ -74,6 +82,11 @@ describe('diagnostics channels', function () {
     app.get('/mcp', authenticatePartner(passport, { body: 'json' }), ok)
     app.get('/admin', authenticatePartner(passport, { body: 'json', strategy: 'admin' }), ok)
     app.get('/down', authenticatePartner(passport, { body: 'json', strategy: 'down' }), ok)
+    app.get('/boom', authenticatePartner(passport, { body: 'json', strategy: 'boom' }), ok)
+    // The default error handler's page would carry the message: answer a bare 500 instead.
+    app.use(((_err, _req, res, _next) => {
+      res.status(500).json({ error: 'server_error' })
+    }) as express.ErrorRequestHandler)
     server = await listen(app)
   })
   after(async () => {
@@ -248,6 +261,18 @@ describe('diagnostics channels', function () {
       ])
       expect(recorder.of('requestDecision')).to.deep.equal([
         { outcome: 'accepted', reason: null, status: null },
+      ])
+    })
+
+    it('a server error (the verify callback throws): outcome error, status 500, no reason', async () => {
+      const res = await get('/boom', `Bearer ${token()}`)
+      expect(res.status).to.equal(500)
+      expect(res.text).to.equal('{"error":"server_error"}')
+      expect(recorder.of('tokenDecision').map(withoutDuration)).to.deep.equal([
+        { outcome: 'accepted', reason: null, issuer: mock.issuer },
+      ])
+      expect(recorder.of('requestDecision')).to.deep.equal([
+        { outcome: 'error', reason: null, status: 500 },
       ])
     })
 
