@@ -41,12 +41,12 @@ export type {
   VerifyFunctionWithRequest,
 } from './http/authenticate.js'
 export type { AgentPressTypes, VerifyRequest, VerifyResult } from './http/verify-callback.js'
+export type { AgentPressPartnerStrategyOptions } from './strategy-options.js'
 
 // `T`, but not a place to infer it from (TypeScript 5.4's NoInfer, in a form 4.9 understands):
 // the user type is the application's declaration (or the explicit type argument), never guessed
 // from what verify happens to return.
 type NoInferred<T> = [T][T extends unknown ? 0 : never]
-export { STRATEGY_NAME, type AgentPressPartnerStrategyOptions } from './strategy-options.js'
 
 // passport-strategy's constructor, typed locally so the published .d.ts needs no @types package.
 const Base = PassportStrategy as unknown as new () => { name?: string | undefined }
