@@ -30,6 +30,7 @@ import {
   type RotationOutcome,
 } from './core/rotation-deliveries.js'
 import type { TokenVerifier } from './core/verifier.js'
+import { publishWebhookDelivery } from './core/diagnostics-publish.js'
 
 /**
  * Options of {@link createKeyRotationRouter}.
@@ -44,13 +45,25 @@ import type { TokenVerifier } from './core/verifier.js'
  * app.use('/webhooks/agentpress/key-rotation', createKeyRotationRouter(options))
  * ```
  */
-export interface KeyRotationRouterOptions {
+export type KeyRotationRouterOptions = KeyRotationRouterCommonOptions &
+  // Exactly one of the two, as a type (a compile error for both or neither) and at run time.
+  (
+    | {
+        /** Our strategy (or anything exposing `verifiers`): its verifiers are refreshed. */
+        strategy: { readonly verifiers: readonly TokenVerifier[] }
+        verifiers?: undefined
+      }
+    | {
+        /** The verifiers to refresh, when there is no strategy. */
+        verifiers: readonly TokenVerifier[]
+        strategy?: undefined
+      }
+  )
+
+/** The options of {@link createKeyRotationRouter} besides `strategy`/`verifiers`. */
+export interface KeyRotationRouterCommonOptions {
   /** The webhook secret, or several while the secret itself is rotated (SPEC §5). */
   webhookSecret: string | readonly string[]
-  /** Our strategy (or anything exposing `verifiers`): its verifiers are refreshed. */
-  strategy?: { readonly verifiers: readonly TokenVerifier[] }
-  /** The verifiers to refresh, when there is no strategy. Exactly one of the two is required. */
-  verifiers?: readonly TokenVerifier[]
   /**
    * Called once per processed event, after the refresh succeeded and before the 200 is sent; not
    * for duplicates, failed refreshes or events of an issuer no verifier trusts. Not awaited;
@@ -138,7 +151,9 @@ function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread
   // Answering before the body was read: close the connection rather than let Node drain (or wait
   // for) bytes nobody will read.
   if (bodyUnread) headers.Connection = 'close'
-  send(res, row.status, { error: reason, error_description: row.description }, headers)
+  const body = { error: reason, error_description: row.description }
+  publishWebhookDelivery(row.status, body)
+  send(res, row.status, body, headers)
 }
 
 /**
@@ -228,6 +243,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): Midd
       return
     }
     const outcome = 'ignored' in event ? NOT_A_ROTATION : await deliver(event)
+    publishWebhookDelivery(outcome.status, outcome.body, 'ignored' in event ? undefined : event)
     send(
       res,
       outcome.status,

@@ -17,6 +17,13 @@ import {
   type JwksValidators,
   type KeyMap,
 } from './jwks-fetch.js'
+import {
+  publishJwksFetchEnd,
+  publishJwksFetchStart,
+  publishJwksRevocation,
+  publishJwksState,
+} from './diagnostics-publish.js'
+import { jwksStatusOf, type JwksStatus } from './readiness.js'
 import { JWKS_RETRY_AFTER_SECONDS } from './reasons.js'
 import type { NormalizedVerifierOptions } from './verifier-options.js'
 
@@ -41,12 +48,15 @@ export const MAX_HELD_LOOKUPS = 10_000
 /** The verifier options the cache reads. @internal */
 export type JwksCacheOptions = Pick<
   NormalizedVerifierOptions,
+  | 'issuer'
   | 'jwksUrl'
+  | 'jwksAgent'
   | 'jwksTimeoutMs'
   | 'jwksCacheMaxAgeMs'
   | 'jwksCooldownMs'
   | 'jwksStaleMaxMs'
   | 'onJwksError'
+  | 'clock'
   | 'monotonicClock'
 >
 
@@ -66,6 +76,8 @@ const ignore = (): void => {}
  * | `#slot`, `#held` | the wake-up of lookups waiting for the next allowed unknown-kid fetch, and how many wait |
  * | `#failedAt`, `#lastError` | the last fetch, when it failed: pauses automatic fetches, and is the 503's cause |
  * | `#revoked` | kids refused whatever later documents say (bounded, see {@link MAX_REVOKED}) |
+ * | `#wall` | the same moments on the wall clock, for the readiness status only |
+ * | `#lastState` | the readiness state last announced (diagnostics) |
  *
  * Fresh (age < max age) with a known kid answers synchronously. An unknown kid is refused only once
  * a fetch that started after the lookup arrived has succeeded without it; until then it waits (at
@@ -89,6 +101,8 @@ export class JwksCache {
   #failedAt = -Infinity
   #lastError: JwksFetchError | undefined
   readonly #revoked = new Set<string>()
+  readonly #wall = { fetchedAt: 0, lastAttemptAt: undefined as number | undefined, failedAt: 0 }
+  #lastState: JwksStatus['state'] = 'cold'
 
   constructor(options: JwksCacheOptions) {
     this.#options = options
@@ -125,11 +139,11 @@ export class JwksCache {
    * arrives before it starts.
    */
   refresh(): Promise<void> {
-    if (this.#inflight === undefined) return this.#fetch()
+    if (this.#inflight === undefined) return this.#fetch(true)
     this.#queued ??= this.#inflight.catch(ignore).then(() => {
       this.#queued = undefined
       // A fetch that started meanwhile started after this refresh was asked for: it serves it.
-      return this.#inflight ?? this.#fetch()
+      return this.#inflight ?? this.#fetch(true)
     })
     return this.#queued
   }
@@ -147,6 +161,31 @@ export class JwksCache {
       }
     }
     this.#revoked.add(kid)
+    publishJwksRevocation(this.#options.issuer, this.#revoked.size)
+  }
+
+  /** Readiness of this key set now (see `JwksState`); ages on the monotonic clock. */
+  status(): JwksStatus {
+    const keys = this.#keys
+    const usable =
+      keys === undefined || this.#revoked.size === 0
+        ? keys
+        : new Map([...keys].filter(([kid]) => !this.#revoked.has(kid)))
+    return jwksStatusOf(this.#options, {
+      keys: usable,
+      fetchedAt: this.#wall.fetchedAt,
+      lastAttemptAt: this.#wall.lastAttemptAt,
+      failedAt: this.#wall.failedAt,
+      lastError: this.#lastError,
+      ageMs: this.#now() - this.#fetchedAt,
+    })
+  }
+
+  // Announces a state change caused by a settled fetch (time alone moves fresh → stale silently).
+  #settled(): void {
+    const previous = this.#lastState
+    this.#lastState = this.status().state
+    publishJwksState(this.#options.issuer, previous, this.#lastState)
   }
 
   // After a failed fetch, automatic (non-forced) fetches pause briefly so that an issuer outage
@@ -240,12 +279,14 @@ export class JwksCache {
     slot.wake()
   }
 
-  #fetch(): Promise<void> {
+  #fetch(forced = false): Promise<void> {
     if (this.#inflight !== undefined) return this.#inflight
     const seq = ++this.#started
-    const { jwksUrl, jwksTimeoutMs } = this.#options
+    const { issuer, jwksUrl, jwksTimeoutMs, jwksAgent } = this.#options
+    this.#wall.lastAttemptAt = this.#options.clock()
+    const started = publishJwksFetchStart(issuer, jwksUrl, forced)
     const validators = this.#keys === undefined ? undefined : this.#validators
-    const run = fetchJwks(jwksUrl, jwksTimeoutMs, validators).then((result) => {
+    const run = fetchJwks(jwksUrl, jwksTimeoutMs, validators, jwksAgent).then((result) => {
       if (result.status === 'ok') {
         // Revoked kids stay in the map (lookups check the revocation set first), so the cache
         // knows which revoked kids are still published.
@@ -253,8 +294,11 @@ export class JwksCache {
         this.#validators = result.validators
       }
       this.#fetchedAt = this.#now()
+      this.#wall.fetchedAt = this.#options.clock()
       this.#lastError = undefined
       this.#failedAt = -Infinity
+      publishJwksFetchEnd(started, issuer, jwksUrl, { keyCount: this.#keys!.size })
+      this.#settled()
     })
     const settled = run
       .catch((error: unknown) => {
@@ -264,6 +308,9 @@ export class JwksCache {
             : new JwksFetchError('network', 'JWKS fetch failed', jwksUrl, { cause: error })
         this.#lastError = failure
         this.#failedAt = this.#now()
+        this.#wall.failedAt = this.#options.clock()
+        publishJwksFetchEnd(started, issuer, jwksUrl, failure)
+        this.#settled()
         try {
           this.#options.onJwksError?.(failure)
         } catch {

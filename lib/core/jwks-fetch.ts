@@ -2,7 +2,7 @@
  * One JWKS fetch (SPEC §3): `GET`, never following redirects, bounded in time (connect to last
  * byte) and in size (enforced while streaming), and the document turned into candidate keys.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { KeyObject } from 'node:crypto'
 import { importEd25519Jwk } from './ed25519.js'
@@ -105,8 +105,12 @@ function validatorsOf(res: IncomingMessage): JwksValidators {
  *
  * @internal
  */
-export async function fetchJwksDocument(url: string, timeoutMs: number): Promise<unknown> {
-  const result = await fetchJwks(url, timeoutMs, undefined)
+export async function fetchJwksDocument(
+  url: string,
+  timeoutMs: number,
+  agent?: Agent,
+): Promise<unknown> {
+  const result = await fetchJwks(url, timeoutMs, undefined, agent)
   return (result as { document: unknown }).document
 }
 
@@ -120,6 +124,7 @@ export function fetchJwks(
   url: string,
   timeoutMs: number,
   validators: JwksValidators | undefined,
+  agent?: Agent,
 ): Promise<JwksFetchResult> {
   return new Promise((resolve, reject) => {
     const request = url.startsWith('https:') ? httpsRequest : httpRequest
@@ -139,7 +144,13 @@ export function fetchJwks(
     if (validators?.etag !== undefined) headers['if-none-match'] = validators.etag
     if (validators?.lastModified !== undefined)
       headers['if-modified-since'] = validators.lastModified
-    const req = request(url, { method: 'GET', agent: false, headers })
+    const req = request(url, {
+      method: 'GET',
+      // No pooled agent unless the application gives one (an egress proxy, custom CAs): the
+      // deadline above covers the agent's connect too, e.g. a CONNECT through a proxy.
+      agent: agent ?? false,
+      headers,
+    })
     const timer = setTimeout(
       () => fail('timeout', `JWKS fetch timed out after ${timeoutMs} ms`),
       timeoutMs,

@@ -2,6 +2,7 @@
  * Validation and normalisation of `PartnerTokenVerifier` options: once, at construction, with
  * precise `TypeError`s; the result is frozen so later mutation by the caller changes nothing.
  */
+import type { Agent } from 'node:http'
 import type { JwksFetchError } from './jwks-fetch.js'
 import {
   MAX_TIMER_MS,
@@ -52,6 +53,12 @@ export interface PartnerTokenVerifierOptions {
   maxTokenLifetimeSec?: number
   /** Called with every failed JWKS fetch (exceptions it throws are ignored). */
   onJwksError?: (error: JwksFetchError) => void
+  /**
+   * The `http.Agent` the JWKS fetch goes through, e.g. an egress proxy's (`https-proxy-agent`) or
+   * one with custom CA certificates. Default: none (a fresh connection per fetch). The timeout,
+   * size cap and no-redirect rule apply unchanged.
+   */
+  jwksAgent?: Agent
   /** Wall clock in milliseconds since the epoch, for claims (`exp`, `iat`, `nbf`); default `Date.now`. */
   clock?: () => number
   /**
@@ -75,6 +82,7 @@ export interface NormalizedVerifierOptions {
   readonly jwksStaleMaxMs: number
   readonly maxTokenLifetimeSec: number
   readonly onJwksError: ((error: JwksFetchError) => void) | undefined
+  readonly jwksAgent: Agent | undefined
   readonly clock: () => number
   readonly monotonicClock: () => number
 }
@@ -94,6 +102,7 @@ const KNOWN = new Set([
   'jwksStaleMaxMs',
   'maxTokenLifetimeSec',
   'onJwksError',
+  'jwksAgent',
   'clock',
   'monotonicClock',
 ])
@@ -222,6 +231,15 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     options.onJwksError,
     'options.onJwksError must be a function',
   )
+  const jwksAgent = options.jwksAgent
+  if (
+    jwksAgent !== undefined &&
+    (jwksAgent === null ||
+      typeof jwksAgent !== 'object' ||
+      typeof (jwksAgent as { addRequest?: unknown }).addRequest !== 'function')
+  ) {
+    throw new TypeError('options.jwksAgent must be an http.Agent (such as a proxy agent)')
+  }
   const clock = optionalFunction(
     options.clock,
     'options.clock must be a function returning milliseconds',
@@ -244,6 +262,7 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     jwksStaleMaxMs: integerMs(options, 'jwksStaleMaxMs', 86_400_000, 0),
     maxTokenLifetimeSec,
     onJwksError,
+    jwksAgent,
     clock: clock ?? Date.now,
     monotonicClock: monotonicClock ?? clock ?? (() => performance.now()),
   })
