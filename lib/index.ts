@@ -79,6 +79,12 @@ export {
 } from './middleware.js'
 export type { ErrorMiddleware, Middleware, NextFunction } from './http/connect.js'
 export {
+  requireToolScopes,
+  type GrantedScopes,
+  type ToolScopeGate,
+  type ToolScopes,
+} from './mcp-tool-scopes.js'
+export {
   protectedResourceMetadata,
   protectedResourceMetadataUrl,
   type ProtectedResourceMetadata,

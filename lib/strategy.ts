@@ -41,6 +41,7 @@ import {
   rejectUnknownKeys,
 } from './core/validate.js'
 import { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
+import { mcpAuthInfo } from './mcp-auth-info.js'
 
 /**
  * The default strategy name, as used in `passport.authenticate('agentpress-partner')`.
@@ -461,17 +462,8 @@ async function decide(state: State, req: RequestWithState, token: string): Promi
     info !== null && typeof info === 'object' && !Array.isArray(info)
       ? { ...info, claims, scopes, issuer: claims.iss }
       : { claims, scopes, issuer: claims.iss }
-  const auth: McpAuthInfo = {
-    token,
-    clientId: claims.ext_provider,
-    scopes: [...scopes],
-    expiresAt: claims.exp,
-    extra: { claims, user },
-  }
-  const resource = resourceOf(state, claims)
-  if (resource !== undefined) auth.resource = new URL(resource)
   // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
-  req.auth = auth
+  req.auth = mcpAuthInfo(token, claims, scopes, resourceOf(state, claims), user)
   return { kind: 'success', user, info: authInfo }
 }
 
