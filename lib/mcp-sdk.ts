@@ -18,14 +18,15 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 
 import type { PartnerTokenClaims } from './core/claims.js'
-import { AgentPressAuthError } from './core/errors.js'
+import { verifierRefusal } from './core/errors.js'
 import { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
-import { AUTH_ERRORS, type AuthErrorReason } from './core/reasons.js'
+import { AUTH_ERRORS } from './core/reasons.js'
 import { parseScope } from './core/scope.js'
 import { optionalFunction, optionsObject, rejectUnknownKeys } from './core/validate.js'
-import { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
-import { mcpAuthInfo } from './mcp-auth-info.js'
+import type { TokenVerifier } from './core/verifier.js'
+import { authInfoOf } from './http/auth-info.js'
 import type { GrantedScopes, ToolScopeGate } from './mcp-tool-scopes.js'
+import { resourceResolver } from './strategy-options.js'
 
 /**
  * Options of {@link partnerTokenVerifier}.
@@ -42,7 +43,7 @@ export interface PartnerTokenVerifierAdapterOptions<User = unknown> {
    * Resolves verified claims to a local user, like the strategy's `verify` callback: the user
    * goes to `authInfo.extra.user`; `false`, `null` or `undefined` refuses the request
    * (`user_not_provisioned`); a throw or rejection is a server error. Without it no user is
-   * resolved and `extra` holds only the claims.
+   * resolved and `extra.user` is `undefined`.
    */
   resolveUser?:
     | ((
@@ -95,13 +96,7 @@ export function partnerTokenVerifier<User = unknown>(
     'partnerTokenVerifier() options.resolveUser must be a function',
   )
   const one = list.length === 1 ? list[0]! : new MultiIssuerVerifier(list)
-  const resources = new Map<TokenVerifier, string>()
-  for (const v of list) {
-    const audience = v instanceof PartnerTokenVerifier ? v.options.audience : undefined
-    if (audience !== undefined && URL.canParse(audience)) resources.set(v, audience)
-  }
-  const resourceOf = (claims: PartnerTokenClaims): string | undefined =>
-    resources.get(one instanceof MultiIssuerVerifier ? one.verifierFor(claims.iss)! : one)
+  const resourceOf = resourceResolver(one, list)
 
   return {
     async verifyAccessToken(token: string): Promise<AuthInfo> {
@@ -112,13 +107,12 @@ export function partnerTokenVerifier<User = unknown>(
         throw translated(err)
       }
       const scopes = parseScope(typeof claims.scope === 'string' ? claims.scope : '')
-      if (resolveUser === undefined) return mcpAuthInfo(token, claims, scopes, resourceOf(claims))
-      const user = await resolveUser(claims)
-      if (user === false || user === null || user === undefined) {
+      const user = resolveUser === undefined ? undefined : await resolveUser(claims)
+      if (resolveUser !== undefined && (user === false || user === null || user === undefined)) {
         const entry = AUTH_ERRORS.user_not_provisioned
         throw new CustomOAuthError(entry.error!, entry.description)
       }
-      return mcpAuthInfo(token, claims, scopes, resourceOf(claims), user)
+      return authInfoOf(token, claims, scopes, user, undefined, resourceOf(claims)).auth
     },
   }
 }
@@ -126,24 +120,12 @@ export function partnerTokenVerifier<User = unknown>(
 // Our refusal (from this copy of the package or another) as the SDK error class that gives the
 // right answer; anything else unchanged (the SDK answers it 500 without its message).
 function translated(err: unknown): unknown {
-  const reason = reasonOf(err)
+  const reason = verifierRefusal(err)
   if (reason === undefined) return err
-  const entry = AUTH_ERRORS[reason]
-  if (entry.status === 401) return new InvalidTokenError(entry.description)
-  if (entry.status === 503) return new ServerError(entry.description)
-  return err
-}
-
-function reasonOf(err: unknown): AuthErrorReason | undefined {
-  const ours =
-    err instanceof AgentPressAuthError ||
-    (err instanceof Error &&
-      (err.name === 'PartnerTokenError' || err.name === 'JwksUnavailableError'))
-  if (!ours) return undefined
-  const reason = (err as { reason?: unknown }).reason
-  return typeof reason === 'string' && Object.hasOwn(AUTH_ERRORS, reason)
-    ? (reason as AuthErrorReason)
-    : undefined
+  const { description } = AUTH_ERRORS[reason]
+  return reason === 'jwks_unavailable'
+    ? new ServerError(description)
+    : new InvalidTokenError(description)
 }
 
 /**

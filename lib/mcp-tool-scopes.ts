@@ -15,7 +15,7 @@ import { checkScopes } from './core/scope.js'
 import { optionsObject } from './core/validate.js'
 import { sendJson, type Middleware } from './http/connect.js'
 import { hasUnreadBody } from './http/raw-body.js'
-import { requireScopes } from './middleware.js'
+import { requireScopes } from './require-scopes.js'
 
 /**
  * Tool name → the scopes a call of it needs, all of them (flat set, no wildcards). `[]` marks a
