@@ -29,8 +29,10 @@ const refusal = {
   id: null,
   error: { code: -32001, message: 'Insufficient scope', data: { reason: 'insufficient_scope' } },
 }
+// The mock's audience is http://127.0.0.1:3000/mcp: the default resource_metadata derives from it.
+const PRM = 'http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp'
 const scopeChallenge = (scope: string) =>
-  `Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope", scope="${scope}"`
+  `Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope", scope="${scope}", resource_metadata="${PRM}"`
 
 describe('requireToolScopes()', () => {
   describe('options, checked at creation', () => {

@@ -127,7 +127,9 @@ export function challengeFor(
     realm: context.realm,
     error: entry.error,
     errorDescription: entry.error === undefined ? undefined : entry.description,
-    scope: reason === 'insufficient_scope' ? scope : undefined,
+    // MCP 2025-11-25 (Scope challenge handling): a 401 SHOULD name the scopes the resource needs,
+    // so a client can ask for them; a 403 insufficient_scope names what the request lacked.
+    scope: reason === 'insufficient_scope' || entry.status === 401 ? scope : undefined,
     resourceMetadata: context.resourceMetadataUrl,
   }
   return buildChallenge(params)
