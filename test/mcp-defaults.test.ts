@@ -15,7 +15,7 @@ import {
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 
-import { buildApp, captureErrorLogs, newPassport, STACKS, type Route } from './http/support.js'
+import { buildApp, captureErrorLogs, newPassport, STACKS, type Route } from './support/stacks.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void
 

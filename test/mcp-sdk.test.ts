@@ -8,7 +8,6 @@ import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middlew
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import {
   AgentPressPartnerStrategy,
-  PARTNER_TOKEN_ERROR_REASONS,
   PartnerTokenError,
   PartnerTokenVerifier,
   authenticatePartner,
@@ -17,7 +16,8 @@ import {
 import { limitToolsToScopes, partnerTokenVerifier } from 'passport-agentpress-partner/mcp'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 
-import { listen, type Listening } from './adversarial/wire.js'
+import { PARTNER_TOKEN_ERROR_REASONS } from '../dist/core/reasons.js'
+import { listen, type Listening } from './support/wire.js'
 import { SPEC_DESCRIPTIONS } from './support/spec.js'
 import { flipChar, parts } from './support/tokens.js'
 
@@ -187,6 +187,24 @@ describe('passport-agentpress-partner/mcp: partnerTokenVerifier() in requireBear
         expect((body.auth.extra as { user: unknown }).user).to.deep.equal({ id: 'local-alice' })
         expect(seen).to.have.length(2)
         expect((seen[0] as { resource: URL }).resource).to.be.instanceOf(URL)
+      })
+
+      it('what the SDK itself decides: no header, and exp within our clock tolerance', async () => {
+        expect(await answer(app.url, undefined)).to.deep.equal({
+          status: 401,
+          challenge: `Bearer error="invalid_token", error_description="Missing Authorization header", resource_metadata="${PRM}"`,
+          body: { error: 'invalid_token', error_description: 'Missing Authorization header' },
+        })
+        const now = Math.floor(Date.now() / 1000)
+        const late = mock.signToken({ iat: now - 65, exp: now - 5 })
+        // Our verifier accepts it (30 s tolerance); the SDK compares expiresAt with its clock.
+        await new PartnerTokenVerifier(mock.partnerMcp).verifyToken(late)
+        expect(await answer(app.url, late)).to.deep.equal({
+          status: 401,
+          challenge: `Bearer error="invalid_token", error_description="Token has expired", resource_metadata="${PRM}"`,
+          body: { error: 'invalid_token', error_description: 'Token has expired' },
+        })
+        expect(seen).to.deep.equal([])
       })
 
       it('user_not_provisioned → the SDK answers 400 {"error":"user_not_provisioned"} (ours: 403)', async () => {

@@ -12,8 +12,8 @@ import {
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import request from 'supertest'
 
-import { listen, type Listening } from './adversarial/wire.js'
-import { buildApp, challenges, STACKS, type Stack } from './http/support.js'
+import { listen, type Listening } from './support/wire.js'
+import { buildApp, challenges, STACKS, type Stack } from './support/stacks.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void
 

@@ -11,7 +11,7 @@ import {
 import { request } from 'node:http'
 
 import { startServer, type RunningServer } from '../../examples/express-mcp-server/server.mjs'
-import { send } from '../adversarial/wire.js'
+import { send } from '../support/wire.js'
 
 describe('examples/express-mcp-server: MCP-native authorization', function () {
   this.timeout(20_000)
