@@ -251,6 +251,31 @@ describe('passport-agentpress-partner/mcp: partnerTokenVerifier() in requireBear
   })
 })
 
+describe('passport-agentpress-partner/mcp: an optional peer', () => {
+  it('nothing the root or /testing entry loads imports the MCP SDK; /mcp does', async () => {
+    const { readFile } = await import('node:fs/promises')
+    const { dirname, join } = await import('node:path')
+    const importsOf = async (entry: string, seen = new Set<string>()): Promise<Set<string>> => {
+      if (seen.has(entry)) return seen
+      seen.add(entry)
+      // Import statements only: the TSDoc examples that tsc keeps also mention imports.
+      const text = (await readFile(entry, 'utf8')).replace(/\/\*[\s\S]*?\*\//g, '')
+      for (const [, spec] of text.matchAll(/(?:from|import)\s*['"]([^'"]+)['"]/g)) {
+        if (spec!.startsWith('.')) await importsOf(join(dirname(entry), spec!), seen)
+        else seen.add(spec!)
+      }
+      return seen
+    }
+    const sdk = (names: Set<string>) =>
+      [...names].filter((name) => name.startsWith('@modelcontextprotocol/'))
+    expect(sdk(await importsOf('dist/index.js'))).to.deep.equal([])
+    expect(sdk(await importsOf('dist/testing/index.js'))).to.deep.equal([])
+    expect(sdk(await importsOf('dist/mcp-sdk.js'))).to.deep.equal([
+      '@modelcontextprotocol/sdk/server/auth/errors.js',
+    ])
+  })
+})
+
 describe('passport-agentpress-partner/mcp: limitToolsToScopes()', () => {
   const gate = requireToolScopes({ list_notes: ['mcp:read'], add_note: ['mcp:write'] })
   const listed = async (scopes: string[] | undefined) => {

@@ -133,6 +133,10 @@ export async function startServer(options = {}) {
     // when it is a public URL in front of it; a request without Origin (AgentPress calls
     // server-to-server) passes.
     const allowed = [new URL(url), new URL(audience)]
+    // Bound to 127.0.0.1: `localhost` names the same server (browsers and curl use either).
+    if (new URL(url).hostname === '127.0.0.1') {
+      allowed.push(new URL(url.replace('127.0.0.1', 'localhost')))
+    }
     const allowedHosts = [...new Set(allowed.map((u) => u.host))]
     const allowedOrigins = [...new Set(allowed.map((u) => u.origin))]
     const tools = requireToolScopes(TOOL_SCOPES)

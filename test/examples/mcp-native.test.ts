@@ -168,10 +168,13 @@ describe('examples/express-mcp-server: MCP-native authorization', function () {
     })
   })
 
-  it('its own Origin, or none (AgentPress calls server to server), is served', async () => {
-    for (const headers of [[['Origin', new URL(server.url).origin]], []] as Array<
-      Array<[string, string]>
-    >) {
+  it('its own Origin (127.0.0.1 or localhost), or none (AgentPress calls server to server), is served', async () => {
+    const localhost = `localhost:${new URL(server.url).port}`
+    for (const headers of [
+      [['Origin', new URL(server.url).origin]],
+      [],
+      [['Origin', `http://${localhost}`]],
+    ] as Array<Array<[string, string]>>) {
       const res = await post(headers)
       expect(res.status).to.equal(200)
       const body = JSON.parse(res.text) as { result: { tools: Array<{ name: string }> } }
