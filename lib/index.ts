@@ -67,3 +67,4 @@ export {
   type ProtectedResourceMetadataHandler,
   type ProtectedResourceMetadataOptions,
 } from './protected-resource-metadata.js'
+export { refusalOf } from './http/refusal-of.js'

@@ -7,6 +7,11 @@
  * 401 with `error="invalid_token"`, `InsufficientScopeError` → 403, `ServerError` → 500, any
  * other `OAuthError` → 400, anything else → 500 "Internal Server Error". Our `PartnerTokenError`
  * is none of its classes, so unwrapped every bad token became a 500; the adapter translates.
+ *
+ * The SDK ships an ESM and a CommonJS build with distinct error classes, and `requireBearerAuth`
+ * tests `instanceof` against its own: this CommonJS module binds the adapter to the SDK's CommonJS
+ * classes, and the ESM entry (written by scripts/build.mjs) binds the same code to the ESM ones,
+ * so each user gets the classes of the SDK copy their own `import` or `require` loaded.
  */
 import {
   CustomOAuthError,
@@ -14,45 +19,16 @@ import {
   ServerError,
 } from '@modelcontextprotocol/sdk/server/auth/errors.js'
 import type { OAuthTokenVerifier } from '@modelcontextprotocol/sdk/server/auth/provider.js'
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 
-import type { PartnerTokenClaims } from './core/claims.js'
-import { verifierRefusal } from './core/errors.js'
-import { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
-import { AUTH_ERRORS } from './core/reasons.js'
-import { parseScope } from './core/scope.js'
-import { optionalFunction, optionsObject, rejectUnknownKeys } from './core/validate.js'
 import type { TokenVerifier } from './core/verifier.js'
-import { authInfoOf } from './http/auth-info.js'
+import {
+  adaptVerifier,
+  type PartnerTokenVerifierAdapterOptions,
+  type SdkErrorClasses,
+} from './mcp-sdk-adapter.js'
 import type { GrantedScopes, ToolScopeGate } from './mcp-tool-scopes.js'
-import { resourceResolver } from './strategy-options.js'
 
-/**
- * Options of {@link partnerTokenVerifier}.
- *
- * @example
- * ```ts
- * const options: PartnerTokenVerifierAdapterOptions<User> = {
- *   resolveUser: (claims) => users.findByExternalId(claims.ext_provider, claims.sub),
- * }
- * ```
- */
-export interface PartnerTokenVerifierAdapterOptions<User = unknown> {
-  /**
-   * Resolves verified claims to a local user, like the strategy's `verify` callback: the user
-   * goes to `authInfo.extra.user`; `false`, `null` or `undefined` refuses the request
-   * (`user_not_provisioned`); a throw or rejection is a server error. Without it no user is
-   * resolved and `extra.user` is `undefined`.
-   */
-  resolveUser?:
-    | ((
-        claims: PartnerTokenClaims,
-      ) => User | false | null | undefined | PromiseLike<User | false | null | undefined>)
-    | undefined
-}
-
-const KNOWN = new Set(['resolveUser'])
+export type { PartnerTokenVerifierAdapterOptions } from './mcp-sdk-adapter.js'
 
 /**
  * Makes our verifiers an `OAuthTokenVerifier` for the MCP SDK's `requireBearerAuth`:
@@ -83,50 +59,12 @@ export function partnerTokenVerifier<User = unknown>(
   verifier: TokenVerifier | readonly TokenVerifier[],
   options: PartnerTokenVerifierAdapterOptions<User> = {},
 ): OAuthTokenVerifier {
-  const list: readonly TokenVerifier[] = Array.isArray(verifier) ? verifier : [verifier]
-  if (list.length === 0 || !list.every((v) => typeof v?.verifyToken === 'function')) {
-    throw new TypeError(
-      'partnerTokenVerifier() needs a verifier with a verifyToken(token) method, or a non-empty array of them',
-    )
-  }
-  optionsObject(options, 'partnerTokenVerifier() options must be an object')
-  rejectUnknownKeys(options, KNOWN, 'partnerTokenVerifier')
-  const resolveUser = optionalFunction(
-    options.resolveUser,
-    'partnerTokenVerifier() options.resolveUser must be a function',
-  )
-  const one = list.length === 1 ? list[0]! : new MultiIssuerVerifier(list)
-  const resourceOf = resourceResolver(one, list)
-
-  return {
-    async verifyAccessToken(token: string): Promise<AuthInfo> {
-      let claims: PartnerTokenClaims
-      try {
-        claims = await one.verifyToken(token)
-      } catch (err) {
-        throw translated(err)
-      }
-      const scopes = parseScope(typeof claims.scope === 'string' ? claims.scope : '')
-      const user = resolveUser === undefined ? undefined : await resolveUser(claims)
-      if (resolveUser !== undefined && (user === false || user === null || user === undefined)) {
-        const entry = AUTH_ERRORS.user_not_provisioned
-        throw new CustomOAuthError(entry.error!, entry.description)
-      }
-      return authInfoOf(token, claims, scopes, user, undefined, resourceOf(claims)).auth
-    },
-  }
+  return adaptVerifier(SDK_ERRORS, verifier, options)
 }
 
-// Our refusal (from this copy of the package or another) as the SDK error class that gives the
-// right answer; anything else unchanged (the SDK answers it 500 without its message).
-function translated(err: unknown): unknown {
-  const reason = verifierRefusal(err)
-  if (reason === undefined) return err
-  const { description } = AUTH_ERRORS[reason]
-  return reason === 'jwks_unavailable'
-    ? new ServerError(description)
-    : new InvalidTokenError(description)
-}
+// The classes of the SDK copy this module's own import loads: the CommonJS build, since dist/ is
+// CommonJS. The ESM entry binds the ESM build's classes instead (scripts/build.mjs).
+const SDK_ERRORS: SdkErrorClasses = { CustomOAuthError, InvalidTokenError, ServerError }
 
 /**
  * Makes `tools/list` of one `McpServer` list only the tools `granted` may call under `gate`'s
@@ -147,7 +85,7 @@ function translated(err: unknown): unknown {
  * })
  * ```
  */
-export function limitToolsToScopes<S extends McpServer>(
+export function limitToolsToScopes<S extends ToolRegistry>(
   server: S,
   gate: ToolScopeGate,
   granted: GrantedScopes,
@@ -165,4 +103,20 @@ export function limitToolsToScopes<S extends McpServer>(
   return server
 }
 
-type RegisteredTool = ReturnType<McpServer['registerTool']>
+/**
+ * The part of the SDK's `McpServer` {@link limitToolsToScopes} uses. Structural on purpose: the SDK
+ * ships separate ESM and CommonJS declarations of `McpServer`, whose private members make them
+ * different types, and either must be accepted.
+ *
+ * @example
+ * ```ts
+ * const registry: ToolRegistry = new McpServer({ name: 'notes', version: '1.0.0' })
+ * ```
+ */
+export interface ToolRegistry {
+  registerTool(name: string, ...rest: never[]): RegisteredTool
+}
+
+interface RegisteredTool {
+  disable(): void
+}

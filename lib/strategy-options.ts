@@ -128,6 +128,9 @@ export function normalizeStrategyOptions(
       explicitMetadataUrl === undefined
         ? derivedMetadataUrl(verifiers)
         : explicitMetadataUrl || undefined,
+    // Recorded on each request too, so a refusal rendered later (refusalOf, the JSON renderers)
+    // names the same scopes as the challenge the strategy sent.
+    scope: requiredScopes,
   })
   const verifier = verifiers.length > 1 ? new MultiIssuerVerifier(verifiers) : verifiers[0]!
   const settings: AuthSettings = Object.freeze({
@@ -169,10 +172,12 @@ export function withRouteScopes(
 ): AuthSettings {
   const route = checkScopes(scope, name, false)
   const requiredScopes = Object.freeze([...new Set([...settings.requiredScopes, ...route])])
+  const context = Object.freeze({ ...settings.context, scope: requiredScopes })
   return Object.freeze({
     ...settings,
+    context,
     requiredScopes,
-    challenges: renderChallenges(settings.context, requiredScopes),
+    challenges: renderChallenges(context, requiredScopes),
   })
 }
 

@@ -251,6 +251,63 @@ describe('passport-agentpress-partner/mcp: partnerTokenVerifier() in requireBear
   })
 })
 
+describe('passport-agentpress-partner/mcp: from import and from require()', () => {
+  // The SDK's ESM and CommonJS builds have distinct error classes and requireBearerAuth tests
+  // instanceof: each way of loading must throw the classes of the copy the application loaded.
+  const script = (load: (name: string) => string) => `
+    ${load('express')}
+    ${load('@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js')}
+    ${load('passport-agentpress-partner')}
+    ${load('passport-agentpress-partner/mcp')}
+    ${load('passport-agentpress-partner/testing')}
+    ;(async () => {
+      const mock = await createMockAgentPress()
+      const app = express()
+      const verifier = partnerTokenVerifier(new PartnerTokenVerifier(mock.partnerMcp))
+      app.post('/mcp', requireBearerAuth({ verifier }), (req, res) => res.json(req.auth.scopes))
+      const server = app.listen(0, '127.0.0.1', async () => {
+        const url = 'http://127.0.0.1:' + server.address().port + '/mcp'
+        const answers = []
+        for (const token of ['x.y.z', mock.signToken()]) {
+          const r = await fetch(url, { method: 'POST', headers: { authorization: 'Bearer ' + token } })
+          answers.push([r.status, r.headers.get('www-authenticate'), await r.text()])
+        }
+        console.log(JSON.stringify(answers))
+        server.close()
+        await mock.close()
+      })
+    })()`
+  const names: Record<string, string> = {
+    express: 'express',
+    '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js': '{ requireBearerAuth }',
+    'passport-agentpress-partner': '{ PartnerTokenVerifier }',
+    'passport-agentpress-partner/mcp': '{ partnerTokenVerifier }',
+    'passport-agentpress-partner/testing': '{ createMockAgentPress }',
+  }
+  const expected = [
+    [
+      401,
+      'Bearer error="invalid_token", error_description="Malformed token"',
+      '{"error":"invalid_token","error_description":"Malformed token"}',
+    ],
+    [200, null, '["mcp:read","mcp:write"]'],
+  ]
+  for (const [type, load] of [
+    ['module', (name: string) => `import ${names[name]} from '${name}'`],
+    ['commonjs', (name: string) => `const ${names[name]} = require('${name}')`],
+  ] as const) {
+    it(`${type}: a bad token is the SDK's 401 invalid_token, a good one passes`, async () => {
+      const { spawnSync } = await import('node:child_process')
+      const child = spawnSync(process.execPath, [`--input-type=${type}`, '-e', script(load)], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      })
+      expect(child.stderr).to.equal('')
+      expect(JSON.parse(child.stdout)).to.deep.equal(expected)
+    })
+  }
+})
+
 describe('passport-agentpress-partner/mcp: an optional peer', () => {
   it('nothing the root or /testing entry loads imports the MCP SDK; /mcp does', async () => {
     const { readFile } = await import('node:fs/promises')
@@ -258,9 +315,10 @@ describe('passport-agentpress-partner/mcp: an optional peer', () => {
     const importsOf = async (entry: string, seen = new Set<string>()): Promise<Set<string>> => {
       if (seen.has(entry)) return seen
       seen.add(entry)
-      // Import statements only: the TSDoc examples that tsc keeps also mention imports.
+      // Imports and require() calls only (the build is CommonJS under thin ESM entries): the
+      // TSDoc examples that tsc keeps also mention imports.
       const text = (await readFile(entry, 'utf8')).replace(/\/\*[\s\S]*?\*\//g, '')
-      for (const [, spec] of text.matchAll(/(?:from|import)\s*['"]([^'"]+)['"]/g)) {
+      for (const [, spec] of text.matchAll(/(?:from|import|require\()\s*['"]([^'"]+)['"]/g)) {
         if (spec!.startsWith('.')) await importsOf(join(dirname(entry), spec!), seen)
         else seen.add(spec!)
       }

@@ -86,6 +86,8 @@ export function buildChallenge(params: ChallengeParams = {}): string {
 export interface ChallengeContext {
   realm?: string | undefined
   resourceMetadataUrl?: string | undefined
+  /** The scopes the resource needs: named in its 401 and `insufficient_scope` challenges. */
+  scope?: string | readonly string[] | undefined
 }
 
 /**
@@ -96,7 +98,7 @@ export interface ChallengeContext {
 export function challengeFor(
   reason: AuthErrorReason,
   context: ChallengeContext = {},
-  scope?: string | readonly string[],
+  scope: string | readonly string[] | undefined = context.scope,
 ): string | undefined {
   const entry = AUTH_ERRORS[reason]
   if (entry.status === 503) return undefined
