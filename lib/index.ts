@@ -44,6 +44,9 @@ export {
   type VerifyDone,
   type VerifyFunction,
   type VerifyFunctionWithRequest,
+  type AgentPressTypes,
+  type VerifyRequest,
+  type VerifyResult,
 } from './strategy.js'
 export {
   agentPressErrorHandler,

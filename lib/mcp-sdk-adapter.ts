@@ -15,7 +15,7 @@ import { AUTH_ERRORS } from './core/reasons.js'
 import { parseScope } from './core/scope.js'
 import { optionalFunction, optionsObject, rejectUnknownKeys } from './core/validate.js'
 import type { TokenVerifier } from './core/verifier.js'
-import { authInfoOf } from './http/auth-info.js'
+import { mcpAuthInfoOf } from './http/auth-info.js'
 import { resourceResolver } from './strategy-options.js'
 
 /**
@@ -97,7 +97,7 @@ export function adaptVerifier<User>(
         const entry = AUTH_ERRORS.user_not_provisioned
         throw new errors.CustomOAuthError(entry.error!, entry.description)
       }
-      return authInfoOf(token, claims, scopes, user, undefined, resourceOf(claims)).auth
+      return mcpAuthInfoOf(token, claims, scopes, user, resourceOf(claims))
     },
   }
 }

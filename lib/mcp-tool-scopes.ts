@@ -113,7 +113,7 @@ export function requireToolScopes(toolScopes: ToolScopes): ToolScopeGate {
     const key = needed.join(' ')
     let check = checks.get(key)
     if (check === undefined) {
-      check = requireScopes(...needed)
+      check = requireScopes(...(needed as [string, ...string[]]))
       if (checks.size < 1024) checks.set(key, check)
     }
     return check
