@@ -21,6 +21,7 @@ import { BodyReadError, hasUnreadBody, preParsedBody, readBody } from './http/ra
 import { JWKS_RETRY_AFTER_SECONDS } from './core/reasons.js'
 import { checkRotationTargets, createRotationDeliveries } from './core/rotation-deliveries.js'
 import type { TokenVerifier } from './core/verifier.js'
+import { publishWebhookDelivery } from './core/diagnostics-publish.js'
 
 /**
  * Options of {@link createKeyRotationRouter}.
@@ -124,7 +125,9 @@ function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread
   // Answering before the body was read: close the connection rather than let Node drain (or wait
   // for) bytes nobody will read.
   if (bodyUnread) headers.Connection = 'close'
-  send(res, row.status, { error: reason, error_description: row.description }, headers)
+  const body = { error: reason, error_description: row.description }
+  publishWebhookDelivery(row.status, body)
+  send(res, row.status, body, headers)
 }
 
 /**
@@ -212,6 +215,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): Midd
       return
     }
     const outcome = await deliver(event)
+    publishWebhookDelivery(outcome.status, outcome.body, event)
     send(
       res,
       outcome.status,

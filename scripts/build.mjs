@@ -26,6 +26,7 @@ const ENTRIES = {
   '.': 'index',
   './testing': 'testing/index',
   './express': 'express',
+  './opentelemetry': 'opentelemetry',
   './mcp': 'mcp-sdk',
 }
 

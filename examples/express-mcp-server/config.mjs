@@ -8,6 +8,7 @@
  * - MCP_AUDIENCE                 this server's stable URL (the aud claim); default http://127.0.0.1:$PORT/mcp
  * - AGENTPRESS_WEBHOOK_SECRET    the key-rotation webhook secret; without it no webhook route is mounted
  * - PORT                         default 3000;  HOST  default 127.0.0.1
+ * - JWKS_WARM_UP                 `false` (or `0`) skips fetching the JWKS at boot; default on
  *
  * With neither AGENTPRESS_ISSUER nor AGENTPRESS_ORG_SLUG set, the server starts an embedded mock
  * AgentPress (MCP_AUDIENCE, AGENTPRESS_EXT_PROVIDER and AGENTPRESS_WEBHOOK_SECRET then configure it).
@@ -33,6 +34,7 @@ export function configFromEnv(env = process.env) {
     audience: get('MCP_AUDIENCE'),
     extProvider: get('AGENTPRESS_EXT_PROVIDER'),
     webhookSecret: env.AGENTPRESS_WEBHOOK_SECRET === '' ? undefined : env.AGENTPRESS_WEBHOOK_SECRET,
+    warmUp: !/^(?:0|false|no|off)$/i.test(get('JWKS_WARM_UP') ?? ''),
   }
 
   const issuer = get('AGENTPRESS_ISSUER')

@@ -25,16 +25,19 @@ import {
   authenticatePartner,
   createKeyRotationRouter,
   protectedResourceMetadata,
+  readinessHandler,
   requireToolScopes,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, createMockControl } from 'passport-agentpress-partner/testing'
 
 import { ConfigError, configFromEnv } from './config.mjs'
+import { logThroughChannels } from './logging.mjs'
 import { createMcpServer, TOOL_SCOPES } from './tools.mjs'
 import { UserStore } from './users.mjs'
 
 export const MCP_PATH = '/mcp'
 export const WEBHOOK_PATH = '/webhooks/agentpress/key-rotation'
+export const READY_PATH = '/readyz'
 export const SCOPES = ['mcp:read', 'mcp:write']
 
 /**
@@ -50,6 +53,7 @@ export async function startServer(options = {}) {
     port = 3000,
     host = '127.0.0.1',
     autoProvision = true,
+    warmUp = true,
     onToolCall,
     log = console.log,
   } = options
@@ -69,6 +73,7 @@ export async function startServer(options = {}) {
   const audience = options.audience ?? `${url.replace('0.0.0.0', '127.0.0.1')}${MCP_PATH}`
 
   let mock
+  let stopLogging = () => {}
   let trust = options.agentpress
   let webhookSecret = trust?.webhookSecret ?? options.webhookSecret
   try {
@@ -114,18 +119,14 @@ export async function startServer(options = {}) {
     if (webhookSecret !== undefined) {
       built.use(
         WEBHOOK_PATH,
-        createKeyRotationRouter({
-          webhookSecret,
-          strategy,
-          onRotation: (event) =>
-            log(
-              `key rotation ${event.retiredKid} → ${event.newCurrentKid}: signing keys refreshed`,
-            ),
-        }),
+        // Rotations and refusals are logged from the diagnostics channels (logging.mjs).
+        createKeyRotationRouter({ webhookSecret, strategy }),
       )
     }
     // 2. RFC 9728 Protected Resource Metadata, at the URL every challenge advertises.
     built.use(prm)
+    // Readiness for a load balancer: 200 while every issuer's keys can answer (stale included).
+    built.get(READY_PATH, readinessHandler(strategy))
     // Local development only: mint tokens / rotate keys of the embedded mock over loopback.
     if (mock !== undefined) built.use(createMockControl(mock))
     // 3. The MCP endpoint. The transport's DNS-rebinding protection (Streamable HTTP: servers
@@ -179,6 +180,16 @@ export async function startServer(options = {}) {
           error: { code: -32000, message: 'Method not allowed' },
         })
     })
+    // Fetch the keys before taking traffic; an outage is logged, never fatal (503 until it ends).
+    stopLogging = logThroughChannels(log, { issuers: [trust.issuer] })
+    const warm = warmUp ? await strategy.warmUp() : { issuers: [] }
+    for (const status of warm.issuers) {
+      log(
+        status.state === 'fresh'
+          ? `signing keys ready for ${status.issuer} (${status.keyCount} key(s))`
+          : `signing keys not reachable at boot for ${status.issuer}: ${status.lastFailureReason}`,
+      )
+    }
     app = built
 
     return {
@@ -188,16 +199,19 @@ export async function startServer(options = {}) {
       issuer: trust.issuer,
       metadataUrl: prm.url,
       webhookUrl: webhookSecret === undefined ? undefined : `${url}${WEBHOOK_PATH}`,
+      readyUrl: `${url}${READY_PATH}`,
       mock,
       users,
       strategy,
       async close() {
+        stopLogging()
         server.closeAllConnections()
         await new Promise((resolve) => server.close(resolve))
         await mock?.close()
       },
     }
   } catch (err) {
+    stopLogging()
     server.close()
     await mock?.close()
     throw err
@@ -216,6 +230,7 @@ function banner(running, config) {
       `MCP server:      ${running.mcpUrl}`,
       `Metadata:        ${running.metadataUrl}`,
       `Key rotation:    ${running.webhookUrl}`,
+      `Readiness:       ${running.readyUrl}`,
       '',
       'Try it (the token is valid for 10 minutes; user "alice", scopes "mcp:read mcp:write"):',
       '',
@@ -238,6 +253,7 @@ function banner(running, config) {
       running.webhookUrl === undefined
         ? 'Key rotation:    no AGENTPRESS_WEBHOOK_SECRET: webhook not mounted (new keys still arrive through the unknown-kid refetch)'
         : `Key rotation:    ${running.webhookUrl}`,
+      `Readiness:       ${running.readyUrl}`,
     )
   }
   lines.push('', 'Press Ctrl+C to stop.')
@@ -259,6 +275,7 @@ async function main() {
     running = await startServer({
       port: config.port,
       host: config.host,
+      warmUp: config.warmUp,
       ...(config.audience === undefined ? {} : { audience: config.audience }),
       ...(config.extProvider === undefined ? {} : { extProvider: config.extProvider }),
       ...(config.webhookSecret === undefined ? {} : { webhookSecret: config.webhookSecret }),

@@ -2,6 +2,7 @@
  * Validation and normalisation of `PartnerTokenVerifier` options: once, at construction, with
  * precise `TypeError`s; the result is frozen so later mutation by the caller changes nothing.
  */
+import type { Agent } from 'node:http'
 import type { JwksFetchError } from './jwks-fetch.js'
 import {
   MAX_TIMER_MS,
@@ -52,6 +53,12 @@ export interface PartnerTokenVerifierOptions {
   maxTokenLifetimeSec?: number
   /** Called with every failed JWKS fetch (exceptions it throws are ignored). */
   onJwksError?: (error: JwksFetchError) => void
+  /**
+   * The `http.Agent` the JWKS fetch goes through, e.g. an egress proxy's (`https-proxy-agent`) or
+   * one with custom CA certificates. Default: none (a fresh connection per fetch). The timeout,
+   * size cap and no-redirect rule apply unchanged.
+   */
+  jwksAgent?: Agent
   /** Clock in milliseconds since the epoch; default `Date.now`. For tests. */
   clock?: () => number
 }
@@ -69,6 +76,7 @@ export interface NormalizedVerifierOptions {
   readonly jwksStaleMaxMs: number
   readonly maxTokenLifetimeSec: number
   readonly onJwksError: ((error: JwksFetchError) => void) | undefined
+  readonly jwksAgent: Agent | undefined
   readonly clock: () => number
 }
 
@@ -84,6 +92,7 @@ const KNOWN = new Set([
   'jwksStaleMaxMs',
   'maxTokenLifetimeSec',
   'onJwksError',
+  'jwksAgent',
   'clock',
 ])
 
@@ -207,6 +216,15 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     options.onJwksError,
     'options.onJwksError must be a function',
   )
+  const jwksAgent = options.jwksAgent
+  if (
+    jwksAgent !== undefined &&
+    (jwksAgent === null ||
+      typeof jwksAgent !== 'object' ||
+      typeof (jwksAgent as { addRequest?: unknown }).addRequest !== 'function')
+  ) {
+    throw new TypeError('options.jwksAgent must be an http.Agent (such as a proxy agent)')
+  }
   const clock = optionalFunction(
     options.clock,
     'options.clock must be a function returning milliseconds',
@@ -224,6 +242,7 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     jwksStaleMaxMs: integerMs(options, 'jwksStaleMaxMs', 86_400_000, 0),
     maxTokenLifetimeSec,
     onJwksError,
+    jwksAgent,
     clock: clock ?? Date.now,
   })
 }
