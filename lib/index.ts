@@ -58,6 +58,12 @@ export {
 export { requireScopes } from './require-scopes.js'
 export type { ErrorMiddleware, Middleware } from './http/connect.js'
 export {
+  requireToolScopes,
+  type GrantedScopes,
+  type ToolScopeGate,
+  type ToolScopes,
+} from './mcp-tool-scopes.js'
+export {
   protectedResourceMetadata,
   protectedResourceMetadataUrl,
   type ProtectedResourceMetadata,

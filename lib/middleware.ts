@@ -18,8 +18,9 @@ import {
   type ErrorBodyFormat,
   type RefusalCarrier,
 } from './http/refusal.js'
-import { STRATEGY_NAME } from './strategy-options.js'
+import { STRATEGY_NAME, withRouteScopes } from './strategy-options.js'
 import { AgentPressPartnerStrategy, settingsOf } from './strategy.js'
+import { checkScopes } from './core/scope.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
 export type { ErrorBodyFormat } from './http/refusal.js'
@@ -44,6 +45,11 @@ export interface AuthenticatePartnerOptions {
   body?: ErrorBodyFormat | undefined
   /** Strategy name, or a chain of names. Default `'agentpress-partner'`. */
   strategy?: string | readonly string[] | undefined
+  /**
+   * Scopes this route needs, besides the strategy's `requiredScopes`: checked (403
+   * `insufficient_scope`) and named as `scope="…"` in every 401 challenge (MCP 2025-11-25).
+   */
+  scope?: readonly string[] | undefined
 }
 
 /**
@@ -59,7 +65,7 @@ export interface ErrorHandlerOptions {
   body?: ErrorBodyFormat | undefined
 }
 
-const AUTHENTICATE_OPTIONS: ReadonlySet<string> = new Set(['body', 'strategy'])
+const AUTHENTICATE_OPTIONS: ReadonlySet<string> = new Set(['body', 'strategy', 'scope'])
 const HANDLER_OPTIONS: ReadonlySet<string> = new Set(['body'])
 
 /**
@@ -90,13 +96,21 @@ export function authenticatePartner(
   optionsObject(options, 'authenticatePartner() options must be an object')
   rejectUnknownKeys(options, AUTHENTICATE_OPTIONS, 'authenticatePartner')
   const format = checkFormat(options.body, 'authenticatePartner() options.body')
+  if (options.scope !== undefined)
+    checkScopes(options.scope, 'authenticatePartner() options.scope', false)
   if (passportOrStrategy instanceof AgentPressPartnerStrategy) {
     if (options.strategy !== undefined) {
       throw new TypeError(
         'authenticatePartner() options.strategy names Passport strategies; omit it when passing a strategy instance',
       )
     }
-    return direct(settingsOf(passportOrStrategy), format)
+    const settings = settingsOf(passportOrStrategy)
+    return direct(
+      options.scope === undefined
+        ? settings
+        : withRouteScopes(settings, options.scope, 'authenticatePartner() options.scope'),
+      format,
+    )
   }
   const passport = passportOrStrategy
   if (
@@ -109,7 +123,12 @@ export function authenticatePartner(
     )
   }
   const strategy = checkStrategy(options.strategy)
-  const authenticate = passport.authenticate(strategy, { session: false, failWithError: true })
+  const scope = options.scope === undefined ? {} : { scope: [...options.scope] }
+  const authenticate = passport.authenticate(strategy, {
+    session: false,
+    failWithError: true,
+    ...scope,
+  })
   if (typeof authenticate !== 'function') {
     throw new TypeError('passport.authenticate() did not return a middleware')
   }

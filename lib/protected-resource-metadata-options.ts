@@ -2,7 +2,7 @@
  * The options of `protectedResourceMetadata`, validated once, and the RFC 9728 §2 document they
  * make (frozen).
  */
-import { isScopeToken } from './core/scope.js'
+import { OFFLINE_ACCESS, isScopeToken, offlineAccessRefused } from './core/scope.js'
 import { optionsObject, rejectUnknownKeys, secureUrl } from './core/validate.js'
 
 /**
@@ -128,6 +128,9 @@ export function normalizeMetadataOptions(input: unknown): {
         throw new TypeError(
           `options.scopesSupported[${index}] must be a non-empty RFC 6749 scope token (no spaces or quotes)`,
         )
+      }
+      if (scope === OFFLINE_ACCESS) {
+        throw new TypeError(offlineAccessRefused(`options.scopesSupported[${index}]`))
       }
       return scope
     })

@@ -17,6 +17,7 @@ import {
   secureUrl,
 } from './core/validate.js'
 import type { PartnerTokenVerifierOptions } from './core/verifier-options.js'
+import { protectedResourceMetadataUrl } from './protected-resource-metadata.js'
 import { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
 import type {
   AuthSettings,
@@ -30,9 +31,18 @@ export const STRATEGY_NAME = 'agentpress-partner'
 interface CommonOptions {
   /** `realm="…"` in every challenge. RFC 6750 characters only (%x20-21 / %x23-5B / %x5D-7E). */
   realm?: string | undefined
-  /** RFC 9728 Protected Resource Metadata URL, sent as `resource_metadata="…"` in every challenge. */
-  resourceMetadataUrl?: string | undefined
-  /** Scopes every request must carry, all of them (flat set, no wildcards); else 403. */
+  /**
+   * RFC 9728 Protected Resource Metadata URL, sent as `resource_metadata="…"` in every challenge.
+   * Default: derived from the audience (`protectedResourceMetadataUrl(audience)`, the URL that
+   * `protectedResourceMetadata({ resource: audience, … })` serves), so the 401 links to the
+   * document the same app serves. `false`: no `resource_metadata` (clients then try the
+   * well-known URIs themselves).
+   */
+  resourceMetadataUrl?: string | false | undefined
+  /**
+   * Scopes every request must carry, all of them (flat set, no wildcards); else 403. They are
+   * named as `scope="…"` in every 401 challenge too (MCP 2025-11-25), and in the 403.
+   */
   requiredScopes?: readonly string[] | undefined
   /** Pass the request as the first argument of `verify`. */
   passReqToCallback?: boolean | undefined
@@ -103,10 +113,8 @@ export function normalizeStrategyOptions(
   }
   rejectUnknownKeys(options, KNOWN_OPTIONS, 'AgentPressPartnerStrategy')
   const name = optionalName(options.name)
-  const context: ChallengeContext = Object.freeze({
-    realm: checkRealm(options.realm),
-    resourceMetadataUrl: checkResourceMetadataUrl(options.resourceMetadataUrl),
-  })
+  const realm = checkRealm(options.realm)
+  const explicitMetadataUrl = checkResourceMetadataUrl(options.resourceMetadataUrl)
   const requiredScopes = checkScopes(options.requiredScopes, 'options.requiredScopes', true)
   const passReqToCallback = optionalBoolean(options.passReqToCallback, 'options.passReqToCallback')
   const tokenFromRequest = optionalFunction(
@@ -114,11 +122,17 @@ export function normalizeStrategyOptions(
     'options.tokenFromRequest must be a function',
   )
   const verifiers = Object.freeze(buildVerifiers(options))
+  const context: ChallengeContext = Object.freeze({
+    realm,
+    resourceMetadataUrl:
+      explicitMetadataUrl === undefined
+        ? derivedMetadataUrl(verifiers)
+        : explicitMetadataUrl || undefined,
+    // Recorded on each request too, so a refusal rendered later (refusalOf, the JSON renderers)
+    // names the same scopes as the challenge the strategy sent.
+    scope: requiredScopes,
+  })
   const verifier = verifiers.length > 1 ? new MultiIssuerVerifier(verifiers) : verifiers[0]!
-  const challenges = {} as Record<AuthErrorReason, string | undefined>
-  for (const reason of Object.keys(AUTH_ERRORS) as AuthErrorReason[]) {
-    challenges[reason] = challengeFor(reason, context, requiredScopes)
-  }
   const settings: AuthSettings = Object.freeze({
     context,
     requiredScopes,
@@ -127,9 +141,44 @@ export function normalizeStrategyOptions(
     verify,
     verifyToken: verifyTokenOf(verifier),
     resourceOf: resourceResolver(verifier, verifiers),
-    challenges: Object.freeze(challenges),
+    challenges: renderChallenges(context, requiredScopes),
   })
   return { name, verifiers, settings }
+}
+
+// Every reason's challenge, rendered once: 401s and the 403 name the required scopes.
+function renderChallenges(
+  context: ChallengeContext,
+  requiredScopes: readonly string[],
+): AuthSettings['challenges'] {
+  const challenges = {} as Record<AuthErrorReason, string | undefined>
+  for (const reason of Object.keys(AUTH_ERRORS) as AuthErrorReason[]) {
+    challenges[reason] = challengeFor(reason, context, requiredScopes)
+  }
+  return Object.freeze(challenges)
+}
+
+/**
+ * `settings` for a route that needs `scope` as well (`passport.authenticate(name, { scope })`,
+ * `authenticatePartner(…, { scope })`): the union is checked (403) and named in every challenge.
+ *
+ * @throws {TypeError} when `scope` is not a non-empty list of scope tokens (`name` says whose).
+ * @internal
+ */
+export function withRouteScopes(
+  settings: AuthSettings,
+  scope: unknown,
+  name: string,
+): AuthSettings {
+  const route = checkScopes(scope, name, false)
+  const requiredScopes = Object.freeze([...new Set([...settings.requiredScopes, ...route])])
+  const context = Object.freeze({ ...settings.context, scope: requiredScopes })
+  return Object.freeze({
+    ...settings,
+    context,
+    requiredScopes,
+    challenges: renderChallenges(context, requiredScopes),
+  })
 }
 
 // Ours answer synchronously when the key is cached (unless `verifyToken` was replaced on the
@@ -150,10 +199,14 @@ function audienceOf(verifier: TokenVerifier): string | undefined {
   return typeof audience === 'string' ? audience : undefined
 }
 
-// The resource a token was verified for: the verifier's configured audience (which `aud` was
-// checked to contain), parsed once here; else a lone `aud` URL. The URL object is shared by the
-// requests of one verifier.
-function resourceResolver(
+/**
+ * The resource a token was verified for: the verifier's configured audience (which `aud` was
+ * checked to contain), parsed once here; else a lone `aud` URL. The URL object is shared by the
+ * requests of one verifier. Also used by the MCP SDK adapter (`mcp-sdk.ts`).
+ *
+ * @internal
+ */
+export function resourceResolver(
   verifier: TokenVerifier,
   verifiers: readonly TokenVerifier[],
 ): AuthSettings['resourceOf'] {
@@ -214,12 +267,38 @@ function checkRealm(value: unknown): string | undefined {
   return value
 }
 
-// The one URL policy (`secureUrl`); the value is sent as is in every challenge, so it must also be
-// RFC 6750-safe.
-function checkResourceMetadataUrl(value: unknown): string | undefined {
-  if (value === undefined) return undefined
+// The default `resource_metadata`: the RFC 9728 §3.1 URL of the one audience the verifiers share
+// (several orgs calling one MCP server share it). Foreign verifiers that name no audience give
+// none; verifiers for different audiences are different resources, and which document a
+// challenge should name is then the application's choice.
+function derivedMetadataUrl(verifiers: readonly TokenVerifier[]): string | undefined {
+  const audiences = new Set<string>()
+  for (const verifier of verifiers) {
+    const audience = audienceOf(verifier)
+    if (audience !== undefined && URL.canParse(audience)) audiences.add(audience)
+  }
+  if (audiences.size === 0) return undefined
+  const [audience] = audiences
   const name = 'options.resourceMetadataUrl'
-  if (typeof value !== 'string') throw new TypeError(`${name} must be a URL string`)
+  if (audiences.size > 1) {
+    throw new TypeError(
+      `${name} must be given (or false) when the verifiers have different audiences: it cannot be derived`,
+    )
+  }
+  if (new URL(audience!).search !== '') {
+    throw new TypeError(
+      `${name} must be given (or false) when the audience has a query: RFC 9728 derives none from it`,
+    )
+  }
+  return checkResourceMetadataUrl(protectedResourceMetadataUrl(audience!)) as string
+}
+
+// The one URL policy (`secureUrl`); the value is sent as is in every challenge, so it must also be
+// RFC 6750-safe. `false` opts out of the default.
+function checkResourceMetadataUrl(value: unknown): string | false | undefined {
+  if (value === undefined || value === false) return value
+  const name = 'options.resourceMetadataUrl'
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a URL string or false`)
   secureUrl(value, name)
   if (!isChallengeSafe(value)) {
     throw new TypeError(

@@ -31,6 +31,7 @@ import {
 import type { VerifyRequest } from './http/verify-callback.js'
 import {
   normalizeStrategyOptions,
+  withRouteScopes,
   type AgentPressPartnerStrategyOptions,
 } from './strategy-options.js'
 
@@ -120,9 +121,25 @@ export class AgentPressPartnerStrategy<
    * Called by Passport once per request, on a per-request copy (`Object.create(strategy)`) that
    * carries `success`, `fail` and `error`. Never throws and never rejects: every outcome becomes
    * exactly one action.
+   *
+   * `options` are those given to `passport.authenticate(name, options)`. Without
+   * `session: false` every request is refused with a `TypeError` saying so (a server error, so
+   * the mistake shows on the first request): MCP servers MUST NOT use sessions for
+   * authentication, and Passport would otherwise log the user into a session — or, with no
+   * session middleware, fail after the token was accepted.
    */
-  authenticate(req: IncomingMessage, _options?: unknown): void {
-    authenticate(settingsOf(this), req, this as unknown as AuthActions)
+  authenticate(req: IncomingMessage, options?: unknown): void {
+    const actions = this as unknown as AuthActions
+    if (options === undefined) return authenticate(settingsOf(this), req, actions)
+    const route = options as { session?: unknown; scope?: unknown } | null
+    if (route?.session !== false) return actions.error(new TypeError(SESSION_REFUSED))
+    let settings: AuthSettings
+    try {
+      settings = routeSettings(settingsOf(this), route)
+    } catch (err) {
+      return actions.error(err)
+    }
+    authenticate(settings, req, actions)
   }
 
   /**
@@ -146,6 +163,25 @@ export class AgentPressPartnerStrategy<
 }
 
 const SETTINGS = Symbol('passport-agentpress-partner.settings')
+
+// `passport.authenticate(name, options)` builds its options once per route and hands the same
+// object to every request: the route's settings are derived once per options object.
+const ROUTES = new WeakMap<AuthSettings, WeakMap<object, AuthSettings>>()
+
+function routeSettings(base: AuthSettings, options: { scope?: unknown }): AuthSettings {
+  if (options.scope === undefined) return base
+  let routes = ROUTES.get(base)
+  if (routes === undefined) ROUTES.set(base, (routes = new WeakMap()))
+  let settings = routes.get(options)
+  if (settings === undefined) {
+    settings = withRouteScopes(base, options.scope, 'passport.authenticate() options.scope')
+    routes.set(options, settings)
+  }
+  return settings
+}
+
+const SESSION_REFUSED =
+  'passport.authenticate() needs { session: false } for this strategy: MCP servers must not use sessions for authentication (every request carries its own token)'
 
 /**
  * The prepared request decision of a strategy (or of a per-request copy of one).

@@ -1001,7 +1001,7 @@ describe('key rotation end to end with the mock AgentPress', () => {
       /** An app with a Passport-protected /mcp and the rotation router sharing one strategy. */
       async function partnerApp(): Promise<{ url: string; strategy: AgentPressPartnerStrategy }> {
         const strategy = new AgentPressPartnerStrategy(
-          { partnerMcp: mock.partnerMcp },
+          { partnerMcp: mock.partnerMcp, resourceMetadataUrl: false },
           async (claims) => ({ id: claims.sub }),
         )
         const instance = new passport.Passport()

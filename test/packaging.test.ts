@@ -143,6 +143,7 @@ describe('packaging', () => {
       './testing',
       './express',
       './opentelemetry',
+      './mcp',
       './package.json',
     ])
     expect(pkg.exports['./package.json']).to.equal('./package.json')

@@ -347,7 +347,8 @@ describe('AgentPressPartnerStrategy', () => {
       options.realm = 'changed'
       options.requiredScopes.push('admin')
       const action = await single(s, request())
-      expect(action).to.deep.equal({ name: 'fail', args: ['Bearer realm="mcp"'] })
+      // The 401 names the required scopes (MCP 2025-11-25), as they were at construction.
+      expect(action).to.deep.equal({ name: 'fail', args: ['Bearer realm="mcp", scope="mcp:read"'] })
       expect((await single(s, bearer(jwt()))).name).to.equal('success')
     })
   })
@@ -417,7 +418,10 @@ describe('AgentPressPartnerStrategy', () => {
     })
 
     it('a b64token that is not a JWT → fail(malformed) so a chain can still try it', async () => {
-      const s2 = new AgentPressPartnerStrategy({ partnerMcp: PARTNER_MCP, realm: 'mcp' }, () => {})
+      const s2 = new AgentPressPartnerStrategy(
+        { partnerMcp: PARTNER_MCP, realm: 'mcp', resourceMetadataUrl: false },
+        () => {},
+      )
       expect(await single(s2, bearer('sk_live_abcdef0123456789'))).to.deep.equal({
         name: 'fail',
         args: ['Bearer realm="mcp", error="invalid_token", error_description="Malformed token"'],

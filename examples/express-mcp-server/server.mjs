@@ -9,7 +9,10 @@
  *   1. the key-rotation router, before any body parser (it verifies the HMAC over the raw bytes);
  *   2. the RFC 9728 metadata document (public);
  *   3. POST /mcp: authenticate (401/403/503 as JSON-RPC bodies) → parse JSON → per-tool scopes
- *      (403 insufficient_scope) → the MCP transport, which hands `req.auth` to tool handlers.
+ *      (the library's `requireToolScopes`: 403 insufficient_scope naming every scope the message
+ *      or batch needs) → the MCP transport (Host and Origin checked against this server's own
+ *      URL and audience: a foreign Origin is 403), which hands `req.auth` to tool handlers.
+ *      `tools/list` lists only the tools the token's scopes allow (`limitToolsToScopes`).
  */
 import { createServer } from 'node:http'
 import { pathToFileURL } from 'node:url'
@@ -23,13 +26,13 @@ import {
   createKeyRotationRouter,
   protectedResourceMetadata,
   readinessHandler,
+  requireToolScopes,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, createMockControl } from 'passport-agentpress-partner/testing'
 
 import { ConfigError, configFromEnv, isLoopbackListener } from './config.mjs'
 import { logThroughChannels } from './logging.mjs'
 import { refuseHostileTarget } from '../request-target.mjs'
-import { requireToolScopes } from './tool-scopes.mjs'
 import { createMcpServer, TOOL_SCOPES } from './tools.mjs'
 import { UserStore } from './users.mjs'
 
@@ -136,18 +139,33 @@ export async function startServer(options = {}) {
     built.get(READY_PATH, readinessHandler(strategy))
     // Local development only: mint tokens / rotate keys of the embedded mock over loopback.
     if (mock !== undefined) built.use(createMockControl(mock))
-    // 3. The MCP endpoint.
+    // 3. The MCP endpoint. The transport's DNS-rebinding protection (Streamable HTTP: servers
+    // MUST validate Origin) accepts only this server's own host and origin, and the audience's
+    // when it is a public URL in front of it; a request without Origin (AgentPress calls
+    // server-to-server) passes.
+    const allowed = [new URL(url), new URL(audience)]
+    // Bound to 127.0.0.1: `localhost` names the same server (browsers and curl use either).
+    if (new URL(url).hostname === '127.0.0.1') {
+      allowed.push(new URL(url.replace('127.0.0.1', 'localhost')))
+    }
+    const allowedHosts = [...new Set(allowed.map((u) => u.host))]
+    const allowedOrigins = [...new Set(allowed.map((u) => u.origin))]
+    const tools = requireToolScopes(TOOL_SCOPES)
     built.post(
       MCP_PATH,
       authenticatePartner(passport, { body: 'jsonrpc' }),
       express.json({ limit: '1mb' }),
-      requireToolScopes(TOOL_SCOPES),
+      tools,
       async (req, res, next) => {
-        // Stateless Streamable HTTP: a fresh server and transport per request.
-        const mcp = createMcpServer({ onToolCall })
+        // Stateless Streamable HTTP: a fresh server and transport per request, each request
+        // authenticated by its own token; tools/list shows what this token may call.
+        const mcp = createMcpServer({ onToolCall, tools, authInfo: req.auth })
         const transport = new StreamableHTTPServerTransport({
           sessionIdGenerator: undefined,
           enableJsonResponse: true,
+          enableDnsRebindingProtection: true,
+          allowedHosts,
+          allowedOrigins,
         })
         res.on('close', () => {
           void transport.close()

@@ -1,9 +1,11 @@
 /**
  * The MCP server: one `McpServer` per request (stateless Streamable HTTP), with a read tool and a
- * write tool. `TOOLS` is the single table both the HTTP scope gate (tool-scopes.mjs) and the
- * in-handler check read, so a tool cannot be registered without its scopes.
+ * write tool. `TOOLS` is the single table the HTTP scope gate (`requireToolScopes`), the
+ * `tools/list` filter (`limitToolsToScopes`) and the in-handler check read, so a tool cannot be
+ * registered without its scopes.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { limitToolsToScopes } from 'passport-agentpress-partner/mcp'
 import { z } from 'zod'
 
 /** Tool name → what it needs and does. */
@@ -33,10 +35,18 @@ export const TOOL_SCOPES = Object.freeze(
 )
 
 /**
- * @param {{ onToolCall?: (call: { tool: string, authInfo: unknown }) => void }} [options]
+ * With `tools` (the `requireToolScopes` gate) and the request's `authInfo`, only the tools that
+ * token may call are listed by `tools/list`.
+ *
+ * @param {{
+ *   onToolCall?: (call: { tool: string, authInfo: unknown }) => void,
+ *   tools?: import('passport-agentpress-partner').ToolScopeGate,
+ *   authInfo?: { scopes: string[] },
+ * }} [options]
  */
-export function createMcpServer({ onToolCall } = {}) {
-  const server = new McpServer({ name: 'agentpress-partner-example', version: '1.0.0' })
+export function createMcpServer({ onToolCall, tools, authInfo } = {}) {
+  let server = new McpServer({ name: 'agentpress-partner-example', version: '1.0.0' })
+  if (tools !== undefined) server = limitToolsToScopes(server, tools, authInfo)
   for (const [name, tool] of Object.entries(TOOLS)) {
     server.registerTool(
       name,

@@ -76,6 +76,9 @@ export async function startMultiOrg({ port = 0 } = {}) {
         name: `agentpress-${environment}`,
         partnerMcp: RELATIONSHIPS.filter((r) => r.environment === environment).map(partnerMcp),
         realm: environment,
+        // A plain API, not an MCP server: no RFC 9728 document is served, so none is advertised
+        // (the default would point at the audience's metadata URL).
+        resourceMetadataUrl: false,
       },
       async (claims) => resolveUser(claims),
     )

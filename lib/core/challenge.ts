@@ -86,6 +86,8 @@ export function buildChallenge(params: ChallengeParams = {}): string {
 export interface ChallengeContext {
   realm?: string | undefined
   resourceMetadataUrl?: string | undefined
+  /** The scopes the resource needs: named in its 401 and `insufficient_scope` challenges. */
+  scope?: string | readonly string[] | undefined
 }
 
 /**
@@ -96,7 +98,7 @@ export interface ChallengeContext {
 export function challengeFor(
   reason: AuthErrorReason,
   context: ChallengeContext = {},
-  scope?: string | readonly string[],
+  scope: string | readonly string[] | undefined = context.scope,
 ): string | undefined {
   const entry = AUTH_ERRORS[reason]
   if (entry.status === 503) return undefined
@@ -104,7 +106,9 @@ export function challengeFor(
     realm: context.realm,
     error: entry.error,
     errorDescription: entry.error === undefined ? undefined : entry.description,
-    scope: reason === 'insufficient_scope' ? scope : undefined,
+    // MCP 2025-11-25 (Scope challenge handling): a 401 SHOULD name the scopes the resource needs,
+    // so a client can ask for them; a 403 insufficient_scope names what the request lacked.
+    scope: reason === 'insufficient_scope' || entry.status === 401 ? scope : undefined,
     resourceMetadata: context.resourceMetadataUrl,
   }
   return buildChallenge(params)

@@ -10,6 +10,20 @@ const SCOPE_TOKEN = new RegExp(`^${TOKEN}$`)
 /** A whole `scope` claim: tokens separated by single spaces. @internal */
 export const SCOPE_CLAIM = new RegExp(`^${TOKEN}(?: ${TOKEN})*$`)
 
+/**
+ * The scope that asks an authorization server for refresh tokens. A resource server never needs
+ * it for a request, so it is kept out of challenges and `scopes_supported` (MCP 2026-07-28:
+ * SHOULD NOT); every scope list this package is configured with refuses it.
+ *
+ * @internal
+ */
+export const OFFLINE_ACCESS = 'offline_access'
+
+/** The message refusing `offline_access` at `<name>`. @internal */
+export function offlineAccessRefused(name: string): string {
+  return `${name} must not be offline_access: it asks the authorization server for refresh tokens, and a resource server neither requires nor advertises it`
+}
+
 /** Whether `value` is one RFC 6749 scope token. @internal */
 export function isScopeToken(value: unknown): value is string {
   return typeof value === 'string' && SCOPE_TOKEN.test(value)
@@ -44,6 +58,7 @@ export function checkScopes(value: unknown, name: string, allowEmpty: boolean): 
         `${name}[${i}] must be a non-empty RFC 6749 scope token (%x21 / %x23-5B / %x5D-7E, no spaces)`,
       )
     }
+    if (scope === OFFLINE_ACCESS) throw new TypeError(offlineAccessRefused(`${name}[${i}]`))
   })
   return Object.freeze([...new Set(value as string[])])
 }

@@ -30,7 +30,10 @@ import {
 export interface PartnerTokenVerifierOptions {
   /** The trusted issuer, matched exactly (e.g. `https://api.agent.press/orgs/acme`). */
   issuer: string
-  /** The MCP server's stable URL: the expected `aud`. */
+  /**
+   * The MCP server's stable URL: the expected `aud` (RFC 8707 resource indicator). An absolute
+   * `https:` URL (`http:` on a loopback host only), without fragment or credentials.
+   */
   audience: string
   /** The partner's name: the expected `ext_provider`. */
   expectedExtProvider: string
@@ -199,7 +202,10 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
       `options.issuer must not end with "/" (AgentPress issuers have none): use ${JSON.stringify(issuer.replace(/\/+$/, ''))}`,
     )
   }
+  // RFC 8707 §2 / MCP: the resource indicator is an absolute URI without fragment; the one URL
+  // policy adds https: (http: on loopback only). Compared with `aud` exactly as given.
   const audience = nonEmptyString(options, 'audience')
+  secureUrl(audience, 'options.audience')
   const expectedExtProvider = nonEmptyString(options, 'expectedExtProvider')
 
   let jwksUrl: string

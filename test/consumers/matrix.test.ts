@@ -65,10 +65,12 @@ const CONSUMERS: readonly Consumer[] = [
   },
 ]
 
+// resource_metadata: the default, derived from the mock's audience http://127.0.0.1:3000/mcp.
+const PRM = 'resource_metadata="http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp"'
 const EXPECTED = [
   '200 {"user":{"id":"alice"},"scopes":["mcp:read","mcp:write"],"clientId":"example-partner","sub":"alice","fromMock":true}',
-  '403 Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope", scope="mcp:read"',
-  '401 Bearer realm="mcp", error="invalid_token", error_description="Malformed token"',
+  `403 Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope", scope="mcp:read", ${PRM}`,
+  `401 Bearer realm="mcp", error="invalid_token", error_description="Malformed token", ${PRM}`,
 ].join('\n')
 
 interface Outcome {

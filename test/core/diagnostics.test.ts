@@ -53,23 +53,32 @@ describe('diagnostics channels', function () {
     const verify = async (claims: { sub: string }) =>
       claims.sub === 'ghost' ? null : { id: claims.sub }
     passport.use(
-      new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp, realm: 'mcp' }, verify),
-    )
-    passport.use(
       new AgentPressPartnerStrategy(
-        { partnerMcp: mock.partnerMcp, realm: 'mcp', requiredScopes: ['mcp:admin'], name: 'admin' },
+        { partnerMcp: mock.partnerMcp, realm: 'mcp', resourceMetadataUrl: false },
         verify,
       ),
     )
     passport.use(
       new AgentPressPartnerStrategy(
-        { partnerMcp: down.partnerMcp, realm: 'mcp', name: 'down' },
+        {
+          partnerMcp: mock.partnerMcp,
+          realm: 'mcp',
+          resourceMetadataUrl: false,
+          requiredScopes: ['mcp:admin'],
+          name: 'admin',
+        },
         verify,
       ),
     )
     passport.use(
       new AgentPressPartnerStrategy(
-        { partnerMcp: mock.partnerMcp, realm: 'mcp', name: 'boom' },
+        { partnerMcp: down.partnerMcp, realm: 'mcp', resourceMetadataUrl: false, name: 'down' },
+        verify,
+      ),
+    )
+    passport.use(
+      new AgentPressPartnerStrategy(
+        { partnerMcp: mock.partnerMcp, realm: 'mcp', resourceMetadataUrl: false, name: 'boom' },
         async () => {
           throw new Error('user store down')
         },

@@ -122,7 +122,7 @@ describe('commands', function () {
     const { code, stdout, stderr } = await runToEnd('npm', ['run', 'demo'], cleanEnv(), 150_000)
     expect(code).to.equal(0, `${stdout}\n${stderr}`)
     const expected = [
-      /^\[1\/8\] Connected as alice \(scope "mcp:read"\) and listed tools: list_notes, add_note$/m,
+      /^\[1\/8\] Connected as alice \(scope "mcp:read"\) and listed tools: list_notes$/m,
       /^\[2\/8\] Called list_notes \(needs mcp:read\): allowed$/m,
       /^ {6}the tool handler received authInfo: clientId=example-partner, scopes=\[mcp:read\], user=usr_1 \(sub alice\)$/m,
       /^\[3\/8\] Called add_note \(needs mcp:write\) with the read-only token: refused, HTTP 403$/m,
@@ -267,7 +267,8 @@ describe('commands', function () {
             body.result === undefined ? body : body.result.tools.map((tool) => tool.name),
           ]
         }
-        const listed = [200, null, ['list_notes', 'add_note']]
+        // A read-only token: tools/list shows the read tool only.
+        const listed = [200, null, ['list_notes']]
         const before = await mint()
         expect(await list(before)).to.deep.equal(listed)
         const rotated = await runToEnd(

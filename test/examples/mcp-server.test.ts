@@ -128,7 +128,7 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
   describe('the demo steps', () => {
     let readToken: string
 
-    it('1. connects with a read-only token and lists the tools', async () => {
+    it('1. connects with a read-only token and lists only the tools it may call', async () => {
       readToken = server.mock!.signToken({ sub: 'alice', scope: 'mcp:read' })
       const { client } = await connected(server, readToken)
       try {
@@ -136,6 +136,17 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
           name: 'agentpress-partner-example',
           version: '1.0.0',
         })
+        const { tools } = await client.listTools()
+        expect(tools.map((tool) => tool.name)).to.deep.equal(['list_notes'])
+      } finally {
+        await client.close()
+      }
+    })
+
+    it('   a read-write token lists both tools', async () => {
+      const token = server.mock!.signToken({ sub: 'alice', scope: 'mcp:read mcp:write' })
+      const { client } = await connected(server, token)
+      try {
         const { tools } = await client.listTools()
         expect(tools.map((tool) => tool.name)).to.deep.equal(['list_notes', 'add_note'])
         expect(tools[1]!.inputSchema.required).to.deep.equal(['text'])
@@ -343,7 +354,7 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
     })
 
     it('lets other methods and unknown tool names through to the MCP server', async () => {
-      // A read-only token: tools/list (which also lists the write tool) is not gated.
+      // A read-only token: tools/list is not gated (it lists the read tool only).
       const token = server.mock!.signToken({ sub: 'alice', scope: 'mcp:read' })
       const list = await post(server, token, { jsonrpc: '2.0', id: 6, method: 'tools/list' })
       expect(list.status).to.equal(200)
@@ -354,7 +365,7 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
         result: { tools: Array<{ name: string }> }
       }
       expect([listed.jsonrpc, listed.id]).to.deep.equal(['2.0', 6])
-      expect(listed.result.tools.map((tool) => tool.name)).to.deep.equal(['list_notes', 'add_note'])
+      expect(listed.result.tools.map((tool) => tool.name)).to.deep.equal(['list_notes'])
 
       // A name not in the scope table passes the gate; the SDK answers it as an error result.
       const res = await post(server, token, {

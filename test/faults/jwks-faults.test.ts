@@ -242,6 +242,7 @@ async function rig(jwksUrl: string, extra: Record<string, unknown> = {}): Promis
         ...extra,
       },
       realm: REALM,
+      resourceMetadataUrl: false,
     },
     async (claims: PartnerTokenClaims) => ({ sub: claims.sub }),
   )

@@ -197,7 +197,7 @@ describe('fuzzing the bearer path (fast-check)', function () {
     const passport = newPassport()
     passport.use(
       new AgentPressPartnerStrategy(
-        { partnerMcp: { ...mock.partnerMcp, clock }, realm: REALM },
+        { partnerMcp: { ...mock.partnerMcp, clock }, realm: REALM, resourceMetadataUrl: false },
         async (claims: PartnerTokenClaims) => ({ sub: claims.sub }),
       ),
     )

@@ -84,7 +84,7 @@ describe('fuzzing the HTTP layer', function () {
         const passport = newPassport()
         passport.use(
           new AgentPressPartnerStrategy(
-            { partnerMcp: mock.partnerMcp, realm: 'mcp' },
+            { partnerMcp: mock.partnerMcp, realm: 'mcp', resourceMetadataUrl: false },
             (_claims, done: VerifyDone) =>
               setImmediate(() => done(null, accept ? { id: 1 } : false, info)),
           ),
@@ -137,7 +137,7 @@ describe('fuzzing the HTTP layer', function () {
           fc.asyncProperty(nastyString, async (realm) => {
             const build = () =>
               new AgentPressPartnerStrategy(
-                { partnerMcp: mock.partnerMcp, realm },
+                { partnerMcp: mock.partnerMcp, realm, resourceMetadataUrl: false },
                 async () => ({}),
               )
             if (!RFC6750.test(realm)) {
@@ -178,7 +178,10 @@ describe('fuzzing the HTTP layer', function () {
             }
             const passport = newPassport()
             passport.use(
-              new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp }, async () => ({})),
+              new AgentPressPartnerStrategy(
+                { partnerMcp: mock.partnerMcp, resourceMetadataUrl: false },
+                async () => ({}),
+              ),
             )
             const app = buildApp(stack, [
               {
@@ -217,7 +220,7 @@ describe('fuzzing the HTTP layer', function () {
         const passport = newPassport()
         passport.use(
           new AgentPressPartnerStrategy(
-            { partnerMcp: mock.partnerMcp, realm: 'mcp' },
+            { partnerMcp: mock.partnerMcp, realm: 'mcp', resourceMetadataUrl: false },
             async () => ({}),
           ),
         )

@@ -296,7 +296,10 @@ describe('SPEC §4 response matrix over HTTP', () => {
 
   function app(stack: Stack, mode: Mode, configured: boolean) {
     const passport = newPassport()
-    const context = configured ? { realm: REALM, resourceMetadataUrl: PRM } : {}
+    // Unconfigured: no realm, and the default resource_metadata opted out of (`false`).
+    const context = configured
+      ? { realm: REALM, resourceMetadataUrl: PRM }
+      : { resourceMetadataUrl: false as const }
     const strategies = new Map(
       [
         new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp, ...context }, verify),

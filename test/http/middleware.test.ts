@@ -132,7 +132,9 @@ describe('middleware over HTTP', () => {
       })
 
       it('is a flat set: settings:* does not grant settings:read', async () => {
-        const res = await request(scopedApp(['settings:read'], {} as any))
+        const res = await request(
+          scopedApp(['settings:read'], { resourceMetadataUrl: false } as any),
+        )
           .post('/mcp')
           .set('Authorization', auth())
         expect(res.status).to.equal(403)
@@ -272,7 +274,7 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
         const passport = newPassport()
         passport.use(
           new AgentPressPartnerStrategy(
-            { partnerMcp: mock.partnerMcp, realm: 'mcp' },
+            { partnerMcp: mock.partnerMcp, realm: 'mcp', resourceMetadataUrl: false },
             async () => ({}),
           ),
         )

@@ -49,7 +49,11 @@ describe('with other strategies and several orgs', () => {
         const passport = newPassport()
         passport.use(
           new AgentPressPartnerStrategy(
-            { partnerMcp: [acme.partnerMcp, globex.partnerMcp], realm: REALM },
+            {
+              partnerMcp: [acme.partnerMcp, globex.partnerMcp],
+              realm: REALM,
+              resourceMetadataUrl: false,
+            },
             partnerVerify,
           ),
         )
@@ -140,7 +144,11 @@ describe('with other strategies and several orgs', () => {
         const passport = newPassport()
         passport.use(
           new AgentPressPartnerStrategy(
-            { partnerMcp: [acme.partnerMcp, globex.partnerMcp], realm: REALM },
+            {
+              partnerMcp: [acme.partnerMcp, globex.partnerMcp],
+              realm: REALM,
+              resourceMetadataUrl: false,
+            },
             partnerVerify,
           ),
         )
@@ -214,7 +222,12 @@ describe('with other strategies and several orgs', () => {
           const passport = newPassport()
           passport.use(
             new AgentPressPartnerStrategy(
-              { partnerMcp: acme.partnerMcp, realm: REALM, passReqToCallback } as any,
+              {
+                partnerMcp: acme.partnerMcp,
+                realm: REALM,
+                resourceMetadataUrl: false,
+                passReqToCallback,
+              } as any,
               verify as any,
             ),
           )

@@ -72,7 +72,7 @@ describe('the reason table decides every path (a changed row, built from a scrat
     const { AgentPressPartnerStrategy, authenticatePartner } = await scratch.pkg
     mock = await createMockAgentPress()
     const strategy = new AgentPressPartnerStrategy(
-      { partnerMcp: mock.partnerMcp, realm: REALM },
+      { partnerMcp: mock.partnerMcp, realm: REALM, resourceMetadataUrl: false },
       (claims, done) => done(null, claims.sub === 'nobody' ? false : { id: claims.sub }),
     )
     const passport = newPassport()

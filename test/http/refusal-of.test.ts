@@ -53,7 +53,13 @@ describe('refusalOf(req, err)', () => {
 
   function strategy(name: string, requiredScopes: string[] = []) {
     return new AgentPressPartnerStrategy(
-      { partnerMcp: mock.partnerMcp, realm: 'mcp', requiredScopes, name },
+      {
+        partnerMcp: mock.partnerMcp,
+        realm: 'mcp',
+        resourceMetadataUrl: false,
+        requiredScopes,
+        name,
+      },
       async (claims) => (claims.sub === 'stranger' ? false : { id: claims.sub }),
     )
   }
@@ -92,11 +98,12 @@ describe('refusalOf(req, err)', () => {
       })
     })
 
-    it('no credentials → 401 no_credentials with the realm-only challenge', async () => {
+    it('no credentials → 401 no_credentials with the realm-and-scope challenge (no error code)', async () => {
+      // The strategy requires mcp:read: every 401 names it (MCP 2025-11-25).
       expect(await ask(server)).to.deep.equal({
         status: 401,
-        challenge: 'Bearer realm="mcp"',
-        body: { reason: 'no_credentials', passportInfo: 'Bearer realm="mcp"' },
+        challenge: 'Bearer realm="mcp", scope="mcp:read"',
+        body: { reason: 'no_credentials', passportInfo: 'Bearer realm="mcp", scope="mcp:read"' },
       })
     })
 
@@ -106,7 +113,7 @@ describe('refusalOf(req, err)', () => {
         ['x.y.z', 'malformed', 'Malformed token'],
         [expired, 'expired', 'Token expired'],
       ] as const) {
-        const challenge = `Bearer realm="mcp", error="invalid_token", error_description="${description}"`
+        const challenge = `Bearer realm="mcp", error="invalid_token", error_description="${description}", scope="mcp:read"`
         expect(await ask(server, token)).to.deep.equal({
           status: 401,
           challenge,

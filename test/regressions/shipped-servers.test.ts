@@ -9,7 +9,11 @@ import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { once } from 'node:events'
 import express5 from 'express'
-import { createKeyRotationRouter, PartnerTokenVerifier } from 'passport-agentpress-partner'
+import {
+  createKeyRotationRouter,
+  PartnerTokenVerifier,
+  requireToolScopes,
+} from 'passport-agentpress-partner'
 import { createMockAgentPress, createMockControl } from 'passport-agentpress-partner/testing'
 import { startServer } from '../../examples/express-mcp-server/server.mjs'
 import { startConnectApp } from '../../examples/connect-app/server.mjs'
@@ -20,17 +24,9 @@ const express4 = createRequire(import.meta.url)('express4') as typeof express5
 const CLI = new URL('../../dist/cli.js', import.meta.url).pathname
 const SERVER = new URL('../../examples/express-mcp-server/server.mjs', import.meta.url).pathname
 
-// The example's untyped modules (no .d.mts), loaded by URL.
+// The example's untyped modules (no .d.mts), loaded by URL in `before` hooks.
 const example = (file: string): Promise<Record<string, unknown>> =>
   import(new URL(`../../examples/express-mcp-server/${file}`, import.meta.url).href)
-const { configFromEnv, ConfigError } = (await example('config.mjs')) as {
-  configFromEnv: (env: Record<string, string>) => unknown
-  ConfigError: new (message: string) => Error
-}
-const { requireToolScopes } = (await example('tool-scopes.mjs')) as {
-  requireToolScopes: (table: unknown) => express5.RequestHandler
-}
-const { TOOL_SCOPES } = (await example('tools.mjs')) as { TOOL_SCOPES: unknown }
 
 const HOSTILE = ['//a:b', 'http://x/', '*', '/%zz', '/a%2', `/${'a'.repeat(5000)}`, '//']
 const BAD_TARGET =
@@ -127,6 +123,14 @@ describe('regression: every server we ship survives hostile request targets (def
 })
 
 describe('regression: the control API decides "loopback" by the peer address (defect 7)', () => {
+  let configFromEnv: (env: Record<string, string>) => unknown
+  let ConfigError: new (message: string) => Error
+  before(async () => {
+    ;({ configFromEnv, ConfigError } = (await example('config.mjs')) as {
+      configFromEnv: typeof configFromEnv
+      ConfigError: typeof ConfigError
+    })
+  })
   it('a spoofed Host: 127.0.0.1 from a non-loopback peer is 403; the same request from loopback mints', async () => {
     const mock = await createMockAgentPress()
     const control = createMockControl(mock)
@@ -184,7 +188,11 @@ describe('regression: the control API decides "loopback" by the peer address (de
     } catch (err) {
       error = err
     }
-    expect(error).to.be.instanceOf(ConfigError)
+    // The example's ConfigError (the module may be loaded twice, through import and require).
+    expect((error as Error).constructor.name).to.equal('ConfigError')
+    expect((error as Error).message).to.match(
+      /^host 0\.0\.0\.0: the embedded mock AgentPress's control API/,
+    )
     const result = await run([SERVER], { HOST: '0.0.0.0', PORT: '0' })
     expect(result.code).to.equal(2)
     expect(result.stderr).to.match(
@@ -194,10 +202,14 @@ describe('regression: the control API decides "loopback" by the peer address (de
 })
 
 describe('regression: the example tool-scope gate on a non-JSON POST /mcp (defect 8)', () => {
-  const SDK_415 =
-    '{"jsonrpc":"2.0","error":{"code":-32000,"message":"Unsupported Media Type: Content-Type must be application/json"},"id":null}'
+  const REFUSAL_415 =
+    '{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Unsupported Media Type: Content-Type must be application/json"}}'
+  let TOOL_SCOPES: Record<string, readonly string[]>
+  before(async () => {
+    ;({ TOOL_SCOPES } = (await example('tools.mjs')) as { TOOL_SCOPES: typeof TOOL_SCOPES })
+  })
 
-  it('Express 5 (the example server) and Express 4 answer the same clean 415, no stack', async () => {
+  it('Express 5 (the example server) and Express 4 (the same gate) answer the same clean 415, no stack', async () => {
     const running = await startServer({ port: 0, log: () => {} })
     const app4 = express4()
     app4.post(
@@ -207,7 +219,7 @@ describe('regression: the example tool-scope gate on a non-JSON POST /mcp (defec
         next()
       },
       express4.json(),
-      requireToolScopes(TOOL_SCOPES),
+      requireToolScopes(TOOL_SCOPES) as unknown as express5.RequestHandler,
       (_req, res) => res.status(200).end('passed'),
     )
     const server4 = await listen(app4)
@@ -233,8 +245,8 @@ describe('regression: the example tool-scope gate on a non-JSON POST /mcp (defec
           body,
         })
         for (const res of [five, four]) {
-          expect([type, res.status, res.text]).to.deep.equal([type, 415, SDK_415])
-          expect(res.get('content-type')).to.equal('application/json')
+          expect([type, res.status, res.text]).to.deep.equal([type, 415, REFUSAL_415])
+          expect(res.get('content-type')).to.equal('application/json; charset=utf-8')
         }
       }
     } finally {
