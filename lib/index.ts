@@ -36,6 +36,12 @@ export { readUnverifiedIssuer, MAX_TOKEN_LENGTH } from './core/token.js'
 export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
 export type { PartnerTokenVerifierOptions } from './core/verifier-options.js'
 export { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
+export {
+  MemoryReplayStore,
+  ReplayUnavailableError,
+  type MemoryReplayStoreOptions,
+  type ReplayStore,
+} from './core/replay.js'
 export type { KeyRotationEvent } from './core/key-rotation-event.js'
 export {
   KEY_ROTATION_ERRORS,

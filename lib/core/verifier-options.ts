@@ -3,6 +3,7 @@
  * precise `TypeError`s; the result is frozen so later mutation by the caller changes nothing.
  */
 import type { JwksFetchError } from './jwks-fetch.js'
+import { checkReplayStore, type ReplayStore } from './replay.js'
 import {
   MAX_TIMER_MS,
   optionalFunction,
@@ -49,6 +50,13 @@ export interface PartnerTokenVerifierOptions {
   maxTokenLifetimeSec?: number
   /** Called with every failed JWKS fetch (exceptions it throws are ignored). */
   onJwksError?: (error: JwksFetchError) => void
+  /**
+   * Replay rejection: each (`iss`, `jti`) accepted once, remembered until `exp` + clock tolerance;
+   * a second use is 401 `token_replayed`, a store that cannot answer 503. A `MemoryReplayStore`
+   * for one process, the Redis fleet of `passport-agentpress-partner/redis` for several. Off by
+   * default.
+   */
+  replay?: ReplayStore
   /** Clock in milliseconds since the epoch; default `Date.now`. For tests. */
   clock?: () => number
 }
@@ -66,6 +74,7 @@ export interface NormalizedVerifierOptions {
   readonly jwksStaleMaxMs: number
   readonly maxTokenLifetimeSec: number
   readonly onJwksError: ((error: JwksFetchError) => void) | undefined
+  readonly replay: ReplayStore | undefined
   readonly clock: () => number
 }
 
@@ -81,6 +90,7 @@ const KNOWN = new Set([
   'jwksStaleMaxMs',
   'maxTokenLifetimeSec',
   'onJwksError',
+  'replay',
   'clock',
 ])
 
@@ -218,6 +228,7 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     jwksStaleMaxMs: integerMs(options, 'jwksStaleMaxMs', 86_400_000, 0),
     maxTokenLifetimeSec,
     onJwksError,
+    replay: checkReplayStore(options.replay, 'options.replay'),
     clock: clock ?? Date.now,
   })
 }
