@@ -42,6 +42,7 @@ export {
   type MemoryReplayStoreOptions,
   type ReplayStore,
 } from './core/replay.js'
+export type { RotationFleet, RotationFleetMember, SignedDelivery } from './core/rotation-fleet.js'
 export type { KeyRotationEvent } from './core/key-rotation-event.js'
 export {
   KEY_ROTATION_ERRORS,

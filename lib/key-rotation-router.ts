@@ -20,6 +20,12 @@ import { pathOf, sendJson, type Middleware } from './http/connect.js'
 import { BodyReadError, hasUnreadBody, preParsedBody, readBody } from './http/raw-body.js'
 import { AUTH_ERRORS, JWKS_RETRY_AFTER_SECONDS } from './core/reasons.js'
 import type { TokenVerifier } from './core/verifier.js'
+import {
+  checkFleet,
+  signedDelivery,
+  type RotationFleet,
+  type SignedDelivery,
+} from './core/rotation-fleet.js'
 
 /**
  * Options of {@link createKeyRotationRouter}.
@@ -58,6 +64,13 @@ export interface KeyRotationRouterOptions {
   refreshTimeoutMs?: number
   /** How many processed delivery ids are remembered for deduplication. Default 1,000. */
   maxRememberedIds?: number
+  /**
+   * Share deliveries with the other instances (e.g. `createRedisFleet` of
+   * `passport-agentpress-partner/redis`): a delivery is answered 200 only once it is applied here
+   * **and** published; if publishing fails, 503 + `Retry-After` and the retry is processed in full.
+   * An id another instance processed is a duplicate here too.
+   */
+  fleet?: RotationFleet
 }
 
 /**
@@ -91,6 +104,10 @@ const UNKNOWN_ISSUER: Outcome = { status: 200, body: { received: true, ignored: 
 const REFRESH_FAILED: Outcome = {
   status: 503,
   body: { error: 'jwks_unavailable', error_description: AUTH_ERRORS.jwks_unavailable.description },
+}
+const FLEET_UNAVAILABLE: Outcome = {
+  status: 503,
+  body: { error: 'fleet_unavailable', error_description: 'Fleet unavailable' },
 }
 
 function positiveMs(value: unknown, name: string, fallback: number): number {
@@ -218,6 +235,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
   const onRotation = optionalFunction(options.onRotation, 'onRotation must be a function')
   const bodyTimeoutMs = positiveMs(options.bodyTimeoutMs, 'bodyTimeoutMs', 10_000)
   const refreshTimeoutMs = positiveMs(options.refreshTimeoutMs, 'refreshTimeoutMs', 15_000)
+  const fleet = checkFleet(options.fleet, 'fleet')
   const maxRemembered = options.maxRememberedIds ?? 1000
   if (!Number.isSafeInteger(maxRemembered) || maxRemembered < 1) {
     throw new TypeError('maxRememberedIds must be a positive integer')
@@ -258,7 +276,8 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
     )
   }
 
-  const apply = async (event: KeyRotationEvent): Promise<Outcome> => {
+  // `signed`: the delivery as received over HTTP, to publish; absent for one relayed by the fleet.
+  const apply = async (event: KeyRotationEvent, signed?: SignedDelivery): Promise<Outcome> => {
     const targets = verifiers.filter(
       (v) => event.issuer === undefined || v.issuer === undefined || v.issuer === event.issuer,
     )
@@ -280,6 +299,13 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
     }
     const results = await Promise.allSettled(targets.map(refresh))
     if (failed || results.some((result) => result.status === 'rejected')) return REFRESH_FAILED
+    if (fleet !== undefined && signed !== undefined) {
+      try {
+        await fleet.publish(signed, event)
+      } catch {
+        return FLEET_UNAVAILABLE // not remembered: the retry is processed in full
+      }
+    }
     remember(event.id)
     if (onRotation !== undefined) {
       try {
@@ -291,11 +317,20 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
     return RECEIVED
   }
 
-  const deliver = (event: KeyRotationEvent): Promise<Outcome> => {
+  const shared = async (event: KeyRotationEvent, signed: SignedDelivery): Promise<Outcome> => {
+    // An outage here is not a verdict: process locally; the publish then decides the answer.
+    const processed = await fleet!.wasProcessed(event.id).catch(() => false)
+    if (!processed) return apply(event, signed)
+    remember(event.id)
+    return DUPLICATE
+  }
+
+  const deliver = (event: KeyRotationEvent, signed?: SignedDelivery): Promise<Outcome> => {
     if (isRemembered(event.id)) return Promise.resolve(DUPLICATE)
     let pending = inFlight.get(event.id)
     if (pending === undefined) {
-      pending = apply(event).finally(() => inFlight.delete(event.id))
+      const run = fleet !== undefined && signed !== undefined ? shared(event, signed) : apply(event)
+      pending = run.finally(() => inFlight.delete(event.id))
       inFlight.set(event.id, pending)
     }
     return pending
@@ -339,7 +374,10 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
       refuse(res, error.reason)
       return
     }
-    const outcome = await deliver(event)
+    const outcome = await deliver(
+      event,
+      fleet === undefined ? undefined : signedDelivery(body, req.headers),
+    )
     send(
       res,
       outcome.status,
@@ -347,6 +385,8 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
       outcome.status === 503 ? { 'Retry-After': String(JWKS_RETRY_AFTER_SECONDS) } : {},
     )
   }
+
+  fleet?.join({ prepared, verifiers, apply: (event) => deliver(event) })
 
   return function keyRotationRouter(req, res, next) {
     // Mounted with app.use(path, router), the framework strips the mount path: '/' (or '') is ours.
