@@ -1,6 +1,7 @@
 // Types of server.mjs, for TypeScript callers (the end-to-end tests).
 import type { AgentPressPartnerStrategy } from 'passport-agentpress-partner'
 import type { MockAgentPress } from 'passport-agentpress-partner/testing'
+import type { RedisFleet } from 'passport-agentpress-partner/redis'
 
 export declare const MCP_PATH: '/mcp'
 export declare const WEBHOOK_PATH: '/webhooks/agentpress/key-rotation'
@@ -34,6 +35,10 @@ export interface StartServerOptions {
   onToolCall?: (call: { tool: string; authInfo: unknown }) => void
   /** Log lines (rotation notices). Default `console.log`. */
   log?: (line: string) => void
+  /** Several instances: a Redis URL for `passport-agentpress-partner/redis` (replay on by default). */
+  redisUrl?: string
+  /** Replay rejection: Redis with `redisUrl`, else this process's memory. Default on with `redisUrl`. */
+  replay?: 'on' | 'off'
 }
 
 export interface RunningServer {
@@ -46,6 +51,7 @@ export interface RunningServer {
   mock: MockAgentPress | undefined
   users: { list(): ExampleUser[] }
   strategy: AgentPressPartnerStrategy
+  fleet: RedisFleet | undefined
   close(): Promise<void>
 }
 

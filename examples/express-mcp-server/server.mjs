@@ -21,6 +21,7 @@ import {
   AgentPressPartnerStrategy,
   authenticatePartner,
   createKeyRotationRouter,
+  MemoryReplayStore,
   protectedResourceMetadata,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, createMockControl } from 'passport-agentpress-partner/testing'
@@ -49,6 +50,8 @@ export async function startServer(options = {}) {
     autoProvision = true,
     onToolCall,
     log = console.log,
+    redisUrl,
+    replay = redisUrl === undefined ? 'off' : 'on',
   } = options
 
   // Listen first: with port 0 the audience (this server's URL) is known only afterwards.
@@ -66,6 +69,7 @@ export async function startServer(options = {}) {
   const audience = options.audience ?? `${url.replace('0.0.0.0', '127.0.0.1')}${MCP_PATH}`
 
   let mock
+  let fleet
   let trust = options.agentpress
   let webhookSecret = trust?.webhookSecret ?? options.webhookSecret
   try {
@@ -80,6 +84,9 @@ export async function startServer(options = {}) {
       webhookSecret = mock.webhookSecret
     }
 
+    // Several instances: rotations, revocations and used tokens shared through Redis.
+    if (redisUrl !== undefined) fleet = await startFleet(redisUrl, log)
+    const replayStore = replay === 'off' ? undefined : (fleet ?? new MemoryReplayStore())
     const users = new UserStore({ autoProvision })
     const prm = protectedResourceMetadata({
       resource: audience,
@@ -94,6 +101,7 @@ export async function startServer(options = {}) {
           audience,
           expectedExtProvider: trust.extProvider,
           ...(trust.jwksUrl === undefined ? {} : { jwksUrl: trust.jwksUrl }),
+          ...(replayStore === undefined ? {} : { replay: replayStore }),
         },
         realm: 'mcp',
         resourceMetadataUrl: prm.url,
@@ -114,12 +122,19 @@ export async function startServer(options = {}) {
         createKeyRotationRouter({
           webhookSecret,
           strategy,
+          ...(fleet === undefined ? {} : { fleet }),
           onRotation: (event) =>
             log(
               `key rotation ${event.retiredKid} → ${event.newCurrentKid}: signing keys refreshed`,
             ),
         }),
       )
+    }
+    if (fleet !== undefined) {
+      // Readiness for the load balancer: 200 once Redis is up and the revocations are applied.
+      built.get('/readyz', (_req, res) => {
+        res.status(fleet.state === 'ready' ? 200 : 503).json({ state: fleet.state, ...fleet.stats })
+      })
     }
     // 2. RFC 9728 Protected Resource Metadata, at the URL every challenge advertises.
     built.use(prm)
@@ -161,6 +176,8 @@ export async function startServer(options = {}) {
           error: { code: -32000, message: 'Method not allowed' },
         })
     })
+    // Stored revocations are applied before the first request is answered.
+    await fleet?.start()
     app = built
 
     return {
@@ -173,17 +190,29 @@ export async function startServer(options = {}) {
       mock,
       users,
       strategy,
+      fleet,
       async close() {
         server.closeAllConnections()
         await new Promise((resolve) => server.close(resolve))
+        await fleet?.close()
         await mock?.close()
       },
     }
   } catch (err) {
     server.close()
+    await fleet?.close()
     await mock?.close()
     throw err
   }
+}
+
+// The fleet lives in a subpath whose peer dependency (`redis`) is optional: loaded only when used.
+async function startFleet(redisUrl, log) {
+  const { createRedisFleet } = await import('passport-agentpress-partner/redis')
+  return createRedisFleet({
+    url: redisUrl,
+    onStateChange: (state) => log(`fleet: ${state}`),
+  })
 }
 
 /** What `npm start` prints. */
@@ -245,6 +274,8 @@ async function main() {
       ...(config.extProvider === undefined ? {} : { extProvider: config.extProvider }),
       ...(config.webhookSecret === undefined ? {} : { webhookSecret: config.webhookSecret }),
       ...(config.agentpress === undefined ? {} : { agentpress: config.agentpress }),
+      ...(config.redisUrl === undefined ? {} : { redisUrl: config.redisUrl }),
+      ...(config.replay === undefined ? {} : { replay: config.replay }),
     })
   } catch (err) {
     const hint =
