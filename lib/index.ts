@@ -58,11 +58,7 @@ export {
   verifyKeyRotation,
   type VerifyKeyRotationOptions,
 } from './core/key-rotation.js'
-export {
-  createKeyRotationRouter,
-  type KeyRotationRouter,
-  type KeyRotationRouterOptions,
-} from './key-rotation-router.js'
+export { createKeyRotationRouter, type KeyRotationRouterOptions } from './key-rotation-router.js'
 export {
   AgentPressPartnerStrategy,
   STRATEGY_NAME,
@@ -74,16 +70,15 @@ export {
   type VerifyFunctionWithRequest,
 } from './strategy.js'
 export {
-  JSONRPC_AUTH_ERROR_CODE,
   agentPressErrorHandler,
   authenticatePartner,
-  refusalBody,
-  requireScopes,
   type AuthenticatePartnerOptions,
   type ErrorBodyFormat,
   type ErrorHandlerOptions,
   type PassportLike,
 } from './middleware.js'
+export { requireScopes } from './require-scopes.js'
+export { JSONRPC_AUTH_ERROR_CODE, refusalBody } from './http/refusal.js'
 export type { ErrorMiddleware, Middleware, NextFunction } from './http/connect.js'
 export {
   protectedResourceMetadata,

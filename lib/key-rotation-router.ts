@@ -18,14 +18,10 @@ import { assertWebhookSecrets, prepareKeyRotation, verifyPrepared } from './core
 import { MAX_TIMER_MS, optionalFunction, optionsObject } from './core/validate.js'
 import { pathOf, sendJson, type Middleware } from './http/connect.js'
 import { BodyReadError, hasUnreadBody, preParsedBody, readBody } from './http/raw-body.js'
-import { AUTH_ERRORS, JWKS_RETRY_AFTER_SECONDS } from './core/reasons.js'
+import { JWKS_RETRY_AFTER_SECONDS } from './core/reasons.js'
+import { checkRotationTargets, createRotationDeliveries } from './core/rotation-deliveries.js'
 import type { TokenVerifier } from './core/verifier.js'
-import {
-  checkFleet,
-  signedDelivery,
-  type RotationFleet,
-  type SignedDelivery,
-} from './core/rotation-fleet.js'
+import { checkFleet, signedDelivery, type RotationFleet } from './core/rotation-fleet.js'
 
 /**
  * Options of {@link createKeyRotationRouter}.
@@ -73,43 +69,6 @@ export interface KeyRotationRouterOptions {
   fleet?: RotationFleet
 }
 
-/**
- * The middleware returned by {@link createKeyRotationRouter}.
- *
- * @example
- * ```ts
- * import { createServer } from 'node:http'
- *
- * const router: KeyRotationRouter = createKeyRotationRouter({
- *   webhookSecret,
- *   verifiers: [verifier],
- * })
- * // Any `(req, res, next)` host: Express, Connect, or a bare Node server.
- * createServer((req, res) => router(req, res, () => res.writeHead(404).end())).listen(3000)
- * ```
- */
-export type KeyRotationRouter = Middleware
-
-/** How long a processed id is remembered: the key overlap window of SPEC §3 (24 h). */
-const REMEMBER_MS = 24 * 60 * 60 * 1000
-
-interface Outcome {
-  readonly status: 200 | 503
-  readonly body: Readonly<Record<string, unknown>>
-}
-
-const RECEIVED: Outcome = { status: 200, body: { received: true } }
-const DUPLICATE: Outcome = { status: 200, body: { received: true, duplicate: true } }
-const UNKNOWN_ISSUER: Outcome = { status: 200, body: { received: true, ignored: 'unknown_issuer' } }
-const REFRESH_FAILED: Outcome = {
-  status: 503,
-  body: { error: 'jwks_unavailable', error_description: AUTH_ERRORS.jwks_unavailable.description },
-}
-const FLEET_UNAVAILABLE: Outcome = {
-  status: 503,
-  body: { error: 'fleet_unavailable', error_description: 'Fleet unavailable' },
-}
-
 function positiveMs(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
@@ -140,30 +99,7 @@ function resolveVerifiers(options: KeyRotationRouterOptions): readonly TokenVeri
   } else {
     throw new TypeError('strategy or verifiers is required')
   }
-  if (!Array.isArray(list) || list.length === 0) {
-    throw new TypeError(`${name} must be a non-empty array`)
-  }
-  list.forEach((verifier: unknown, index) => {
-    if (typeof verifier !== 'object' || verifier === null) {
-      throw new TypeError(`${name}[${index}] must be a TokenVerifier`)
-    }
-    const { refreshJwks, revokeKid, issuer } = verifier as Record<string, unknown>
-    if (refreshJwks !== undefined && typeof refreshJwks !== 'function') {
-      throw new TypeError(`${name}[${index}].refreshJwks must be a function`)
-    }
-    if (revokeKid !== undefined && typeof revokeKid !== 'function') {
-      throw new TypeError(`${name}[${index}].revokeKid must be a function`)
-    }
-    if (issuer !== undefined && typeof issuer !== 'string') {
-      throw new TypeError(`${name}[${index}].issuer must be a string`)
-    }
-  })
-  if (!list.some((verifier) => typeof (verifier as TokenVerifier).refreshJwks === 'function')) {
-    throw new TypeError(
-      `${name}: no verifier has refreshJwks(), so a rotation could change nothing`,
-    )
-  }
-  return Object.freeze([...(list as TokenVerifier[])])
+  return checkRotationTargets(list, name)
 }
 
 function send(
@@ -188,30 +124,15 @@ function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread
 }
 
 /**
- * Creates the key-rotation webhook receiver. Mount it at the URL registered with AgentPress,
- * **before** any global body parser (or keep `req.rawBody` with `express.json({ verify })`):
- *
- * - `POST` at the mount path only; other methods get 405 with `Allow: POST`; other sub-paths go to
- *   `next()`.
- * - The raw body is read here: at most 8192 bytes, enforced while streaming (413, also at once
- *   from a larger `Content-Length`), within `bodyTimeoutMs` (408), `Content-Encoding` other than
- *   `identity` is 415. A Buffer left by an earlier parser in `req.rawBody` or `req.body` is used
- *   as is; a body consumed with no raw copy is 500 `body_already_parsed`, whose message names the
- *   fix — the body is never re-serialised.
- * - Every refusal is JSON `{"error":"<reason>","error_description":"<fixed text>"}`, the shape of
- *   SPEC §4's JSON option; statuses per SPEC §5.
- * - A valid event: with `emergency: true`, `revokeKid(retiredKid)` first on each matching verifier
- *   (so the old key is refused even if the refetch fails), then `refreshJwks()` on the verifiers
- *   whose `issuer` equals `event.issuer` (all when the event names none; a verifier without
- *   `issuer` matches every event), then 200 `{"received":true}`.
- * - An event naming an issuer no verifier trusts is 200
- *   `{"received":true,"ignored":"unknown_issuer"}`: it is authentic (signed with our secret) and
- *   retrying cannot change anything, while a 4xx would only make AgentPress retry five times.
- * - A failed refresh is 503 with `Retry-After: 5` and `{"error":"jwks_unavailable",…}`, so
- *   AgentPress retries and the retry is processed in full.
- * - An id already processed (kept 24 h, at most `maxRememberedIds`, least recently seen evicted) is
- *   200 `{"received":true,"duplicate":true}` with no refresh; concurrent deliveries of one id share
- *   one processing.
+ * Creates the key-rotation webhook receiver (SPEC §5). Mount it at the URL registered with
+ * AgentPress, **before** any global body parser (or keep `req.rawBody` with
+ * `express.json({ verify })`): it reads the raw body itself (8192 bytes at most, within
+ * `bodyTimeoutMs`), verifies it, and answers `POST` at its mount path only (405 otherwise; other
+ * sub-paths go to `next()`). A valid event revokes the retired kid first when `emergency` is set,
+ * refreshes the verifiers of `event.issuer`, and is 200 `{"received":true}`; a repeat is
+ * acknowledged without a refresh; a failed refresh is 503 with `Retry-After: 5`, so AgentPress
+ * retries. Every refusal is `{"error":"<reason>","error_description":"<fixed text>"}`. The README
+ * section "Key-rotation webhook router" has every status.
  *
  * @example
  * ```ts
@@ -226,7 +147,7 @@ function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread
  * app.use(express.json()) // after the router
  * ```
  */
-export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyRotationRouter {
+export function createKeyRotationRouter(options: KeyRotationRouterOptions): Middleware {
   optionsObject(options, 'createKeyRotationRouter: options must be an object')
   const secret = assertWebhookSecrets(options.webhookSecret, 'webhookSecret')
   const verifiers = resolveVerifiers(options)
@@ -235,106 +156,21 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
   const onRotation = optionalFunction(options.onRotation, 'onRotation must be a function')
   const bodyTimeoutMs = positiveMs(options.bodyTimeoutMs, 'bodyTimeoutMs', 10_000)
   const refreshTimeoutMs = positiveMs(options.refreshTimeoutMs, 'refreshTimeoutMs', 15_000)
-  const fleet = checkFleet(options.fleet, 'fleet')
   const maxRemembered = options.maxRememberedIds ?? 1000
   if (!Number.isSafeInteger(maxRemembered) || maxRemembered < 1) {
     throw new TypeError('maxRememberedIds must be a positive integer')
   }
 
-  // id → expiry (ms). Map keeps insertion order, so the first key is the least recently seen.
-  const remembered = new Map<string, number>()
-  const inFlight = new Map<string, Promise<Outcome>>()
-
-  const isRemembered = (id: string): boolean => {
-    const expires = remembered.get(id)
-    if (expires === undefined) return false
-    if (expires <= clock()) {
-      remembered.delete(id)
-      return false
-    }
-    remembered.delete(id)
-    remembered.set(id, expires)
-    return true
-  }
-  const remember = (id: string): void => {
-    remembered.delete(id)
-    remembered.set(id, clock() + REMEMBER_MS)
-    while (remembered.size > maxRemembered) {
-      remembered.delete(remembered.keys().next().value as string)
-    }
-  }
-
-  const refresh = (verifier: TokenVerifier): Promise<void> => {
-    if (typeof verifier.refreshJwks !== 'function') return Promise.resolve()
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('refresh deadline passed')), refreshTimeoutMs)
-      timer.unref()
-    })
-    return Promise.race([Promise.resolve().then(() => verifier.refreshJwks!()), deadline]).finally(
-      () => clearTimeout(timer),
-    )
-  }
-
-  // `signed`: the delivery as received over HTTP, to publish; absent for one relayed by the fleet.
-  const apply = async (event: KeyRotationEvent, signed?: SignedDelivery): Promise<Outcome> => {
-    const targets = verifiers.filter(
-      (v) => event.issuer === undefined || v.issuer === undefined || v.issuer === event.issuer,
-    )
-    if (targets.length === 0) {
-      remember(event.id)
-      return UNKNOWN_ISSUER
-    }
-    let failed = false
-    if (event.emergency === true) {
-      // Revoke before any await: the retired key is refused from this instant, even if the
-      // refetch below fails or stalls (SPEC §5).
-      for (const target of targets) {
-        try {
-          target.revokeKid?.(event.retiredKid)
-        } catch {
-          failed = true
-        }
-      }
-    }
-    const results = await Promise.allSettled(targets.map(refresh))
-    if (failed || results.some((result) => result.status === 'rejected')) return REFRESH_FAILED
-    if (fleet !== undefined && signed !== undefined) {
-      try {
-        await fleet.publish(signed, event)
-      } catch {
-        return FLEET_UNAVAILABLE // not remembered: the retry is processed in full
-      }
-    }
-    remember(event.id)
-    if (onRotation !== undefined) {
-      try {
-        Promise.resolve(onRotation(event)).catch(() => {})
-      } catch {
-        // A throwing hook must not turn a processed rotation into a retry.
-      }
-    }
-    return RECEIVED
-  }
-
-  const shared = async (event: KeyRotationEvent, signed: SignedDelivery): Promise<Outcome> => {
-    // An outage here is not a verdict: process locally; the publish then decides the answer.
-    const processed = await fleet!.wasProcessed(event.id).catch(() => false)
-    if (!processed) return apply(event, signed)
-    remember(event.id)
-    return DUPLICATE
-  }
-
-  const deliver = (event: KeyRotationEvent, signed?: SignedDelivery): Promise<Outcome> => {
-    if (isRemembered(event.id)) return Promise.resolve(DUPLICATE)
-    let pending = inFlight.get(event.id)
-    if (pending === undefined) {
-      const run = fleet !== undefined && signed !== undefined ? shared(event, signed) : apply(event)
-      pending = run.finally(() => inFlight.delete(event.id))
-      inFlight.set(event.id, pending)
-    }
-    return pending
-  }
+  const fleet = checkFleet(options.fleet, 'fleet')
+  const deliver = createRotationDeliveries({
+    verifiers,
+    onRotation,
+    refreshTimeoutMs,
+    maxRememberedIds: maxRemembered,
+    clock,
+    fleet,
+  })
+  fleet?.join({ prepared, verifiers, apply: (event) => deliver(event) })
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const encoding = req.headers['content-encoding']
@@ -385,8 +221,6 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): KeyR
       outcome.status === 503 ? { 'Retry-After': String(JWKS_RETRY_AFTER_SECONDS) } : {},
     )
   }
-
-  fleet?.join({ prepared, verifiers, apply: (event) => deliver(event) })
 
   return function keyRotationRouter(req, res, next) {
     // Mounted with app.use(path, router), the framework strips the mount path: '/' (or '') is ours.

@@ -1,37 +1,27 @@
 /**
- * Express/Connect middleware around the strategy: per-route scope checks and JSON / JSON-RPC
- * bodies for every refusal of SPEC §4.
+ * `authenticatePartner`: the strategy with a JSON (or JSON-RPC) body on every refusal of SPEC §4,
+ * through Passport or without it, and `agentPressErrorHandler`, the same bodies as an error
+ * middleware.
  *
  * Everything here speaks plain Node (`IncomingMessage`, `ServerResponse`, `next(err)`), so it runs
  * unchanged in Express 4, Express 5 and Connect. Headers come only from the error table and the
  * strategy's validated options; bodies only from the fixed descriptions.
  */
+import { rejectUnknownKeys } from './core/validate.js'
+import { authenticate, type AuthActions, type AuthSettings } from './http/authenticate.js'
+import type { ErrorMiddleware, Middleware, NextFunction } from './http/connect.js'
+import {
+  BODY_FORMAT,
+  FAILURE_REASON,
+  renderRefusal,
+  writeRefusal,
+  type ErrorBodyFormat,
+  type RefusalCarrier,
+} from './http/refusal.js'
+import { AgentPressPartnerStrategy, STRATEGY_NAME, settingsOf } from './strategy.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-import { challengeFor, type ChallengeContext } from './core/challenge.js'
-import { AgentPressAuthError, AgentPressHttpError } from './core/errors.js'
-import { AUTH_ERRORS, type AuthErrorReason } from './core/reasons.js'
-import { checkScopes } from './core/scope.js'
-import { rejectUnknownKeys } from './core/validate.js'
-import { sendJson, type ErrorMiddleware, type Middleware } from './http/connect.js'
-import {
-  AgentPressPartnerStrategy,
-  CHALLENGE_CONTEXT,
-  FAILURE_REASON,
-  STRATEGY_NAME,
-} from './strategy.js'
-
-/**
- * Response body of a refusal: `'json'` → `{"error","error_description"}` (`error` is the RFC 6750
- * code, or the reason where there is none: `no_credentials`, `jwks_unavailable`); `'jsonrpc'` →
- * the JSON-RPC error of SPEC §4 (`code` -32001, `data.reason`), for MCP clients.
- *
- * @example
- * ```ts
- * const body: ErrorBodyFormat = 'jsonrpc'
- * ```
- */
-export type ErrorBodyFormat = 'json' | 'jsonrpc'
+export type { ErrorBodyFormat } from './http/refusal.js'
 
 /**
  * The part of a Passport instance {@link authenticatePartner} uses.
@@ -74,66 +64,8 @@ export interface ErrorHandlerOptions {
   body?: ErrorBodyFormat | undefined
 }
 
-/**
- * JSON-RPC error code of every refusal (implementation-defined server error range).
- *
- * @example
- * ```ts
- * if (response.error?.code === JSONRPC_AUTH_ERROR_CODE) console.log(response.error.data.reason)
- * ```
- */
-export const JSONRPC_AUTH_ERROR_CODE = -32001
-
 const AUTHENTICATE_OPTIONS: ReadonlySet<string> = new Set(['body', 'strategy'])
 const HANDLER_OPTIONS: ReadonlySet<string> = new Set(['body'])
-
-// Set by `authenticatePartner` so a later `requireScopes` answers with the same body format.
-const BODY_FORMAT: unique symbol = Symbol.for('passport-agentpress-partner.body')
-
-type StatefulRequest = IncomingMessage & {
-  [FAILURE_REASON]?: AuthErrorReason
-  [CHALLENGE_CONTEXT]?: ChallengeContext
-  [BODY_FORMAT]?: ErrorBodyFormat
-  authInfo?: unknown
-  auth?: unknown
-}
-
-/**
- * Route middleware requiring every one of `scopes` (flat-set membership: `settings:*` does not
- * imply `settings:read`). Reads `req.authInfo.scopes` as set by the strategy (or `req.auth.scopes`)
- * and otherwise answers 403 `insufficient_scope` with `scope="<the scopes this route needs>"`
- * and the realm/resource metadata of the strategy that authenticated the request.
- *
- * The refusal is passed to `next(err)` as an `AgentPressHttpError` carrying `status` and
- * `headers`, so the default error handler of Express and Connect renders it; after
- * {@link authenticatePartner} (or with {@link agentPressErrorHandler}) it gets a JSON body.
- *
- * @throws {TypeError} at creation, when no scope is given or one is not an RFC 6749 scope token.
- *
- * @example
- * ```ts
- * app.post(
- *   '/mcp/admin',
- *   passport.authenticate('agentpress-partner', { session: false }),
- *   requireScopes('mcp:write', 'settings:read'),
- *   handler,
- * )
- * ```
- */
-export function requireScopes(...scopes: string[]): Middleware {
-  const needed = checkScopes(scopes, 'requireScopes() scopes', false)
-  return function requireScopesMiddleware(req, res, next) {
-    const request = req as StatefulRequest
-    const granted = grantedScopes(request)
-    if (needed.every((scope) => granted.includes(scope))) return next()
-    request[FAILURE_REASON] = 'insufficient_scope'
-    const context = request[CHALLENGE_CONTEXT] ?? {}
-    const error = new AgentPressHttpError('insufficient_scope', { ...context, scope: needed })
-    const format = request[BODY_FORMAT]
-    if (format === undefined || res.headersSent) return next(error)
-    writeRefusal(res, error.status, error.reason, error.headers, format)
-  }
-}
 
 /**
  * This package's strategy with a JSON (or JSON-RPC) body on every refusal of SPEC §4, 401s
@@ -144,9 +76,9 @@ export function requireScopes(...scopes: string[]): Middleware {
  * - Given the **passport instance**, it runs `passport.authenticate(strategy, { session: false,
  *   failWithError: true })` and renders what that reports, so a chain with other strategies
  *   (`strategy: ['agentpress-partner', 'bearer']`) works as with Passport alone.
- * - Given an **`AgentPressPartnerStrategy` instance**, it drives that strategy directly, without
- *   Passport's per-request machinery (measurably faster: see bench/RESULTS.md). `req.user` and
- *   `req.authInfo` are set as Passport would set them with `session: false`; there is no chain.
+ * - Given an **`AgentPressPartnerStrategy` instance**, it runs the strategy's decision directly,
+ *   without Passport's per-request machinery (measurably faster: see bench/RESULTS.md). `req.user`
+ *   and `req.authInfo` are set as Passport would set them with `session: false`; there is no chain.
  *
  * @example
  * ```ts
@@ -171,7 +103,7 @@ export function authenticatePartner(
         'authenticatePartner() options.strategy names Passport strategies; omit it when passing a strategy instance',
       )
     }
-    return direct(passportOrStrategy, format)
+    return direct(settingsOf(passportOrStrategy), format)
   }
   const passport = passportOrStrategy
   if (
@@ -190,41 +122,47 @@ export function authenticatePartner(
   }
   const handler = authenticate as Middleware
   return function authenticatePartnerMiddleware(req, res, next) {
-    ;(req as StatefulRequest)[BODY_FORMAT] = format
+    ;(req as RefusalCarrier)[BODY_FORMAT] = format
     handler(req, res, (err?: unknown) => {
       if (err === undefined || err === null) return next()
-      if (!render(err, req as StatefulRequest, res, format)) next(err)
+      if (!renderRefusal(err, req as RefusalCarrier, res, format)) next(err)
     })
   }
 }
 
-// The strategy's three Passport actions, answered here: the strategy decides exactly once, so
-// each request gets one of them.
-function direct(strategy: AgentPressPartnerStrategy, format: ErrorBodyFormat): Middleware {
-  return function authenticatePartnerDirect(req, res, next) {
-    const request = req as StatefulRequest & { user?: unknown }
+// The decision's three outcomes, answered here: `success` sets what Passport would set with
+// `session: false`, `fail` writes the refusal of the reason the decision recorded.
+class DirectActions implements AuthActions {
+  constructor(
+    readonly req: RefusalCarrier,
+    readonly res: ServerResponse,
+    readonly next: NextFunction,
+    readonly format: ErrorBodyFormat,
+  ) {}
+
+  success(user: unknown, info?: unknown): void {
+    this.req.user = user
+    this.req.authInfo = info
+    this.next()
+  }
+
+  fail(challenge?: string): void {
+    if (this.res.headersSent) return
+    const reason = this.req[FAILURE_REASON] ?? 'no_credentials'
+    const headers = typeof challenge === 'string' ? { 'WWW-Authenticate': challenge } : undefined
+    writeRefusal(this.res, reason, headers, this.format)
+  }
+
+  error(err: unknown): void {
+    if (!renderRefusal(err, this.req, this.res, this.format)) this.next(err)
+  }
+}
+
+function direct(settings: AuthSettings, format: ErrorBodyFormat): Middleware {
+  return function authenticatePartnerDirect(req: IncomingMessage, res, next) {
+    const request = req as RefusalCarrier
     request[BODY_FORMAT] = format
-    const run = Object.create(strategy) as AgentPressPartnerStrategy & {
-      success(user: unknown, info?: unknown): void
-      fail(challenge?: string): void
-      error(err: unknown): void
-    }
-    run.success = (user, info) => {
-      request.user = user
-      request.authInfo = info
-      next()
-    }
-    run.fail = (challenge) => {
-      if (res.headersSent) return
-      const reason = request[FAILURE_REASON] ?? 'no_credentials'
-      const headers: Record<string, string> =
-        typeof challenge === 'string' ? { 'WWW-Authenticate': challenge } : {}
-      writeRefusal(res, 401, reason, headers, format)
-    }
-    run.error = (err) => {
-      if (!render(err, request, res, format)) next(err)
-    }
-    run.authenticate(req)
+    authenticate(settings, req, new DirectActions(request, res, next, format))
   }
 }
 
@@ -248,88 +186,8 @@ export function agentPressErrorHandler(options: ErrorHandlerOptions = {}): Error
   rejectUnknownKeys(options, HANDLER_OPTIONS, 'agentPressErrorHandler')
   const format = checkFormat(options.body, 'agentPressErrorHandler() options.body')
   return function agentPressErrorHandlerMiddleware(err, req, res, next) {
-    if (!render(err, req as StatefulRequest, res, format)) next(err)
+    if (!renderRefusal(err, req as RefusalCarrier, res, format)) next(err)
   }
-}
-
-/**
- * The body of a refusal, as {@link authenticatePartner} and {@link agentPressErrorHandler} write
- * it. Only fixed text: the error code (or, where RFC 6750 has none, the reason) and description.
- *
- * @example
- * ```ts
- * refusalBody('expired', 'json') // '{"error":"invalid_token","error_description":"Token expired"}'
- * ```
- */
-export function refusalBody(reason: AuthErrorReason, format: ErrorBodyFormat): string {
-  const entry = AUTH_ERRORS[reason]
-  if (format === 'jsonrpc') {
-    return JSON.stringify({
-      jsonrpc: '2.0',
-      id: null,
-      error: { code: JSONRPC_AUTH_ERROR_CODE, message: entry.description, data: { reason } },
-    })
-  }
-  return JSON.stringify({ error: entry.error ?? reason, error_description: entry.description })
-}
-
-// Renders `err` when it is one of our refusals; returns false to let the caller pass it on.
-function render(
-  err: unknown,
-  req: StatefulRequest,
-  res: ServerResponse,
-  format: ErrorBodyFormat,
-): boolean {
-  if (res.headersSent) return false
-  if (isAuthError(err)) {
-    writeRefusal(res, err.status, err.reason, err.headers, format)
-    return true
-  }
-  // Passport's `failWithError`: it has set the 401 and every strategy's WWW-Authenticate already;
-  // only the reason our strategy recorded tells what to describe.
-  const reason = req[FAILURE_REASON]
-  if (
-    err instanceof Error &&
-    err.name === 'AuthenticationError' &&
-    reason !== undefined &&
-    AUTH_ERRORS[reason].status === 401 &&
-    res.statusCode === 401
-  ) {
-    if (!res.hasHeader('WWW-Authenticate')) {
-      res.setHeader('WWW-Authenticate', challengeFor(reason, req[CHALLENGE_CONTEXT]) ?? 'Bearer')
-    }
-    writeRefusal(res, 401, reason, {}, format)
-    return true
-  }
-  return false
-}
-
-function isAuthError(err: unknown): err is AgentPressAuthError {
-  return (
-    err instanceof AgentPressAuthError &&
-    Object.prototype.hasOwnProperty.call(AUTH_ERRORS, err.reason) &&
-    err.status === AUTH_ERRORS[err.reason].status
-  )
-}
-
-function writeRefusal(
-  res: ServerResponse,
-  status: number,
-  reason: AuthErrorReason,
-  headers: Readonly<Record<string, string>>,
-  format: ErrorBodyFormat,
-): void {
-  sendJson(res, status, refusalBody(reason, format), headers)
-}
-
-function grantedScopes(req: StatefulRequest): readonly unknown[] {
-  for (const holder of [req.authInfo, req.auth]) {
-    if (holder !== null && typeof holder === 'object') {
-      const scopes = (holder as { scopes?: unknown }).scopes
-      if (Array.isArray(scopes)) return scopes
-    }
-  }
-  return []
 }
 
 function checkFormat(value: unknown, name: string): ErrorBodyFormat {

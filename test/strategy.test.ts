@@ -266,12 +266,23 @@ describe('AgentPressPartnerStrategy', () => {
       [
         'relative resourceMetadataUrl',
         () => strategy({ resourceMetadataUrl: '/.well-known/oauth-protected-resource' }),
-        'options.resourceMetadataUrl must be an absolute URL',
+        'options.resourceMetadataUrl must be an absolute URL, got "/.well-known/oauth-protected-resource"',
       ],
       [
         'ftp resourceMetadataUrl',
         () => strategy({ resourceMetadataUrl: 'ftp://x.example/prm' }),
-        'options.resourceMetadataUrl must use https: or http:, got ftp:',
+        'options.resourceMetadataUrl must use https: (http: is allowed only for loopback hosts), got ftp:',
+      ],
+      [
+        // One URL policy for jwksUrl, the PRM URLs and resourceMetadataUrl (was: any http: host).
+        'http resourceMetadataUrl on a non-loopback host',
+        () => strategy({ resourceMetadataUrl: 'http://x.example/prm' }),
+        'options.resourceMetadataUrl must use https: (http: is allowed only for loopback hosts), got http:',
+      ],
+      [
+        'resourceMetadataUrl with a fragment',
+        () => strategy({ resourceMetadataUrl: 'https://x.example/prm#top' }),
+        'options.resourceMetadataUrl must not contain a fragment',
       ],
       [
         'resourceMetadataUrl with credentials',
@@ -315,6 +326,17 @@ describe('AgentPressPartnerStrategy', () => {
         expect(build).to.throw(TypeError).with.property('message', message)
       })
     }
+
+    it('accepts a resourceMetadataUrl on https:, or on http: to a loopback host', async () => {
+      for (const url of [
+        'https://x.example/prm',
+        'http://127.0.0.1:3000/prm',
+        'http://[::1]/prm',
+      ]) {
+        const action = await single(strategy({ resourceMetadataUrl: url }), request())
+        expect(action).to.deep.equal({ name: 'fail', args: [`Bearer resource_metadata="${url}"`] })
+      }
+    })
 
     it('keeps its own copy of the options: later mutation changes nothing', async () => {
       const options = { verifier: fakeVerifier(), realm: 'mcp', requiredScopes: ['mcp:read'] }

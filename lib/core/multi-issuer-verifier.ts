@@ -50,6 +50,13 @@ export class MultiIssuerVerifier implements TokenVerifier {
    * single verifier reports; a missing `iss` is `missing_claim`, an unlisted one `issuer_mismatch`.
    */
   async verifyToken(token: string): Promise<PartnerTokenClaims> {
+    return this.verifyNow(token)
+  }
+
+  /**
+   * {@link verifyToken} without a promise when our verifier has the key cached. @internal
+   */
+  verifyNow(token: string): PartnerTokenClaims | PromiseLike<PartnerTokenClaims> {
     const parsed = parseToken(token)
     const iss = parsed.payload.iss
     if (typeof iss !== 'string' || iss === '') throw new PartnerTokenError('missing_claim')
@@ -57,7 +64,7 @@ export class MultiIssuerVerifier implements TokenVerifier {
     if (verifier === undefined) throw new PartnerTokenError('issuer_mismatch')
     // Our own verifier reuses the parse; any other verifier gets the token string.
     return verifier instanceof PartnerTokenVerifier
-      ? verifier.verifyParsed(parsed)
+      ? verifier.verifyParsedNow(parsed)
       : verifier.verifyToken(token)
   }
 

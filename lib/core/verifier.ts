@@ -101,6 +101,7 @@ export class PartnerTokenVerifier implements TokenVerifier {
    * @throws {JwksUnavailableError} the JWKS cannot be fetched and no cached key can answer.
    */
   verifyToken(token: string): Promise<PartnerTokenClaims> {
+    // One promise per call: the result itself when a fetch made one, a throw as a rejection.
     try {
       const result = this.#verify(parseToken(token))
       return result instanceof Promise ? result : Promise.resolve(result)
@@ -110,17 +111,18 @@ export class PartnerTokenVerifier implements TokenVerifier {
   }
 
   /**
-   * Verifies a token already split by `parseToken` (lets a multi-issuer dispatcher parse once).
+   * {@link verifyToken} without a promise when the key is cached: the claims, or a promise when a
+   * fetch is needed; refusals are thrown. The request decision's hot path.
    *
    * @internal
    */
-  verifyParsed(token: ParsedToken): Promise<PartnerTokenClaims> {
-    try {
-      const result = this.#verify(token)
-      return result instanceof Promise ? result : Promise.resolve(result)
-    } catch (error) {
-      return Promise.reject(error)
-    }
+  verifyNow(token: string): PartnerTokenClaims | Promise<PartnerTokenClaims> {
+    return this.#verify(parseToken(token))
+  }
+
+  /** {@link verifyNow} for a token already split by `parseToken` (a dispatcher parses once). @internal */
+  verifyParsedNow(token: ParsedToken): PartnerTokenClaims | Promise<PartnerTokenClaims> {
+    return this.#verify(token)
   }
 
   // Synchronous whenever the key is cached (the hot path): one promise per call, made by the caller.

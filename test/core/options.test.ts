@@ -79,6 +79,12 @@ describe('PartnerTokenVerifier options', () => {
       'options.jwksUrl must not contain credentials',
     ],
     [
+      // One URL policy (`secureUrl`): an empty fragment is refused too, as for the PRM URLs.
+      'a jwksUrl with an empty fragment',
+      { jwksUrl: 'https://keys.example/jwks.json#' },
+      'options.jwksUrl must not contain a fragment',
+    ],
+    [
       'a non-URL issuer without jwksUrl',
       { issuer: 'acme' },
       'options.jwksUrl (derived from options.issuer) must be an absolute URL, got "acme/.well-known/jwks.json"',

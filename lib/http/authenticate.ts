@@ -1,0 +1,207 @@
+/**
+ * The one request decision, framework-free: read the token, verify it, check the required scopes,
+ * resolve the user through the application's `verify` callback, and report exactly one of
+ * `success`, `fail` or `error`. The Passport strategy passes its per-request actions; the
+ * Passport-free middleware passes its own.
+ *
+ * The table of `core/reasons.ts` decides every refusal: a 401 row is `fail(challenge, 401)` (so a
+ * Passport chain goes on to the next strategy, and Passport sets `WWW-Authenticate`, which it does
+ * only for a 401); any other row is `error(err)` with an `AgentPressAuthError` whose `status` and
+ * `headers` the default error handler of Express and Connect renders as is. Every header value
+ * comes from the table and the validated options, never from the request.
+ *
+ * The hot path (a cached key, a `verify` that calls `done` synchronously) runs to `success`
+ * without a promise: our verifiers answer synchronously when they can.
+ */
+import type { IncomingMessage } from 'node:http'
+import { readBearerToken } from '../core/bearer.js'
+import type { ChallengeContext } from '../core/challenge.js'
+import type { PartnerTokenClaims } from '../core/claims.js'
+import { JwksUnavailableError, refusalError, verifierRefusal } from '../core/errors.js'
+import { AUTH_ERRORS, type AuthErrorReason } from '../core/reasons.js'
+import { parseScope } from '../core/scope.js'
+import { authInfoOf } from './auth-info.js'
+import { CHALLENGE_CONTEXT, FAILURE_REASON, type RefusalCarrier } from './refusal.js'
+import {
+  callVerify,
+  isThenable,
+  type VerifyFunction,
+  type VerifyFunctionWithRequest,
+} from './verify-callback.js'
+
+export type { AgentPressAuthInfo, McpAuthInfo } from './auth-info.js'
+export type { VerifyDone, VerifyFunction, VerifyFunctionWithRequest } from './verify-callback.js'
+
+/** The three outcomes of a request (Passport's per-request actions). @internal */
+export interface AuthActions {
+  success(user: unknown, info?: unknown): void
+  fail(challenge?: string): void
+  error(err: unknown): void
+}
+
+/** Everything the decision needs, prepared once at construction. @internal */
+export interface AuthSettings {
+  readonly context: ChallengeContext
+  readonly requiredScopes: readonly string[]
+  readonly passReqToCallback: boolean
+  readonly tokenFromRequest: ((req: IncomingMessage) => string | null | undefined) | undefined
+  readonly verify: VerifyFunction | VerifyFunctionWithRequest
+  /** Verifies a token: the claims at once when the key is cached, else a promise; may throw. */
+  readonly verifyToken: (token: string) => PartnerTokenClaims | PromiseLike<PartnerTokenClaims>
+  /** The resource a token of `iss` was verified for, when its audience is a URL. */
+  readonly resourceOf: (claims: PartnerTokenClaims) => URL | undefined
+  /** The challenge of each reason, rendered once. */
+  readonly challenges: Readonly<Record<AuthErrorReason, string | undefined>>
+}
+
+/**
+ * Decides one request. Never throws and never rejects: every outcome becomes exactly one action,
+ * and an action that throws (Passport, or a challenge of another strategy that `setHeader`
+ * refuses) is reported as an error instead of crashing.
+ *
+ * @internal
+ */
+export function authenticate(
+  settings: AuthSettings,
+  req: IncomingMessage,
+  actions: AuthActions,
+): void {
+  const request = req as RefusalCarrier
+  request[CHALLENGE_CONTEXT] = settings.context
+  let token: string | { readonly reason: AuthErrorReason }
+  let found: PartnerTokenClaims | PromiseLike<PartnerTokenClaims>
+  try {
+    token = extract(settings, req)
+    if (typeof token !== 'string') return refuse(settings, request, actions, token.reason)
+    found = settings.verifyToken(token)
+  } catch (err) {
+    return afterVerifyError(settings, request, actions, err)
+  }
+  if (!isThenable(found)) return accept(settings, request, actions, token, found)
+  const bearer = token
+  found.then(
+    (claims) => accept(settings, request, actions, bearer, claims),
+    (err: unknown) => afterVerifyError(settings, request, actions, err),
+  )
+}
+
+const NO_CREDENTIALS = Object.freeze({ reason: 'no_credentials' as const })
+
+// The token, or the reason when the request carries none or a malformed header.
+function extract(
+  settings: AuthSettings,
+  req: IncomingMessage,
+): string | { readonly reason: AuthErrorReason } {
+  const custom = settings.tokenFromRequest
+  if (custom === undefined) {
+    const bearer = readBearerToken(req)
+    return 'token' in bearer ? bearer.token : bearer
+  }
+  const value = custom(req)
+  if (value === undefined || value === null || value === '') return NO_CREDENTIALS
+  if (typeof value !== 'string') {
+    throw new TypeError('options.tokenFromRequest must return a string, null or undefined')
+  }
+  return value
+}
+
+function afterVerifyError(
+  settings: AuthSettings,
+  req: RefusalCarrier,
+  actions: AuthActions,
+  err: unknown,
+): void {
+  const reason = verifierRefusal(err)
+  if (reason === undefined) return deliver(actions, 'error', asError(err))
+  refuse(settings, req, actions, reason, err)
+}
+
+// A foreign verifier may resolve anything: what throws here is a server error.
+function accept(
+  settings: AuthSettings,
+  req: RefusalCarrier,
+  actions: AuthActions,
+  token: string,
+  claims: PartnerTokenClaims,
+): void {
+  try {
+    checkAndResolve(settings, req, actions, token, claims)
+  } catch (err) {
+    deliver(actions, 'error', asError(err))
+  }
+}
+
+function checkAndResolve(
+  settings: AuthSettings,
+  req: RefusalCarrier,
+  actions: AuthActions,
+  token: string,
+  claims: PartnerTokenClaims,
+): void {
+  // Checked before the user lookup: a token that cannot be used costs no database call.
+  const scopes = parseScope(typeof claims.scope === 'string' ? claims.scope : '')
+  for (const scope of settings.requiredScopes) {
+    if (!scopes.includes(scope)) return refuse(settings, req, actions, 'insufficient_scope')
+  }
+  const { verify, passReqToCallback } = settings
+  callVerify(verify, passReqToCallback, req, claims, (err, user, info) => {
+    if (err !== undefined) return deliver(actions, 'error', asError(err))
+    if (user === false || user === null || user === undefined) {
+      return refuse(settings, req, actions, 'user_not_provisioned')
+    }
+    const resource = settings.resourceOf(claims)
+    const { authInfo, auth } = authInfoOf(token, claims, scopes, user, info, resource)
+    // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
+    req.auth = auth
+    deliver(actions, 'success', user, authInfo)
+  })
+}
+
+// A refusal, as its table row says: 401 is a Passport failure (no status given, so a chain's
+// other strategies keep theirs), anything else an error. An outage keeps the error the verifier
+// threw, with its cause, when it is ours; anything else it threw becomes the cause.
+function refuse(
+  settings: AuthSettings,
+  req: RefusalCarrier,
+  actions: AuthActions,
+  reason: AuthErrorReason,
+  thrown?: unknown,
+): void {
+  req[FAILURE_REASON] = reason
+  if (AUTH_ERRORS[reason].status === 401) {
+    return deliver(actions, 'fail', settings.challenges[reason])
+  }
+  const error =
+    thrown instanceof JwksUnavailableError
+      ? thrown
+      : refusalError(reason, {
+          ...settings.context,
+          scope: settings.requiredScopes,
+          cause: thrown,
+        })
+  deliver(actions, 'error', error)
+}
+
+function deliver(
+  actions: AuthActions,
+  action: 'success' | 'fail' | 'error',
+  first: unknown,
+  info?: unknown,
+): void {
+  try {
+    if (action === 'success') actions.success(first, info)
+    else if (action === 'fail') actions.fail(first as string | undefined)
+    else actions.error(first)
+  } catch (err) {
+    // Thrown by Passport or by what it called (e.g. a challenge of another strategy that
+    // setHeader refuses): report it like any other server error instead of crashing.
+    actions.error(err)
+  }
+}
+
+// A falsy error passed to Passport's `error()` would reach `next(undefined)` and let the request
+// through unauthenticated; anything we pass on is therefore a real value.
+function asError(err: unknown): unknown {
+  if (err) return err
+  return new Error('AgentPressPartnerStrategy: verify callback failed without an error value')
+}

@@ -1,0 +1,110 @@
+/**
+ * The refusal a request carries, and its rendering as a JSON or JSON-RPC body.
+ *
+ * A Passport `fail` reaches an error handler only as a bare `AuthenticationError`, and
+ * `requireScopes` runs after the strategy in another middleware: what they need to know travels on
+ * the request under three `Symbol.for` keys. The keys are spelled exactly so (a contract across
+ * copies of this package), and only this file reads or writes them.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { challengeFor, type ChallengeContext } from '../core/challenge.js'
+import { renderableRefusal } from '../core/errors.js'
+import { AUTH_ERRORS, type AuthErrorReason } from '../core/reasons.js'
+import { sendJson } from './connect.js'
+
+/** Why the strategy refused the request (for the renderers of a Passport `fail`). @internal */
+export const FAILURE_REASON: unique symbol = Symbol.for('passport-agentpress-partner.failure')
+
+/** The realm and resource metadata URL of the strategy that ran (for `requireScopes`). @internal */
+export const CHALLENGE_CONTEXT: unique symbol = Symbol.for('passport-agentpress-partner.context')
+
+/** The body format `authenticatePartner` was given (so `requireScopes` answers alike). @internal */
+export const BODY_FORMAT: unique symbol = Symbol.for('passport-agentpress-partner.body')
+
+/**
+ * Response body of a refusal: `'json'` → `{"error","error_description"}` (`error` is the RFC 6750
+ * code, or the reason where there is none: `no_credentials`, `jwks_unavailable`); `'jsonrpc'` →
+ * the JSON-RPC error of SPEC §4 (`code` -32001, `data.reason`), for MCP clients.
+ *
+ * @example
+ * ```ts
+ * const body: ErrorBodyFormat = 'jsonrpc'
+ * ```
+ */
+export type ErrorBodyFormat = 'json' | 'jsonrpc'
+
+/** A request with the refusal state of this package. @internal */
+export type RefusalCarrier = IncomingMessage & {
+  [FAILURE_REASON]?: AuthErrorReason
+  [CHALLENGE_CONTEXT]?: ChallengeContext
+  [BODY_FORMAT]?: ErrorBodyFormat
+  user?: unknown
+  authInfo?: unknown
+  auth?: unknown
+}
+
+/** JSON-RPC error code of every refusal (implementation-defined server error range). @internal */
+export const JSONRPC_AUTH_ERROR_CODE = -32001
+
+/**
+ * The body of a refusal: only fixed text, the error code (or, where RFC 6750 has none, the
+ * reason) and the description.
+ *
+ * @internal
+ */
+export function refusalBody(reason: AuthErrorReason, format: ErrorBodyFormat): string {
+  const entry = AUTH_ERRORS[reason]
+  if (format === 'jsonrpc') {
+    return JSON.stringify({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: JSONRPC_AUTH_ERROR_CODE, message: entry.description, data: { reason } },
+    })
+  }
+  return JSON.stringify({ error: entry.error ?? reason, error_description: entry.description })
+}
+
+/** Writes a refusal with the status of its table row. @internal */
+export function writeRefusal(
+  res: ServerResponse,
+  reason: AuthErrorReason,
+  headers: Readonly<Record<string, string>> | undefined,
+  format: ErrorBodyFormat,
+): void {
+  sendJson(res, AUTH_ERRORS[reason].status, refusalBody(reason, format), headers)
+}
+
+/**
+ * Renders `err` when it is one of our refusals; returns `false` to let the caller pass it on.
+ *
+ * @internal
+ */
+export function renderRefusal(
+  err: unknown,
+  req: RefusalCarrier,
+  res: ServerResponse,
+  format: ErrorBodyFormat,
+): boolean {
+  if (res.headersSent) return false
+  const refusal = renderableRefusal(err)
+  if (refusal !== undefined) {
+    writeRefusal(res, refusal.reason, refusal.headers, format)
+    return true
+  }
+  // Passport's `failWithError`: it has set the status and every strategy's WWW-Authenticate
+  // already; only the reason our strategy recorded tells what to describe.
+  const reason = req[FAILURE_REASON]
+  if (
+    err instanceof Error &&
+    err.name === 'AuthenticationError' &&
+    reason !== undefined &&
+    AUTH_ERRORS[reason].status === res.statusCode
+  ) {
+    if (!res.hasHeader('WWW-Authenticate')) {
+      res.setHeader('WWW-Authenticate', challengeFor(reason, req[CHALLENGE_CONTEXT]) ?? 'Bearer')
+    }
+    writeRefusal(res, reason, undefined, format)
+    return true
+  }
+  return false
+}

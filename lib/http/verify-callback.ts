@@ -1,0 +1,103 @@
+/**
+ * The application's `verify` callback: its types, and running it in any of its styles (`done`,
+ * a returned promise or thenable, a throw) so that exactly one decision counts.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { PartnerTokenClaims } from '../core/claims.js'
+
+/**
+ * The callback a `verify` function reports its decision through (Passport's `done`).
+ *
+ * @example
+ * ```ts
+ * const verify = (claims: PartnerTokenClaims, done: VerifyDone<User>) =>
+ *   users.find(claims.sub).then((user) => done(null, user ?? false), done)
+ * ```
+ */
+export type VerifyDone<User = unknown> = (
+  err?: unknown,
+  user?: User | false | null,
+  info?: unknown,
+) => void
+
+/**
+ * Resolves verified claims to a local user: `done(null, user)` or resolve with the user to accept;
+ * `done(null, false)` or resolve with `false`, `null` or `undefined` for 403 `user_not_provisioned`;
+ * `done(err)`, a throw or a rejection for a server error. The first decision counts: a promise
+ * that settles before `done` is called decides, and a later `done` is ignored.
+ *
+ * @example
+ * ```ts
+ * const verify: VerifyFunction<User> = async (claims) => users.findByExternalId(claims.sub)
+ * ```
+ */
+export type VerifyFunction<User = unknown> = (
+  claims: PartnerTokenClaims,
+  done: VerifyDone<User>,
+) => unknown
+
+/**
+ * {@link VerifyFunction} with the request first (`passReqToCallback: true`).
+ *
+ * @example
+ * ```ts
+ * const verify: VerifyFunctionWithRequest<User> = async (req, claims) =>
+ *   users.findInTenant(req.headers.host, claims.sub)
+ * ```
+ */
+export type VerifyFunctionWithRequest<User = unknown> = (
+  req: IncomingMessage,
+  claims: PartnerTokenClaims,
+  done: VerifyDone<User>,
+) => unknown
+
+/** What the callback decided: `err` is `undefined` for a decision, a real value for an error. */
+type Decide = (err: unknown, user?: unknown, info?: unknown) => void
+
+/**
+ * Runs the application's callback in any of its styles; the first decision wins, later ones are
+ * ignored. A callback that calls `done` synchronously is decided synchronously.
+ *
+ * @internal
+ */
+export function callVerify(
+  verify: VerifyFunction | VerifyFunctionWithRequest,
+  passReqToCallback: boolean,
+  req: IncomingMessage,
+  claims: PartnerTokenClaims,
+  decide: Decide,
+): void {
+  let decided = false
+  const once = (err: unknown, user?: unknown, info?: unknown): void => {
+    if (decided) return
+    decided = true
+    decide(err, user, info)
+  }
+  const done: VerifyDone = (err, user, info) => (err ? once(err) : once(undefined, user, info))
+  let returned: unknown
+  try {
+    returned = passReqToCallback
+      ? (verify as VerifyFunctionWithRequest)(req, claims, done)
+      : (verify as VerifyFunction)(claims, done)
+  } catch (err) {
+    return once(err ?? null)
+  }
+  if (decided || !isThenable(returned)) return
+  try {
+    returned.then(
+      (user) => once(undefined, user),
+      (err: unknown) => once(err ?? null),
+    )
+  } catch (err) {
+    once(err ?? null)
+  }
+}
+
+/** Whether `value` has a callable `then`. @internal */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  )
+}
