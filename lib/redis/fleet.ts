@@ -77,7 +77,7 @@ export interface RedisFleetOptions {
 
 /** Counters of what the fleet received (diagnostics and tests). */
 export interface RedisFleetStats {
-  /** Relayed deliveries that verified and were applied here. */
+  /** Relayed deliveries that verified and were applied here (revocation and refresh done). */
   relaysApplied: number
   /** Relayed messages refused: not an envelope, or a delivery that does not verify here. */
   relaysRefused: number
@@ -529,11 +529,12 @@ export class RedisFleet implements RotationFleet, ReplayStore {
     } catch (error) {
       return refuse(error instanceof Error ? error.message : 'does not verify')
     }
-    this.stats.relaysApplied++
     if (typeof revocation === 'string') this.#applyRecordText(member, revocation)
-    member.apply(event).catch((error: unknown) => {
-      this.#report(error instanceof Error ? error : new Error(String(error)))
-    })
+    // Revoked at once (inside apply, before any await); counted once the refresh settled too.
+    member.apply(event).then(
+      () => this.stats.relaysApplied++,
+      (error: unknown) => this.#report(error instanceof Error ? error : new Error(String(error))),
+    )
   }
 }
 
