@@ -3,21 +3,14 @@
  *
  * The core (token verifier, JWKS cache, errors, challenge builder, key-rotation webhook) is
  * framework-free; the Passport strategy, middleware and routers are thin adapters over it.
+ * Re-exports only, grouped: verify · errors · Passport · middleware · webhook · PRM.
  *
  * @packageDocumentation
  */
-export { readBearerToken, type BearerRequest, type BearerResult } from './core/bearer.js'
-export {
-  buildChallenge,
-  challengeFor,
-  type ChallengeContext,
-  type ChallengeParams,
-} from './core/challenge.js'
+export { readBearerToken, type BearerResult } from './core/bearer.js'
+export { buildChallenge, type ChallengeParams } from './core/challenge.js'
 export {
   AUTH_ERRORS,
-  JWKS_RETRY_AFTER_SECONDS,
-  PARTNER_TOKEN_ERROR_REASONS,
-  type AuthErrorEntry,
   type AuthErrorReason,
   type HttpAuthErrorReason,
   type PartnerTokenErrorReason,
@@ -32,7 +25,6 @@ export { JwksFetchError, type JwksFetchErrorReason } from './core/jwks-fetch.js'
 export type { PartnerTokenClaims } from './core/claims.js'
 export { parseScope } from './core/scope.js'
 export { agentPressIssuer, type AgentPressEnvironment } from './core/agentpress-issuer.js'
-export { readUnverifiedIssuer, MAX_TOKEN_LENGTH } from './core/token.js'
 export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
 export type { PartnerTokenVerifierOptions } from './core/verifier-options.js'
 export { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
@@ -46,22 +38,13 @@ export type { RotationFleet, RotationFleetMember, SignedDelivery } from './core/
 export type { KeyRotationEvent } from './core/key-rotation-event.js'
 export {
   KEY_ROTATION_ERRORS,
-  KEY_ROTATION_MAX_BODY_BYTES,
-  KEY_ROTATION_VERIFY_ERROR_REASONS,
   KeyRotationVerifyError,
-  type KeyRotationErrorEntry,
   type KeyRotationVerifyErrorReason,
 } from './core/key-rotation-errors.js'
-export {
-  KEY_ROTATION_TOLERANCE_SEC,
-  assertWebhookSecrets,
-  verifyKeyRotation,
-  type VerifyKeyRotationOptions,
-} from './core/key-rotation.js'
+export { verifyKeyRotation, type VerifyKeyRotationOptions } from './core/key-rotation.js'
 export { createKeyRotationRouter, type KeyRotationRouterOptions } from './key-rotation-router.js'
 export {
   AgentPressPartnerStrategy,
-  STRATEGY_NAME,
   type AgentPressAuthInfo,
   type AgentPressPartnerStrategyOptions,
   type McpAuthInfo,
@@ -75,11 +58,9 @@ export {
   type AuthenticatePartnerOptions,
   type ErrorBodyFormat,
   type ErrorHandlerOptions,
-  type PassportLike,
 } from './middleware.js'
 export { requireScopes } from './require-scopes.js'
-export { JSONRPC_AUTH_ERROR_CODE, refusalBody } from './http/refusal.js'
-export type { ErrorMiddleware, Middleware, NextFunction } from './http/connect.js'
+export type { ErrorMiddleware, Middleware } from './http/connect.js'
 export {
   protectedResourceMetadata,
   protectedResourceMetadataUrl,

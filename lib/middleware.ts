@@ -25,12 +25,6 @@ export type { ErrorBodyFormat } from './http/refusal.js'
 
 /**
  * The part of a Passport instance {@link authenticatePartner} uses.
- *
- * @example
- * ```ts
- * import passport from 'passport'
- * const instance: PassportLike = passport
- * ```
  */
 export interface PassportLike {
   authenticate(strategy: string | string[], options: object): unknown

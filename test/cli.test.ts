@@ -6,8 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'chai'
 
-import { PartnerTokenVerifier } from '../lib/core/verifier.js'
-import { createKeyRotationRouter } from '../lib/key-rotation-router.js'
+import { PartnerTokenVerifier, createKeyRotationRouter } from 'passport-agentpress-partner'
 import { closedPort } from './support/servers.js'
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))

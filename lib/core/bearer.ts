@@ -5,15 +5,6 @@
 
 /**
  * The request fields {@link readBearerToken} looks at (a Node `IncomingMessage` has both).
- *
- * @example
- * ```ts
- * const req: BearerRequest = {
- *   headers: { authorization: 'Bearer abc.def.ghi' },
- *   rawHeaders: ['Authorization', 'Bearer abc.def.ghi'],
- * }
- * readBearerToken(req) // { token: 'abc.def.ghi' }
- * ```
  */
 export interface BearerRequest {
   readonly headers?: { readonly authorization?: string | undefined } | undefined

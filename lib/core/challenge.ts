@@ -44,11 +44,6 @@ const DISALLOWED = /[^\x20\x21\x23-\x5B\x5D-\x7E]/g
 /**
  * Whether `value` can be emitted in a quoted challenge parameter unchanged.
  *
- * @example
- * ```ts
- * isChallengeSafe('mcp') // true
- * isChallengeSafe('say "hi"') // false: a `"` would end the quoted-string
- * ```
  *
  * @internal
  */
@@ -87,17 +82,6 @@ export function buildChallenge(params: ChallengeParams = {}): string {
 
 /**
  * Where a challenge is rendered: the realm and RFC 9728 metadata URL of the protected resource.
- *
- * @example
- * ```ts
- * const context: ChallengeContext = {
- *   realm: 'mcp',
- *   resourceMetadataUrl: 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp',
- * }
- * challengeFor('expired', context)
- * // 'Bearer realm="mcp", error="invalid_token", error_description="Token expired",
- * //  resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"'
- * ```
  */
 export interface ChallengeContext {
   realm?: string | undefined
@@ -107,14 +91,7 @@ export interface ChallengeContext {
 /**
  * Builds the `WWW-Authenticate` value for `reason` from the table and the resource's context.
  *
- * @example
- * ```ts
- * challengeFor('insufficient_scope', { realm: 'mcp' }, ['mcp:write'])
- * // 'Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope",
- * //  scope="mcp:write"'
- * challengeFor('no_credentials', { realm: 'mcp' }) // 'Bearer realm="mcp"'
- * challengeFor('jwks_unavailable') // undefined: a 503 carries Retry-After, not a challenge
- * ```
+ * @internal
  */
 export function challengeFor(
   reason: AuthErrorReason,

@@ -26,12 +26,6 @@ export type KeyRotationVerifyErrorReason =
 
 /**
  * One row of {@link KEY_ROTATION_ERRORS}.
- *
- * @example
- * ```ts
- * const entry: KeyRotationErrorEntry = KEY_ROTATION_ERRORS.unsupported_encoding
- * // { status: 415, description: 'Content-Encoding must be identity' }
- * ```
  */
 export interface KeyRotationErrorEntry {
   /** HTTP status of the response (SPEC §5 table). */
@@ -43,10 +37,7 @@ export interface KeyRotationErrorEntry {
 /**
  * Largest accepted body, in bytes (SPEC §5: 8 KB, public).
  *
- * @example
- * ```ts
- * if (body.length > KEY_ROTATION_MAX_BODY_BYTES) res.statusCode = 413
- * ```
+ * @internal
  */
 export const KEY_ROTATION_MAX_BODY_BYTES = 8192
 
@@ -84,10 +75,7 @@ export const KEY_ROTATION_ERRORS: Readonly<
 /**
  * The nine reasons, in the order of SPEC §5.
  *
- * @example
- * ```ts
- * KEY_ROTATION_VERIFY_ERROR_REASONS.includes('signature_mismatch') // true
- * ```
+ * @internal
  */
 export const KEY_ROTATION_VERIFY_ERROR_REASONS: readonly KeyRotationVerifyErrorReason[] =
   Object.freeze(Object.keys(KEY_ROTATION_ERRORS) as KeyRotationVerifyErrorReason[])

@@ -12,10 +12,7 @@ import { KEY_ROTATION_MAX_BODY_BYTES, KeyRotationVerifyError } from './key-rotat
 /**
  * Default timestamp window, in seconds, applied in both directions (SPEC §5, public).
  *
- * @example
- * ```ts
- * verifyKeyRotation({ payload, headers, secret, toleranceSec: KEY_ROTATION_TOLERANCE_SEC })
- * ```
+ * @internal
  */
 export const KEY_ROTATION_TOLERANCE_SEC = 300
 
@@ -35,10 +32,7 @@ const SIGNATURE_HEADER = 'x-agentpress-signature'
  * @returns A frozen, non-empty array of secrets.
  * @throws TypeError naming the option and the rule broken (never the secret itself).
  *
- * @example
- * ```ts
- * const secrets = assertWebhookSecrets(process.env.AGENTPRESS_WEBHOOK_SECRET ?? '')
- * ```
+ * @internal
  */
 export function assertWebhookSecrets(secret: unknown, name = 'webhookSecret'): readonly string[] {
   const list: unknown[] = Array.isArray(secret) ? [...(secret as unknown[])] : [secret]
@@ -58,10 +52,7 @@ export function assertWebhookSecrets(secret: unknown, name = 'webhookSecret'): r
 /**
  * Validates `toleranceSec`: a finite, non-negative number of seconds (default 300).
  *
- * @example
- * ```ts
- * assertToleranceSec(undefined) // 300
- * ```
+ * @internal
  */
 export function assertToleranceSec(value: unknown, name = 'toleranceSec'): number {
   if (value === undefined) return KEY_ROTATION_TOLERANCE_SEC

@@ -58,13 +58,6 @@ export type AuthErrorReason = PartnerTokenErrorReason | HttpAuthErrorReason
 
 /**
  * One row of {@link AUTH_ERRORS}.
- *
- * @example
- * ```ts
- * const entry: AuthErrorEntry = AUTH_ERRORS.user_not_provisioned
- * // { status: 403, error: 'user_not_provisioned', description: 'User not provisioned',
- * //   origin: 'public' }
- * ```
  */
 export interface AuthErrorEntry {
   /** HTTP status of the response. */
@@ -118,11 +111,7 @@ export const AUTH_ERRORS: Readonly<Record<AuthErrorReason, AuthErrorEntry>> = Ob
 /**
  * The eleven token reasons, in the order of SPEC §4.
  *
- * @example
- * ```ts
- * PARTNER_TOKEN_ERROR_REASONS.length // 11
- * PARTNER_TOKEN_ERROR_REASONS.map((reason) => AUTH_ERRORS[reason].status) // 401, eleven times
- * ```
+ * @internal
  */
 export const PARTNER_TOKEN_ERROR_REASONS: readonly PartnerTokenErrorReason[] = Object.freeze([
   'malformed',
@@ -141,10 +130,6 @@ export const PARTNER_TOKEN_ERROR_REASONS: readonly PartnerTokenErrorReason[] = O
 /**
  * `Retry-After` seconds sent with a 503 when the JWKS cannot be reached (SPEC §4).
  *
- * @example
- * ```ts
- * new JwksUnavailableError().headers // { 'Retry-After': '5' }
- * res.setHeader('Retry-After', String(JWKS_RETRY_AFTER_SECONDS))
- * ```
+ * @internal
  */
 export const JWKS_RETRY_AFTER_SECONDS = 5

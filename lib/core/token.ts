@@ -5,16 +5,8 @@
  */
 import { PartnerTokenError } from './errors.js'
 
-/**
- * Largest accepted token, in characters (SPEC §2: 8 KiB).
- *
- * @example
- * ```ts
- * MAX_TOKEN_LENGTH // 8192
- * if (token.length > MAX_TOKEN_LENGTH) throw new PartnerTokenError('malformed')
- * ```
- */
-export const MAX_TOKEN_LENGTH = 8192
+/** Largest accepted token, in characters (SPEC §2: 8 KiB). */
+const MAX_TOKEN_LENGTH = 8192
 
 /**
  * A token that passed the structural checks; nothing in it is verified yet.
@@ -124,22 +116,4 @@ export function parseToken(token: unknown): ParsedToken {
   }
   // `jku`, `x5u`, `jwk`, `x5c` are deliberately never read: keys come only from the configured JWKS.
   return { header, payload, kid, signingInput: token.slice(0, second), signature }
-}
-
-/**
- * Reads the `iss` claim of a token without verifying anything, to pick the verifier of the right
- * trust relationship. Returns `undefined` when the token does not even decode.
- *
- * @example
- * ```ts
- * const iss = readUnverifiedIssuer(token) // e.g. 'https://api.agent.press/orgs/acme'
- * ```
- */
-export function readUnverifiedIssuer(token: string): string | undefined {
-  if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return undefined
-  const first = token.indexOf('.')
-  const second = first === -1 ? -1 : token.indexOf('.', first + 1)
-  if (second === -1) return undefined
-  const payload = decodeJsonObject(token.slice(first + 1, second))
-  return typeof payload?.iss === 'string' ? payload.iss : undefined
 }

@@ -116,7 +116,6 @@ function afterVerifyError(
   refuse(settings, req, actions, reason, err)
 }
 
-// A foreign verifier may resolve anything: what throws here is a server error.
 function accept(
   settings: AuthSettings,
   req: RefusalCarrier,
@@ -124,22 +123,14 @@ function accept(
   token: string,
   claims: PartnerTokenClaims,
 ): void {
+  let scopes: string[]
   try {
-    checkAndResolve(settings, req, actions, token, claims)
+    scopes = parseScope(typeof claims.scope === 'string' ? claims.scope : '')
   } catch (err) {
-    deliver(actions, 'error', asError(err))
+    // A foreign verifier may resolve anything; claims that are no object are a server error.
+    return deliver(actions, 'error', err)
   }
-}
-
-function checkAndResolve(
-  settings: AuthSettings,
-  req: RefusalCarrier,
-  actions: AuthActions,
-  token: string,
-  claims: PartnerTokenClaims,
-): void {
   // Checked before the user lookup: a token that cannot be used costs no database call.
-  const scopes = parseScope(typeof claims.scope === 'string' ? claims.scope : '')
   for (const scope of settings.requiredScopes) {
     if (!scopes.includes(scope)) return refuse(settings, req, actions, 'insufficient_scope')
   }
@@ -149,11 +140,15 @@ function checkAndResolve(
     if (user === false || user === null || user === undefined) {
       return refuse(settings, req, actions, 'user_not_provisioned')
     }
-    const resource = settings.resourceOf(claims)
-    const { authInfo, auth } = authInfoOf(token, claims, scopes, user, info, resource)
+    let views: ReturnType<typeof authInfoOf>
+    try {
+      views = authInfoOf(token, claims, scopes, user, info, settings.resourceOf(claims))
+    } catch (err) {
+      return deliver(actions, 'error', err)
+    }
     // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
-    req.auth = auth
-    deliver(actions, 'success', user, authInfo)
+    req.auth = views.auth
+    deliver(actions, 'success', user, views.authInfo)
   })
 }
 

@@ -21,7 +21,6 @@ export {
   type WebhookDeliveryResult,
 } from './webhook.js'
 export {
-  MOCK_CONTROL_PATH,
   createMockControl,
   type MockControlHandler,
   type MockControlOptions,

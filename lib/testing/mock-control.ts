@@ -20,11 +20,7 @@ import { deliverWebhook, type WebhookDeliveryResult } from './webhook.js'
 /**
  * The path prefix of the control API.
  *
- * @example
- * ```ts
- * const res = await fetch(`http://127.0.0.1:4011${MOCK_CONTROL_PATH}/config`)
- * await res.json() // { issuer, jwksUrl, audience, extProvider, currentKid }
- * ```
+ * @internal
  */
 export const MOCK_CONTROL_PATH = '/_mock'
 

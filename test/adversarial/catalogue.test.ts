@@ -21,7 +21,7 @@ import {
   type MockAgentPress,
 } from 'passport-agentpress-partner/testing'
 import { createRequire } from 'node:module'
-import { buildApp, finalhandlerPage, newPassport, STACKS, type Stack } from '../http/support.js'
+import { buildApp, finalhandlerPage, newPassport, STACKS, type Stack } from '../support/stacks.js'
 import { startCountingServer, type CountingServer } from '../support/servers.js'
 import { reportRuntimeAdmits, smallOrderForgery } from '../support/small-order.js'
 import {
@@ -35,7 +35,7 @@ import {
   split,
   tokenOfLength,
   withSignature,
-} from './tokens.js'
+} from '../support/tokens.js'
 import {
   crashWatch,
   listen,
@@ -44,7 +44,7 @@ import {
   sleep,
   type Listening,
   type WireResponse,
-} from './wire.js'
+} from '../support/wire.js'
 import { SPEC_DESCRIPTIONS } from '../support/spec.js'
 
 const express4 = createRequire(import.meta.url)('express4') as typeof express5

@@ -3,12 +3,13 @@ import {
   AUTH_ERRORS,
   AgentPressHttpError,
   JwksUnavailableError,
-  PARTNER_TOKEN_ERROR_REASONS,
   PartnerTokenError,
   agentPressIssuer,
   buildChallenge,
-  challengeFor,
 } from 'passport-agentpress-partner'
+// Internals, from the built package (the same module instances as the package name).
+import { challengeFor } from '../../dist/core/challenge.js'
+import { PARTNER_TOKEN_ERROR_REASONS } from '../../dist/core/reasons.js'
 import { SPEC_DESCRIPTIONS } from '../support/spec.js'
 
 describe('buildChallenge', () => {

@@ -12,9 +12,9 @@ import {
   ReplayUnavailableError,
   authenticatePartner,
   type ReplayStore,
-} from '../../dist/index.js'
-import { createMockAgentPress, type MockAgentPress } from '../../dist/testing/index.js'
-import { STACKS, buildApp, echo, newPassport } from '../http/support.js'
+} from 'passport-agentpress-partner'
+import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
+import { STACKS, buildApp, echo, newPassport } from '../support/stacks.js'
 import { flipChar, parts } from '../support/tokens.js'
 
 async function reason(promise: Promise<unknown>): Promise<string> {

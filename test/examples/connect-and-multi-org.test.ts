@@ -3,7 +3,7 @@ import { expect } from 'chai'
 
 import { startConnectApp, type ConnectApp } from '../../examples/connect-app/server.mjs'
 import { RELATIONSHIPS, startMultiOrg, type MultiOrgApp } from '../../examples/multi-org/server.mjs'
-import { deliverWebhook } from '../../lib/testing/webhook.js'
+import { deliverWebhook } from 'passport-agentpress-partner/testing'
 import { KEY_ROTATION_ERRORS } from 'passport-agentpress-partner'
 import { payloadOf } from '../support/tokens.js'
 

@@ -11,7 +11,7 @@ import {
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 
 import { startServer, type RunningServer } from '../../examples/express-mcp-server/server.mjs'
-import { deliverWebhook } from '../../lib/testing/webhook.js'
+import { deliverWebhook } from 'passport-agentpress-partner/testing'
 import { KEY_ROTATION_ERRORS } from 'passport-agentpress-partner'
 import { flipChar, parts, payloadOf } from '../support/tokens.js'
 

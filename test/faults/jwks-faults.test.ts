@@ -13,9 +13,9 @@ import {
   type PartnerTokenClaims,
 } from 'passport-agentpress-partner'
 import { signWebhook } from 'passport-agentpress-partner/testing'
-import { finalhandlerPage, newPassport } from '../http/support.js'
+import { finalhandlerPage, newPassport } from '../support/stacks.js'
 import { closedPort } from '../support/servers.js'
-import { signRaw } from '../adversarial/tokens.js'
+import { signRaw } from '../support/tokens.js'
 import {
   crashWatch,
   listen,
@@ -23,7 +23,7 @@ import {
   sleep,
   type Listening,
   type WireResponse,
-} from '../adversarial/wire.js'
+} from '../support/wire.js'
 
 const ISSUER = 'https://api.agent.press/orgs/faults'
 const AUDIENCE = 'https://mcp.example.com/mcp'

@@ -16,8 +16,8 @@ import {
   type PartnerTokenClaims,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
-import { finalhandlerPage, newPassport } from '../http/support.js'
-import { enc, L, signRaw, split } from '../adversarial/tokens.js'
+import { finalhandlerPage, newPassport } from '../support/stacks.js'
+import { enc, L, signRaw, split } from '../support/tokens.js'
 import {
   crashWatch,
   listen,
@@ -27,7 +27,7 @@ import {
   VALID_HEADER_VALUE,
   type Listening,
   type WireResponse,
-} from '../adversarial/wire.js'
+} from '../support/wire.js'
 import { FUZZ_RUNS, params, suiteTimeout } from './config.js'
 import { SPEC_DESCRIPTIONS } from '../support/spec.js'
 

@@ -16,7 +16,7 @@ import {
   send,
   VALID_HEADER_VALUE,
   type Listening,
-} from '../adversarial/wire.js'
+} from '../support/wire.js'
 import { FUZZ_RUNS, params, suiteTimeout } from './config.js'
 
 const SECRET = 'whsec_fuzz_0123456789abcdef0123'

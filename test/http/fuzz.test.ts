@@ -19,7 +19,7 @@ import {
   newPassport,
   STACKS,
   successBody,
-} from './support.js'
+} from '../support/stacks.js'
 
 const SEED = 0x5eed
 const RUNS = 25

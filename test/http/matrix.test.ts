@@ -24,7 +24,7 @@ import {
   wholeResponse,
   type Route,
   type Stack,
-} from './support.js'
+} from '../support/stacks.js'
 
 const REALM = 'mcp'
 const PRM = 'https://mcp.example.com/.well-known/oauth-protected-resource'

@@ -5,13 +5,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   AgentPressHttpError,
   AgentPressPartnerStrategy,
-  JSONRPC_AUTH_ERROR_CODE,
   PartnerTokenError,
   agentPressErrorHandler,
   authenticatePartner,
-  refusalBody,
   requireScopes,
 } from 'passport-agentpress-partner'
+// Internals, from the built package (the same module instances as the package name).
+import { JSONRPC_AUTH_ERROR_CODE, refusalBody } from '../../dist/http/refusal.js'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import { Strategy as BearerStrategy } from 'passport-http-bearer'
 import request from 'supertest'
@@ -24,7 +24,7 @@ import {
   newPassport,
   STACKS,
   successBody,
-} from './support.js'
+} from '../support/stacks.js'
 
 const PRM = 'https://mcp.example.com/.well-known/oauth-protected-resource'
 type Next = (err?: unknown) => void

@@ -19,7 +19,7 @@ import {
   newPassport,
   STACKS,
   successBody,
-} from './support.js'
+} from '../support/stacks.js'
 
 const REALM = 'mcp'
 const API_KEY = 'sk_live_0123456789abcdef'

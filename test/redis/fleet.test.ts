@@ -4,13 +4,13 @@
 // instances.test.ts.
 import { expect } from 'chai'
 import { createClient } from 'redis'
-import { PartnerTokenVerifier, createKeyRotationRouter } from '../../dist/index.js'
-import { createRedisFleet } from '../../dist/redis/index.js'
+import { PartnerTokenVerifier, createKeyRotationRouter } from 'passport-agentpress-partner'
+import { createRedisFleet } from 'passport-agentpress-partner/redis'
 import {
   computeWebhookSignature,
   createMockAgentPress,
   type MockAgentPress,
-} from '../../dist/testing/index.js'
+} from 'passport-agentpress-partner/testing'
 import { startRedis, type RedisServer } from '../support/redis.js'
 import { flipChar, parts } from '../support/tokens.js'
 import {
@@ -22,7 +22,7 @@ import {
   post,
   startInstance,
   type Instance,
-} from './support.js'
+} from '../support/fleet.js'
 
 const OK = (sub = 'user-123') => ({
   status: 200,

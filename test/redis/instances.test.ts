@@ -9,9 +9,9 @@ import {
   createMockAgentPress,
   type MockAgentPress,
   type MockSigningKey,
-} from '../../dist/testing/index.js'
+} from 'passport-agentpress-partner/testing'
 import { startRedis, type RedisServer } from '../support/redis.js'
-import { eventually, inspector } from './support.js'
+import { eventually, inspector } from '../support/fleet.js'
 
 const SERVER = fileURLToPath(
   new URL('../../examples/express-mcp-server/server.mjs', import.meta.url),

@@ -11,13 +11,13 @@ import {
   authenticatePartner,
   createKeyRotationRouter,
   type PartnerTokenVerifier,
-} from '../../dist/index.js'
+} from 'passport-agentpress-partner'
 import {
   createRedisFleet,
   type RedisFleet,
   type RedisFleetOptions,
-} from '../../dist/redis/index.js'
-import type { MockAgentPress } from '../../dist/testing/index.js'
+} from 'passport-agentpress-partner/redis'
+import type { MockAgentPress } from 'passport-agentpress-partner/testing'
 
 export const WEBHOOK = '/webhook'
 

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import passportModule from 'passport'
 import type { Response } from 'supertest'
-import { payloadOf } from '../support/tokens.js'
+import { payloadOf } from './tokens.js'
 
 // `express4` is an npm alias of express@4 with no types of its own; it has express's API.
 const express4 = createRequire(import.meta.url)('express4') as typeof express5

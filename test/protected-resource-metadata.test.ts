@@ -13,7 +13,7 @@ import {
   protectedResourceMetadataUrl,
   type ProtectedResourceMetadataHandler,
   type ProtectedResourceMetadataOptions,
-} from '../lib/protected-resource-metadata.js'
+} from 'passport-agentpress-partner'
 
 // `express4` is an npm alias of express@4 with no types of its own; it has express's API.
 const express4 = createRequire(import.meta.url)('express4') as typeof express5
