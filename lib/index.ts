@@ -20,6 +20,7 @@ export {
   AgentPressHttpError,
   JwksUnavailableError,
   PartnerTokenError,
+  ReplayUnavailableError,
 } from './core/errors.js'
 export { JwksFetchError, type JwksFetchErrorReason } from './core/jwks-fetch.js'
 export type { PartnerTokenClaims } from './core/claims.js'
@@ -30,7 +31,6 @@ export type { PartnerTokenVerifierOptions } from './core/verifier-options.js'
 export { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
 export {
   MemoryReplayStore,
-  ReplayUnavailableError,
   type MemoryReplayStoreOptions,
   type ReplayStore,
 } from './core/replay.js'

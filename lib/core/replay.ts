@@ -7,7 +7,7 @@
  * `Retry-After`), never an unchecked acceptance and never a 401.
  */
 import type { PartnerTokenClaims } from './claims.js'
-import { AgentPressAuthError, PartnerTokenError, trimStack } from './errors.js'
+import { PartnerTokenError, ReplayUnavailableError } from './errors.js'
 import { optionsObject, rejectUnknownKeys } from './validate.js'
 
 /**
@@ -31,27 +31,6 @@ export interface ReplayStore {
    * rejects when it cannot decide (the request is then answered 503).
    */
   claim(issuer: string, jti: string, expiresAtMs: number): boolean | Promise<boolean>
-}
-
-/**
- * The replay store could not decide (unreachable, timed out, or full): an outage, answered 503 with
- * `Retry-After: 5` and no challenge. `cause` holds the store's failure.
- *
- * @example
- * ```ts
- * const err = new ReplayUnavailableError({ cause: new Error('ECONNREFUSED') })
- * err.status // 503
- * err.headers // { 'Retry-After': '5' }
- * ```
- */
-export class ReplayUnavailableError extends AgentPressAuthError {
-  override readonly name = 'ReplayUnavailableError'
-  declare readonly reason: 'replay_unavailable'
-
-  constructor(options: { cause?: unknown } = {}) {
-    super('replay_unavailable', options)
-    trimStack(this)
-  }
 }
 
 /** Validates the `replay` verifier option. @internal */

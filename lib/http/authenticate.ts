@@ -17,7 +17,12 @@ import type { IncomingMessage } from 'node:http'
 import { readBearerToken } from '../core/bearer.js'
 import type { ChallengeContext } from '../core/challenge.js'
 import type { PartnerTokenClaims } from '../core/claims.js'
-import { JwksUnavailableError, refusalError, verifierRefusal } from '../core/errors.js'
+import {
+  JwksUnavailableError,
+  ReplayUnavailableError,
+  refusalError,
+  verifierRefusal,
+} from '../core/errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/reasons.js'
 import { parseScope } from '../core/scope.js'
 import { authInfoOf } from './auth-info.js'
@@ -167,7 +172,7 @@ function refuse(
     return deliver(actions, 'fail', settings.challenges[reason])
   }
   const error =
-    thrown instanceof JwksUnavailableError
+    thrown instanceof JwksUnavailableError || thrown instanceof ReplayUnavailableError
       ? thrown
       : refusalError(reason, {
           ...settings.context,

@@ -258,11 +258,18 @@ export class RedisFleet implements RotationFleet, ReplayStore {
       }
       this.#waiters.add(check)
     })
-    if (!this.#commands.isOpen) await this.#commands.connect()
-    await this.#subscriber.connect()
-    await this.#subscriber.subscribe(this.#channel, (message) => this.#onMessage(message))
-    this.#subscribed = true
-    this.#resync()
+    // Observed below; a close() before then must not leave an unhandled rejection behind.
+    ready.catch(() => {})
+    const connected = (async () => {
+      if (!this.#commands.isOpen) await this.#commands.connect()
+      await this.#subscriber.connect()
+      await this.#subscriber.subscribe(this.#channel, (message) => this.#onMessage(message))
+      this.#subscribed = true
+      this.#resync()
+    })()
+    connected.catch(() => {})
+    // A close() while connecting settles `ready` (rejected) even if a connect never does.
+    await Promise.race([connected, ready])
     await ready
   }
 

@@ -106,6 +106,18 @@ describe('replay rejection (verifier option `replay`)', () => {
       expect((error as ReplayUnavailableError).headers).to.deep.equal({ 'Retry-After': '5' })
       expect(error).not.to.be.instanceOf(PartnerTokenError)
     }
+    // The store's own failure stays in `cause`, for logs.
+    const cause = new Error('connection refused')
+    const verifier = new PartnerTokenVerifier({
+      ...mock.partnerMcp,
+      replay: {
+        claim() {
+          throw cause
+        },
+      },
+    })
+    const error = await verifier.verifyToken(mock.signToken()).catch((e: unknown) => e)
+    expect((error as Error).cause).to.equal(cause)
   })
 
   it('MemoryReplayStore refuses bad options with exact TypeErrors', () => {
@@ -137,11 +149,13 @@ describe('replay rejection (verifier option `replay`)', () => {
       passport.use(strategy)
       const app = buildApp(stack, [
         { path: '/mcp', handlers: [authenticatePartner(passport, { body: 'json' }), echo] },
+        // Without Passport: the same answers.
+        { path: '/direct', handlers: [authenticatePartner(strategy, { body: 'json' }), echo] },
       ])
       const server: Server = createServer(app)
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`
-      const get = async (token: string) => {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const get = async (token: string, url = `${base}/mcp`) => {
         const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } })
         return {
           status: res.status,
@@ -160,13 +174,22 @@ describe('replay rejection (verifier option `replay`)', () => {
           retryAfter: null,
           body: '{"error":"invalid_token","error_description":"Token already used"}',
         })
-        failing = true
-        expect(await get(mock.signToken())).to.deep.equal({
-          status: 503,
-          challenge: null,
-          retryAfter: '5',
-          body: '{"error":"replay_unavailable","error_description":"Replay check unavailable"}',
+        expect(await get(token, `${base}/direct`)).to.deep.equal({
+          status: 401,
+          challenge:
+            'Bearer realm="mcp", error="invalid_token", error_description="Token already used"',
+          retryAfter: null,
+          body: '{"error":"invalid_token","error_description":"Token already used"}',
         })
+        failing = true
+        for (const url of [`${base}/mcp`, `${base}/direct`]) {
+          expect(await get(mock.signToken(), url)).to.deep.equal({
+            status: 503,
+            challenge: null,
+            retryAfter: '5',
+            body: '{"error":"replay_unavailable","error_description":"Replay check unavailable"}',
+          })
+        }
       } finally {
         server.closeAllConnections()
         await new Promise<void>((resolve) => server.close(() => resolve()))

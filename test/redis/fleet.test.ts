@@ -12,6 +12,7 @@ import {
   type MockAgentPress,
 } from 'passport-agentpress-partner/testing'
 import { startRedis, type RedisServer } from '../support/redis.js'
+import { closedPort } from '../support/servers.js'
 import { flipChar, parts } from '../support/tokens.js'
 import {
   REPLAYED,
@@ -322,6 +323,34 @@ describe('Redis fleet (one process, real redis-server)', function () {
     expect(client.isReady).to.equal(true)
     expect(await client.ping()).to.equal('PONG')
     await client.close()
+  })
+})
+
+describe('Redis fleet without a reachable Redis', () => {
+  it('start() keeps connecting, claims reject at once (503), close() settles start() and nothing crashes', async () => {
+    const port = await closedPort()
+    const errors: string[] = []
+    const states: string[] = []
+    const fleet = createRedisFleet({
+      url: `redis://127.0.0.1:${port}`,
+      onError: (error) => errors.push(error.message),
+      onStateChange: (state) => states.push(state),
+    })
+    const started = fleet.start().then(
+      () => 'started',
+      (error: Error) => `rejected: ${error.message}`,
+    )
+    await eventually(() => errors.length >= 2)
+    expect(fleet.state).to.equal('connecting')
+    const began = Date.now()
+    const claim = await Promise.resolve()
+      .then(() => fleet.claim('iss', 'jti', Date.now() + 60_000))
+      .catch((error: Error) => `${error.name}: ${error.message}`)
+    expect(claim).to.equal('RedisUnavailableError: Redis is not connected')
+    expect(Date.now() - began).to.be.below(100) // no queueing while disconnected
+    await fleet.close()
+    expect(await started).to.equal('rejected: fleet closed')
+    expect(states).to.deep.equal(['connecting', 'closed'])
   })
 })
 
