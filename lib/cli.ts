@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs'
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 
 import type { KeyRotationEvent } from './core/key-rotation-event.js'
@@ -397,7 +398,8 @@ async function rotate(args: string[]): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  // dist/cli.js is CommonJS (no import.meta); __dirname is dist/.
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as {
     version: string
   }
   return pkg.version

@@ -68,3 +68,4 @@ export {
   type ProtectedResourceMetadataHandler,
   type ProtectedResourceMetadataOptions,
 } from './protected-resource-metadata.js'
+export { refusalOf } from './http/refusal-of.js'

@@ -2,14 +2,43 @@
 // are the exported tables.
 import { expect } from 'chai'
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { AUTH_ERRORS, KEY_ROTATION_ERRORS } from 'passport-agentpress-partner'
+import { packOnce } from './support/pack.js'
 
 const run = promisify(execFile)
 const root = resolve(import.meta.dirname, '..')
+
+// What README fragments use without defining: an app, Passport, a verify callback… Module-scope
+// imports and declarations in a block shadow these.
+const README_GLOBALS = `
+type Apx = typeof import('passport-agentpress-partner')
+type ApxTesting = typeof import('passport-agentpress-partner/testing')
+declare const app: import('express').Express
+declare const express: typeof import('express')
+declare const passport: import('passport').PassportStatic
+declare const handler: import('express').RequestHandler
+declare const verify: import('passport-agentpress-partner').VerifyFunction
+declare const options: import('passport-agentpress-partner').AgentPressPartnerStrategyOptions
+declare const partnerMcp: import('passport-agentpress-partner').PartnerTokenVerifierOptions
+declare const token: string
+declare const AgentPressPartnerStrategy: Apx['AgentPressPartnerStrategy']
+declare const PartnerTokenVerifier: Apx['PartnerTokenVerifier']
+declare const authenticatePartner: Apx['authenticatePartner']
+declare const requireScopes: Apx['requireScopes']
+declare const deliverWebhook: ApxTesting['deliverWebhook']
+`
+
+/** Every JavaScript and TypeScript block of the README, with the line its fence opens on. */
+function codeBlocks(text: string): Array<{ lang: 'js' | 'ts'; code: string; line: number }> {
+  return [...text.matchAll(/^```(js|ts)\n([\s\S]*?)\n```$/gm)].map((m) => ({
+    lang: m[1] as 'js' | 'ts',
+    code: m[2]!,
+    line: text.slice(0, m.index).split('\n').length,
+  }))
+}
 
 async function readme(): Promise<string> {
   return readFile(join(root, 'README.md'), 'utf8')
@@ -76,54 +105,67 @@ describe('README', () => {
     expect(top).to.include('npm start')
   })
 
+  it('every JavaScript and TypeScript block type-checks under strict against the packed package', async function () {
+    this.timeout(120_000)
+    const text = await readme()
+    const blocks = codeBlocks(text)
+    // No block escapes the extraction (another info string, a missing newline…).
+    const fences = text.match(/^```(js|ts|javascript|typescript|jsx|tsx|mjs|cjs)\b.*$/gm) ?? []
+    expect(blocks.length).to.equal(fences.length)
+    expect(blocks.length).to.be.greaterThan(5)
+    const { root: consumers } = await packOnce()
+    const dir = join(consumers, 'readme-blocks')
+    await mkdir(dir)
+    await writeFile(join(dir, 'package.json'), JSON.stringify({ private: true, type: 'module' }))
+    await writeFile(join(dir, 'globals.d.ts'), README_GLOBALS)
+    const files = ['globals.d.ts']
+    for (const { lang, code, line } of blocks) {
+      // A block that only requires is a CommonJS script; any other block is an ES module.
+      const commonjs = /\brequire\(/.test(code) && !/^import /m.test(code)
+      const file = `readme-line-${line}.${lang === 'ts' ? 'ts' : commonjs ? 'cjs' : 'mjs'}`
+      await writeFile(join(dir, file), commonjs ? code : `${code}\nexport {}\n`)
+      files.push(file)
+    }
+    await writeFile(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'nodenext',
+          target: 'ES2022',
+          lib: ['ES2022'],
+          allowJs: true,
+          checkJs: true,
+          noEmit: true,
+        },
+        files,
+      }),
+    )
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+    const result = await run(process.execPath, [tsc, '-p', '.'], { cwd: dir }).then(
+      ({ stdout }) => ({ code: 0, output: stdout }),
+      (err: { code: number; stdout: string }) => ({ code: err.code, output: err.stdout }),
+    )
+    // File names carry the README line of each block's fence.
+    expect(result).to.deep.equal({ code: 0, output: '' })
+  })
+
   describe('quickstart, run as a new user would', function () {
     this.timeout(180_000)
-    let dir: string
-
-    before(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'apx-quickstart-'))
-    })
-    after(() => rm(dir, { recursive: true, force: true }))
 
     it('prints what the README says, from a fresh project with the packed package', async () => {
       const text = section(await readme(), 'Quickstart')
       const code = fenced(text, 'js')
       const expected = fenced(text, 'text')
-      // The tarball npm would publish (dist/ was built by `npm test`'s pretest).
-      const { stdout: packed } = await run(
-        'npm',
-        ['pack', '--ignore-scripts', '--json', '--pack-destination', dir],
-        {
-          cwd: root,
-        },
-      )
-      const tarball = join(dir, (JSON.parse(packed) as Array<{ filename: string }>)[0]!.filename)
-      const app = join(dir, 'app')
-      await run('mkdir', ['-p', app])
+      // The tarball npm would publish, unpacked beside express and passport (test/support/pack.ts).
+      const { root: consumers } = await packOnce()
+      const app = join(consumers, 'quickstart')
+      await mkdir(app)
       await writeFile(
         join(app, 'package.json'),
         JSON.stringify({ name: 'qs', private: true, type: 'module' }),
       )
       await writeFile(join(app, 'server.mjs'), code)
-      // The same versions as this repository's lockfile, from npm's cache when it has them.
-      const lock = JSON.parse(await readFile(join(root, 'package-lock.json'), 'utf8')) as {
-        packages: Record<string, { version: string }>
-      }
-      const pin = (name: string) => `${name}@${lock.packages[`node_modules/${name}`]!.version}`
-      await run(
-        'npm',
-        [
-          'install',
-          '--prefer-offline',
-          '--no-audit',
-          '--no-fund',
-          '--loglevel=error',
-          tarball,
-          pin('express'),
-          pin('passport'),
-        ],
-        { cwd: app },
-      )
       const { stdout } = await run(process.execPath, ['server.mjs'], {
         cwd: app,
         env: { ...process.env, PORT: '0' },
