@@ -4,7 +4,15 @@
 // through real Passport (`passport.authenticate`), `authenticatePartner(passport)` and
 // `authenticatePartner(strategy)` on a real Express app on 127.0.0.1.
 import { execFileSync } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -36,21 +44,16 @@ function buildScratch(rows: Record<string, [from: number, to: number]>): {
     table = table.replace(before, `  ${reason}: row(${to}, `)
   }
   writeFileSync(file, table)
-  const base = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as {
-    compilerOptions: Record<string, unknown>
-  }
+  // The package's own compiler options (tsconfig.json may hold comments: extend it, don't parse
+  // it), with the copy's paths, and the same CommonJS marker the build writes beside dist/.
   const config = {
-    compilerOptions: {
-      ...base.compilerOptions,
-      rootDir: 'lib',
-      outDir: 'dist',
-      declaration: false,
-      declarationMap: false,
-      sourceMap: false,
-    },
+    extends: join(ROOT, 'tsconfig.json'),
+    compilerOptions: { rootDir: 'lib', outDir: 'dist', declaration: false },
     include: ['lib/**/*.ts'],
   }
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(config))
+  mkdirSync(join(dir, 'dist'), { recursive: true })
+  copyFileSync(join(ROOT, 'dist/package.json'), join(dir, 'dist/package.json'))
   execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', dir])
   return { dir, pkg: import(pathToFileURL(join(dir, 'dist/index.js')).href) as Promise<Package> }
 }
