@@ -10,7 +10,6 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { KeyRotationEvent } from '../core/key-rotation-event.js'
-import { verifyPrepared } from '../core/key-rotation.js'
 import type { ReplayStore } from '../core/replay.js'
 import {
   applyRevocation,
@@ -25,12 +24,6 @@ import {
   type SignedDelivery,
 } from '../core/rotation-fleet.js'
 import {
-  MAX_TIMER_MS,
-  optionalFunction,
-  optionsObject,
-  rejectUnknownKeys,
-} from '../core/validate.js'
-import {
   checkClient,
   clientFromUrl,
   RedisUnavailableError,
@@ -38,42 +31,21 @@ import {
   type RedisClientLike,
   type RedisListener,
 } from './connection.js'
+import {
+  normalizeFleetOptions,
+  type RedisFleetOptions,
+  type RedisFleetState,
+} from './fleet-options.js'
+import {
+  MAX_RECORDS,
+  openRelay,
+  PROCESSED_TTL_MS,
+  PUBLISH_SCRIPT,
+  relayMessage,
+  REPUBLISH_SCRIPT,
+} from './fleet-protocol.js'
 
-/**
- * The fleet's connection state, for a readiness check: `ready` means both connections are up and
- * the stored revocations were re-read since the last (re)connect.
- *
- * @example
- * ```ts
- * app.get('/readyz', (_req, res) => res.status(fleet.state === 'ready' ? 200 : 503).end())
- * ```
- */
-export type RedisFleetState = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed'
-
-/**
- * Options of {@link createRedisFleet}: exactly one of `url` or `client`.
- *
- * @example
- * ```ts
- * const options: RedisFleetOptions = { url: 'redis://127.0.0.1:6379', prefix: 'mcp-prod' }
- * ```
- */
-export interface RedisFleetOptions {
-  /** A `redis:` or `rediss:` URL: the fleet creates, owns and closes its client. */
-  url?: string
-  /** The application's own `redis` client; the fleet duplicates it for the subscription only. */
-  client?: RedisClientLike
-  /** Prefix of every key and channel, so several deployments can share a server. Default `agentpress`. */
-  prefix?: string
-  /** How long a stored emergency revocation is kept, in ms. Default 90,000,000 (25 h). */
-  revocationTtlMs?: number
-  /** Deadline of one Redis command, in ms; past it, the request is answered 503. Default 1,000. */
-  commandTimeoutMs?: number
-  /** Called with each Redis error and each refused relay or record (never throws through). */
-  onError?: (error: Error) => void
-  /** Called with each new state (never throws through). */
-  onStateChange?: (state: RedisFleetState) => void
-}
+export type { RedisFleetOptions, RedisFleetState } from './fleet-options.js'
 
 /** Counters of what the fleet received (diagnostics and tests). */
 export interface RedisFleetStats {
@@ -87,59 +59,6 @@ export interface RedisFleetStats {
   recordsRefused: number
   /** Completed (re)connect synchronisations. */
   syncs: number
-}
-
-const KNOWN = new Set([
-  'url',
-  'client',
-  'prefix',
-  'revocationTtlMs',
-  'commandTimeoutMs',
-  'onError',
-  'onStateChange',
-])
-
-/** How long a processed-delivery marker is kept: the router's own memory, 24 h. */
-const PROCESSED_TTL_MS = 24 * 60 * 60 * 1000
-/** Most stored records read per sync. */
-const MAX_RECORDS = 1000
-/** Largest relayed message accepted: an 8 KB body in base64 plus the headers. */
-const MAX_MESSAGE_CHARS = 16_384
-
-// Drops expired records and keeps the set's own expiry at its latest record.
-const TRIM = `redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-if last[2] then redis.call('PEXPIREAT', KEYS[2], last[2]) end`
-
-// KEYS: processed marker, revocation set. ARGV: now, marker, marker ttl, channel, message,
-// record expiry, record text (both '' when not an emergency). One atomic step: the marker, the
-// record and the relay exist together or not at all.
-const PUBLISH_SCRIPT = `if ARGV[7] ~= '' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[7]) end
-${TRIM}
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return redis.call('PUBLISH', ARGV[4], ARGV[5])`
-
-// KEYS: unused, revocation set. ARGV: now, then (expiry, text) pairs.
-const REPUBLISH_SCRIPT = `for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1]) end
-${TRIM}
-return 1`
-
-function positiveInteger(value: unknown, name: string, fallback: number, max: number): number {
-  if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > max) {
-    throw new TypeError(`options.${name} must be an integer from 1 to ${max}, got ${String(value)}`)
-  }
-  return value as number
-}
-
-function checkPrefix(value: unknown): string {
-  if (value === undefined) return 'agentpress'
-  if (typeof value !== 'string' || !/^[A-Za-z0-9._:{}-]{1,64}$/.test(value)) {
-    throw new TypeError(
-      'options.prefix must be 1 to 64 characters of letters, digits and . _ : { } -',
-    )
-  }
-  return value
 }
 
 /**
@@ -196,29 +115,17 @@ export class RedisFleet implements RotationFleet, ReplayStore {
   readonly #listeners: [RedisClientLike, string, RedisListener][] = []
 
   constructor(options: RedisFleetOptions) {
-    optionsObject(options, 'createRedisFleet: options must be an object')
-    rejectUnknownKeys(options, KNOWN, 'createRedisFleet')
-    if ((options.url === undefined) === (options.client === undefined)) {
-      throw new TypeError('createRedisFleet needs exactly one of options.url or options.client')
-    }
-    this.prefix = checkPrefix(options.prefix)
-    this.#timeoutMs = positiveInteger(options.commandTimeoutMs, 'commandTimeoutMs', 1000, 60_000)
-    this.#revocationTtlMs = positiveInteger(
-      options.revocationTtlMs,
-      'revocationTtlMs',
-      25 * 60 * 60 * 1000,
-      MAX_TIMER_MS,
-    )
-    this.#onError = optionalFunction(options.onError, 'options.onError must be a function')
-    this.#onStateChange = optionalFunction(
-      options.onStateChange,
-      'options.onStateChange must be a function',
-    )
-    this.#ownsCommands = options.url !== undefined
+    const settings = normalizeFleetOptions(options)
+    this.prefix = settings.prefix
+    this.#timeoutMs = settings.commandTimeoutMs
+    this.#revocationTtlMs = settings.revocationTtlMs
+    this.#onError = settings.onError
+    this.#onStateChange = settings.onStateChange
+    this.#ownsCommands = settings.url !== undefined
     this.#commands =
-      options.url !== undefined
-        ? clientFromUrl(options.url, Math.max(this.#timeoutMs, 1000))
-        : checkClient(options.client)
+      settings.url !== undefined
+        ? clientFromUrl(settings.url, Math.max(this.#timeoutMs, 1000))
+        : checkClient(settings.client)
     this.#subscriber = this.#commands.duplicate()
     this.#channel = `${this.prefix}:rotations`
     this.#revocationsKey = `${this.prefix}:revocations`
@@ -318,13 +225,11 @@ export class RedisFleet implements RotationFleet, ReplayStore {
     if (event.emergency === true) {
       record = signRevocation(secrets, event, now + this.#revocationTtlMs)
     }
-    const message = JSON.stringify({
-      origin: this.#origin,
-      body: Buffer.from(delivery.body).toString('base64'),
-      timestamp: delivery.timestamp,
-      signature: delivery.signature,
-      revocation: record === undefined ? undefined : revocationText(record),
-    })
+    const message = relayMessage(
+      this.#origin,
+      delivery,
+      record === undefined ? undefined : revocationText(record),
+    )
     await send(
       this.#commands,
       [
@@ -505,40 +410,16 @@ export class RedisFleet implements RotationFleet, ReplayStore {
   #onMessage(message: string): void {
     const member = this.#member
     if (member === undefined) return
-    const refuse = (why: string): void => {
+    const relay = openRelay(message, this.#origin, member.prepared)
+    if (relay.kind === 'own') return
+    if (relay.kind === 'refused') {
       this.stats.relaysRefused++
-      this.#report(new Error(`refused a relayed delivery: ${why}`))
+      this.#report(new Error(`refused a relayed delivery: ${relay.why}`))
+      return
     }
-    if (message.length > MAX_MESSAGE_CHARS) return refuse('too large')
-    let envelope: Record<string, unknown>
-    try {
-      envelope = JSON.parse(message) as Record<string, unknown>
-    } catch {
-      return refuse('not JSON')
-    }
-    if (typeof envelope !== 'object' || envelope === null) return refuse('not an object')
-    const { origin, body, timestamp, signature, revocation } = envelope
-    if (origin === this.#origin) return // our own publish, applied before it was sent
-    if (
-      typeof body !== 'string' ||
-      typeof timestamp !== 'string' ||
-      typeof signature !== 'string'
-    ) {
-      return refuse('fields missing')
-    }
-    let event: KeyRotationEvent
-    try {
-      // The delivery as AgentPress signed it, checked with this instance's own secret and window.
-      event = verifyPrepared(member.prepared, Buffer.from(body, 'base64'), {
-        'x-agentpress-timestamp': timestamp,
-        'x-agentpress-signature': signature,
-      })
-    } catch (error) {
-      return refuse(error instanceof Error ? error.message : 'does not verify')
-    }
-    if (typeof revocation === 'string') this.#applyRecordText(member, revocation)
+    if (relay.revocation !== undefined) this.#applyRecordText(member, relay.revocation)
     // Revoked at once (inside apply, before any await); counted once the refresh settled too.
-    member.apply(event).then(
+    member.apply(relay.event).then(
       () => this.stats.relaysApplied++,
       (error: unknown) => this.#report(error instanceof Error ? error : new Error(String(error))),
     )
