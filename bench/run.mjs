@@ -206,9 +206,6 @@ try {
       // per-round ratios to the floor measured in the same round
       for (const id of Object.keys(round)) {
         if (round.raw) (http[id].ratios ??= []).push(round[id] / round.raw)
-        // Replay on vs off, same round.
-        if (scenarios[id].replay && round.ours)
-          (http[id].vsOurs ??= []).push(round[id] / round.ours)
       }
     }
     for (const id of ids) {
@@ -224,7 +221,6 @@ try {
         jwksFetches: Math.max(...rs.map((x) => x.jwksFetches)),
         reused: scenarios[id].verifies && rs.some((x) => x.poolWrapped > 0),
         ratio: http[id].ratios ? median(http[id].ratios) : undefined,
-        vsOurs: http[id].vsOurs ? median(http[id].vsOurs) : undefined,
         foreign: median(rs.map((x) => x.foreign)),
       })
     }

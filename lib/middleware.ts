@@ -7,7 +7,7 @@
  * unchanged in Express 4, Express 5 and Connect. Headers come only from the error table and the
  * strategy's validated options; bodies only from the fixed descriptions.
  */
-import { rejectUnknownKeys } from './core/validate.js'
+import { optionsObject, rejectUnknownKeys } from './core/validate.js'
 import { authenticate, type AuthActions, type AuthSettings } from './http/authenticate.js'
 import type { ErrorMiddleware, Middleware, NextFunction } from './http/connect.js'
 import {
@@ -18,7 +18,8 @@ import {
   type ErrorBodyFormat,
   type RefusalCarrier,
 } from './http/refusal.js'
-import { AgentPressPartnerStrategy, STRATEGY_NAME, settingsOf } from './strategy.js'
+import { STRATEGY_NAME } from './strategy-options.js'
+import { AgentPressPartnerStrategy, settingsOf } from './strategy.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
 export type { ErrorBodyFormat } from './http/refusal.js'
@@ -86,9 +87,7 @@ export function authenticatePartner(
   passportOrStrategy: PassportLike | AgentPressPartnerStrategy,
   options: AuthenticatePartnerOptions = {},
 ): Middleware {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError('authenticatePartner() options must be an object')
-  }
+  optionsObject(options, 'authenticatePartner() options must be an object')
   rejectUnknownKeys(options, AUTHENTICATE_OPTIONS, 'authenticatePartner')
   const format = checkFormat(options.body, 'authenticatePartner() options.body')
   if (passportOrStrategy instanceof AgentPressPartnerStrategy) {
@@ -174,9 +173,7 @@ function direct(settings: AuthSettings, format: ErrorBodyFormat): Middleware {
  * ```
  */
 export function agentPressErrorHandler(options: ErrorHandlerOptions = {}): ErrorMiddleware {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError('agentPressErrorHandler() options must be an object')
-  }
+  optionsObject(options, 'agentPressErrorHandler() options must be an object')
   rejectUnknownKeys(options, HANDLER_OPTIONS, 'agentPressErrorHandler')
   const format = checkFormat(options.body, 'agentPressErrorHandler() options.body')
   return function agentPressErrorHandlerMiddleware(err, req, res, next) {

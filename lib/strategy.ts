@@ -39,7 +39,7 @@ export type {
   VerifyFunction,
   VerifyFunctionWithRequest,
 } from './http/authenticate.js'
-export { STRATEGY_NAME, type AgentPressPartnerStrategyOptions } from './strategy-options.js'
+export type { AgentPressPartnerStrategyOptions } from './strategy-options.js'
 
 // passport-strategy's constructor, typed locally so the published .d.ts needs no @types package.
 const Base = PassportStrategy as unknown as new () => { name?: string | undefined }

@@ -28,7 +28,7 @@ export const config = Object.freeze({
   /** seconds of warm-up load per HTTP scenario and round (JIT + JWKS cache) */
   warmup: envNumber('BENCH_WARMUP', 1),
   /** rounds of every HTTP scenario; the table quotes medians */
-  httpRounds: envNumber('BENCH_HTTP_ROUNDS', 3),
+  httpRounds: envNumber('BENCH_HTTP_ROUNDS', 5),
   /** concurrent connections of the load generator */
   connections: envNumber('BENCH_CONNECTIONS', 64),
   /** rounds of every core measurement */

@@ -16,7 +16,7 @@ import {
   type PartnerTokenErrorReason,
 } from './reasons.js'
 
-/** @internal */
+/** Options of the refusal classes: where the challenge is rendered, and the cause. */
 export interface AuthErrorOptions extends ChallengeContext {
   cause?: unknown
   /** For `insufficient_scope`: the scopes the route needs. */

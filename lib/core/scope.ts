@@ -24,7 +24,9 @@ export function isScopeToken(value: unknown): value is string {
  * ```
  */
 export function parseScope(scope: string): string[] {
-  return scope.split(' ').filter((s) => s.length > 0)
+  const tokens = scope.split(' ')
+  // A verified `scope` claim has single spaces only: filter (a second array) only when needed.
+  return tokens.includes('') ? tokens.filter((s) => s.length > 0) : tokens
 }
 
 /**

@@ -61,7 +61,7 @@ export interface PartnerTokenVerifierOptions {
   clock?: () => number
 }
 
-/** The options after validation, with every default applied. @internal */
+/** The options after validation, with every default applied (`PartnerTokenVerifier#options`). */
 export interface NormalizedVerifierOptions {
   readonly issuer: string
   readonly audience: string

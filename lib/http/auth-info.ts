@@ -52,19 +52,25 @@ export interface McpAuthInfo {
   extra?: Record<string, unknown>
 }
 
-/** The two views of one success. @internal */
+/** `req.authInfo` of a success: ours, over the `info` object the callback gave. @internal */
 export function authInfoOf(
+  claims: PartnerTokenClaims,
+  scopes: string[],
+  info: unknown,
+): AgentPressAuthInfo {
+  return info !== null && typeof info === 'object' && !Array.isArray(info)
+    ? { ...info, claims, scopes, issuer: claims.iss }
+    : { claims, scopes, issuer: claims.iss }
+}
+
+/** `req.auth` of a success, in the MCP SDK's shape. @internal */
+export function mcpAuthInfoOf(
   token: string,
   claims: PartnerTokenClaims,
   scopes: string[],
   user: unknown,
-  info: unknown,
   resource: URL | undefined,
-): { authInfo: AgentPressAuthInfo; auth: McpAuthInfo } {
-  const authInfo: AgentPressAuthInfo =
-    info !== null && typeof info === 'object' && !Array.isArray(info)
-      ? { ...info, claims, scopes, issuer: claims.iss }
-      : { claims, scopes, issuer: claims.iss }
+): McpAuthInfo {
   const auth: McpAuthInfo = {
     token,
     clientId: claims.ext_provider,
@@ -73,5 +79,5 @@ export function authInfoOf(
     extra: { claims, user },
   }
   if (resource !== undefined) auth.resource = resource
-  return { authInfo, auth }
+  return auth
 }

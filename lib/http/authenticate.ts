@@ -25,7 +25,7 @@ import {
 } from '../core/errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/reasons.js'
 import { parseScope } from '../core/scope.js'
-import { authInfoOf } from './auth-info.js'
+import { authInfoOf, mcpAuthInfoOf, type AgentPressAuthInfo } from './auth-info.js'
 import { CHALLENGE_CONTEXT, FAILURE_REASON, type RefusalCarrier } from './refusal.js'
 import {
   callVerify,
@@ -74,20 +74,26 @@ export function authenticate(
   const request = req as RefusalCarrier
   request[CHALLENGE_CONTEXT] = settings.context
   let token: string | { readonly reason: AuthErrorReason }
-  let found: PartnerTokenClaims | PromiseLike<PartnerTokenClaims>
   try {
     token = extract(settings, req)
-    if (typeof token !== 'string') return refuse(settings, request, actions, token.reason)
+  } catch (err) {
+    return deliver(actions, 'error', asError(err))
+  }
+  if (typeof token !== 'string') return refuse(settings, request, actions, token.reason)
+  let found: PartnerTokenClaims | PromiseLike<PartnerTokenClaims>
+  try {
     found = settings.verifyToken(token)
   } catch (err) {
     return afterVerifyError(settings, request, actions, err)
   }
   if (!isThenable(found)) return accept(settings, request, actions, token, found)
   const bearer = token
-  found.then(
-    (claims) => accept(settings, request, actions, bearer, claims),
-    (err: unknown) => afterVerifyError(settings, request, actions, err),
-  )
+  const failed = (err: unknown): void => afterVerifyError(settings, request, actions, err)
+  try {
+    found.then((claims) => accept(settings, request, actions, bearer, claims), failed)
+  } catch (err) {
+    failed(err) // a foreign thenable whose `then` throws
+  }
 }
 
 const NO_CREDENTIALS = Object.freeze({ reason: 'no_credentials' as const })
@@ -145,15 +151,15 @@ function accept(
     if (user === false || user === null || user === undefined) {
       return refuse(settings, req, actions, 'user_not_provisioned')
     }
-    let views: ReturnType<typeof authInfoOf>
+    let authInfo: AgentPressAuthInfo
     try {
-      views = authInfoOf(token, claims, scopes, user, info, settings.resourceOf(claims))
+      authInfo = authInfoOf(claims, scopes, info)
+      // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
+      req.auth = mcpAuthInfoOf(token, claims, scopes, user, settings.resourceOf(claims))
     } catch (err) {
       return deliver(actions, 'error', err)
     }
-    // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
-    req.auth = views.auth
-    deliver(actions, 'success', user, views.authInfo)
+    deliver(actions, 'success', user, authInfo)
   })
 }
 

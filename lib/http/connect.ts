@@ -5,11 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-/**
- * `next` of Express and Connect.
- *
- * @internal
- */
+/** `next` of Express and Connect. */
 export type NextFunction = (err?: unknown) => void
 
 /**

@@ -67,29 +67,32 @@ export function callVerify(
   claims: PartnerTokenClaims,
   decide: Decide,
 ): void {
+  // One closure on the hot path (`done`); the error paths build theirs only when taken.
   let decided = false
-  const once = (err: unknown, user?: unknown, info?: unknown): void => {
+  const done: VerifyDone = (err, user, info) => {
     if (decided) return
     decided = true
-    decide(err, user, info)
+    if (err) decide(err)
+    else decide(undefined, user, info)
   }
-  const done: VerifyDone = (err, user, info) => (err ? once(err) : once(undefined, user, info))
+  const failed = (err: unknown): void => {
+    if (decided) return
+    decided = true
+    decide(err ?? null)
+  }
   let returned: unknown
   try {
     returned = passReqToCallback
       ? (verify as VerifyFunctionWithRequest)(req, claims, done)
       : (verify as VerifyFunction)(claims, done)
   } catch (err) {
-    return once(err ?? null)
+    return failed(err)
   }
   if (decided || !isThenable(returned)) return
   try {
-    returned.then(
-      (user) => once(undefined, user),
-      (err: unknown) => once(err ?? null),
-    )
+    returned.then((user) => done(null, user), failed)
   } catch (err) {
-    once(err ?? null)
+    failed(err)
   }
 }
 

@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { KeyRotationEvent } from '../core/key-rotation-event.js'
 import { isLoopbackHost } from '../core/validate.js'
-import { sendJson } from '../http/connect.js'
+import { pathOf, sendJson } from '../http/connect.js'
 import { BodyReadError, readBody } from '../http/raw-body.js'
 import type { MockAgentPress } from './mock-agentpress.js'
 import { deliverWebhook, type WebhookDeliveryResult } from './webhook.js'
@@ -304,9 +304,7 @@ export function createMockControl(
   }
 
   return (req, res, next) => {
-    const target = req.url ?? '/'
-    const end = target.indexOf('?')
-    const path = end === -1 ? target : target.slice(0, end)
+    const path = pathOf(req.url)
     if (path !== MOCK_CONTROL_PATH && !path.startsWith(`${MOCK_CONTROL_PATH}/`)) return next()
     handle(req, res, path).catch((err: unknown) => {
       if (res.headersSent) return void res.destroy()
