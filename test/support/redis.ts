@@ -44,6 +44,10 @@ function rawCommand(port: number, args: string[], timeoutMs = 1000): Promise<str
 async function waitForPing(port: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + 5000
   for (;;) {
+    const failed = launchErrors.get(child)
+    if (failed !== undefined) {
+      throw new Error(`cannot start redis-server (apt-get install redis-server): ${failed.message}`)
+    }
     if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`)
     try {
       if ((await rawCommand(port, ['PING'], 200)).startsWith('+PONG')) return
@@ -56,12 +60,19 @@ async function waitForPing(port: number, child: ChildProcess): Promise<void> {
 }
 
 function launch(port: number): ChildProcess {
-  return spawn(
+  const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
     { stdio: 'ignore' },
   )
+  // Not installed (ENOENT): a clear failure of the test, not an uncaught 'error' event.
+  child.on('error', (error) => {
+    launchErrors.set(child, error)
+  })
+  return child
 }
+
+const launchErrors = new WeakMap<ChildProcess, Error>()
 
 /** Starts redis-server on a free loopback port and waits until it answers PING. */
 export async function startRedis(): Promise<RedisServer> {
