@@ -151,7 +151,16 @@ export function createRotationDeliveries(
       }
     }
     const results = await Promise.allSettled(targets.map(refresh))
-    if (failed || results.some((result) => result.status === 'rejected')) return REFRESH_FAILED
+    if (failed || results.some((result) => result.status === 'rejected')) {
+      // The JWKS may be down at the very moment a key is compromised: the revocation must not
+      // wait for it. Shared without the "processed" marker, so the retry is still processed.
+      if (event.emergency === true && fleet !== undefined && signed !== undefined) {
+        await Promise.resolve()
+          .then(() => fleet.publish(signed, event, { processed: false }))
+          .catch(() => {})
+      }
+      return REFRESH_FAILED
+    }
     if (fleet !== undefined && signed !== undefined) {
       try {
         await fleet.publish(signed, event)

@@ -65,9 +65,15 @@ export interface RotationFleet {
   wasProcessed(id: string): Promise<boolean>
   /**
    * Shares a delivery this instance verified and applied: the relay, the "processed" marker and,
-   * for an emergency, the stored revocation. Rejects when the fleet cannot have it (503).
+   * for an emergency, the stored revocation. Rejects when the fleet cannot have it (503). With
+   * `processed: false` (an emergency whose local refresh failed), no marker is written: the
+   * revocation spreads at once, and AgentPress's retry is still processed in full wherever it lands.
    */
-  publish(delivery: SignedDelivery, event: KeyRotationEvent): Promise<void>
+  publish(
+    delivery: SignedDelivery,
+    event: KeyRotationEvent,
+    options?: { readonly processed?: boolean },
+  ): Promise<void>
 }
 
 /**

@@ -20,12 +20,12 @@ const TRIM = `redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if last[2] then redis.call('PEXPIREAT', KEYS[2], last[2]) end`
 
-// KEYS: processed marker, revocation set. ARGV: now, marker, marker ttl, channel, message,
-// record expiry, record text (both '' when not an emergency). One atomic step: the marker, the
-// record and the relay exist together or not at all.
+// KEYS: processed marker, revocation set. ARGV: now, marker ('' for none), marker ttl, channel,
+// message, record expiry, record text (both '' when not an emergency). One atomic step: the
+// marker, the record and the relay exist together or not at all.
 export const PUBLISH_SCRIPT = `if ARGV[7] ~= '' then redis.call('ZADD', KEYS[2], ARGV[6], ARGV[7]) end
 ${TRIM}
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 return redis.call('PUBLISH', ARGV[4], ARGV[5])`
 
 // KEYS: unused, revocation set. ARGV: now, then (expiry, text) pairs.

@@ -218,7 +218,11 @@ export class RedisFleet implements RotationFleet, ReplayStore {
   }
 
   /** @internal */
-  async publish(delivery: SignedDelivery, event: KeyRotationEvent): Promise<void> {
+  async publish(
+    delivery: SignedDelivery,
+    event: KeyRotationEvent,
+    options: { readonly processed?: boolean } = {},
+  ): Promise<void> {
     const secrets = this.#secrets()
     const now = Date.now()
     let record: RevocationRecord | undefined
@@ -239,7 +243,7 @@ export class RedisFleet implements RotationFleet, ReplayStore {
         this.#processedKey(event.id),
         this.#revocationsKey,
         String(now),
-        processedMarker(secrets, event.id),
+        options.processed === false ? '' : processedMarker(secrets, event.id),
         String(PROCESSED_TTL_MS),
         this.#channel,
         message,

@@ -218,6 +218,37 @@ describe('Redis fleet (one process, real redis-server)', function () {
       expect(await call(b.url, old)).to.deep.equal(REVOKED)
     })
 
+    it('JWKS down during an emergency: 503 at the origin, yet the revocation reaches every instance; the retry is processed in full', async () => {
+      const old = [mock.signToken(), mock.signToken()]
+      expect(await call(b.url, mock.signToken())).to.deep.equal(OK()) // B has the key cached
+      const event = mock.rotateKeys({ emergency: true })
+      const signed = mock.signWebhook(event)
+      mock.setJwksMode('error')
+      expect(await post(a.url, signed)).to.deep.equal({
+        status: 503,
+        challenge: null,
+        retryAfter: '5',
+        body: { error: 'jwks_unavailable', error_description: 'Signing keys unavailable' },
+      })
+      await eventually(() => b.fleet.stats.relaysApplied === 1)
+      expect(await call(b.url, old[0]!)).to.deep.equal(REVOKED)
+      const client = await inspector(redis.url)
+      try {
+        expect(await client.get(`${prefix}:processed:${event.id}`)).to.equal(null)
+        const records = await client.zRange(`${prefix}:revocations`, 0, -1)
+        expect(records.map((r) => JSON.parse(r).kid)).to.deep.equal([event.retiredKid])
+      } finally {
+        await client.close()
+      }
+      mock.setJwksMode('ok')
+      // AgentPress retries at B: not a duplicate there (no marker), processed in full.
+      const fetches = mock.jwksRequestCount
+      expect(await post(b.url, signed)).to.deep.equal(RECEIVED)
+      expect(mock.jwksRequestCount).to.be.greaterThan(fetches)
+      expect(await call(a.url, old[1]!)).to.deep.equal(REVOKED)
+      expect(await call(a.url, mock.signToken())).to.deep.equal(OK())
+    })
+
     it('Redis restarted empty: the running instances republish the revocations they hold', async () => {
       const event = mock.rotateKeys({ emergency: true })
       expect(await post(a.url, mock.signWebhook(event))).to.deep.equal(RECEIVED)
