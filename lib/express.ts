@@ -34,7 +34,15 @@
  *
  * @packageDocumentation
  */
+import type { Request } from 'express-serve-static-core'
 import type { AgentPressAuthInfo, McpAuthInfo } from './index.js'
+
+// With `passReqToCallback: true`, verify's `req` is Express's request.
+declare module './http/verify-callback.js' {
+  interface AgentPressTypes {
+    request: Request
+  }
+}
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

@@ -51,6 +51,9 @@ export {
   type VerifyDone,
   type VerifyFunction,
   type VerifyFunctionWithRequest,
+  type AgentPressTypes,
+  type VerifyRequest,
+  type VerifyResult,
 } from './strategy.js'
 export {
   agentPressErrorHandler,

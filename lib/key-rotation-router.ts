@@ -36,13 +36,25 @@ import { checkFleet, signedDelivery, type RotationFleet } from './core/rotation-
  * app.use('/webhooks/agentpress/key-rotation', createKeyRotationRouter(options))
  * ```
  */
-export interface KeyRotationRouterOptions {
+export type KeyRotationRouterOptions = KeyRotationRouterCommonOptions &
+  // Exactly one of the two, as a type (a compile error for both or neither) and at run time.
+  (
+    | {
+        /** Our strategy (or anything exposing `verifiers`): its verifiers are refreshed. */
+        strategy: { readonly verifiers: readonly TokenVerifier[] }
+        verifiers?: undefined
+      }
+    | {
+        /** The verifiers to refresh, when there is no strategy. */
+        verifiers: readonly TokenVerifier[]
+        strategy?: undefined
+      }
+  )
+
+/** The options of {@link createKeyRotationRouter} besides `strategy`/`verifiers`. */
+export interface KeyRotationRouterCommonOptions {
   /** The webhook secret, or several while the secret itself is rotated (SPEC §5). */
   webhookSecret: string | readonly string[]
-  /** Our strategy (or anything exposing `verifiers`): its verifiers are refreshed. */
-  strategy?: { readonly verifiers: readonly TokenVerifier[] }
-  /** The verifiers to refresh, when there is no strategy. Exactly one of the two is required. */
-  verifiers?: readonly TokenVerifier[]
   /**
    * Called once per processed event, after the refresh succeeded and before the 200 is sent; not
    * for duplicates, failed refreshes or events of an issuer no verifier trusts. Not awaited;

@@ -22,7 +22,8 @@ import {
  * `headers`, so the default error handler of Express and Connect renders it; after
  * `authenticatePartner` (or with `agentPressErrorHandler`) it gets a JSON body.
  *
- * @throws {TypeError} at creation, when no scope is given or one is not an RFC 6749 scope token.
+ * @throws {TypeError} at creation, when no scope is given or one is not an RFC 6749 scope token
+ *   (no scope at all is also a compile error in TypeScript).
  *
  * @example
  * ```ts
@@ -34,7 +35,7 @@ import {
  * )
  * ```
  */
-export function requireScopes(...scopes: string[]): Middleware {
+export function requireScopes(...scopes: [string, ...string[]]): Middleware {
   const needed = checkScopes(scopes, 'requireScopes() scopes', false)
   return function requireScopesMiddleware(req, res, next) {
     const request = req as RefusalCarrier

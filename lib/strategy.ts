@@ -27,6 +27,7 @@ import {
   type VerifyFunction,
   type VerifyFunctionWithRequest,
 } from './http/authenticate.js'
+import type { VerifyRequest } from './http/verify-callback.js'
 import {
   normalizeStrategyOptions,
   type AgentPressPartnerStrategyOptions,
@@ -39,7 +40,13 @@ export type {
   VerifyFunction,
   VerifyFunctionWithRequest,
 } from './http/authenticate.js'
+export type { AgentPressTypes, VerifyRequest, VerifyResult } from './http/verify-callback.js'
 export type { AgentPressPartnerStrategyOptions } from './strategy-options.js'
+
+// `T`, but not a place to infer it from (TypeScript 5.4's NoInfer, in a form 4.9 understands):
+// the user type is the application's declaration (or the explicit type argument), never guessed
+// from what verify happens to return.
+type NoInferred<T> = [T][T extends unknown ? 0 : never]
 
 // passport-strategy's constructor, typed locally so the published .d.ts needs no @types package.
 const Base = PassportStrategy as unknown as new () => { name?: string | undefined }
@@ -70,7 +77,10 @@ const Base = PassportStrategy as unknown as new () => { name?: string | undefine
  * app.post('/mcp', passport.authenticate('agentpress-partner', { session: false }), mcpHandler)
  * ```
  */
-export class AgentPressPartnerStrategy<User = unknown> extends Base {
+export class AgentPressPartnerStrategy<
+  User = Express.User,
+  Req extends IncomingMessage = VerifyRequest,
+> extends Base {
   /** The strategy name (`'agentpress-partner'` unless overridden). */
   override name: string
   /**
@@ -79,24 +89,25 @@ export class AgentPressPartnerStrategy<User = unknown> extends Base {
    */
   readonly verifiers: readonly TokenVerifier[]
 
+  // Two signatures, no catch-all: `passReqToCallback: true` takes a three-argument verify (a
+  // two-argument one would get the request as its claims), anything else the claims first. A
+  // non-literal boolean needs a cast; the run time accepts either shape as JavaScript passes it.
   constructor(
     options: AgentPressPartnerStrategyOptions & { passReqToCallback?: false | undefined },
-    verify: VerifyFunction<User>,
+    verify: VerifyFunction<NoInferred<User>>,
   )
   constructor(
     options: AgentPressPartnerStrategyOptions & { passReqToCallback: true },
-    verify: VerifyFunctionWithRequest<User>,
+    verify: VerifyFunctionWithRequest<NoInferred<User>, Req>,
   )
   constructor(
     options: AgentPressPartnerStrategyOptions,
-    verify: VerifyFunction<User> | VerifyFunctionWithRequest<User>,
-  )
-  constructor(
-    options: AgentPressPartnerStrategyOptions,
-    verify: VerifyFunction<User> | VerifyFunctionWithRequest<User>,
+    verify: VerifyFunction<User> | VerifyFunctionWithRequest<User, Req>,
   ) {
     super()
-    const { name, verifiers, settings } = normalizeStrategyOptions(options, verify)
+    // At run time the request is whatever the framework passes; `Req` only types it for verify.
+    const run = verify as VerifyFunction | VerifyFunctionWithRequest
+    const { name, verifiers, settings } = normalizeStrategyOptions(options, run)
     this.name = name
     this.verifiers = verifiers
     // Passport runs each request on `Object.create(strategy)`, where `#private` fields are out of

@@ -9,6 +9,10 @@
 // `PartnerTokenVerifier` class, `instanceof` holding across (no dual-package hazard). No runtime
 // dependency is ESM-only (passport-strategy is CommonJS).
 //
+// tsconfig.json compiles lib/ to CommonJS (verbatimModuleSyntax off, which CommonJS output needs);
+// test/tsconfig.json checks the same sources again as ES modules with verbatimModuleSyntax, so they
+// stay valid in both formats.
+//
 // To add a subpath, add one line to ENTRIES ('./redis': 'redis' builds lib/redis.ts): this script
 // writes its wrappers and the matching `exports` and `typesVersions` of package.json.
 import { execFileSync } from 'node:child_process'

@@ -21,7 +21,9 @@ declare const express: typeof import('express')
 declare const passport: import('passport').PassportStatic
 declare const handler: import('express').RequestHandler
 declare const verify: import('passport-agentpress-partner').VerifyFunction
-declare const options: import('passport-agentpress-partner').AgentPressPartnerStrategyOptions
+declare const options: import('passport-agentpress-partner').AgentPressPartnerStrategyOptions & {
+  passReqToCallback?: false
+}
 declare const partnerMcp: import('passport-agentpress-partner').PartnerTokenVerifierOptions
 declare const token: string
 declare const AgentPressPartnerStrategy: Apx['AgentPressPartnerStrategy']

@@ -116,8 +116,11 @@ function strategy(
   options: Partial<AgentPressPartnerStrategyOptions> = {},
   verify: VerifyFunction = (_claims, done) => done(null, USER),
 ): AgentPressPartnerStrategy {
+  // The harness builds every option combination, so passReqToCallback is not a literal here.
   return new AgentPressPartnerStrategy(
-    { verifier: fakeVerifier(), ...options } as AgentPressPartnerStrategyOptions,
+    { verifier: fakeVerifier(), ...options } as AgentPressPartnerStrategyOptions & {
+      passReqToCallback?: false
+    },
     verify,
   )
 }

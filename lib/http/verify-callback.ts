@@ -5,6 +5,17 @@
 import type { IncomingMessage } from 'node:http'
 import type { PartnerTokenClaims } from '../core/claims.js'
 
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    // Passport's user type (@types/passport declares it empty too), which the application
+    // declares: the default `User` of verify and of the strategy, so a verify returning anything
+    // else is a compile error. Declared here as well so the types stand without @types/passport.
+    // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+    interface User {}
+  }
+}
+
 /**
  * The callback a `verify` function reports its decision through (Passport's `done`).
  *
@@ -14,7 +25,7 @@ import type { PartnerTokenClaims } from '../core/claims.js'
  *   users.find(claims.sub).then((user) => done(null, user ?? false), done)
  * ```
  */
-export type VerifyDone<User = unknown> = (
+export type VerifyDone<User = Express.User> = (
   err?: unknown,
   user?: User | false | null,
   info?: unknown,
@@ -31,13 +42,49 @@ export type VerifyDone<User = unknown> = (
  * const verify: VerifyFunction<User> = async (claims) => users.findByExternalId(claims.sub)
  * ```
  */
-export type VerifyFunction<User = unknown> = (
+export type VerifyFunction<User = Express.User> = (
   claims: PartnerTokenClaims,
   done: VerifyDone<User>,
-) => unknown
+) => VerifyResult<User>
 
 /**
- * {@link VerifyFunction} with the request first (`passReqToCallback: true`).
+ * What a `verify` callback may return: the user (or `false`/`null`/`undefined` to refuse), nothing
+ * when it answers through `done`, or a promise of either. Anything else is a compile error, such
+ * as a value that is not the application's user type.
+ *
+ * @example
+ * ```ts
+ * const lookup = (sub: string): VerifyResult<User> => users.findByExternalId(sub)
+ * ```
+ */
+export type VerifyResult<User> =
+  User | false | null | undefined | void | PromiseLike<User | false | null | undefined | void>
+
+/**
+ * Types an application, or `passport-agentpress-partner/express`, registers by declaration
+ * merging. `request`: the request type a `passReqToCallback` verify receives by default.
+ *
+ * @example
+ * ```ts
+ * declare module 'passport-agentpress-partner' {
+ *   interface AgentPressTypes {
+ *     request: import('koa').Request & import('node:http').IncomingMessage
+ *   }
+ * }
+ * ```
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface AgentPressTypes {}
+
+/** The request a `passReqToCallback` verify receives: the registered one, else `IncomingMessage`. */
+export type VerifyRequest = AgentPressTypes extends { request: infer R extends IncomingMessage }
+  ? R
+  : IncomingMessage
+
+/**
+ * {@link VerifyFunction} with the request first (`passReqToCallback: true`). `Req` is the
+ * framework's request: the strategy takes it from a `req` parameter's annotation, or from
+ * {@link AgentPressTypes} (which `import 'passport-agentpress-partner/express'` sets to Express's).
  *
  * @example
  * ```ts
@@ -45,11 +92,10 @@ export type VerifyFunction<User = unknown> = (
  *   users.findInTenant(req.headers.host, claims.sub)
  * ```
  */
-export type VerifyFunctionWithRequest<User = unknown> = (
-  req: IncomingMessage,
-  claims: PartnerTokenClaims,
-  done: VerifyDone<User>,
-) => unknown
+export type VerifyFunctionWithRequest<
+  User = Express.User,
+  Req extends IncomingMessage = IncomingMessage,
+> = (req: Req, claims: PartnerTokenClaims, done: VerifyDone<User>) => VerifyResult<User>
 
 /** What the callback decided: `err` is `undefined` for a decision, a real value for an error. */
 type Decide = (err: unknown, user?: unknown, info?: unknown) => void
@@ -69,7 +115,7 @@ export function callVerify(
 ): void {
   // One closure on the hot path (`done`); the error paths build theirs only when taken.
   let decided = false
-  const done: VerifyDone = (err, user, info) => {
+  const done: VerifyDone<unknown> = (err, user, info) => {
     if (decided) return
     decided = true
     if (err) decide(err)
@@ -83,8 +129,8 @@ export function callVerify(
   let returned: unknown
   try {
     returned = passReqToCallback
-      ? (verify as VerifyFunctionWithRequest)(req, claims, done)
-      : (verify as VerifyFunction)(claims, done)
+      ? (verify as VerifyFunctionWithRequest<unknown>)(req, claims, done)
+      : (verify as VerifyFunction<unknown>)(claims, done)
   } catch (err) {
     return failed(err)
   }

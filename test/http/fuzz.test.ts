@@ -170,7 +170,8 @@ describe('fuzzing the HTTP layer', function () {
         const scopeLike = fc.oneof(nastyString, fc.stringMatching(/^[a-z:*]{1,10}$/))
         await fc.assert(
           fc.asyncProperty(fc.array(scopeLike, { minLength: 0, maxLength: 4 }), async (scopes) => {
-            const create = () => requireScopes(...scopes)
+            // As a JavaScript caller could: none at all is a compile error in TypeScript only.
+            const create = () => requireScopes(...(scopes as [string, ...string[]]))
             if (scopes.length === 0 || !scopes.every((s) => SCOPE_TOKEN.test(s))) {
               expect(create).to.throw(TypeError)
               return

@@ -89,7 +89,10 @@ describe('middleware over HTTP', () => {
 
   for (const stack of STACKS) {
     describe(stack, () => {
-      function scopedApp(scopes: string[], context = { realm: 'mcp', resourceMetadataUrl: PRM }) {
+      function scopedApp(
+        scopes: [string, ...string[]],
+        context = { realm: 'mcp', resourceMetadataUrl: PRM },
+      ) {
         const passport = newPassport()
         passport.use(
           new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp, ...context }, verify),
