@@ -249,6 +249,16 @@ export function render(results, config) {
         'not measured',
       ])
     }
+    // Issue 14: what the diagnostics channels cost once someone listens (reported, no target).
+    for (const [id, what] of [
+      ['ours-events', 'a no-op subscriber on every diagnostics channel'],
+      ['ours-otel', 'the OpenTelemetry adapter recording'],
+    ]) {
+      const r = pair(id, 'ours')
+      if (r !== undefined) {
+        verdicts.push([`\`${id}\` / \`ours\` (${what}), same rounds`, fmtRatio(r), 'reported'])
+      }
+    }
     const directRatio = http['ours-direct']?.ratio
     if (directRatio !== undefined) {
       const alts = entries.filter(

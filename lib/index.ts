@@ -71,4 +71,22 @@ export {
   type ProtectedResourceMetadataHandler,
   type ProtectedResourceMetadataOptions,
 } from './protected-resource-metadata.js'
+export {
+  DIAGNOSTICS_CHANNELS,
+  type FleetConnectionMessage,
+  type FleetConnectionState,
+  type JwksFetchEndMessage,
+  type JwksFetchStartMessage,
+  type JwksRevocationMessage,
+  type JwksState,
+  type JwksStateMessage,
+  type RequestDecisionMessage,
+  type TokenDecisionMessage,
+  type TokenOutcome,
+  type TokenVerifyTraceContext,
+  type WebhookDeliveryMessage,
+  type WebhookOutcome,
+} from './core/diagnostics.js'
+export type { JwksStatus, ReadinessSource, WarmUpResult } from './core/readiness.js'
+export { readinessHandler, type ReadinessBody, type ReadinessTarget } from './http/readiness.js'
 export { refusalOf } from './http/refusal-of.js'

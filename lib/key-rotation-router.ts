@@ -22,6 +22,7 @@ import { JWKS_RETRY_AFTER_SECONDS } from './core/reasons.js'
 import { checkRotationTargets, createRotationDeliveries } from './core/rotation-deliveries.js'
 import type { TokenVerifier } from './core/verifier.js'
 import { checkFleet, signedDelivery, type RotationFleet } from './core/rotation-fleet.js'
+import { publishWebhookDelivery } from './core/diagnostics-publish.js'
 
 /**
  * Options of {@link createKeyRotationRouter}.
@@ -132,7 +133,9 @@ function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread
   // Answering before the body was read: close the connection rather than let Node drain (or wait
   // for) bytes nobody will read.
   if (bodyUnread) headers.Connection = 'close'
-  send(res, row.status, { error: reason, error_description: row.description }, headers)
+  const body = { error: reason, error_description: row.description }
+  publishWebhookDelivery(row.status, body)
+  send(res, row.status, body, headers)
 }
 
 /**
@@ -226,6 +229,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): Midd
       event,
       fleet === undefined ? undefined : signedDelivery(body, req.headers),
     )
+    publishWebhookDelivery(outcome.status, outcome.body, event)
     send(
       res,
       outcome.status,

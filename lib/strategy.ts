@@ -20,6 +20,7 @@ import type { IncomingMessage } from 'node:http'
 import PassportStrategy from 'passport-strategy'
 
 import type { TokenVerifier } from './core/verifier.js'
+import { statusesOf, warmUpAll, type JwksStatus, type WarmUpResult } from './core/readiness.js'
 import {
   authenticate,
   type AuthActions,
@@ -122,6 +123,25 @@ export class AgentPressPartnerStrategy<
    */
   authenticate(req: IncomingMessage, _options?: unknown): void {
     authenticate(settingsOf(this), req, this as unknown as AuthActions)
+  }
+
+  /**
+   * Fetches every configured JWKS now (at boot, before accepting traffic) and resolves with each
+   * issuer's status; never rejects: an unreachable JWKS is `ready: false` with its failure reason.
+   *
+   * @example
+   * ```ts
+   * const { ready, issuers } = await strategy.warmUp()
+   * for (const s of issuers) if (s.state !== 'fresh') console.warn(s.issuer, s.lastFailureReason)
+   * ```
+   */
+  warmUp(): Promise<WarmUpResult> {
+    return warmUpAll(this.verifiers)
+  }
+
+  /** The readiness of each issuer's key set now (what `readinessHandler` serves). */
+  jwksStatuses(): JwksStatus[] {
+    return statusesOf(this.verifiers)
   }
 }
 

@@ -27,6 +27,7 @@ const ENTRIES = {
   './testing': 'testing/index',
   './express': 'express',
   './redis': 'redis/index',
+  './opentelemetry': 'opentelemetry',
 }
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')

@@ -94,12 +94,56 @@ describe('packaging', () => {
     expect(JSON.parse(child.stdout)).to.deep.equal({ sub: 'esm-user', reason: 'malformed' })
   })
 
+  it('the root and /testing never import @opentelemetry/api (an optional peer, for /opentelemetry only)', async () => {
+    const { readFileSync } = await import('node:fs')
+    const { dirname, resolve } = await import('node:path')
+    const seen = new Set<string>()
+    const bare = new Set<string>()
+    const walk = (file: string): void => {
+      if (seen.has(file)) return
+      seen.add(file)
+      const text = readFileSync(file, 'utf8')
+      // tsc's CommonJS output: every import is a `require("…")` in double quotes (TSDoc examples
+      // in comments use single quotes).
+      for (const [, spec] of text.matchAll(/require\("([^"]+)"\)/g)) {
+        if (spec!.startsWith('.')) walk(resolve(dirname(file), spec!))
+        else
+          bare.add(
+            spec!
+              .split('/')
+              .slice(0, spec!.startsWith('@') ? 2 : 1)
+              .join('/'),
+          )
+      }
+    }
+    walk(require.resolve('passport-agentpress-partner'))
+    walk(require.resolve('passport-agentpress-partner/testing'))
+    expect(seen.size).to.be.greaterThan(20)
+    expect([...bare].filter((name) => !name.startsWith('node:')).sort()).to.deep.equal([
+      'passport-strategy',
+    ])
+    const manifest = require('../package.json') as {
+      dependencies: Record<string, string>
+      peerDependencies: Record<string, string>
+      peerDependenciesMeta: Record<string, { optional?: boolean }>
+    }
+    expect(manifest.dependencies).to.deep.equal({ 'passport-strategy': '^1.0.0' })
+    expect(manifest.peerDependencies['@opentelemetry/api']).to.equal('^1.9.0')
+    expect(manifest.peerDependenciesMeta['@opentelemetry/api']).to.deep.equal({ optional: true })
+    const otel = (await import('passport-agentpress-partner/opentelemetry')) as Record<
+      string,
+      unknown
+    >
+    expect(Object.keys(otel).sort()).to.deep.equal(['METRIC_NAMES', 'instrumentOpenTelemetry'])
+  })
+
   it('every entry: import → .mjs + .d.mts, require → .js + .d.ts (CommonJS), as package.json says', () => {
     expect(Object.keys(pkg.exports)).to.deep.equal([
       '.',
       './testing',
       './express',
       './redis',
+      './opentelemetry',
       './package.json',
     ])
     expect(pkg.exports['./package.json']).to.equal('./package.json')

@@ -135,6 +135,44 @@ export const scenarios = {
     },
   },
 
+  'ours-events': {
+    title: 'diagnostic: ours (passport.authenticate) with a no-op subscriber on every channel',
+    verifies: true,
+    ours: true,
+    diagnostic: true,
+    async setup(app, cfg) {
+      // The cost of the diagnostics channels themselves once someone listens: every message is
+      // built and published, the subscriber does nothing.
+      const pkg = await import('passport-agentpress-partner')
+      const { subscribe } = await import('node:diagnostics_channel')
+      for (const [key, name] of Object.entries(pkg.DIAGNOSTICS_CHANNELS)) {
+        if (key !== 'tokenVerifyTrace') subscribe(name, () => {})
+      }
+      await scenarios.ours.setup(app, cfg)
+    },
+  },
+
+  'ours-otel': {
+    title: 'diagnostic: ours (passport.authenticate) with the OpenTelemetry adapter recording',
+    verifies: true,
+    ours: true,
+    diagnostic: true,
+    async setup(app, cfg) {
+      // The real SDK: a MeterProvider whose reader never exports during the run (the histogram
+      // and counter aggregations still run on every request).
+      const sdk = await import('@opentelemetry/sdk-metrics').catch((error) => {
+        throw new Error(`@opentelemetry/sdk-metrics not installed: ${error.message}`)
+      })
+      const { instrumentOpenTelemetry } = await import('passport-agentpress-partner/opentelemetry')
+      const reader = new sdk.PeriodicExportingMetricReader({
+        exporter: new sdk.InMemoryMetricExporter(sdk.AggregationTemporality.CUMULATIVE),
+        exportIntervalMillis: 3_600_000,
+      })
+      instrumentOpenTelemetry({ meterProvider: new sdk.MeterProvider({ readers: [reader] }) })
+      await scenarios.ours.setup(app, cfg)
+    },
+  },
+
   'passport-raw': {
     title: 'diagnostic: Express + passport.authenticate + raw crypto.verify strategy',
     verifies: true,

@@ -12,6 +12,7 @@
  *   through Redis (redis:// or rediss://); replay rejection is then on
  * - AGENTPRESS_REPLAY            on|off: refuse a token used twice (default on with REDIS_URL,
  *   else off; on without REDIS_URL remembers used tokens in this process only)
+ * - JWKS_WARM_UP                 `false` (or `0`) skips fetching the JWKS at boot; default on
  *
  * With neither AGENTPRESS_ISSUER nor AGENTPRESS_ORG_SLUG set, the server starts an embedded mock
  * AgentPress (MCP_AUDIENCE, AGENTPRESS_EXT_PROVIDER and AGENTPRESS_WEBHOOK_SECRET then configure it).
@@ -37,6 +38,7 @@ export function configFromEnv(env = process.env) {
     audience: get('MCP_AUDIENCE'),
     extProvider: get('AGENTPRESS_EXT_PROVIDER'),
     webhookSecret: env.AGENTPRESS_WEBHOOK_SECRET === '' ? undefined : env.AGENTPRESS_WEBHOOK_SECRET,
+    warmUp: !/^(?:0|false|no|off)$/i.test(get('JWKS_WARM_UP') ?? ''),
     redisUrl: get('REDIS_URL'),
     replay: get('AGENTPRESS_REPLAY'),
   }

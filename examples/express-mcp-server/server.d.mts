@@ -5,6 +5,8 @@ import type { RedisFleet } from 'passport-agentpress-partner/redis'
 
 export declare const MCP_PATH: '/mcp'
 export declare const WEBHOOK_PATH: '/webhooks/agentpress/key-rotation'
+export declare const READY_PATH: '/readyz'
+export declare const FLEET_PATH: '/readyz/fleet'
 export declare const SCOPES: string[]
 
 /** A local user, provisioned on first contact from `(ext_provider, sub)`. */
@@ -31,9 +33,11 @@ export interface StartServerOptions {
   webhookSecret?: string
   /** First-contact provisioning; false answers unknown users 403 user_not_provisioned. Default true. */
   autoProvision?: boolean
+  /** Fetch the JWKS before taking traffic (logged, never fatal). Default true. */
+  warmUp?: boolean
   /** Called by every tool handler with the `authInfo` the MCP SDK handed it. */
   onToolCall?: (call: { tool: string; authInfo: unknown }) => void
-  /** Log lines (rotation notices). Default `console.log`. */
+  /** Operator log lines (boot readiness, rotations, webhook refusals, JWKS failures). Default `console.log`. */
   log?: (line: string) => void
   /** Several instances: a Redis URL for `passport-agentpress-partner/redis` (replay on by default). */
   redisUrl?: string
@@ -48,6 +52,8 @@ export interface RunningServer {
   issuer: string
   metadataUrl: string
   webhookUrl: string | undefined
+  /** The readiness endpoint (`readinessHandler`). */
+  readyUrl: string
   mock: MockAgentPress | undefined
   users: { list(): ExampleUser[] }
   strategy: AgentPressPartnerStrategy

@@ -23,16 +23,20 @@ import {
   createKeyRotationRouter,
   MemoryReplayStore,
   protectedResourceMetadata,
+  readinessHandler,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, createMockControl } from 'passport-agentpress-partner/testing'
 
 import { ConfigError, configFromEnv } from './config.mjs'
+import { logThroughChannels } from './logging.mjs'
 import { requireToolScopes } from './tool-scopes.mjs'
 import { createMcpServer, TOOL_SCOPES } from './tools.mjs'
 import { UserStore } from './users.mjs'
 
 export const MCP_PATH = '/mcp'
 export const WEBHOOK_PATH = '/webhooks/agentpress/key-rotation'
+export const READY_PATH = '/readyz'
+export const FLEET_PATH = '/readyz/fleet'
 export const SCOPES = ['mcp:read', 'mcp:write']
 
 /**
@@ -48,6 +52,7 @@ export async function startServer(options = {}) {
     port = 3000,
     host = '127.0.0.1',
     autoProvision = true,
+    warmUp = true,
     onToolCall,
     log = console.log,
     redisUrl,
@@ -70,6 +75,7 @@ export async function startServer(options = {}) {
 
   let mock
   let fleet
+  let stopLogging = () => {}
   let trust = options.agentpress
   let webhookSecret = trust?.webhookSecret ?? options.webhookSecret
   try {
@@ -119,25 +125,29 @@ export async function startServer(options = {}) {
     if (webhookSecret !== undefined) {
       built.use(
         WEBHOOK_PATH,
+        // Rotations and refusals are logged from the diagnostics channels (logging.mjs).
         createKeyRotationRouter({
           webhookSecret,
           strategy,
           ...(fleet === undefined ? {} : { fleet }),
-          onRotation: (event) =>
-            log(
-              `key rotation ${event.retiredKid} → ${event.newCurrentKid}: signing keys refreshed`,
-            ),
         }),
       )
     }
-    if (fleet !== undefined) {
-      // Readiness for the load balancer: 200 once Redis is up and the revocations are applied.
-      built.get('/readyz', (_req, res) => {
-        res.status(fleet.state === 'ready' ? 200 : 503).json({ state: fleet.state, ...fleet.stats })
-      })
-    }
     // 2. RFC 9728 Protected Resource Metadata, at the URL every challenge advertises.
     built.use(prm)
+    if (fleet !== undefined) {
+      // Several instances: the fleet's state and counters; not ready until Redis is up and the
+      // stored revocations are applied (then the keys decide, below).
+      built.get(FLEET_PATH, (_req, res) => {
+        res.status(fleet.state === 'ready' ? 200 : 503).json({ state: fleet.state, ...fleet.stats })
+      })
+      built.get(READY_PATH, (_req, res, next) => {
+        if (fleet.state === 'ready') return next()
+        res.status(503).set('Retry-After', '5').json({ ready: false, fleet: fleet.state })
+      })
+    }
+    // Readiness for a load balancer: 200 while every issuer's keys can answer (stale included).
+    built.get(READY_PATH, readinessHandler(strategy))
     // Local development only: mint tokens / rotate keys of the embedded mock over loopback.
     if (mock !== undefined) built.use(createMockControl(mock))
     // 3. The MCP endpoint.
@@ -178,6 +188,16 @@ export async function startServer(options = {}) {
     })
     // Stored revocations are applied before the first request is answered.
     await fleet?.start()
+    // Fetch the keys before taking traffic; an outage is logged, never fatal (503 until it ends).
+    stopLogging = logThroughChannels(log, { issuers: [trust.issuer] })
+    const warm = warmUp ? await strategy.warmUp() : { issuers: [] }
+    for (const status of warm.issuers) {
+      log(
+        status.state === 'fresh'
+          ? `signing keys ready for ${status.issuer} (${status.keyCount} key(s))`
+          : `signing keys not reachable at boot for ${status.issuer}: ${status.lastFailureReason}`,
+      )
+    }
     app = built
 
     return {
@@ -187,11 +207,13 @@ export async function startServer(options = {}) {
       issuer: trust.issuer,
       metadataUrl: prm.url,
       webhookUrl: webhookSecret === undefined ? undefined : `${url}${WEBHOOK_PATH}`,
+      readyUrl: `${url}${READY_PATH}`,
       mock,
       users,
       strategy,
       fleet,
       async close() {
+        stopLogging()
         server.closeAllConnections()
         await new Promise((resolve) => server.close(resolve))
         await fleet?.close()
@@ -199,6 +221,7 @@ export async function startServer(options = {}) {
       },
     }
   } catch (err) {
+    stopLogging()
     server.close()
     await fleet?.close()
     await mock?.close()
@@ -227,6 +250,7 @@ function banner(running, config) {
       `MCP server:      ${running.mcpUrl}`,
       `Metadata:        ${running.metadataUrl}`,
       `Key rotation:    ${running.webhookUrl}`,
+      `Readiness:       ${running.readyUrl}`,
       '',
       'Try it (the token is valid for 10 minutes; user "alice", scopes "mcp:read mcp:write"):',
       '',
@@ -249,6 +273,7 @@ function banner(running, config) {
       running.webhookUrl === undefined
         ? 'Key rotation:    no AGENTPRESS_WEBHOOK_SECRET: webhook not mounted (new keys still arrive through the unknown-kid refetch)'
         : `Key rotation:    ${running.webhookUrl}`,
+      `Readiness:       ${running.readyUrl}`,
     )
   }
   lines.push('', 'Press Ctrl+C to stop.')
@@ -270,6 +295,7 @@ async function main() {
     running = await startServer({
       port: config.port,
       host: config.host,
+      warmUp: config.warmUp,
       ...(config.audience === undefined ? {} : { audience: config.audience }),
       ...(config.extProvider === undefined ? {} : { extProvider: config.extProvider }),
       ...(config.webhookSecret === undefined ? {} : { webhookSecret: config.webhookSecret }),

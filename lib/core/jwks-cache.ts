@@ -8,6 +8,13 @@
 import type { KeyObject } from 'node:crypto'
 import { JwksUnavailableError, PartnerTokenError } from './errors.js'
 import { buildKeyMap, fetchJwksDocument, JwksFetchError, type KeyMap } from './jwks-fetch.js'
+import {
+  publishJwksFetchEnd,
+  publishJwksFetchStart,
+  publishJwksRevocation,
+  publishJwksState,
+} from './diagnostics-publish.js'
+import { jwksStatusOf, type JwksStatus } from './readiness.js'
 import { JWKS_RETRY_AFTER_SECONDS } from './reasons.js'
 import type { NormalizedVerifierOptions } from './verifier-options.js'
 
@@ -17,7 +24,9 @@ const MAX_REVOKED = 1024
 /** The verifier options the cache reads. @internal */
 export type JwksCacheOptions = Pick<
   NormalizedVerifierOptions,
+  | 'issuer'
   | 'jwksUrl'
+  | 'jwksAgent'
   | 'jwksTimeoutMs'
   | 'jwksCacheMaxAgeMs'
   | 'jwksCooldownMs'
@@ -54,6 +63,8 @@ export class JwksCache {
   #failedAt = -Infinity
   #lastError: JwksFetchError | undefined
   readonly #revoked = new Set<string>()
+  #lastAttemptAt: number | undefined
+  #lastState: JwksStatus['state'] = 'cold'
   /** Number of fetches started (diagnostics). */
   fetchCount = 0
 
@@ -102,6 +113,25 @@ export class JwksCache {
     }
     this.#revoked.add(kid)
     this.#keys?.delete(kid)
+    publishJwksRevocation(this.#options.issuer, this.#revoked.size)
+  }
+
+  /** Readiness of this key set now (see `JwksState`). */
+  status(): JwksStatus {
+    return jwksStatusOf(this.#options, {
+      keys: this.#keys,
+      fetchedAt: this.#fetchedAt,
+      lastAttemptAt: this.#lastAttemptAt,
+      failedAt: this.#failedAt,
+      lastError: this.#lastError,
+    })
+  }
+
+  // Announces a state change caused by a settled fetch (time alone moves fresh → stale silently).
+  #settled(): void {
+    const previous = this.#lastState
+    this.#lastState = this.status().state
+    publishJwksState(this.#options.issuer, previous, this.#lastState)
   }
 
   // After a failed fetch, automatic (non-forced) fetches pause briefly so that an issuer outage
@@ -151,14 +181,21 @@ export class JwksCache {
   #fetch(forced = false): Promise<void> {
     if (this.#inflight !== undefined) return this.#inflight
     this.fetchCount++
-    const run = fetchJwksDocument(this.#options.jwksUrl, this.#options.jwksTimeoutMs).then(
-      (document) => {
-        this.#keys = buildKeyMap(document, this.#options.jwksUrl, this.#revoked)
-        this.#fetchedAt = this.#options.clock()
-        this.#lastError = undefined
-        this.#failedAt = -Infinity
-      },
-    )
+    const { issuer, jwksUrl } = this.#options
+    this.#lastAttemptAt = this.#options.clock()
+    const started = publishJwksFetchStart(issuer, jwksUrl, forced)
+    const run = fetchJwksDocument(
+      jwksUrl,
+      this.#options.jwksTimeoutMs,
+      this.#options.jwksAgent,
+    ).then((document) => {
+      this.#keys = buildKeyMap(document, jwksUrl, this.#revoked)
+      this.#fetchedAt = this.#options.clock()
+      this.#lastError = undefined
+      this.#failedAt = -Infinity
+      publishJwksFetchEnd(started, issuer, jwksUrl, { keyCount: this.#keys.size })
+      this.#settled()
+    })
     const settled = run
       .catch((error: unknown) => {
         const failure =
@@ -169,6 +206,8 @@ export class JwksCache {
               })
         this.#lastError = failure
         this.#failedAt = this.#options.clock()
+        publishJwksFetchEnd(started, issuer, jwksUrl, failure)
+        this.#settled()
         try {
           this.#options.onJwksError?.(failure)
         } catch {

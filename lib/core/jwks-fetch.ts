@@ -2,7 +2,7 @@
  * One JWKS fetch (SPEC §3): `GET`, never following redirects, bounded in time (connect to last
  * byte) and in size (enforced while streaming), and the document turned into candidate keys.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { KeyObject } from 'node:crypto'
 import { importEd25519Jwk } from './ed25519.js'
@@ -72,7 +72,7 @@ export type KeyMap = Map<string, KeyObject | null>
  *
  * @internal
  */
-export function fetchJwksDocument(url: string, timeoutMs: number): Promise<unknown> {
+export function fetchJwksDocument(url: string, timeoutMs: number, agent?: Agent): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const request = url.startsWith('https:') ? httpsRequest : httpRequest
     let settled = false
@@ -89,7 +89,9 @@ export function fetchJwksDocument(url: string, timeoutMs: number): Promise<unkno
     }
     const req = request(url, {
       method: 'GET',
-      agent: false,
+      // No pooled agent unless the application gives one (an egress proxy, custom CAs): the
+      // deadline above covers the agent's connect too, e.g. a CONNECT through a proxy.
+      agent: agent ?? false,
       headers: { accept: 'application/json' },
     })
     const timer = setTimeout(

@@ -7,6 +7,8 @@ import { PartnerTokenError } from './errors.js'
 import { parseToken } from './token.js'
 import type { PartnerTokenClaims } from './claims.js'
 import { PartnerTokenVerifier, type TokenVerifier } from './verifier.js'
+import { observeVerify, verifyObserved } from './diagnostics-publish.js'
+import { statusesOf, warmUpAll, type JwksStatus, type WarmUpResult } from './readiness.js'
 
 /**
  * Dispatches each token to the verifier of its issuer.
@@ -57,15 +59,49 @@ export class MultiIssuerVerifier implements TokenVerifier {
    * {@link verifyToken} without a promise when our verifier has the key cached. @internal
    */
   verifyNow(token: string): PartnerTokenClaims | PromiseLike<PartnerTokenClaims> {
+    if (!verifyObserved()) return this.#dispatch(token)
+    // Our own verifiers report their decisions; what is decided here (refused before a verifier
+    // was chosen: no issuer, since the token's `iss` is not trusted data; or a foreign verifier's
+    // answer: its configured issuer) is reported here.
+    let parsed
+    let verifier
+    try {
+      parsed = parseToken(token)
+      verifier = this.#choose(parsed.payload.iss)
+    } catch (error) {
+      return observeVerify(null, () => {
+        throw error
+      })
+    }
+    if (verifier instanceof PartnerTokenVerifier) return verifier.verifyParsedNow(parsed)
+    const foreign = verifier
+    return observeVerify(foreign.issuer ?? null, () => foreign.verifyToken(token))
+  }
+
+  #dispatch(token: string): PartnerTokenClaims | PromiseLike<PartnerTokenClaims> {
     const parsed = parseToken(token)
-    const iss = parsed.payload.iss
-    if (typeof iss !== 'string' || iss === '') throw new PartnerTokenError('missing_claim')
-    const verifier = this.#byIssuer.get(iss)
-    if (verifier === undefined) throw new PartnerTokenError('issuer_mismatch')
+    const verifier = this.#choose(parsed.payload.iss)
     // Our own verifier reuses the parse; any other verifier gets the token string.
     return verifier instanceof PartnerTokenVerifier
       ? verifier.verifyParsedNow(parsed)
       : verifier.verifyToken(token)
+  }
+
+  #choose(iss: unknown): TokenVerifier {
+    if (typeof iss !== 'string' || iss === '') throw new PartnerTokenError('missing_claim')
+    const verifier = this.#byIssuer.get(iss)
+    if (verifier === undefined) throw new PartnerTokenError('issuer_mismatch')
+    return verifier
+  }
+
+  /** Warms every verifier that can (see `PartnerTokenVerifier#warmUp`); never rejects. */
+  warmUp(): Promise<WarmUpResult> {
+    return warmUpAll(this.verifiers)
+  }
+
+  /** The readiness of each key set that reports one, in configuration order. */
+  jwksStatuses(): JwksStatus[] {
+    return statusesOf(this.verifiers)
   }
 
   /** The verifier trusting `issuer`, if any. */

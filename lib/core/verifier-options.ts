@@ -2,6 +2,7 @@
  * Validation and normalisation of `PartnerTokenVerifier` options: once, at construction, with
  * precise `TypeError`s; the result is frozen so later mutation by the caller changes nothing.
  */
+import type { Agent } from 'node:http'
 import type { JwksFetchError } from './jwks-fetch.js'
 import { checkReplayStore, type ReplayStore } from './replay.js'
 import {
@@ -57,6 +58,12 @@ export interface PartnerTokenVerifierOptions {
    * default.
    */
   replay?: ReplayStore
+  /**
+   * The `http.Agent` the JWKS fetch goes through, e.g. an egress proxy's (`https-proxy-agent`) or
+   * one with custom CA certificates. Default: none (a fresh connection per fetch). The timeout,
+   * size cap and no-redirect rule apply unchanged.
+   */
+  jwksAgent?: Agent
   /** Clock in milliseconds since the epoch; default `Date.now`. For tests. */
   clock?: () => number
 }
@@ -75,6 +82,7 @@ export interface NormalizedVerifierOptions {
   readonly maxTokenLifetimeSec: number
   readonly onJwksError: ((error: JwksFetchError) => void) | undefined
   readonly replay: ReplayStore | undefined
+  readonly jwksAgent: Agent | undefined
   readonly clock: () => number
 }
 
@@ -91,6 +99,7 @@ const KNOWN = new Set([
   'maxTokenLifetimeSec',
   'onJwksError',
   'replay',
+  'jwksAgent',
   'clock',
 ])
 
@@ -211,6 +220,15 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     options.onJwksError,
     'options.onJwksError must be a function',
   )
+  const jwksAgent = options.jwksAgent
+  if (
+    jwksAgent !== undefined &&
+    (jwksAgent === null ||
+      typeof jwksAgent !== 'object' ||
+      typeof (jwksAgent as { addRequest?: unknown }).addRequest !== 'function')
+  ) {
+    throw new TypeError('options.jwksAgent must be an http.Agent (such as a proxy agent)')
+  }
   const clock = optionalFunction(
     options.clock,
     'options.clock must be a function returning milliseconds',
@@ -229,6 +247,7 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     maxTokenLifetimeSec,
     onJwksError,
     replay: checkReplayStore(options.replay, 'options.replay'),
+    jwksAgent,
     clock: clock ?? Date.now,
   })
 }

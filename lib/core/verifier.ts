@@ -7,6 +7,8 @@ import { checkClaims } from './claims.js'
 import { verifyEd25519 } from './ed25519.js'
 import { PartnerTokenError } from './errors.js'
 import { JwksCache } from './jwks-cache.js'
+import { observeVerify, verifyObserved } from './diagnostics-publish.js'
+import type { JwksStatus, WarmUpResult } from './readiness.js'
 import {
   normalizeVerifierOptions,
   type NormalizedVerifierOptions,
@@ -103,7 +105,7 @@ export class PartnerTokenVerifier implements TokenVerifier {
   verifyToken(token: string): Promise<PartnerTokenClaims> {
     // One promise per call: the result itself when a fetch made one, a throw as a rejection.
     try {
-      const result = this.#verify(parseToken(token))
+      const result = this.verifyNow(token)
       return result instanceof Promise ? result : Promise.resolve(result)
     } catch (error) {
       return Promise.reject(error)
@@ -117,12 +119,22 @@ export class PartnerTokenVerifier implements TokenVerifier {
    * @internal
    */
   verifyNow(token: string): PartnerTokenClaims | Promise<PartnerTokenClaims> {
-    return this.#verify(parseToken(token))
+    if (!verifyObserved()) return this.#verify(parseToken(token))
+    return this.#observed(() => this.#verify(parseToken(token)))
   }
 
   /** {@link verifyNow} for a token already split by `parseToken` (a dispatcher parses once). @internal */
   verifyParsedNow(token: ParsedToken): PartnerTokenClaims | Promise<PartnerTokenClaims> {
-    return this.#verify(token)
+    if (!verifyObserved()) return this.#verify(token)
+    return this.#observed(() => this.#verify(token))
+  }
+
+  // The decision published on the diagnostics channels (only when someone subscribes).
+  #observed(
+    run: () => PartnerTokenClaims | Promise<PartnerTokenClaims>,
+  ): PartnerTokenClaims | Promise<PartnerTokenClaims> {
+    return observeVerify(this.options.issuer, run) as
+      PartnerTokenClaims | Promise<PartnerTokenClaims>
   }
 
   // Synchronous whenever the key is cached (the hot path): one promise per call, made by the caller.
@@ -155,6 +167,34 @@ export class PartnerTokenVerifier implements TokenVerifier {
    */
   refreshJwks(): Promise<void> {
     return this.#jwks.refresh()
+  }
+
+  /**
+   * Fetches the JWKS now (for boot and readiness) and resolves with the resulting status; never
+   * rejects: an outage is reported as `ready: false` with the failure reason.
+   *
+   * @example
+   * ```ts
+   * const { ready, issuers } = await verifier.warmUp()
+   * if (!ready) console.warn('JWKS unreachable at boot:', issuers[0]?.lastFailureReason)
+   * ```
+   */
+  async warmUp(): Promise<WarmUpResult> {
+    try {
+      await this.#jwks.refresh()
+    } catch {
+      // reported through the status
+    }
+    const status = this.#jwks.status()
+    return Object.freeze({
+      ready: status.state === 'fresh' || status.state === 'stale',
+      issuers: Object.freeze([status]),
+    })
+  }
+
+  /** The key set's readiness now: state, key count, last fetch, last failure. */
+  jwksStatus(): JwksStatus {
+    return this.#jwks.status()
   }
 
   /**

@@ -13,6 +13,7 @@
  * The hot path (a cached key, a `verify` that calls `done` synchronously) runs to `success`
  * without a promise: our verifiers answer synchronously when they can.
  */
+import { publishRequestDecision } from '../core/diagnostics-publish.js'
 import type { IncomingMessage } from 'node:http'
 import { readBearerToken } from '../core/bearer.js'
 import type { ChallengeContext } from '../core/challenge.js'
@@ -77,7 +78,7 @@ export function authenticate(
   try {
     token = extract(settings, req)
   } catch (err) {
-    return deliver(actions, 'error', asError(err))
+    return serverError(actions, err)
   }
   if (typeof token !== 'string') return refuse(settings, request, actions, token.reason)
   let found: PartnerTokenClaims | PromiseLike<PartnerTokenClaims>
@@ -123,7 +124,7 @@ function afterVerifyError(
   err: unknown,
 ): void {
   const reason = verifierRefusal(err)
-  if (reason === undefined) return deliver(actions, 'error', asError(err))
+  if (reason === undefined) return serverError(actions, err)
   refuse(settings, req, actions, reason, err)
 }
 
@@ -139,7 +140,7 @@ function accept(
     scopes = parseScope(typeof claims.scope === 'string' ? claims.scope : '')
   } catch (err) {
     // A foreign verifier may resolve anything; claims that are no object are a server error.
-    return deliver(actions, 'error', err)
+    return serverError(actions, err)
   }
   // Checked before the user lookup: a token that cannot be used costs no database call.
   for (const scope of settings.requiredScopes) {
@@ -147,7 +148,7 @@ function accept(
   }
   const { verify, passReqToCallback } = settings
   callVerify(verify, passReqToCallback, req, claims, (err, user, info) => {
-    if (err !== undefined) return deliver(actions, 'error', asError(err))
+    if (err !== undefined) return serverError(actions, err)
     if (user === false || user === null || user === undefined) {
       return refuse(settings, req, actions, 'user_not_provisioned')
     }
@@ -157,8 +158,9 @@ function accept(
       // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
       req.auth = mcpAuthInfoOf(token, claims, scopes, user, settings.resourceOf(claims))
     } catch (err) {
-      return deliver(actions, 'error', err)
+      return serverError(actions, err)
     }
+    publishRequestDecision(SUCCESS)
     deliver(actions, 'success', user, authInfo)
   })
 }
@@ -174,6 +176,7 @@ function refuse(
   thrown?: unknown,
 ): void {
   req[FAILURE_REASON] = reason
+  publishRequestDecision({ kind: 'fail', reason })
   if (AUTH_ERRORS[reason].status === 401) {
     return deliver(actions, 'fail', settings.challenges[reason])
   }
@@ -203,6 +206,14 @@ function deliver(
     // setHeader refuses): report it like any other server error instead of crashing.
     actions.error(err)
   }
+}
+
+const SUCCESS = Object.freeze({ kind: 'success' as const })
+const SERVER_ERROR = Object.freeze({ kind: 'error' as const })
+
+function serverError(actions: AuthActions, err: unknown): void {
+  publishRequestDecision(SERVER_ERROR)
+  deliver(actions, 'error', asError(err))
 }
 
 // A falsy error passed to Passport's `error()` would reach `next(undefined)` and let the request

@@ -9,6 +9,8 @@
  * webhook secret changes nothing; an unreachable Redis is an outage (503), never a verdict.
  */
 import { randomUUID } from 'node:crypto'
+import { publishFleetConnection } from '../core/diagnostics-publish.js'
+import type { FleetConnectionState } from '../core/diagnostics.js'
 import type { KeyRotationEvent } from '../core/key-rotation-event.js'
 import type { ReplayStore } from '../core/replay.js'
 import {
@@ -61,6 +63,14 @@ export interface RedisFleetStats {
   syncs: number
 }
 
+// The fleet's states as the diagnostics channel names them (`idle` is never published).
+const CONNECTION_STATES: Partial<Record<RedisFleetState, FleetConnectionState>> = {
+  connecting: 'connecting',
+  ready: 'connected',
+  reconnecting: 'reconnecting',
+  closed: 'disconnected',
+}
+
 /**
  * A fleet of instances sharing rotations, revocations and replay state through Redis. Pass it as
  * `fleet` to `createKeyRotationRouter` and as `replay` to each verifier (or `partnerMcp` entry),
@@ -103,6 +113,9 @@ export class RedisFleet implements RotationFleet, ReplayStore {
   readonly #held = new Map<string, RevocationRecord>()
   #member: RotationFleetMember | undefined
   #state: RedisFleetState = 'idle'
+  // For the diagnostics channel: the last connection error's code and reconnect attempts so far.
+  #lastErrorCode: string | null = null
+  #attempts = 0
   #everReady = false
   // A connection was lost after the fleet had been ready: relays may have been missed.
   #missedRelays = false
@@ -149,8 +162,13 @@ export class RedisFleet implements RotationFleet, ReplayStore {
   async #start(): Promise<void> {
     if (this.#state === 'closed') throw new RedisUnavailableError('fleet closed')
     this.#setState('connecting')
-    this.#listen(this.#commands, 'error', (error: Error) => this.#report(error))
-    this.#listen(this.#subscriber, 'error', (error: Error) => this.#report(error))
+    const onError = (error: Error): void => {
+      const code = (error as { code?: unknown }).code
+      this.#lastErrorCode = typeof code === 'string' ? code : error.name
+      this.#report(error)
+    }
+    this.#listen(this.#commands, 'error', onError)
+    this.#listen(this.#subscriber, 'error', onError)
     for (const client of [this.#commands, this.#subscriber]) {
       this.#listen(client, 'ready', () => this.#resync())
       this.#listen(client, 'reconnecting', () => this.#lost())
@@ -301,6 +319,20 @@ export class RedisFleet implements RotationFleet, ReplayStore {
   #setState(state: RedisFleetState): void {
     if (this.#state === state) return
     this.#state = state
+    if (state === 'reconnecting') this.#attempts++
+    const connection = CONNECTION_STATES[state]
+    if (connection !== undefined) {
+      publishFleetConnection({
+        backend: 'redis',
+        state: connection,
+        reason: state === 'ready' || state === 'connecting' ? null : this.#lastErrorCode,
+        attempt: state === 'reconnecting' ? this.#attempts : 0,
+      })
+    }
+    if (state === 'ready') {
+      this.#attempts = 0
+      this.#lastErrorCode = null
+    }
     for (const waiter of [...this.#waiters]) waiter(state)
     try {
       this.#onStateChange?.(state)

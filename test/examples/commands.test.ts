@@ -316,6 +316,8 @@ describe('commands', function () {
           AGENTPRESS_ENVIRONMENT: 'staging',
           AGENTPRESS_EXT_PROVIDER: 'example',
           MCP_AUDIENCE: 'https://mcp.example.com/mcp',
+          // A real issuer: the boot warm-up would leave this machine; tests stay on loopback.
+          JWKS_WARM_UP: 'false',
         }),
         'Press Ctrl+C to stop.',
         20_000,

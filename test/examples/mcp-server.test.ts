@@ -258,7 +258,7 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
       expect(delivery.body).to.deep.equal({ received: true })
       expect(mock.jwksRequestCount).to.equal(fetches + 1)
       expect(log.at(-1)).to.equal(
-        `key rotation ${event.retiredKid} → ${event.newCurrentKid}: signing keys refreshed`,
+        `key rotation: signing keys refreshed for ${server.issuer} (delivery ${event.id})`,
       )
 
       const fresh = mock.signToken({ sub: 'alice', scope: 'mcp:read' })

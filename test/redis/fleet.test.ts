@@ -3,8 +3,14 @@
 // connection faults (Redis stopped, restarted empty). The several-process answers are in
 // instances.test.ts.
 import { expect } from 'chai'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { createClient } from 'redis'
-import { PartnerTokenVerifier, createKeyRotationRouter } from 'passport-agentpress-partner'
+import {
+  DIAGNOSTICS_CHANNELS,
+  PartnerTokenVerifier,
+  createKeyRotationRouter,
+  type FleetConnectionMessage,
+} from 'passport-agentpress-partner'
 import { createRedisFleet } from 'passport-agentpress-partner/redis'
 import {
   computeWebhookSignature,
@@ -128,6 +134,10 @@ describe('Redis fleet (one process, real redis-server)', function () {
     })
 
     it('Redis stopped: 503 + Retry-After (never 200, never 401); Redis back: accepted again, no restart', async () => {
+      const seen: FleetConnectionMessage[] = []
+      const listener = (message: unknown) => seen.push(message as FleetConnectionMessage)
+      subscribe(DIAGNOSTICS_CHANNELS.fleetConnection, listener)
+      after(() => unsubscribe(DIAGNOSTICS_CHANNELS.fleetConnection, listener))
       const token = mock.signToken()
       await redis.stop()
       for (let i = 0; i < 5; i++) {
@@ -140,6 +150,17 @@ describe('Redis fleet (one process, real redis-server)', function () {
       await eventually(() => a.fleet.state === 'ready' && b.fleet.state === 'ready')
       expect(await call(b.url, token)).to.deep.equal(OK())
       expect(await call(a.url, token)).to.deep.equal(REPLAYED)
+      // Both instances told the diagnostics channel: lost (with the socket's reason), then back.
+      unsubscribe(DIAGNOSTICS_CHANNELS.fleetConnection, listener)
+      expect(seen.filter((m) => m.state === 'reconnecting')).to.have.length(2)
+      for (const m of seen.filter((m) => m.state === 'reconnecting')) {
+        expect(m).to.include({ backend: 'redis', attempt: 1 })
+        expect(m.reason).to.be.a('string')
+      }
+      expect(seen.filter((m) => m.state === 'connected')).to.deep.equal([
+        { backend: 'redis', state: 'connected', reason: null, attempt: 0 },
+        { backend: 'redis', state: 'connected', reason: null, attempt: 0 },
+      ])
     })
   })
 

@@ -145,7 +145,7 @@ async function webhook(
 async function readiness(
   example: Example,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${example.base}/readyz`)
+  const res = await fetch(`${example.base}/readyz/fleet`)
   return { status: res.status, body: (await res.json()) as Record<string, unknown> }
 }
 

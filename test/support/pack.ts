@@ -22,6 +22,9 @@ const LINKED = [
   '@types/express',
   '@types/express-serve-static-core',
   '@types/passport',
+  // Optional peer of /opentelemetry, and the proxy agent the README's proxy example uses.
+  '@opentelemetry/api',
+  'https-proxy-agent',
 ]
 
 export interface Packed {
@@ -55,6 +58,7 @@ async function pack(): Promise<Packed> {
   const unpacked = join(modules, 'passport-agentpress-partner')
   await mkdir(join(modules, '@types'), { recursive: true })
   await mkdir(join(modules, '@modelcontextprotocol'), { recursive: true })
+  await mkdir(join(modules, '@opentelemetry'), { recursive: true })
   await mkdir(unpacked)
   await run('tar', ['-xzf', tarball, '-C', unpacked, '--strip-components=1'])
   for (const name of LINKED)

@@ -1,0 +1,254 @@
+/**
+ * The emitters of the diagnostics channels (`diagnostics.ts` names them and types their messages).
+ * Each is one call at its emitter's site and returns at once when nobody subscribes: no clock is
+ * read and no message is built.
+ *
+ * @internal
+ */
+import { channel, tracingChannel } from 'node:diagnostics_channel'
+import { performance } from 'node:perf_hooks'
+import { AUTH_ERRORS, type AuthErrorReason, type PartnerTokenErrorReason } from './reasons.js'
+import type { JwksFetchErrorReason } from './jwks-fetch.js'
+import { DIAGNOSTICS_CHANNELS } from './diagnostics.js'
+import type * as M from './diagnostics.js'
+
+const tokenDecision = channel(DIAGNOSTICS_CHANNELS.tokenDecision)
+const requestDecision = channel(DIAGNOSTICS_CHANNELS.requestDecision)
+const jwksFetchStart = channel(DIAGNOSTICS_CHANNELS.jwksFetchStart)
+const jwksFetchEnd = channel(DIAGNOSTICS_CHANNELS.jwksFetchEnd)
+const jwksRevocation = channel(DIAGNOSTICS_CHANNELS.jwksRevocation)
+const jwksState = channel(DIAGNOSTICS_CHANNELS.jwksState)
+const webhookDelivery = channel(DIAGNOSTICS_CHANNELS.webhookDelivery)
+const fleetConnection = channel(DIAGNOSTICS_CHANNELS.fleetConnection)
+const verifyTrace = tracingChannel<unknown, M.TokenVerifyTraceContext>(
+  DIAGNOSTICS_CHANNELS.tokenVerifyTrace,
+)
+
+/** The outcome and reason of a settled verification, read from what it threw (if anything). */
+function classify(error: unknown): Pick<M.TokenDecisionMessage, 'outcome' | 'reason'> {
+  const reason = (error as { reason?: unknown } | null)?.reason
+  const name = (error as { name?: unknown } | null)?.name
+  if (name === 'JwksUnavailableError' && reason === 'jwks_unavailable') {
+    return { outcome: 'unavailable', reason }
+  }
+  if (name === 'ReplayUnavailableError' && reason === 'replay_unavailable') {
+    return { outcome: 'unavailable', reason }
+  }
+  if (name === 'PartnerTokenError' && typeof reason === 'string') {
+    return { outcome: 'refused', reason: reason as PartnerTokenErrorReason }
+  }
+  return { outcome: 'error', reason: null }
+}
+
+function publishToken(issuer: string | null, started: number, error: unknown, ok: boolean): void {
+  const { outcome, reason } = ok ? { outcome: 'accepted' as const, reason: null } : classify(error)
+  const message: M.TokenDecisionMessage = {
+    outcome,
+    reason,
+    issuer,
+    durationMs: performance.now() - started,
+  }
+  tokenDecision.publish(message)
+}
+
+/** Whether a verification should go through {@link observeVerify} (anyone listening). @internal */
+export function verifyObserved(): boolean {
+  return tokenDecision.hasSubscribers || verifyTrace.hasSubscribers
+}
+
+/**
+ * Runs one verification, publishing its decision (and tracing it) when anyone listens. `run` may
+ * answer synchronously (the cached-key hot path): then so does this, unless a tracer listens.
+ * Callers check {@link verifyObserved} first, so with no subscriber this is never reached.
+ *
+ * @internal
+ */
+export function observeVerify<T>(
+  issuer: string | null,
+  run: () => T | PromiseLike<T>,
+): T | PromiseLike<T> {
+  if (verifyTrace.hasSubscribers && issuer !== null) {
+    const traced = (): Promise<T> => {
+      // Node puts what the traced function resolves with into the context as `result`; the
+      // claims must not reach subscribers, so the traced function resolves with nothing.
+      let value: T
+      return verifyTrace
+        .tracePromise(
+          async () => {
+            value = await run()
+          },
+          { issuer },
+        )
+        .then(() => value)
+    }
+    return timed(issuer, traced)
+  }
+  return timed(issuer, run)
+}
+
+function timed<T>(issuer: string | null, run: () => T | PromiseLike<T>): T | PromiseLike<T> {
+  if (!tokenDecision.hasSubscribers) return run()
+  const started = performance.now()
+  let result: T | PromiseLike<T>
+  try {
+    result = run()
+  } catch (error) {
+    publishToken(issuer, started, error, false)
+    throw error
+  }
+  if (typeof (result as PromiseLike<T> | null)?.then !== 'function') {
+    publishToken(issuer, started, undefined, true)
+    return result
+  }
+  return Promise.resolve(result).then(
+    (value) => {
+      publishToken(issuer, started, undefined, true)
+      return value
+    },
+    (error: unknown) => {
+      publishToken(issuer, started, error, false)
+      throw error
+    },
+  )
+}
+
+/**
+ * Publishes the strategy's decision for one request: a success, a refusal (any reason of the
+ * table, answered with its status) or a server error.
+ *
+ * @internal
+ */
+export function publishRequestDecision(
+  decision:
+    | { readonly kind: 'success' }
+    | { readonly kind: 'fail'; readonly reason: AuthErrorReason }
+    | { readonly kind: 'error' },
+): void {
+  if (!requestDecision.hasSubscribers) return
+  const message: M.RequestDecisionMessage =
+    decision.kind === 'success'
+      ? { outcome: 'accepted', reason: null, status: null }
+      : decision.kind === 'fail'
+        ? {
+            // An outage (503: keys or the replay store unreachable) is not a refusal.
+            outcome: AUTH_ERRORS[decision.reason].status === 503 ? 'unavailable' : 'refused',
+            reason: decision.reason,
+            status: AUTH_ERRORS[decision.reason].status,
+          }
+        : { outcome: 'error', reason: null, status: 500 }
+  requestDecision.publish(message)
+}
+
+/**
+ * Announces a JWKS fetch; returns what {@link publishJwksFetchEnd} needs (its start time), or
+ * `undefined` when nobody listens to either channel.
+ *
+ * @internal
+ */
+export function publishJwksFetchStart(
+  issuer: string,
+  url: string,
+  forced: boolean,
+): number | undefined {
+  if (jwksFetchStart.hasSubscribers) {
+    const message: M.JwksFetchStartMessage = { issuer, url, forced }
+    jwksFetchStart.publish(message)
+  }
+  return jwksFetchEnd.hasSubscribers ? performance.now() : undefined
+}
+
+/** @internal */
+export function publishJwksFetchEnd(
+  started: number | undefined,
+  issuer: string,
+  url: string,
+  result: { keyCount: number } | { reason: JwksFetchErrorReason; httpStatus: number | undefined },
+): void {
+  if (!jwksFetchEnd.hasSubscribers) return
+  const durationMs = started === undefined ? 0 : performance.now() - started
+  const message: M.JwksFetchEndMessage =
+    'keyCount' in result
+      ? {
+          issuer,
+          url,
+          outcome: 'success',
+          reason: null,
+          httpStatus: null,
+          keyCount: result.keyCount,
+          durationMs,
+        }
+      : {
+          issuer,
+          url,
+          outcome: 'failure',
+          reason: result.reason,
+          httpStatus: result.httpStatus ?? null,
+          keyCount: null,
+          durationMs,
+        }
+  jwksFetchEnd.publish(message)
+}
+
+/** @internal */
+export function publishJwksRevocation(issuer: string, revokedCount: number): void {
+  if (!jwksRevocation.hasSubscribers) return
+  const message: M.JwksRevocationMessage = { issuer, revokedCount }
+  jwksRevocation.publish(message)
+}
+
+/** @internal */
+export function publishJwksState(issuer: string, previous: M.JwksState, state: M.JwksState): void {
+  if (previous === state || !jwksState.hasSubscribers) return
+  const message: M.JwksStateMessage = { issuer, previous, state }
+  jwksState.publish(message)
+}
+
+/** The verified parts of a delivery a message may carry. @internal */
+export interface DeliveredEvent {
+  readonly id: string
+  readonly issuer?: string | undefined
+  readonly emergency?: boolean | undefined
+}
+
+/**
+ * Publishes one answered delivery. `body` is the JSON answer, from which the outcome follows:
+ * `{error}` → refused (503 `jwks_unavailable` → unavailable); `{duplicate}`; `{ignored}`; else
+ * accepted.
+ *
+ * @internal
+ */
+export function publishWebhookDelivery(
+  status: number,
+  body: Readonly<Record<string, unknown>>,
+  event?: DeliveredEvent,
+): void {
+  if (!webhookDelivery.hasSubscribers) return
+  let outcome: M.WebhookOutcome = 'accepted'
+  let reason: string | null = null
+  if (typeof body.error === 'string') {
+    reason = body.error
+    outcome = status === 503 && reason === 'jwks_unavailable' ? 'unavailable' : 'refused'
+  } else if (body.duplicate === true) outcome = 'duplicate'
+  else if (typeof body.ignored === 'string') {
+    outcome = 'ignored'
+    reason = body.ignored
+  }
+  const message: M.WebhookDeliveryMessage = {
+    outcome,
+    reason,
+    status,
+    issuer: event?.issuer ?? null,
+    emergency: event === undefined ? null : event.emergency === true,
+    eventId: event?.id ?? null,
+  }
+  webhookDelivery.publish(message)
+}
+
+/**
+ * For fleet backends: publishes a connection-state change on `agentpress-partner:fleet:connection`.
+ *
+ * @internal
+ */
+export function publishFleetConnection(message: M.FleetConnectionMessage): void {
+  if (fleetConnection.hasSubscribers) fleetConnection.publish(message)
+}
