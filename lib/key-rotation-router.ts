@@ -21,6 +21,7 @@ import { BodyReadError, hasUnreadBody, preParsedBody, readBody } from './http/ra
 import { JWKS_RETRY_AFTER_SECONDS } from './core/reasons.js'
 import { checkRotationTargets, createRotationDeliveries } from './core/rotation-deliveries.js'
 import type { TokenVerifier } from './core/verifier.js'
+import { checkFleet, signedDelivery, type RotationFleet } from './core/rotation-fleet.js'
 import { publishWebhookDelivery } from './core/diagnostics-publish.js'
 
 /**
@@ -72,6 +73,13 @@ export interface KeyRotationRouterCommonOptions {
   refreshTimeoutMs?: number
   /** How many processed delivery ids are remembered for deduplication. Default 1,000. */
   maxRememberedIds?: number
+  /**
+   * Share deliveries with the other instances (e.g. `createRedisFleet` of
+   * `passport-agentpress-partner/redis`): a delivery is answered 200 only once it is applied here
+   * **and** published; if publishing fails, 503 + `Retry-After` and the retry is processed in full.
+   * An id another instance processed is a duplicate here too.
+   */
+  fleet?: RotationFleet
 }
 
 function positiveMs(value: unknown, name: string, fallback: number): number {
@@ -168,13 +176,16 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): Midd
     throw new TypeError('maxRememberedIds must be a positive integer')
   }
 
+  const fleet = checkFleet(options.fleet, 'fleet')
   const deliver = createRotationDeliveries({
     verifiers,
     onRotation,
     refreshTimeoutMs,
     maxRememberedIds: maxRemembered,
     clock,
+    fleet,
   })
+  fleet?.join({ prepared, verifiers, apply: (event) => deliver(event) })
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const encoding = req.headers['content-encoding']
@@ -214,7 +225,10 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): Midd
       refuse(res, error.reason)
       return
     }
-    const outcome = await deliver(event)
+    const outcome = await deliver(
+      event,
+      fleet === undefined ? undefined : signedDelivery(body, req.headers),
+    )
     publishWebhookDelivery(outcome.status, outcome.body, event)
     send(
       res,
