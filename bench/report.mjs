@@ -6,6 +6,8 @@ import { FOREIGN_LIMIT } from './lib/cpu.mjs'
 const TARGET_CORE = 0.8
 const TARGET_E2E = 0.85
 const TARGET_REJECT = 0.1
+const TARGET_REPLAY = 0.85
+const TARGET_FANOUT_MS = 1000
 
 const verdict = (pass) => (pass === undefined ? 'not measured' : pass ? '**PASS**' : '**MISS**')
 
@@ -232,6 +234,21 @@ export function render(results, config) {
         verdict(r === undefined ? undefined : r >= min),
       ])
     }
+    // Issue 13: replay rejection through a loopback Redis, against the same strategy without it.
+    const replayRatio = pair('ours-redis-replay', 'ours')
+    if (replayRatio !== undefined) {
+      verdicts.push([
+        `\`ours-redis-replay\` ≥ ${TARGET_REPLAY} × \`ours\` (Redis replay rejection on vs off)`,
+        fmtRatio(replayRatio),
+        verdict(replayRatio >= TARGET_REPLAY),
+      ])
+    } else if (http['ours-redis-replay']?.unavailable) {
+      verdicts.push([
+        'Redis replay rejection',
+        http['ours-redis-replay'].unavailable,
+        'not measured',
+      ])
+    }
     // Issue 14: what the diagnostics channels cost once someone listens (reported, no target).
     for (const [id, what] of [
       ['ours-events', 'a no-op subscriber on every diagnostics channel'],
@@ -256,6 +273,38 @@ export function render(results, config) {
         'Strategy without Passport (`authenticatePartner(strategy)`) ahead of every alternative',
         `${fmtRatio(directRatio)} × floor vs ${alts.map(([id, h]) => `${id} ${fmtRatio(h.ratio)}`).join(', ')}`,
         verdict(alts.every(([, h]) => directRatio > h.ratio)),
+      ])
+    }
+  }
+
+  // ---- fleet
+  const fleet = results.fleet
+  if (fleet !== undefined) {
+    out.push('\n### Fan-out across processes (3 example servers, one loopback Redis)')
+    if (fleet.unavailable) out.push(`\n_not measured: ${fleet.unavailable}_`)
+    else {
+      out.push(
+        table(
+          ['emergency rotations × receivers', 'p50 to refusal', 'p99', 'max', 'new-key failures'],
+          [
+            [
+              fmtInt(fleet.samples),
+              `${fmtFixed(fleet.p50, 1)} ms`,
+              `${fmtFixed(fleet.p99, 1)} ms`,
+              `${fmtFixed(fleet.max, 1)} ms`,
+              fmtInt(fleet.newKeyFailures),
+            ],
+          ],
+        ),
+      )
+      out.push(
+        '\nFrom the webhook POST to instance 1 until instance 2 (or 3) first refuses a token signed by ' +
+          'the retired key, which the JWKS still lists: only the fanned-out revocation refuses it.',
+      )
+      verdicts.push([
+        `Fan-out: retired kid refused by the other instances within ${TARGET_FANOUT_MS} ms (p99), new keys 0 failures`,
+        `p50 ${fmtFixed(fleet.p50, 1)} ms, p99 ${fmtFixed(fleet.p99, 1)} ms, ${fleet.newKeyFailures} failures`,
+        verdict(fleet.p99 < TARGET_FANOUT_MS && fleet.newKeyFailures === 0),
       ])
     }
   }

@@ -19,6 +19,8 @@ import { runJsonChild, startServer } from './lib/procs.mjs'
 import { FOREIGN_LIMIT, waitForQuiet } from './lib/cpu.mjs'
 import { scenarios, scenarioIds } from './http/scenarios.mjs'
 import { jwksCore, jwksHttpScenario } from './jwks.mjs'
+import { startBenchRedis } from './lib/redis.mjs'
+import { fanoutLatency } from './fleet/fanout.mjs'
 
 const began = Date.now()
 const say = (msg) => process.stderr.write(`${msg}\n`)
@@ -28,6 +30,11 @@ const identity = createIdentity()
 const jwks = await startJwksServer(identity.publicJwk)
 const workDir = mkdtempSync(join(tmpdir(), 'agentpress-bench-'))
 const results = { phases: config.phases, quietWaitMs: 0 }
+// One loopback Redis for the replay scenario and the fan-out phase.
+const redis =
+  config.phases.includes('http') || config.phases.includes('fleet')
+    ? await startBenchRedis()
+    : { unavailable: 'not needed' }
 // Time the bench may spend waiting for other processes to go quiet and repeating disturbed runs;
 // past it every measurement is taken as it comes (and its foreign CPU share is reported).
 const patienceUntil = began + config.patienceSec * 1000
@@ -124,7 +131,14 @@ try {
       jwks.reset()
       const server = await startServer(
         join(BENCH_DIR, 'http', 'server.mjs'),
-        { scenario: id, issuer: jwks.issuer, jwksUrl: jwks.jwksUrl, publicJwk: identity.publicJwk },
+        {
+          scenario: id,
+          issuer: jwks.issuer,
+          jwksUrl: jwks.jwksUrl,
+          publicJwk: identity.publicJwk,
+          redisUrl: redis.url,
+          redisUnavailable: redis.unavailable,
+        },
         { cpu: 0, pin },
       )
       if (server.unavailable) return server
@@ -229,19 +243,34 @@ try {
     say(`  core: ${JSON.stringify(results.jwksCore)}`)
     results.jwksHttp = {}
     for (const id of scenarioIds.filter(
-      (i) => scenarios[i].verifies && i !== 'raw' && !scenarios[i].diagnostic,
+      (i) =>
+        scenarios[i].verifies && i !== 'raw' && !scenarios[i].diagnostic && !scenarios[i].replay,
     )) {
       results.jwksHttp[id] = await jwksHttpScenario(id, opts)
       say(`  ${id}: ${JSON.stringify(results.jwksHttp[id])}`)
     }
   }
+
+  // ---- (5) fleet fan-out across processes ------------------------------------------------------
+  if (config.phases.includes('fleet')) {
+    say(
+      `\n== fleet: ${config.fleetRotations} emergency rotations across 3 example-server processes`,
+    )
+    if (redis.unavailable) results.fleet = { unavailable: redis.unavailable }
+    else {
+      await quietGate()
+      results.fleet = await fanoutLatency({ redisUrl: redis.url, rotations: config.fleetRotations })
+    }
+    say(`  ${JSON.stringify(results.fleet)}`)
+  }
 } finally {
+  await redis.stop?.()
   await jwks.close()
   rmSync(workDir, { recursive: true, force: true })
 }
 results.elapsedSec = (Date.now() - began) / 1000
 
-// ---- (5) report ------------------------------------------------------------------------------
+// ---- (6) report ------------------------------------------------------------------------------
 const report = (await import('./report.mjs')).render(results, config)
 process.stdout.write(`\n${report.text}\n`)
 writeFileSync(join(BENCH_DIR, 'RESULTS.md'), report.markdown)

@@ -26,15 +26,17 @@ function fail(message) {
 }
 
 /**
- * An MCP client authenticated with `token`. The wrapped fetch only records the last POST's status
- * and `WWW-Authenticate`, so the demo can show what the server answered.
+ * An MCP client authenticated with a fresh token from `mint()` on every request, as AgentPress
+ * does (the server refuses a token used twice). The wrapped fetch also records the last POST's
+ * status and `WWW-Authenticate`, so the demo can show what the server answered.
  */
-function clientFor(mcpUrl, token) {
+function clientFor(mcpUrl, mint) {
   const seen = { status: undefined, challenge: undefined }
   const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), {
-    requestInit: { headers: { Authorization: `Bearer ${token}` } },
     fetch: async (input, init) => {
-      const response = await fetch(input, init)
+      const headers = new Headers(init?.headers)
+      headers.set('Authorization', `Bearer ${mint()}`)
+      const response = await fetch(input, { ...init, headers })
       if (init?.method === 'POST') {
         seen.status = response.status
         seen.challenge = response.headers.get('www-authenticate') ?? undefined
@@ -46,8 +48,8 @@ function clientFor(mcpUrl, token) {
   return { client, transport, seen }
 }
 
-async function connected(mcpUrl, token) {
-  const c = clientFor(mcpUrl, token)
+async function connected(mcpUrl, mint) {
+  const c = clientFor(mcpUrl, mint)
   await c.client.connect(c.transport)
   return c
 }
@@ -67,6 +69,7 @@ async function demo() {
   const toolCalls = []
   const server = await startServer({
     port: 0,
+    replay: 'on',
     log: (line) => serverLog.push(line),
     onToolCall: (call) => toolCalls.push(call),
   })
@@ -76,9 +79,10 @@ async function demo() {
       'AgentPress partner MCP demo: nothing else running; an embedded mock AgentPress signs the tokens.',
     )
     console.log(`MCP server ${mcpUrl}, trusting ${server.issuer}`)
+    console.log('Replay rejection is on: the client mints a fresh token for every request.')
 
     // 1. Connect and list tools with a read-only token.
-    const readToken = mock.signToken({ sub: 'alice', scope: 'mcp:read' })
+    const readToken = () => mock.signToken({ sub: 'alice', scope: 'mcp:read' })
     const reader = await connected(mcpUrl, readToken)
     const { tools } = await reader.client.listTools()
     const names = tools.map((tool) => tool.name)
@@ -128,8 +132,7 @@ async function demo() {
     await reader.client.close()
 
     // 4. The same call with a token that carries mcp:write.
-    const writer = await connected(
-      mcpUrl,
+    const writer = await connected(mcpUrl, () =>
       mock.signToken({ sub: 'alice', scope: 'mcp:read mcp:write' }),
     )
     const added = await writer.client.callTool({
@@ -141,7 +144,7 @@ async function demo() {
     await writer.client.close()
 
     // 5. A tampered token.
-    const tampered = clientFor(mcpUrl, tamper(readToken))
+    const tampered = clientFor(mcpUrl, () => tamper(readToken()))
     let tamperError
     try {
       await tampered.client.connect(tampered.transport)
@@ -169,8 +172,8 @@ async function demo() {
     )
 
     // 7. The next call, signed with the new key.
-    const fresh = mock.signToken({ sub: 'alice', scope: 'mcp:read' })
-    const kid = JSON.parse(Buffer.from(fresh.split('.')[0], 'base64url').toString()).kid
+    const fresh = () => mock.signToken({ sub: 'alice', scope: 'mcp:read' })
+    const kid = JSON.parse(Buffer.from(fresh().split('.')[0], 'base64url').toString()).kid
     if (kid !== event.newCurrentKid) fail('the fresh token is not signed with the new key')
     const afterRotation = await connected(mcpUrl, fresh)
     const again = await afterRotation.client.callTool({ name: 'list_notes', arguments: {} })

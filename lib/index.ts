@@ -20,6 +20,7 @@ export {
   AgentPressHttpError,
   JwksUnavailableError,
   PartnerTokenError,
+  ReplayUnavailableError,
 } from './core/errors.js'
 export { JwksFetchError, type JwksFetchErrorReason } from './core/jwks-fetch.js'
 export type { PartnerTokenClaims } from './core/claims.js'
@@ -28,6 +29,12 @@ export { agentPressIssuer, type AgentPressEnvironment } from './core/agentpress-
 export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
 export type { PartnerTokenVerifierOptions } from './core/verifier-options.js'
 export { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
+export {
+  MemoryReplayStore,
+  type MemoryReplayStoreOptions,
+  type ReplayStore,
+} from './core/replay.js'
+export type { RotationFleet, RotationFleetMember, SignedDelivery } from './core/rotation-fleet.js'
 export type { IgnoredWebhookEvent, KeyRotationEvent } from './core/key-rotation-event.js'
 export {
   KEY_ROTATION_ERRORS,

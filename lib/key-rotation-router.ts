@@ -30,6 +30,7 @@ import {
   type RotationOutcome,
 } from './core/rotation-deliveries.js'
 import type { TokenVerifier } from './core/verifier.js'
+import { checkFleet, signedDelivery, type RotationFleet } from './core/rotation-fleet.js'
 import { publishWebhookDelivery } from './core/diagnostics-publish.js'
 
 /**
@@ -81,6 +82,13 @@ export interface KeyRotationRouterCommonOptions {
   refreshTimeoutMs?: number
   /** How many processed delivery ids are remembered for deduplication. Default 1,000. */
   maxRememberedIds?: number
+  /**
+   * Share deliveries with the other instances (e.g. `createRedisFleet` of
+   * `passport-agentpress-partner/redis`): a delivery is answered 200 only once it is applied here
+   * **and** published; if publishing fails, 503 + `Retry-After` and the retry is processed in full.
+   * An id another instance processed is a duplicate here too.
+   */
+  fleet?: RotationFleet
 }
 
 const NOT_A_ROTATION: RotationOutcome = {
@@ -98,6 +106,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
   'bodyTimeoutMs',
   'refreshTimeoutMs',
   'maxRememberedIds',
+  'fleet',
 ])
 
 function positiveMs(value: unknown, name: string, fallback: number): number {
@@ -196,13 +205,16 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): Midd
     throw new TypeError('maxRememberedIds must be a positive integer')
   }
 
+  const fleet = checkFleet(options.fleet, 'fleet')
   const deliver = createRotationDeliveries({
     verifiers,
     onRotation,
     refreshTimeoutMs,
     maxRememberedIds: maxRemembered,
     clock,
+    fleet,
   })
+  fleet?.join({ prepared, verifiers, apply: (event) => deliver(event) })
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const encoding = req.headers['content-encoding']
@@ -242,7 +254,10 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): Midd
       refuse(res, error.reason)
       return
     }
-    const outcome = 'ignored' in event ? NOT_A_ROTATION : await deliver(event)
+    const outcome =
+      'ignored' in event
+        ? NOT_A_ROTATION
+        : await deliver(event, fleet === undefined ? undefined : signedDelivery(body, req.headers))
     publishWebhookDelivery(outcome.status, outcome.body, 'ignored' in event ? undefined : event)
     send(
       res,

@@ -26,6 +26,7 @@ const ENTRIES = {
   '.': 'index',
   './testing': 'testing/index',
   './express': 'express',
+  './redis': 'redis/index',
   './opentelemetry': 'opentelemetry',
   './mcp': 'mcp-sdk',
 }

@@ -142,6 +142,7 @@ describe('packaging', () => {
       '.',
       './testing',
       './express',
+      './redis',
       './opentelemetry',
       './mcp',
       './package.json',
@@ -159,8 +160,42 @@ describe('packaging', () => {
     expect(pkg.bin).to.deep.equal({ 'agentpress-mock': 'dist/cli.js' })
   })
 
+  it('the ./redis entry: the same RedisFleet from import and from require', async () => {
+    const esmRedis = await import('passport-agentpress-partner/redis')
+    const cjsRedis = require('passport-agentpress-partner/redis') as typeof esmRedis
+    expect(Object.keys(esmRedis).sort()).to.deep.equal([
+      'RedisFleet',
+      'RedisUnavailableError',
+      'createRedisFleet',
+    ])
+    expect(cjsRedis.RedisFleet).to.equal(esmRedis.RedisFleet)
+  })
+
   describe('the tarball', function () {
     this.timeout(120_000)
+
+    it('without the optional redis peer: the root and /testing load, only /redis asks for it', async () => {
+      const { root } = await packOnce()
+      const script = `
+        const pkg = require('passport-agentpress-partner')
+        require('passport-agentpress-partner/testing')
+        let missing
+        try { require('passport-agentpress-partner/redis') } catch (e) { missing = e.code + ' ' + /'redis'/.test(e.message) }
+        console.log(JSON.stringify({ verifier: typeof pkg.PartnerTokenVerifier, missing }))`
+      const child = spawnSync(process.execPath, ['--input-type=commonjs', '-e', script], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 20_000,
+      })
+      expect({ status: child.status, stderr: child.stderr }).to.deep.equal({
+        status: 0,
+        stderr: '',
+      })
+      expect(JSON.parse(child.stdout)).to.deep.equal({
+        verifier: 'function',
+        missing: 'MODULE_NOT_FOUND true',
+      })
+    })
 
     it('ships exactly dist/ (.js + .d.ts per lib/ module, the ESM entries), no maps, no tests', async () => {
       const { files } = await packOnce()

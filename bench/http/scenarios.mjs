@@ -81,6 +81,39 @@ export const scenarios = {
     },
   },
 
+  'ours-redis-replay': {
+    title: 'Express + AgentPressPartnerStrategy (passport.authenticate) + Redis replay rejection',
+    verifies: true,
+    ours: true,
+    // Compared with `ours` in the same round; left out of the JWKS phase (its bursts reuse tokens).
+    replay: true,
+    async setup(app, cfg) {
+      if (cfg.redisUrl === undefined) throw new Error(cfg.redisUnavailable ?? 'no redis-server')
+      const pkg = await import('passport-agentpress-partner')
+      const { createRedisFleet } = await import('passport-agentpress-partner/redis')
+      // Every request: one SET NX PX on a loopback Redis, after every other check.
+      const fleet = createRedisFleet({ url: cfg.redisUrl, prefix: `bench-${process.pid}` })
+      await fleet.start()
+      const { Passport } = await import('passport')
+      const passport = new Passport()
+      passport.use(
+        new pkg.AgentPressPartnerStrategy(
+          {
+            partnerMcp: {
+              issuer: cfg.issuer,
+              audience: AUDIENCE,
+              expectedExtProvider: EXT_PROVIDER,
+              jwksUrl: cfg.jwksUrl,
+              replay: fleet,
+            },
+          },
+          (claims, done) => done(null, { id: claims.sub }),
+        ),
+      )
+      app.get('/mcp', passport.authenticate('agentpress-partner', { session: false }), ok)
+    },
+  },
+
   'ours-direct': {
     title: 'Express + AgentPressPartnerStrategy via authenticatePartner(strategy) (no Passport)',
     verifies: true,

@@ -45,8 +45,10 @@ export const config = Object.freeze({
   patienceSec: envNumber('BENCH_PATIENCE', 150),
   /** comma-separated subset of HTTP scenario ids (default: all) */
   only: (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean),
-  /** comma-separated phases to run: core,http,jwks (default: all) */
-  phases: (process.env.BENCH_PHASES ?? 'core,http,jwks').split(',').filter(Boolean),
+  /** comma-separated phases to run: core,http,jwks,fleet (default: all) */
+  phases: (process.env.BENCH_PHASES ?? 'core,http,jwks,fleet').split(',').filter(Boolean),
+  /** emergency rotations of the fleet phase (fan-out latency across 3 processes) */
+  fleetRotations: envNumber('BENCH_FLEET_ROTATIONS', 30),
 })
 
 export function median(values) {

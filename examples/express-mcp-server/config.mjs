@@ -8,6 +8,10 @@
  * - MCP_AUDIENCE                 this server's stable URL (the aud claim); default http://127.0.0.1:$PORT/mcp
  * - AGENTPRESS_WEBHOOK_SECRET    the key-rotation webhook secret; without it no webhook route is mounted
  * - PORT                         default 3000;  HOST  default 127.0.0.1
+ * - REDIS_URL                    several instances: share rotations, revocations and used tokens
+ *   through Redis (redis:// or rediss://); replay rejection is then on
+ * - AGENTPRESS_REPLAY            on|off: refuse a token used twice (default on with REDIS_URL,
+ *   else off; on without REDIS_URL remembers used tokens in this process only)
  * - JWKS_WARM_UP                 `false` (or `0`) skips fetching the JWKS at boot; default on
  *
  * With neither AGENTPRESS_ISSUER nor AGENTPRESS_ORG_SLUG set, the server starts an embedded mock
@@ -72,6 +76,11 @@ export function configFromEnv(env = process.env) {
     extProvider: get('AGENTPRESS_EXT_PROVIDER'),
     webhookSecret: env.AGENTPRESS_WEBHOOK_SECRET === '' ? undefined : env.AGENTPRESS_WEBHOOK_SECRET,
     warmUp: !/^(?:0|false|no|off)$/i.test(get('JWKS_WARM_UP') ?? ''),
+    redisUrl: get('REDIS_URL'),
+    replay: get('AGENTPRESS_REPLAY'),
+  }
+  if (config.replay !== undefined && config.replay !== 'on' && config.replay !== 'off') {
+    throw new ConfigError('AGENTPRESS_REPLAY must be "on" or "off"')
   }
   if (config.audience !== undefined) checkUrl('MCP_AUDIENCE', config.audience)
   // The router's rule (SPEC §5), checked here so the message names the variable.

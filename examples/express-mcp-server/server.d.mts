@@ -1,10 +1,12 @@
 // Types of server.mjs, for TypeScript callers (the end-to-end tests).
 import type { AgentPressPartnerStrategy } from 'passport-agentpress-partner'
 import type { MockAgentPress } from 'passport-agentpress-partner/testing'
+import type { RedisFleet } from 'passport-agentpress-partner/redis'
 
 export declare const MCP_PATH: '/mcp'
 export declare const WEBHOOK_PATH: '/webhooks/agentpress/key-rotation'
 export declare const READY_PATH: '/readyz'
+export declare const FLEET_PATH: '/readyz/fleet'
 export declare const SCOPES: string[]
 
 /** A local user, provisioned on first contact from `(ext_provider, sub)`. */
@@ -37,6 +39,10 @@ export interface StartServerOptions {
   onToolCall?: (call: { tool: string; authInfo: unknown }) => void
   /** Operator log lines (boot readiness, rotations, webhook refusals, JWKS failures). Default `console.log`. */
   log?: (line: string) => void
+  /** Several instances: a Redis URL for `passport-agentpress-partner/redis` (replay on by default). */
+  redisUrl?: string
+  /** Replay rejection: Redis with `redisUrl`, else this process's memory. Default on with `redisUrl`. */
+  replay?: 'on' | 'off'
 }
 
 export interface RunningServer {
@@ -51,6 +57,7 @@ export interface RunningServer {
   mock: MockAgentPress | undefined
   users: { list(): ExampleUser[] }
   strategy: AgentPressPartnerStrategy
+  fleet: RedisFleet | undefined
   close(): Promise<void>
 }
 

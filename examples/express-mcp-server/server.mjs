@@ -24,6 +24,7 @@ import {
   AgentPressPartnerStrategy,
   authenticatePartner,
   createKeyRotationRouter,
+  MemoryReplayStore,
   protectedResourceMetadata,
   readinessHandler,
   requireToolScopes,
@@ -39,6 +40,7 @@ import { UserStore } from './users.mjs'
 export const MCP_PATH = '/mcp'
 export const WEBHOOK_PATH = '/webhooks/agentpress/key-rotation'
 export const READY_PATH = '/readyz'
+export const FLEET_PATH = '/readyz/fleet'
 export const SCOPES = ['mcp:read', 'mcp:write']
 
 /**
@@ -57,6 +59,8 @@ export async function startServer(options = {}) {
     warmUp = true,
     onToolCall,
     log = console.log,
+    redisUrl,
+    replay = redisUrl === undefined ? 'off' : 'on',
   } = options
 
   if (options.agentpress === undefined && !isLoopbackListener(host)) {
@@ -83,6 +87,7 @@ export async function startServer(options = {}) {
   const audience = options.audience ?? `${url.replace('0.0.0.0', '127.0.0.1')}${MCP_PATH}`
 
   let mock
+  let fleet
   let stopLogging = () => {}
   let trust = options.agentpress
   let webhookSecret = trust?.webhookSecret ?? options.webhookSecret
@@ -98,6 +103,9 @@ export async function startServer(options = {}) {
       webhookSecret = mock.webhookSecret
     }
 
+    // Several instances: rotations, revocations and used tokens shared through Redis.
+    if (redisUrl !== undefined) fleet = await startFleet(redisUrl, log)
+    const replayStore = replay === 'off' ? undefined : (fleet ?? new MemoryReplayStore())
     const users = new UserStore({ autoProvision })
     const prm = protectedResourceMetadata({
       resource: audience,
@@ -112,6 +120,7 @@ export async function startServer(options = {}) {
           audience,
           expectedExtProvider: trust.extProvider,
           ...(trust.jwksUrl === undefined ? {} : { jwksUrl: trust.jwksUrl }),
+          ...(replayStore === undefined ? {} : { replay: replayStore }),
         },
         realm: 'mcp',
         resourceMetadataUrl: prm.url,
@@ -130,11 +139,26 @@ export async function startServer(options = {}) {
       built.use(
         WEBHOOK_PATH,
         // Rotations and refusals are logged from the diagnostics channels (logging.mjs).
-        createKeyRotationRouter({ webhookSecret, strategy }),
+        createKeyRotationRouter({
+          webhookSecret,
+          strategy,
+          ...(fleet === undefined ? {} : { fleet }),
+        }),
       )
     }
     // 2. RFC 9728 Protected Resource Metadata, at the URL every challenge advertises.
     built.use(prm)
+    if (fleet !== undefined) {
+      // Several instances: the fleet's state and counters; not ready until Redis is up and the
+      // stored revocations are applied (then the keys decide, below).
+      built.get(FLEET_PATH, (_req, res) => {
+        res.status(fleet.state === 'ready' ? 200 : 503).json({ state: fleet.state, ...fleet.stats })
+      })
+      built.get(READY_PATH, (_req, res, next) => {
+        if (fleet.state === 'ready') return next()
+        res.status(503).set('Retry-After', '5').json({ ready: false, fleet: fleet.state })
+      })
+    }
     // Readiness for a load balancer: 200 while every issuer's keys can answer (stale included).
     built.get(READY_PATH, readinessHandler(strategy))
     // Local development only: mint tokens / rotate keys of the embedded mock over loopback.
@@ -205,6 +229,8 @@ export async function startServer(options = {}) {
           error: { code: -32000, message: 'Method not allowed' },
         })
     })
+    // Stored revocations are applied before the first request is answered.
+    await fleet?.start()
     // Fetch the keys before taking traffic; an outage is logged, never fatal (503 until it ends).
     stopLogging = logThroughChannels(log, { issuers: [trust.issuer] })
     const warm = warmUp ? await strategy.warmUp() : { issuers: [] }
@@ -228,19 +254,31 @@ export async function startServer(options = {}) {
       mock,
       users,
       strategy,
+      fleet,
       async close() {
         stopLogging()
         server.closeAllConnections()
         await new Promise((resolve) => server.close(resolve))
+        await fleet?.close()
         await mock?.close()
       },
     }
   } catch (err) {
     stopLogging()
     server.close()
+    await fleet?.close()
     await mock?.close()
     throw err
   }
+}
+
+// The fleet lives in a subpath whose peer dependency (`redis`) is optional: loaded only when used.
+async function startFleet(redisUrl, log) {
+  const { createRedisFleet } = await import('passport-agentpress-partner/redis')
+  return createRedisFleet({
+    url: redisUrl,
+    onStateChange: (state) => log(`fleet: ${state}`),
+  })
 }
 
 /** What `npm start` prints. */
@@ -305,6 +343,8 @@ async function main() {
       ...(config.extProvider === undefined ? {} : { extProvider: config.extProvider }),
       ...(config.webhookSecret === undefined ? {} : { webhookSecret: config.webhookSecret }),
       ...(config.agentpress === undefined ? {} : { agentpress: config.agentpress }),
+      ...(config.redisUrl === undefined ? {} : { redisUrl: config.redisUrl }),
+      ...(config.replay === undefined ? {} : { replay: config.replay }),
     })
   } catch (err) {
     // A TypeError from the package is a configuration it refused (e.g. a secret or URL rule).

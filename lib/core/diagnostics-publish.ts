@@ -31,6 +31,9 @@ function classify(error: unknown): Pick<M.TokenDecisionMessage, 'outcome' | 'rea
   if (name === 'JwksUnavailableError' && reason === 'jwks_unavailable') {
     return { outcome: 'unavailable', reason }
   }
+  if (name === 'ReplayUnavailableError' && reason === 'replay_unavailable') {
+    return { outcome: 'unavailable', reason }
+  }
   if (name === 'PartnerTokenError' && typeof reason === 'string') {
     return { outcome: 'refused', reason: reason as PartnerTokenErrorReason }
   }
@@ -127,7 +130,8 @@ export function publishRequestDecision(
       ? { outcome: 'accepted', reason: null, status: null }
       : decision.kind === 'fail'
         ? {
-            outcome: decision.reason === 'jwks_unavailable' ? 'unavailable' : 'refused',
+            // An outage (503: keys or the replay store unreachable) is not a refusal.
+            outcome: AUTH_ERRORS[decision.reason].status === 503 ? 'unavailable' : 'refused',
             reason: decision.reason,
             status: AUTH_ERRORS[decision.reason].status,
           }

@@ -63,8 +63,11 @@ export type TokenOutcome = 'accepted' | 'refused' | 'unavailable' | 'error'
 /** Published on `agentpress-partner:token:decision` once per `verifyToken`. */
 export interface TokenDecisionMessage {
   readonly outcome: TokenOutcome
-  /** The refusal reason; `jwks_unavailable` for an outage; `null` when accepted or on an error. */
-  readonly reason: PartnerTokenErrorReason | 'jwks_unavailable' | null
+  /**
+   * The refusal reason; `jwks_unavailable` or `replay_unavailable` for an outage; `null` when
+   * accepted or on an error.
+   */
+  readonly reason: PartnerTokenErrorReason | 'jwks_unavailable' | 'replay_unavailable' | null
   /** The configured issuer of the verifier that decided; `null` when no verifier was chosen. */
   readonly issuer: string | null
   /** Time from the call to the decision, in milliseconds. */

@@ -138,6 +138,27 @@ export class JwksUnavailableError extends AgentPressAuthError {
 }
 
 /**
+ * The replay store could not decide (unreachable, timed out, or full): an outage, answered 503 with
+ * `Retry-After: 5` and no challenge. `cause` holds the store's failure.
+ *
+ * @example
+ * ```ts
+ * const err = new ReplayUnavailableError({ cause: new Error('ECONNREFUSED') })
+ * err.status // 503
+ * err.headers // { 'Retry-After': '5' }
+ * ```
+ */
+export class ReplayUnavailableError extends AgentPressAuthError {
+  override readonly name = 'ReplayUnavailableError'
+  declare readonly reason: 'replay_unavailable'
+
+  constructor(options: { cause?: unknown } = {}) {
+    super('replay_unavailable', options)
+    trimStack(this)
+  }
+}
+
+/**
  * A refusal of the HTTP layer that is not a token failure: `invalid_request` (400),
  * `user_not_provisioned` (403), `insufficient_scope` (403) or `no_credentials` (401).
  *
@@ -152,10 +173,10 @@ export class JwksUnavailableError extends AgentPressAuthError {
  */
 export class AgentPressHttpError extends AgentPressAuthError {
   override readonly name = 'AgentPressHttpError'
-  declare readonly reason: Exclude<HttpAuthErrorReason, 'jwks_unavailable'>
+  declare readonly reason: Exclude<HttpAuthErrorReason, 'jwks_unavailable' | 'replay_unavailable'>
 
   constructor(
-    reason: Exclude<HttpAuthErrorReason, 'jwks_unavailable'>,
+    reason: Exclude<HttpAuthErrorReason, 'jwks_unavailable' | 'replay_unavailable'>,
     options: AuthErrorOptions = {},
   ) {
     super(reason, options)
@@ -174,11 +195,12 @@ export function refusalError(
   options: AuthErrorOptions = {},
 ): AgentPressAuthError {
   if (reason === 'jwks_unavailable') return new JwksUnavailableError(options)
+  if (reason === 'replay_unavailable') return new ReplayUnavailableError(options)
   if (Object.hasOwn(PARTNER_TOKEN_REASON_SET, reason)) {
     return new PartnerTokenError(reason as PartnerTokenErrorReason, options)
   }
   return new AgentPressHttpError(
-    reason as Exclude<HttpAuthErrorReason, 'jwks_unavailable'>,
+    reason as Exclude<HttpAuthErrorReason, 'jwks_unavailable' | 'replay_unavailable'>,
     options,
   )
 }
@@ -188,17 +210,18 @@ const PARTNER_TOKEN_REASON_SET: Readonly<Record<string, true>> = Object.freeze(
 )
 
 /**
- * What a verifier's rejection means: a token reason, `jwks_unavailable`, or `undefined` for a
- * server error. Recognises our errors from any copy of this package (or an adapter mimicking
+ * What a verifier's rejection means: a token reason, an outage (`jwks_unavailable`,
+ * `replay_unavailable`), or `undefined` for a server error. Recognises our errors from any copy of this package (or an adapter mimicking
  * them) by name, since `instanceof` fails across copies.
  *
  * @internal
  */
 export function verifierRefusal(
   err: unknown,
-): PartnerTokenErrorReason | 'jwks_unavailable' | undefined {
+): PartnerTokenErrorReason | 'jwks_unavailable' | 'replay_unavailable' | undefined {
   if (err instanceof PartnerTokenError) return err.reason
   if (err instanceof JwksUnavailableError) return 'jwks_unavailable'
+  if (err instanceof ReplayUnavailableError) return 'replay_unavailable'
   if (!(err instanceof Error)) return undefined
   if (err.name === 'PartnerTokenError') {
     const reason = (err as { reason?: unknown }).reason
@@ -207,6 +230,7 @@ export function verifierRefusal(
       : undefined
   }
   if (err.name === 'JwksUnavailableError') return 'jwks_unavailable'
+  if (err.name === 'ReplayUnavailableError') return 'replay_unavailable'
   if (err instanceof AgentPressAuthError && err.reason === 'jwks_unavailable') {
     return 'jwks_unavailable'
   }

@@ -4,7 +4,8 @@
  */
 
 /**
- * The ten stable reasons a partner token is refused with (SPEC §4).
+ * The eleven stable reasons a partner token is refused with (SPEC §4); `token_replayed` only when
+ * replay rejection is enabled (the verifier's `replay` option).
  *
  * @example
  * ```ts
@@ -23,6 +24,7 @@ export type PartnerTokenErrorReason =
   | 'not_yet_valid'
   | 'missing_claim'
   | 'ext_provider_mismatch'
+  | 'token_replayed'
 
 /**
  * Outcomes of the HTTP layer that are not token failures (SPEC §4, second table).
@@ -39,6 +41,7 @@ export type HttpAuthErrorReason =
   | 'user_not_provisioned'
   | 'insufficient_scope'
   | 'jwks_unavailable'
+  | 'replay_unavailable'
 
 /**
  * Every reason the HTTP layer answers with.
@@ -96,15 +99,17 @@ export const AUTH_ERRORS: Readonly<Record<AuthErrorReason, AuthErrorEntry>> = Ob
   not_yet_valid: row(401, 'invalid_token', 'Token not yet valid', 'public'),
   missing_claim: row(401, 'invalid_token', 'Required claim missing or invalid', 'public'),
   ext_provider_mismatch: row(401, 'invalid_token', 'ext_provider does not match', 'public'),
+  token_replayed: row(401, 'invalid_token', 'Token already used', 'ours'),
   no_credentials: row(401, undefined, 'No credentials', 'ours'),
   invalid_request: row(400, 'invalid_request', 'Malformed authorization header', 'ours'),
   user_not_provisioned: row(403, 'user_not_provisioned', 'User not provisioned', 'public'),
   insufficient_scope: row(403, 'insufficient_scope', 'Insufficient scope', 'public'),
   jwks_unavailable: row(503, undefined, 'Signing keys unavailable', 'ours'),
+  replay_unavailable: row(503, undefined, 'Replay check unavailable', 'ours'),
 })
 
 /**
- * The ten token reasons, in the order of SPEC §4.
+ * The eleven token reasons, in the order of SPEC §4.
  *
  * @internal
  */
@@ -119,6 +124,7 @@ export const PARTNER_TOKEN_ERROR_REASONS: readonly PartnerTokenErrorReason[] = O
   'not_yet_valid',
   'missing_claim',
   'ext_provider_mismatch',
+  'token_replayed',
 ])
 
 /**

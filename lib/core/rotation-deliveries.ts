@@ -6,6 +6,7 @@
 import type { KeyRotationEvent } from './key-rotation-event.js'
 import { AUTH_ERRORS } from './reasons.js'
 import type { TokenVerifier } from './verifier.js'
+import type { RotationFleet, SignedDelivery } from './rotation-fleet.js'
 
 /** How long a processed id is remembered: the key overlap window of SPEC §3 (24 h). */
 const REMEMBER_MS = 24 * 60 * 60 * 1000
@@ -26,6 +27,10 @@ const REFRESH_FAILED: RotationOutcome = {
   status: 503,
   body: { error: 'jwks_unavailable', error_description: AUTH_ERRORS.jwks_unavailable.description },
 }
+const FLEET_UNAVAILABLE: RotationOutcome = {
+  status: 503,
+  body: { error: 'fleet_unavailable', error_description: 'Fleet unavailable' },
+}
 
 /** Settings of {@link createRotationDeliveries}, validated by the router. @internal */
 export interface RotationDeliveryOptions {
@@ -34,6 +39,8 @@ export interface RotationDeliveryOptions {
   readonly refreshTimeoutMs: number
   readonly maxRememberedIds: number
   readonly clock: () => number
+  /** Publish each delivery received over HTTP; its 200 waits for the publish. */
+  readonly fleet?: RotationFleet | undefined
 }
 
 /**
@@ -75,13 +82,14 @@ export function checkRotationTargets(list: unknown, name: string): readonly Toke
  */
 export function createRotationDeliveries(
   options: RotationDeliveryOptions,
-): (event: KeyRotationEvent) => Promise<RotationOutcome> {
+): (event: KeyRotationEvent, signed?: SignedDelivery) => Promise<RotationOutcome> {
   const {
     verifiers,
     onRotation,
     refreshTimeoutMs,
     maxRememberedIds: maxRemembered,
     clock,
+    fleet,
   } = options
   // id → expiry (ms). Map keeps insertion order, so the first key is the least recently seen.
   const remembered = new Map<string, number>()
@@ -118,7 +126,11 @@ export function createRotationDeliveries(
     )
   }
 
-  const apply = async (event: KeyRotationEvent): Promise<RotationOutcome> => {
+  // `signed`: the delivery as received over HTTP, to publish; absent for one relayed by the fleet.
+  const apply = async (
+    event: KeyRotationEvent,
+    signed?: SignedDelivery,
+  ): Promise<RotationOutcome> => {
     const targets = verifiers.filter(
       (v) => event.issuer === undefined || v.issuer === undefined || v.issuer === event.issuer,
     )
@@ -139,7 +151,23 @@ export function createRotationDeliveries(
       }
     }
     const results = await Promise.allSettled(targets.map(refresh))
-    if (failed || results.some((result) => result.status === 'rejected')) return REFRESH_FAILED
+    if (failed || results.some((result) => result.status === 'rejected')) {
+      // The JWKS may be down at the very moment a key is compromised: the revocation must not
+      // wait for it. Shared without the "processed" marker, so the retry is still processed.
+      if (event.emergency === true && fleet !== undefined && signed !== undefined) {
+        await Promise.resolve()
+          .then(() => fleet.publish(signed, event, { processed: false }))
+          .catch(() => {})
+      }
+      return REFRESH_FAILED
+    }
+    if (fleet !== undefined && signed !== undefined) {
+      try {
+        await fleet.publish(signed, event)
+      } catch {
+        return FLEET_UNAVAILABLE // not remembered: the retry is processed in full
+      }
+    }
     remember(event.id)
     if (onRotation !== undefined) {
       try {
@@ -151,11 +179,24 @@ export function createRotationDeliveries(
     return RECEIVED
   }
 
-  const deliver = (event: KeyRotationEvent): Promise<RotationOutcome> => {
+  // Another instance may have processed the id: its authentic marker makes this a duplicate.
+  const shared = async (
+    event: KeyRotationEvent,
+    signed: SignedDelivery,
+  ): Promise<RotationOutcome> => {
+    // An outage here is not a verdict: process locally; the publish then decides the answer.
+    const processed = await fleet!.wasProcessed(event.id).catch(() => false)
+    if (!processed) return apply(event, signed)
+    remember(event.id)
+    return DUPLICATE
+  }
+
+  const deliver = (event: KeyRotationEvent, signed?: SignedDelivery): Promise<RotationOutcome> => {
     if (isRemembered(event.id)) return Promise.resolve(DUPLICATE)
     let pending = inFlight.get(event.id)
     if (pending === undefined) {
-      pending = apply(event).finally(() => inFlight.delete(event.id))
+      const run = fleet !== undefined && signed !== undefined ? shared(event, signed) : apply(event)
+      pending = run.finally(() => inFlight.delete(event.id))
       inFlight.set(event.id, pending)
     }
     return pending

@@ -4,6 +4,7 @@
  */
 import type { Agent } from 'node:http'
 import type { JwksFetchError } from './jwks-fetch.js'
+import { checkReplayStore, type ReplayStore } from './replay.js'
 import {
   MAX_TIMER_MS,
   optionalFunction,
@@ -57,6 +58,13 @@ export interface PartnerTokenVerifierOptions {
   /** Called with every failed JWKS fetch (exceptions it throws are ignored). */
   onJwksError?: (error: JwksFetchError) => void
   /**
+   * Replay rejection: each (`iss`, `jti`) accepted once, remembered until `exp` + clock tolerance;
+   * a second use is 401 `token_replayed`, a store that cannot answer 503. A `MemoryReplayStore`
+   * for one process, the Redis fleet of `passport-agentpress-partner/redis` for several. Off by
+   * default.
+   */
+  replay?: ReplayStore
+  /**
    * The `http.Agent` the JWKS fetch goes through, e.g. an egress proxy's (`https-proxy-agent`) or
    * one with custom CA certificates. Default: none (a fresh connection per fetch). The timeout,
    * size cap and no-redirect rule apply unchanged.
@@ -85,6 +93,7 @@ export interface NormalizedVerifierOptions {
   readonly jwksStaleMaxMs: number
   readonly maxTokenLifetimeSec: number
   readonly onJwksError: ((error: JwksFetchError) => void) | undefined
+  readonly replay: ReplayStore | undefined
   readonly jwksAgent: Agent | undefined
   readonly clock: () => number
   readonly monotonicClock: () => number
@@ -105,6 +114,7 @@ const KNOWN = new Set([
   'jwksStaleMaxMs',
   'maxTokenLifetimeSec',
   'onJwksError',
+  'replay',
   'jwksAgent',
   'clock',
   'monotonicClock',
@@ -268,6 +278,7 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
     jwksStaleMaxMs: integerMs(options, 'jwksStaleMaxMs', 86_400_000, 0),
     maxTokenLifetimeSec,
     onJwksError,
+    replay: checkReplayStore(options.replay, 'options.replay'),
     jwksAgent,
     clock: clock ?? Date.now,
     monotonicClock: monotonicClock ?? clock ?? (() => performance.now()),

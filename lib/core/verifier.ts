@@ -14,6 +14,7 @@ import {
   type NormalizedVerifierOptions,
   type PartnerTokenVerifierOptions,
 } from './verifier-options.js'
+import { checkReplay } from './replay.js'
 import { parseToken, type ParsedToken } from './token.js'
 import type { PartnerTokenClaims } from './claims.js'
 
@@ -148,12 +149,16 @@ export class PartnerTokenVerifier implements TokenVerifier {
       : this.#finish(token, found)
   }
 
-  #finish(token: ParsedToken, key: KeyObject): PartnerTokenClaims {
+  #finish(token: ParsedToken, key: KeyObject): PartnerTokenClaims | Promise<PartnerTokenClaims> {
     if (!verifyEd25519(key, token.signingInput, token.signature)) {
       throw new PartnerTokenError('signature_invalid')
     }
     const options = this.options
-    return checkClaims(token.payload, options, Math.floor(options.clock() / 1000))
+    const claims = checkClaims(token.payload, options, Math.floor(options.clock() / 1000))
+    // Last, so only a token that passed every check is recorded; no extra step when replay is off.
+    return options.replay === undefined
+      ? claims
+      : checkReplay(options.replay, claims, options.clockToleranceSec)
   }
 
   /**

@@ -18,7 +18,12 @@ import type { IncomingMessage } from 'node:http'
 import { readBearerToken } from '../core/bearer.js'
 import type { ChallengeContext } from '../core/challenge.js'
 import type { PartnerTokenClaims } from '../core/claims.js'
-import { JwksUnavailableError, refusalError, verifierRefusal } from '../core/errors.js'
+import {
+  JwksUnavailableError,
+  ReplayUnavailableError,
+  refusalError,
+  verifierRefusal,
+} from '../core/errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/reasons.js'
 import { parseScope } from '../core/scope.js'
 import { authInfoOf, mcpAuthInfoOf, type AgentPressAuthInfo } from './auth-info.js'
@@ -176,7 +181,7 @@ function refuse(
     return deliver(actions, 'fail', settings.challenges[reason])
   }
   const error =
-    thrown instanceof JwksUnavailableError
+    thrown instanceof JwksUnavailableError || thrown instanceof ReplayUnavailableError
       ? thrown
       : refusalError(reason, {
           ...settings.context,

@@ -7,6 +7,7 @@ import {
   AUTH_ERRORS,
   AgentPressPartnerStrategy,
   DIAGNOSTICS_CHANNELS,
+  MemoryReplayStore,
   MultiIssuerVerifier,
   PartnerTokenVerifier,
   authenticatePartner,
@@ -21,7 +22,7 @@ import { listen, send, type Listening } from '../support/wire.js'
 import { newPassport } from '../support/stacks.js'
 import { recordChannels, withoutDuration, type Recorder } from '../support/channels.js'
 import { closedPort } from '../support/servers.js'
-import { flipChar, parts } from '../support/tokens.js'
+import { flipChar, parts, payloadOf } from '../support/tokens.js'
 
 const AUDIENCE = 'http://127.0.0.1:3000/mcp'
 const NOW = () => Math.floor(Date.now() / 1000)
@@ -32,6 +33,8 @@ describe('diagnostics channels', function () {
   let down: MockAgentPress
   let server: Listening
   let recorder: Recorder
+  // The pairs a replay-protected route has already seen.
+  const usedPairs = new MemoryReplayStore()
   // Everything a message must never contain: tokens, signatures, kids, secrets.
   const secrets = new Set<string>()
   // Every message of every test, for the leak check at the end.
@@ -70,6 +73,30 @@ describe('diagnostics channels', function () {
         verify,
       ),
     )
+    // Replay rejection on: a store already holding some pairs, and one that cannot answer.
+    passport.use(
+      new AgentPressPartnerStrategy(
+        { partnerMcp: { ...mock.partnerMcp, replay: usedPairs }, realm: 'mcp', name: 'replay' },
+        verify,
+      ),
+    )
+    passport.use(
+      new AgentPressPartnerStrategy(
+        {
+          partnerMcp: {
+            ...mock.partnerMcp,
+            replay: {
+              claim() {
+                throw new Error('replay store unreachable')
+              },
+            },
+          },
+          realm: 'mcp',
+          name: 'replay-down',
+        },
+        verify,
+      ),
+    )
     passport.use(
       new AgentPressPartnerStrategy(
         { partnerMcp: down.partnerMcp, realm: 'mcp', resourceMetadataUrl: false, name: 'down' },
@@ -92,6 +119,12 @@ describe('diagnostics channels', function () {
     app.get('/admin', authenticatePartner(passport, { body: 'json', strategy: 'admin' }), ok)
     app.get('/down', authenticatePartner(passport, { body: 'json', strategy: 'down' }), ok)
     app.get('/boom', authenticatePartner(passport, { body: 'json', strategy: 'boom' }), ok)
+    app.get('/replay', authenticatePartner(passport, { body: 'json', strategy: 'replay' }), ok)
+    app.get(
+      '/replay-down',
+      authenticatePartner(passport, { body: 'json', strategy: 'replay-down' }),
+      ok,
+    )
     // The default error handler's page would carry the message: answer a bare 500 instead.
     app.use(((_err, _req, res, _next) => {
       res.status(500).json({ error: 'server_error' })
@@ -244,6 +277,30 @@ describe('diagnostics channels', function () {
         { error: 'user_not_provisioned', error_description: 'User not provisioned' },
         { outcome: 'accepted', reason: null, issuer: mock.issuer },
         { outcome: 'refused', reason: 'user_not_provisioned', status: 403 },
+      ],
+      [
+        'token_replayed',
+        '/replay',
+        () => {
+          const t = token()
+          usedPairs.claim(mock.issuer, payloadOf(t).jti as string, Date.now() + 120_000)
+          return `Bearer ${t}`
+        },
+        401,
+        invalid('Token already used'),
+        { error: 'invalid_token', error_description: 'Token already used' },
+        refused('token_replayed'),
+        { outcome: 'refused', reason: 'token_replayed', status: 401 },
+      ],
+      [
+        'replay_unavailable',
+        '/replay-down',
+        () => `Bearer ${token()}`,
+        503,
+        undefined,
+        { error: 'replay_unavailable', error_description: 'Replay check unavailable' },
+        { outcome: 'unavailable', reason: 'replay_unavailable', issuer: mock.issuer },
+        { outcome: 'unavailable', reason: 'replay_unavailable', status: 503 },
       ],
       [
         'jwks_unavailable',

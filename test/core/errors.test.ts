@@ -12,7 +12,7 @@ import { PARTNER_TOKEN_ERROR_REASONS } from '../../dist/core/reasons.js'
 import { SPEC_DESCRIPTIONS } from '../support/spec.js'
 
 describe('error model', () => {
-  it('has exactly the ten token reasons of SPEC §4 with their fixed descriptions', () => {
+  it('has exactly the eleven token reasons of SPEC §4 with their fixed descriptions', () => {
     expect(PARTNER_TOKEN_ERROR_REASONS).to.deep.equal([
       'malformed',
       'alg_not_allowed',
@@ -24,6 +24,7 @@ describe('error model', () => {
       'not_yet_valid',
       'missing_claim',
       'ext_provider_mismatch',
+      'token_replayed',
     ])
     const descriptions = Object.fromEntries(
       PARTNER_TOKEN_ERROR_REASONS.map((r) => [r, AUTH_ERRORS[r].description]),

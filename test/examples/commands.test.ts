@@ -122,6 +122,7 @@ describe('commands', function () {
     const { code, stdout, stderr } = await runToEnd('npm', ['run', 'demo'], cleanEnv(), 150_000)
     expect(code).to.equal(0, `${stdout}\n${stderr}`)
     const expected = [
+      /^Replay rejection is on: the client mints a fresh token for every request\.$/m,
       /^\[1\/8\] Connected as alice \(scope "mcp:read"\) and listed tools: list_notes$/m,
       /^\[2\/8\] Called list_notes \(needs mcp:read\): allowed$/m,
       /^ {6}the tool handler received authInfo: clientId=example-partner, scopes=\[mcp:read\], user=usr_1 \(sub alice\)$/m,

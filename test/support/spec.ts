@@ -11,4 +11,5 @@ export const SPEC_DESCRIPTIONS = {
   not_yet_valid: 'Token not yet valid',
   missing_claim: 'Required claim missing or invalid',
   ext_provider_mismatch: 'ext_provider does not match',
+  token_replayed: 'Token already used',
 } as const

@@ -1,0 +1,114 @@
+/**
+ * Options of the Redis fleet, validated once at construction with exact `TypeError`s.
+ */
+import type { RedisClientLike } from './connection.js'
+import {
+  MAX_TIMER_MS,
+  optionalFunction,
+  optionsObject,
+  rejectUnknownKeys,
+} from '../core/validate.js'
+
+/**
+ * The fleet's connection state, for a readiness check: `ready` means both connections are up and
+ * the stored revocations were re-read since the last (re)connect.
+ *
+ * @example
+ * ```ts
+ * app.get('/readyz', (_req, res) => res.status(fleet.state === 'ready' ? 200 : 503).end())
+ * ```
+ */
+export type RedisFleetState = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed'
+
+/**
+ * Options of {@link createRedisFleet}: exactly one of `url` or `client`.
+ *
+ * @example
+ * ```ts
+ * const options: RedisFleetOptions = { url: 'redis://127.0.0.1:6379', prefix: 'mcp-prod' }
+ * ```
+ */
+export interface RedisFleetOptions {
+  /** A `redis:` or `rediss:` URL: the fleet creates, owns and closes its client. */
+  url?: string
+  /** The application's own `redis` client; the fleet duplicates it for the subscription only. */
+  client?: RedisClientLike
+  /** Prefix of every key and channel, so several deployments can share a server. Default `agentpress`. */
+  prefix?: string
+  /** How long a stored emergency revocation is kept, in ms. Default 90,000,000 (25 h). */
+  revocationTtlMs?: number
+  /** Deadline of one Redis command, in ms; past it, the request is answered 503. Default 1,000. */
+  commandTimeoutMs?: number
+  /** Called with each Redis error and each refused relay or record (never throws through). */
+  onError?: (error: Error) => void
+  /** Called with each new state (never throws through). */
+  onStateChange?: (state: RedisFleetState) => void
+}
+
+const KNOWN = new Set([
+  'url',
+  'client',
+  'prefix',
+  'revocationTtlMs',
+  'commandTimeoutMs',
+  'onError',
+  'onStateChange',
+])
+
+function positiveInteger(value: unknown, name: string, fallback: number, max: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > max) {
+    throw new TypeError(`options.${name} must be an integer from 1 to ${max}, got ${String(value)}`)
+  }
+  return value as number
+}
+
+function checkPrefix(value: unknown): string {
+  if (value === undefined) return 'agentpress'
+  if (typeof value !== 'string' || !/^[A-Za-z0-9._:{}-]{1,64}$/.test(value)) {
+    throw new TypeError(
+      'options.prefix must be 1 to 64 characters of letters, digits and . _ : { } -',
+    )
+  }
+  return value
+}
+
+/** The options after validation, with defaults applied. @internal */
+export interface NormalizedFleetOptions {
+  readonly url: string | undefined
+  readonly client: unknown
+  readonly prefix: string
+  readonly commandTimeoutMs: number
+  readonly revocationTtlMs: number
+  readonly onError: ((error: Error) => void) | undefined
+  readonly onStateChange: ((state: RedisFleetState) => void) | undefined
+}
+
+/** Validates {@link RedisFleetOptions}. @internal */
+export function normalizeFleetOptions(input: unknown): NormalizedFleetOptions {
+  const options = optionsObject(input, 'createRedisFleet: options must be an object')
+  rejectUnknownKeys(options, KNOWN, 'createRedisFleet')
+  if ((options.url === undefined) === (options.client === undefined)) {
+    throw new TypeError('createRedisFleet needs exactly one of options.url or options.client')
+  }
+  return Object.freeze({
+    url: options.url as string | undefined,
+    client: options.client,
+    prefix: checkPrefix(options.prefix),
+    commandTimeoutMs: positiveInteger(options.commandTimeoutMs, 'commandTimeoutMs', 1000, 60_000),
+    revocationTtlMs: positiveInteger(
+      options.revocationTtlMs,
+      'revocationTtlMs',
+      25 * 60 * 60 * 1000,
+      MAX_TIMER_MS,
+    ),
+    onError: optionalFunction(
+      options.onError as ((error: Error) => void) | undefined,
+      'options.onError must be a function',
+    ),
+    onStateChange: optionalFunction(
+      options.onStateChange as ((state: RedisFleetState) => void) | undefined,
+      'options.onStateChange must be a function',
+    ),
+  })
+}
