@@ -8,6 +8,7 @@ import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middlew
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import {
   AgentPressPartnerStrategy,
+  MemoryReplayStore,
   PartnerTokenError,
   PartnerTokenVerifier,
   authenticatePartner,
@@ -60,6 +61,8 @@ function badTokens(mock: MockAgentPress): Record<string, string> {
     not_yet_valid: mock.signToken({ iat: now + 600, exp: now + 660 }),
     missing_claim: mock.signToken({ jti: '' }),
     ext_provider_mismatch: mock.signToken({ ext_provider: 'someone-else' }),
+    // A valid token: its second use is the refusal (both verifiers below check replay).
+    token_replayed: mock.signToken(),
   }
 }
 
@@ -123,9 +126,10 @@ describe('passport-agentpress-partner/mcp: partnerTokenVerifier() in requireBear
       let fresh: Listening
       let freshMock: MockAgentPress
       before(async () => {
-        const verifier = partnerTokenVerifier(new PartnerTokenVerifier(mock.partnerMcp), {
-          resolveUser,
-        })
+        const verifier = partnerTokenVerifier(
+          new PartnerTokenVerifier({ ...mock.partnerMcp, replay: new MemoryReplayStore() }),
+          { resolveUser },
+        )
         const built = express()
         built.post('/mcp', requireBearerAuth({ verifier, resourceMetadataUrl: PRM }), handler)
         app = await listen(built)
@@ -143,7 +147,14 @@ describe('passport-agentpress-partner/mcp: partnerTokenVerifier() in requireBear
       it('every refusal reason of SPEC §4 → 401 invalid_token with its fixed description, never 500', async () => {
         const tokens = badTokens(mock)
         expect(Object.keys(tokens)).to.deep.equal([...PARTNER_TOKEN_ERROR_REASONS])
-        const direct = new PartnerTokenVerifier(mock.partnerMcp)
+        const direct = new PartnerTokenVerifier({
+          ...mock.partnerMcp,
+          replay: new MemoryReplayStore(),
+        })
+        // The replayed token's first use, through each path, is accepted.
+        expect((await direct.verifyToken(tokens.token_replayed!)).sub).to.be.a('string')
+        expect((await answer(app.url, tokens.token_replayed)).status).to.equal(200)
+        seen.length = 0
         for (const reason of PARTNER_TOKEN_ERROR_REASONS) {
           // The token really is refused for this reason by our verifier…
           const err = await direct.verifyToken(tokens[reason]!).then(

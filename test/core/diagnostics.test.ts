@@ -76,7 +76,12 @@ describe('diagnostics channels', function () {
     // Replay rejection on: a store already holding some pairs, and one that cannot answer.
     passport.use(
       new AgentPressPartnerStrategy(
-        { partnerMcp: { ...mock.partnerMcp, replay: usedPairs }, realm: 'mcp', name: 'replay' },
+        {
+          partnerMcp: { ...mock.partnerMcp, replay: usedPairs },
+          realm: 'mcp',
+          resourceMetadataUrl: false,
+          name: 'replay',
+        },
         verify,
       ),
     )

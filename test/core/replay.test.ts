@@ -170,14 +170,14 @@ describe('replay rejection (verifier option `replay`)', () => {
         expect(await get(token)).to.deep.equal({
           status: 401,
           challenge:
-            'Bearer realm="mcp", error="invalid_token", error_description="Token already used"',
+            'Bearer realm="mcp", error="invalid_token", error_description="Token already used", resource_metadata="http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp"',
           retryAfter: null,
           body: '{"error":"invalid_token","error_description":"Token already used"}',
         })
         expect(await get(token, `${base}/direct`)).to.deep.equal({
           status: 401,
           challenge:
-            'Bearer realm="mcp", error="invalid_token", error_description="Token already used"',
+            'Bearer realm="mcp", error="invalid_token", error_description="Token already used", resource_metadata="http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp"',
           retryAfter: null,
           body: '{"error":"invalid_token","error_description":"Token already used"}',
         })

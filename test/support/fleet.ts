@@ -120,14 +120,16 @@ export async function eventually(
 
 export const REPLAYED = {
   status: 401,
-  challenge: 'Bearer realm="mcp", error="invalid_token", error_description="Token already used"',
+  challenge:
+    'Bearer realm="mcp", error="invalid_token", error_description="Token already used", resource_metadata="http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp"',
   retryAfter: null,
   body: { error: 'invalid_token', error_description: 'Token already used' },
 }
 
 export const REVOKED = {
   status: 401,
-  challenge: 'Bearer realm="mcp", error="invalid_token", error_description="Signing key not found"',
+  challenge:
+    'Bearer realm="mcp", error="invalid_token", error_description="Signing key not found", resource_metadata="http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp"',
   retryAfter: null,
   body: { error: 'invalid_token', error_description: 'Signing key not found' },
 }
