@@ -254,13 +254,16 @@ export class JwksCache {
     if (this.#slot === undefined) {
       let wake!: () => void
       const promise = new Promise<void>((resolve) => (wake = resolve))
-      const delay = Math.max(0, Math.ceil(this.#nextKidMissAt() - this.#now()))
+      // At most one cooldown away (a stepped or fake clock cannot make it longer). The timer is
+      // not unref'd: a held lookup is a pending verification, which must settle (not let the
+      // process exit with its promise unsettled, as a script awaiting verifyToken would).
+      const wait = Math.ceil(this.#nextKidMissAt() - this.#now())
+      const delay = Math.min(Math.max(0, wait), this.#options.jwksCooldownMs)
       const timer = setTimeout(() => {
         // Real time has passed the cooldown; start the fetch the waiting lookups need.
         if (this.#inflight === undefined) this.#kidMissFetch()
         this.#wakeHeld()
       }, delay)
-      timer.unref()
       this.#slot = { promise, wake, timer }
     }
     return this.#slot.promise
