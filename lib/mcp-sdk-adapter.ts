@@ -9,7 +9,7 @@ import type { OAuthTokenVerifier } from '@modelcontextprotocol/sdk/server/auth/p
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 
 import type { PartnerTokenClaims } from './core/claims.js'
-import { verifierRefusal } from './core/errors.js'
+import { verifierRefusal } from './core/refusal-errors.js'
 import { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
 import { AUTH_ERRORS } from './core/reasons.js'
 import { parseScope } from './core/scope.js'
