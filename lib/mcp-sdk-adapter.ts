@@ -16,7 +16,7 @@ import { parseScope } from './core/scope.js'
 import { optionalFunction, optionsObject, rejectUnknownKeys } from './core/validate.js'
 import type { TokenVerifier } from './core/verifier.js'
 import { mcpAuthInfoOf } from './http/auth-info.js'
-import { resourceResolver } from './strategy-options.js'
+import { resourceResolver } from './strategy-resource.js'
 
 /**
  * Options of {@link partnerTokenVerifier}.
