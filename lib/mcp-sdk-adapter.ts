@@ -9,14 +9,14 @@ import type { OAuthTokenVerifier } from '@modelcontextprotocol/sdk/server/auth/p
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js'
 
 import type { PartnerTokenClaims } from './core/claims.js'
-import { verifierRefusal } from './core/errors.js'
+import { verifierRefusal } from './core/refusal-errors.js'
 import { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
 import { AUTH_ERRORS } from './core/reasons.js'
 import { parseScope } from './core/scope.js'
 import { optionalFunction, optionsObject, rejectUnknownKeys } from './core/validate.js'
 import type { TokenVerifier } from './core/verifier.js'
 import { mcpAuthInfoOf } from './http/auth-info.js'
-import { resourceResolver } from './strategy-options.js'
+import { resourceResolver } from './strategy-resource.js'
 
 /**
  * Options of {@link partnerTokenVerifier}.

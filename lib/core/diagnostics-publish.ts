@@ -5,14 +5,13 @@
  *
  * @internal
  */
-import { channel, tracingChannel } from 'node:diagnostics_channel'
+import { channel } from 'node:diagnostics_channel'
 import { performance } from 'node:perf_hooks'
-import { AUTH_ERRORS, type AuthErrorReason, type PartnerTokenErrorReason } from './reasons.js'
+import { AUTH_ERRORS, type AuthErrorReason } from './reasons.js'
 import type { JwksFetchErrorReason } from './jwks-fetch.js'
 import { DIAGNOSTICS_CHANNELS } from './diagnostics.js'
 import type * as M from './diagnostics.js'
 
-const tokenDecision = channel(DIAGNOSTICS_CHANNELS.tokenDecision)
 const requestDecision = channel(DIAGNOSTICS_CHANNELS.requestDecision)
 const jwksFetchStart = channel(DIAGNOSTICS_CHANNELS.jwksFetchStart)
 const jwksFetchEnd = channel(DIAGNOSTICS_CHANNELS.jwksFetchEnd)
@@ -20,97 +19,6 @@ const jwksRevocation = channel(DIAGNOSTICS_CHANNELS.jwksRevocation)
 const jwksState = channel(DIAGNOSTICS_CHANNELS.jwksState)
 const webhookDelivery = channel(DIAGNOSTICS_CHANNELS.webhookDelivery)
 const fleetConnection = channel(DIAGNOSTICS_CHANNELS.fleetConnection)
-const verifyTrace = tracingChannel<unknown, M.TokenVerifyTraceContext>(
-  DIAGNOSTICS_CHANNELS.tokenVerifyTrace,
-)
-
-/** The outcome and reason of a settled verification, read from what it threw (if anything). */
-function classify(error: unknown): Pick<M.TokenDecisionMessage, 'outcome' | 'reason'> {
-  const reason = (error as { reason?: unknown } | null)?.reason
-  const name = (error as { name?: unknown } | null)?.name
-  if (name === 'JwksUnavailableError' && reason === 'jwks_unavailable') {
-    return { outcome: 'unavailable', reason }
-  }
-  if (name === 'ReplayUnavailableError' && reason === 'replay_unavailable') {
-    return { outcome: 'unavailable', reason }
-  }
-  if (name === 'PartnerTokenError' && typeof reason === 'string') {
-    return { outcome: 'refused', reason: reason as PartnerTokenErrorReason }
-  }
-  return { outcome: 'error', reason: null }
-}
-
-function publishToken(issuer: string | null, started: number, error: unknown, ok: boolean): void {
-  const { outcome, reason } = ok ? { outcome: 'accepted' as const, reason: null } : classify(error)
-  const message: M.TokenDecisionMessage = {
-    outcome,
-    reason,
-    issuer,
-    durationMs: performance.now() - started,
-  }
-  tokenDecision.publish(message)
-}
-
-/** Whether a verification should go through {@link observeVerify} (anyone listening). @internal */
-export function verifyObserved(): boolean {
-  return tokenDecision.hasSubscribers || verifyTrace.hasSubscribers
-}
-
-/**
- * Runs one verification, publishing its decision (and tracing it) when anyone listens. `run` may
- * answer synchronously (the cached-key hot path): then so does this, unless a tracer listens.
- * Callers check {@link verifyObserved} first, so with no subscriber this is never reached.
- *
- * @internal
- */
-export function observeVerify<T>(
-  issuer: string | null,
-  run: () => T | PromiseLike<T>,
-): T | PromiseLike<T> {
-  if (verifyTrace.hasSubscribers && issuer !== null) {
-    const traced = (): Promise<T> => {
-      // Node puts what the traced function resolves with into the context as `result`; the
-      // claims must not reach subscribers, so the traced function resolves with nothing.
-      let value: T
-      return verifyTrace
-        .tracePromise(
-          async () => {
-            value = await run()
-          },
-          { issuer },
-        )
-        .then(() => value)
-    }
-    return timed(issuer, traced)
-  }
-  return timed(issuer, run)
-}
-
-function timed<T>(issuer: string | null, run: () => T | PromiseLike<T>): T | PromiseLike<T> {
-  if (!tokenDecision.hasSubscribers) return run()
-  const started = performance.now()
-  let result: T | PromiseLike<T>
-  try {
-    result = run()
-  } catch (error) {
-    publishToken(issuer, started, error, false)
-    throw error
-  }
-  if (typeof (result as PromiseLike<T> | null)?.then !== 'function') {
-    publishToken(issuer, started, undefined, true)
-    return result
-  }
-  return Promise.resolve(result).then(
-    (value) => {
-      publishToken(issuer, started, undefined, true)
-      return value
-    },
-    (error: unknown) => {
-      publishToken(issuer, started, error, false)
-      throw error
-    },
-  )
-}
 
 /**
  * Publishes the strategy's decision for one request: a success, a refusal (any reason of the

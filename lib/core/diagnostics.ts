@@ -1,7 +1,7 @@
 /**
  * What the package reports on `node:diagnostics_channel`: the names of its channels (stable, part
  * of the public API) and the exact shape of each message. The emitters are in
- * `diagnostics-publish.ts`.
+ * `diagnostics-publish.ts` (and, for token verification, `diagnostics-verify.ts`).
  *
  * Why diagnostics_channel: it is Node's own publish/subscribe for libraries (undici, fastify and
  * `node:http` use it). A channel nobody subscribes to costs one boolean read, so every emitter

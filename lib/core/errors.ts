@@ -10,7 +10,6 @@ import { challengeFor, type ChallengeContext } from './challenge.js'
 import {
   AUTH_ERRORS,
   JWKS_RETRY_AFTER_SECONDS,
-  PARTNER_TOKEN_ERROR_REASONS,
   type AuthErrorReason,
   type HttpAuthErrorReason,
   type PartnerTokenErrorReason,
@@ -117,6 +116,23 @@ export class PartnerTokenError extends AgentPressAuthError {
 }
 
 /**
+ * Base of the two outage refusals (`jwks_unavailable`, `replay_unavailable`): 503 with
+ * `Retry-After` and no challenge; `cause` holds the failure behind it.
+ *
+ * @internal
+ */
+export abstract class OutageError extends AgentPressAuthError {
+  declare readonly reason: 'jwks_unavailable' | 'replay_unavailable'
+
+  constructor(reason: 'jwks_unavailable' | 'replay_unavailable', options: { cause?: unknown }) {
+    super(reason, options)
+    // The subclass's `name` field is set only once this constructor returns: the stack header
+    // takes the class's own name, which is the same text.
+    this.stack = `${new.target.name}: ${this.message}`
+  }
+}
+
+/**
  * The JWKS could not be fetched and no cached key can answer: an outage, not a bad token.
  * Rendered as 503 with `Retry-After: 5` and no challenge. `cause` holds the fetch failure.
  *
@@ -127,13 +143,12 @@ export class PartnerTokenError extends AgentPressAuthError {
  * err.headers // { 'Retry-After': '5' }
  * ```
  */
-export class JwksUnavailableError extends AgentPressAuthError {
+export class JwksUnavailableError extends OutageError {
   override readonly name = 'JwksUnavailableError'
   declare readonly reason: 'jwks_unavailable'
 
   constructor(options: { cause?: unknown } = {}) {
     super('jwks_unavailable', options)
-    trimStack(this)
   }
 }
 
@@ -148,13 +163,12 @@ export class JwksUnavailableError extends AgentPressAuthError {
  * err.headers // { 'Retry-After': '5' }
  * ```
  */
-export class ReplayUnavailableError extends AgentPressAuthError {
+export class ReplayUnavailableError extends OutageError {
   override readonly name = 'ReplayUnavailableError'
   declare readonly reason: 'replay_unavailable'
 
   constructor(options: { cause?: unknown } = {}) {
     super('replay_unavailable', options)
-    trimStack(this)
   }
 }
 
@@ -182,71 +196,4 @@ export class AgentPressHttpError extends AgentPressAuthError {
     super(reason, options)
     trimStack(this)
   }
-}
-
-/**
- * Our refusal for `reason`, with the class its row belongs to: the error an adapter passes to
- * `error()` when the table gives the reason a status other than 401.
- *
- * @internal
- */
-export function refusalError(
-  reason: AuthErrorReason,
-  options: AuthErrorOptions = {},
-): AgentPressAuthError {
-  if (reason === 'jwks_unavailable') return new JwksUnavailableError(options)
-  if (reason === 'replay_unavailable') return new ReplayUnavailableError(options)
-  if (Object.hasOwn(PARTNER_TOKEN_REASON_SET, reason)) {
-    return new PartnerTokenError(reason as PartnerTokenErrorReason, options)
-  }
-  return new AgentPressHttpError(
-    reason as Exclude<HttpAuthErrorReason, 'jwks_unavailable' | 'replay_unavailable'>,
-    options,
-  )
-}
-
-const PARTNER_TOKEN_REASON_SET: Readonly<Record<string, true>> = Object.freeze(
-  Object.fromEntries(PARTNER_TOKEN_ERROR_REASONS.map((reason) => [reason, true as const])),
-)
-
-/**
- * What a verifier's rejection means: a token reason, an outage (`jwks_unavailable`,
- * `replay_unavailable`), or `undefined` for a server error. Recognises our errors from any copy of this package (or an adapter mimicking
- * them) by name, since `instanceof` fails across copies.
- *
- * @internal
- */
-export function verifierRefusal(
-  err: unknown,
-): PartnerTokenErrorReason | 'jwks_unavailable' | 'replay_unavailable' | undefined {
-  if (err instanceof PartnerTokenError) return err.reason
-  if (err instanceof JwksUnavailableError) return 'jwks_unavailable'
-  if (err instanceof ReplayUnavailableError) return 'replay_unavailable'
-  if (!(err instanceof Error)) return undefined
-  if (err.name === 'PartnerTokenError') {
-    const reason = (err as { reason?: unknown }).reason
-    return typeof reason === 'string' && Object.hasOwn(PARTNER_TOKEN_REASON_SET, reason)
-      ? (reason as PartnerTokenErrorReason)
-      : undefined
-  }
-  if (err.name === 'JwksUnavailableError') return 'jwks_unavailable'
-  if (err.name === 'ReplayUnavailableError') return 'replay_unavailable'
-  if (err instanceof AgentPressAuthError && err.reason === 'jwks_unavailable') {
-    return 'jwks_unavailable'
-  }
-  return undefined
-}
-
-/**
- * `err` when it is one of our refusals that can be rendered as is: a known reason whose status is
- * its row's.
- *
- * @internal
- */
-export function renderableRefusal(err: unknown): AgentPressAuthError | undefined {
-  return err instanceof AgentPressAuthError &&
-    Object.hasOwn(AUTH_ERRORS, err.reason) &&
-    err.status === AUTH_ERRORS[err.reason].status
-    ? err
-    : undefined
 }

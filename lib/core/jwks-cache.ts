@@ -11,18 +11,13 @@
 import type { KeyObject } from 'node:crypto'
 import { JwksUnavailableError, PartnerTokenError } from './errors.js'
 import {
-  buildKeyMap,
-  fetchJwks,
-  JwksFetchError,
-  type JwksValidators,
-  type KeyMap,
-} from './jwks-fetch.js'
-import {
-  publishJwksFetchEnd,
-  publishJwksFetchStart,
-  publishJwksRevocation,
-  publishJwksState,
-} from './diagnostics-publish.js'
+  coldFetchState,
+  startFetch,
+  type JwksFetchHooks,
+  type JwksFetchState,
+} from './jwks-fetches.js'
+import { publishJwksRevocation, publishJwksState } from './diagnostics-publish.js'
+import { MAX_HELD_LOOKUPS, NextFetchSlot } from './jwks-held-lookups.js'
 import { jwksStatusOf, type JwksStatus } from './readiness.js'
 import { JWKS_RETRY_AFTER_SECONDS } from './reasons.js'
 import type { NormalizedVerifierOptions } from './verifier-options.js'
@@ -35,15 +30,6 @@ import type { NormalizedVerifierOptions } from './verifier-options.js'
  * @internal
  */
 export const MAX_REVOKED = 1024
-
-/**
- * Most unknown-kid lookups that may wait at once for the next allowed refetch. Past it a lookup is
- * answered 503 (`jwks_unavailable`, Retry-After), never 401: it could carry a key rotated in a
- * moment ago.
- *
- * @internal
- */
-export const MAX_HELD_LOOKUPS = 10_000
 
 /** The verifier options the cache reads. @internal */
 export type JwksCacheOptions = Pick<
@@ -67,16 +53,11 @@ const ignore = (): void => {}
  *
  * | field | meaning |
  * |---|---|
- * | `#keys`, `#fetchedAt`, `#validators` | the last good key map, when it was confirmed, its ETag / Last-Modified (`undefined` keys: cold) |
- * | `#started` | how many fetches have started (each fetch's sequence number) |
+ * | `#fetches` | what the fetches left: keys, validators, sequence numbers, the running fetch, the last failure (see `JwksFetchState`) |
  * | `#lastKidMissAt` | when an unknown kid last started a fetch (the cooldown window) |
- * | `#inflight` | the one running fetch (single flight) |
- * | `#settledSeq` | the sequence number of the last fetch that finished: its outcome is what `#keys` / `#lastError` say |
  * | `#queued` | the one follow-up fetch a refresh queues behind a running fetch |
  * | `#slot`, `#held` | the wake-up of lookups waiting for the next allowed unknown-kid fetch, and how many wait |
- * | `#failedAt`, `#lastError` | the last fetch, when it failed: pauses automatic fetches, and is the 503's cause |
  * | `#revoked` | kids refused whatever later documents say (bounded, see {@link MAX_REVOKED}) |
- * | `#wall` | the same moments on the wall clock, for the readiness status only |
  * | `#lastState` | the readiness state last announced (diagnostics) |
  *
  * Fresh (age < max age) with a known kid answers synchronously. An unknown kid is refused only once
@@ -88,20 +69,17 @@ const ignore = (): void => {}
 export class JwksCache {
   readonly #options: JwksCacheOptions
   readonly #now: () => number
-  #keys: KeyMap | undefined
-  #fetchedAt = 0
-  #validators: JwksValidators | undefined
-  #started = 0
+  readonly #fetches: JwksFetchState = coldFetchState()
+  readonly #fetchHooks: JwksFetchHooks = {
+    now: () => this.#now(),
+    started: () => this.#slot.wake(),
+    settled: () => this.#settled(),
+  }
   #lastKidMissAt = -Infinity
-  #inflight: Promise<void> | undefined
-  #settledSeq = 0
   #queued: Promise<void> | undefined
-  #slot: { promise: Promise<void>; wake: () => void; timer: NodeJS.Timeout } | undefined
+  readonly #slot = new NextFetchSlot()
   #held = 0
-  #failedAt = -Infinity
-  #lastError: JwksFetchError | undefined
   readonly #revoked = new Set<string>()
-  readonly #wall = { fetchedAt: 0, lastAttemptAt: undefined as number | undefined, failedAt: 0 }
   #lastState: JwksStatus['state'] = 'cold'
 
   constructor(options: JwksCacheOptions) {
@@ -111,7 +89,7 @@ export class JwksCache {
 
   /** Number of fetches started (diagnostics). */
   get fetchCount(): number {
-    return this.#started
+    return this.#fetches.started
   }
 
   /**
@@ -119,17 +97,18 @@ export class JwksCache {
    * most one fetch that started after this call (or the wait for the next allowed one).
    */
   lookup(kid: string): KeyObject | Promise<KeyObject> {
+    const fetches = this.#fetches
     if (this.#revoked.has(kid)) throw new PartnerTokenError('kid_missing_or_unknown')
-    const keys = this.#keys
-    const arrival = this.#started
-    if (keys !== undefined && this.#now() - this.#fetchedAt < this.#options.jwksCacheMaxAgeMs) {
+    const keys = fetches.keys
+    const arrival = fetches.started
+    if (keys !== undefined && this.#now() - fetches.fetchedAt < this.#options.jwksCacheMaxAgeMs) {
       const key = keys.get(kid)
       if (key) return key
       return this.#resolve(kid, arrival)
     }
     // Cold, or past max age: the refresh decides (a withdrawn key must stop working as soon as the
     // issuer says so); cached keys answer only if that refresh fails (SPEC §3 stale-if-error).
-    if (this.#inflight === undefined && this.#pauseOver()) this.#fetch().catch(ignore)
+    if (fetches.inflight === undefined && this.#pauseOver()) this.#fetch().catch(ignore)
     return this.#resolve(kid, arrival)
   }
 
@@ -139,11 +118,11 @@ export class JwksCache {
    * arrives before it starts.
    */
   refresh(): Promise<void> {
-    if (this.#inflight === undefined) return this.#fetch(true)
-    this.#queued ??= this.#inflight.catch(ignore).then(() => {
+    if (this.#fetches.inflight === undefined) return this.#fetch(true)
+    this.#queued ??= this.#fetches.inflight.catch(ignore).then(() => {
       this.#queued = undefined
       // A fetch that started meanwhile started after this refresh was asked for: it serves it.
-      return this.#inflight ?? this.#fetch(true)
+      return this.#fetches.inflight ?? this.#fetch(true)
     })
     return this.#queued
   }
@@ -154,7 +133,7 @@ export class JwksCache {
     if (this.#revoked.size >= MAX_REVOKED) {
       // Forget the oldest revocation the issuer no longer publishes; never one it still does.
       for (const old of this.#revoked) {
-        if (this.#keys?.has(old) !== true) {
+        if (this.#fetches.keys?.has(old) !== true) {
           this.#revoked.delete(old)
           break
         }
@@ -166,18 +145,19 @@ export class JwksCache {
 
   /** Readiness of this key set now (see `JwksState`); ages on the monotonic clock. */
   status(): JwksStatus {
-    const keys = this.#keys
+    const fetches = this.#fetches
+    const keys = fetches.keys
     const usable =
       keys === undefined || this.#revoked.size === 0
         ? keys
         : new Map([...keys].filter(([kid]) => !this.#revoked.has(kid)))
     return jwksStatusOf(this.#options, {
       keys: usable,
-      fetchedAt: this.#wall.fetchedAt,
-      lastAttemptAt: this.#wall.lastAttemptAt,
-      failedAt: this.#wall.failedAt,
-      lastError: this.#lastError,
-      ageMs: this.#now() - this.#fetchedAt,
+      fetchedAt: fetches.wall.fetchedAt,
+      lastAttemptAt: fetches.wall.lastAttemptAt,
+      failedAt: fetches.wall.failedAt,
+      lastError: fetches.lastError,
+      ageMs: this.#now() - fetches.fetchedAt,
     })
   }
 
@@ -193,38 +173,43 @@ export class JwksCache {
   // cooldown if that is shorter.
   #pauseOver(): boolean {
     const pause = Math.min(this.#options.jwksCooldownMs, JWKS_RETRY_AFTER_SECONDS * 1000)
-    return this.#now() - this.#failedAt >= pause
+    return this.#now() - this.#fetches.failedAt >= pause
   }
 
   /** When the next unknown-kid fetch may start (monotonic ms). */
   #nextKidMissAt(): number {
     const pause = Math.min(this.#options.jwksCooldownMs, JWKS_RETRY_AFTER_SECONDS * 1000)
-    return Math.max(this.#lastKidMissAt + this.#options.jwksCooldownMs, this.#failedAt + pause)
+    return Math.max(
+      this.#lastKidMissAt + this.#options.jwksCooldownMs,
+      this.#fetches.failedAt + pause,
+    )
   }
 
   /** A cached key that may answer now: fresh, or within the stale window after a failed fetch. */
   #cachedKey(kid: string): KeyObject | undefined {
-    const key = this.#keys?.get(kid)
+    const fetches = this.#fetches
+    const key = fetches.keys?.get(kid)
     if (!key) return undefined
-    const age = this.#now() - this.#fetchedAt
+    const age = this.#now() - fetches.fetchedAt
     const { jwksCacheMaxAgeMs, jwksStaleMaxMs } = this.#options
     if (age < jwksCacheMaxAgeMs) return key
-    if (this.#lastError !== undefined && age < jwksCacheMaxAgeMs + jwksStaleMaxMs) return key
+    if (fetches.lastError !== undefined && age < jwksCacheMaxAgeMs + jwksStaleMaxMs) return key
     return undefined
   }
 
   async #resolve(kid: string, arrival: number): Promise<KeyObject> {
+    const fetches = this.#fetches
     for (;;) {
       if (this.#revoked.has(kid)) throw new PartnerTokenError('kid_missing_or_unknown')
       const key = this.#cachedKey(kid)
       if (key) return key
-      if (this.#settledSeq > arrival) {
+      if (fetches.settledSeq > arrival) {
         // A fetch that started after this lookup arrived has finished: it is authoritative.
-        if (this.#lastError === undefined) throw new PartnerTokenError('kid_missing_or_unknown')
-        throw new JwksUnavailableError({ cause: this.#lastError })
+        if (fetches.lastError === undefined) throw new PartnerTokenError('kid_missing_or_unknown')
+        throw new JwksUnavailableError({ cause: fetches.lastError })
       }
-      if (this.#inflight !== undefined) {
-        await this.#inflight.catch(ignore)
+      if (fetches.inflight !== undefined) {
+        await fetches.inflight.catch(ignore)
         continue
       }
       if (this.#now() >= this.#nextKidMissAt()) {
@@ -233,40 +218,28 @@ export class JwksCache {
       }
       // The last fetch failed and the next may not start yet: the JWKS is known to be
       // unreachable, which is an outage, not a bad token.
-      if (this.#lastError !== undefined || this.#keys === undefined) {
-        throw new JwksUnavailableError({ cause: this.#lastError })
+      if (fetches.lastError !== undefined || fetches.keys === undefined) {
+        throw new JwksUnavailableError({ cause: fetches.lastError })
       }
       if (this.#held >= MAX_HELD_LOOKUPS) throw new JwksUnavailableError()
       this.#held++
       try {
-        await this.#nextSlot()
+        await this.#slot.next(
+          // At most one cooldown away: a stepped or fake clock cannot make it longer.
+          () =>
+            Math.min(
+              Math.max(0, Math.ceil(this.#nextKidMissAt() - this.#now())),
+              this.#options.jwksCooldownMs,
+            ),
+          () => {
+            // Real time has passed the cooldown; start the fetch the waiting lookups need.
+            if (fetches.inflight === undefined) this.#kidMissFetch()
+          },
+        )
       } finally {
         this.#held--
       }
     }
-  }
-
-  /**
-   * Resolves when the next unknown-kid fetch starts: at the time the cooldown allows (a timer), or
-   * earlier when any other fetch starts first.
-   */
-  #nextSlot(): Promise<void> {
-    if (this.#slot === undefined) {
-      let wake!: () => void
-      const promise = new Promise<void>((resolve) => (wake = resolve))
-      // At most one cooldown away (a stepped or fake clock cannot make it longer). The timer is
-      // not unref'd: a held lookup is a pending verification, which must settle (not let the
-      // process exit with its promise unsettled, as a script awaiting verifyToken would).
-      const wait = Math.ceil(this.#nextKidMissAt() - this.#now())
-      const delay = Math.min(Math.max(0, wait), this.#options.jwksCooldownMs)
-      const timer = setTimeout(() => {
-        // Real time has passed the cooldown; start the fetch the waiting lookups need.
-        if (this.#inflight === undefined) this.#kidMissFetch()
-        this.#wakeHeld()
-      }, delay)
-      this.#slot = { promise, wake, timer }
-    }
-    return this.#slot.promise
   }
 
   #kidMissFetch(): void {
@@ -274,60 +247,7 @@ export class JwksCache {
     this.#fetch().catch(ignore)
   }
 
-  #wakeHeld(): void {
-    const slot = this.#slot
-    if (slot === undefined) return
-    this.#slot = undefined
-    clearTimeout(slot.timer)
-    slot.wake()
-  }
-
   #fetch(forced = false): Promise<void> {
-    if (this.#inflight !== undefined) return this.#inflight
-    const seq = ++this.#started
-    const { issuer, jwksUrl, jwksTimeoutMs, jwksAgent } = this.#options
-    this.#wall.lastAttemptAt = this.#options.clock()
-    const started = publishJwksFetchStart(issuer, jwksUrl, forced)
-    const validators = this.#keys === undefined ? undefined : this.#validators
-    const run = fetchJwks(jwksUrl, jwksTimeoutMs, validators, jwksAgent).then((result) => {
-      if (result.status === 'ok') {
-        // Revoked kids stay in the map (lookups check the revocation set first), so the cache
-        // knows which revoked kids are still published.
-        this.#keys = buildKeyMap(result.document, jwksUrl, new Set())
-        this.#validators = result.validators
-      }
-      this.#fetchedAt = this.#now()
-      this.#wall.fetchedAt = this.#options.clock()
-      this.#lastError = undefined
-      this.#failedAt = -Infinity
-      publishJwksFetchEnd(started, issuer, jwksUrl, { keyCount: this.#keys!.size })
-      this.#settled()
-    })
-    const settled = run
-      .catch((error: unknown) => {
-        const failure =
-          error instanceof JwksFetchError
-            ? error
-            : new JwksFetchError('network', 'JWKS fetch failed', jwksUrl, { cause: error })
-        this.#lastError = failure
-        this.#failedAt = this.#now()
-        this.#wall.failedAt = this.#options.clock()
-        publishJwksFetchEnd(started, issuer, jwksUrl, failure)
-        this.#settled()
-        try {
-          this.#options.onJwksError?.(failure)
-        } catch {
-          // a throwing hook must not turn an outage into a crash
-        }
-        throw failure
-      })
-      .finally(() => {
-        this.#settledSeq = seq
-        if (this.#inflight === settled) this.#inflight = undefined
-      })
-    this.#inflight = settled
-    // Lookups waiting for the next allowed fetch are served by this one.
-    this.#wakeHeld()
-    return settled
+    return startFetch(this.#fetches, this.#options, forced, this.#fetchHooks)
   }
 }

@@ -12,6 +12,13 @@ import {
   type KeyRotationEvent,
 } from './key-rotation-event.js'
 import { KEY_ROTATION_MAX_BODY_BYTES, KeyRotationVerifyError } from './key-rotation-errors.js'
+import {
+  header,
+  parseSignatures,
+  parseTimestamp,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+} from './key-rotation-signature.js'
 
 /**
  * Default timestamp window, in seconds, applied in both directions (SPEC §5, public).
@@ -19,12 +26,6 @@ import { KEY_ROTATION_MAX_BODY_BYTES, KeyRotationVerifyError } from './key-rotat
  * @internal
  */
 export const KEY_ROTATION_TOLERANCE_SEC = 300
-
-// Most signature entries one header may carry; more is refused before any HMAC (SPEC §5).
-const MAX_SIGNATURES = 8
-// Header names, lower-case as Node delivers them.
-const TIMESTAMP_HEADER = 'x-agentpress-timestamp'
-const SIGNATURE_HEADER = 'x-agentpress-signature'
 
 /**
  * Validates and normalises `webhookSecret` (SPEC §5: a configuration error at construction when a
@@ -92,23 +93,6 @@ export interface VerifyKeyRotationOptions {
   clock?: () => number
 }
 
-function header(headers: VerifyKeyRotationOptions['headers'], name: string): string | undefined {
-  let found: string | undefined
-  for (const key of Object.keys(headers)) {
-    if (key.toLowerCase() !== name) continue
-    const value = headers[key]
-    const text =
-      typeof value === 'string' ? value : Array.isArray(value) ? value.join(', ') : undefined
-    // Two spellings of the same header are two header lines: join them as Node does.
-    if (text !== undefined) found = found === undefined ? text : `${found}, ${text}`
-  }
-  return found
-}
-
-// `sha256=<hex>`, `v1=<hex>` or bare hex; lower-case only, so each MAC has one spelling (SPEC §5).
-const HEX_ENTRY = /^(?:sha256=|v1=)?([0-9a-f]{64})$/
-// `v1,<base64>` (Standard Webhooks / Svix): exactly the 44 characters of a padded 32-byte MAC.
-const BASE64_ENTRY = /^v1,([A-Za-z0-9+/]{43}=)$/
 // The rest of a `whsec_` secret, when it is canonical padded base64 (Svix-style secrets are).
 const BASE64_SECRET = /^whsec_((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)$/
 
@@ -127,54 +111,6 @@ export function webhookKeys(secret: string): Buffer[] {
     if (decoded.toString('base64') === match[1]) keys.push(decoded)
   }
   return keys
-}
-
-/**
- * Parses the signature header into at most eight 32-byte MACs. Space-separated items, each either a
- * `v1,<base64>` entry or a comma-separated list of hex entries. Every entry's format is checked with
- * a regular expression before any decoding — `Buffer.from(hex)` silently stops at the first non-hex
- * character and base64 decoding is lenient — and before `timingSafeEqual`, which throws on a length
- * mismatch (ATTACKS.md).
- */
-function parseSignatures(value: string): Buffer[] {
-  const entries: string[] = []
-  for (const item of value.split(' ')) {
-    if (item === '') continue
-    if (item.startsWith('v1,')) entries.push(item)
-    else for (const entry of item.split(',')) if (entry !== '') entries.push(entry)
-    if (entries.length > MAX_SIGNATURES) break
-  }
-  if (entries.length > MAX_SIGNATURES) {
-    throw new KeyRotationVerifyError('signature_mismatch', {
-      cause: new Error(`more than ${MAX_SIGNATURES} signature entries`),
-    })
-  }
-  const macs: Buffer[] = []
-  for (const entry of entries) {
-    // A malformed entry cannot match; it is skipped so a well-formed one beside it still counts.
-    const hex = HEX_ENTRY.exec(entry)
-    if (hex !== null) {
-      macs.push(Buffer.from(hex[1]!, 'hex'))
-      continue
-    }
-    const base64 = BASE64_ENTRY.exec(entry)
-    if (base64 === null) continue
-    const mac = Buffer.from(base64[1]!, 'base64')
-    // One spelling per MAC: a non-canonical final character is malformed, not an alias.
-    if (mac.length === 32 && mac.toString('base64') === base64[1]) macs.push(mac)
-  }
-  return macs
-}
-
-function parseTimestamp(value: string, toleranceSec: number, nowMs: number): void {
-  // Digits only [SPEC §5, ours]: no sign, no decimals, no exponent, no hex, no spaces, which
-  // Number() and parseInt() would otherwise accept in some form.
-  if (!/^[0-9]{1,16}$/.test(value)) throw new KeyRotationVerifyError('invalid_timestamp')
-  const timestamp = Number(value)
-  const now = Math.floor(nowMs / 1000)
-  if (!Number.isFinite(now) || Math.abs(now - timestamp) > toleranceSec) {
-    throw new KeyRotationVerifyError('timestamp_out_of_window')
-  }
 }
 
 /**

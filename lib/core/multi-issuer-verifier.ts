@@ -7,7 +7,7 @@ import { PartnerTokenError } from './errors.js'
 import { parseToken } from './token.js'
 import type { PartnerTokenClaims } from './claims.js'
 import { PartnerTokenVerifier, type TokenVerifier } from './verifier.js'
-import { observeVerify, verifyObserved } from './diagnostics-publish.js'
+import { observeVerify, verifyObserved } from './diagnostics-verify.js'
 import { statusesOf, warmUpAll, type JwksStatus, type WarmUpResult } from './readiness.js'
 
 /**

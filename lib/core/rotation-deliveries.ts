@@ -83,14 +83,8 @@ export function checkRotationTargets(list: unknown, name: string): readonly Toke
 export function createRotationDeliveries(
   options: RotationDeliveryOptions,
 ): (event: KeyRotationEvent, signed?: SignedDelivery) => Promise<RotationOutcome> {
-  const {
-    verifiers,
-    onRotation,
-    refreshTimeoutMs,
-    maxRememberedIds: maxRemembered,
-    clock,
-    fleet,
-  } = options
+  const { verifiers, onRotation, refreshTimeoutMs, clock, fleet } = options
+  const maxRemembered = options.maxRememberedIds
   // id → expiry (ms). Map keeps insertion order, so the first key is the least recently seen.
   const remembered = new Map<string, number>()
   const inFlight = new Map<string, Promise<RotationOutcome>>()

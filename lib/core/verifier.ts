@@ -7,7 +7,7 @@ import { checkClaims } from './claims.js'
 import { verifyEd25519 } from './ed25519.js'
 import { PartnerTokenError } from './errors.js'
 import { JwksCache } from './jwks-cache.js'
-import { observeVerify, verifyObserved } from './diagnostics-publish.js'
+import { observeVerify, verifyObserved } from './diagnostics-verify.js'
 import type { JwksStatus, WarmUpResult } from './readiness.js'
 import {
   normalizeVerifierOptions,

@@ -18,12 +18,8 @@ import type { IncomingMessage } from 'node:http'
 import { readBearerToken } from '../core/bearer.js'
 import type { ChallengeContext } from '../core/challenge.js'
 import type { PartnerTokenClaims } from '../core/claims.js'
-import {
-  JwksUnavailableError,
-  ReplayUnavailableError,
-  refusalError,
-  verifierRefusal,
-} from '../core/errors.js'
+import { JwksUnavailableError, ReplayUnavailableError } from '../core/errors.js'
+import { refusalError, verifierRefusal } from '../core/refusal-errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/reasons.js'
 import { parseScope } from '../core/scope.js'
 import { authInfoOf, mcpAuthInfoOf, type AgentPressAuthInfo } from './auth-info.js'

@@ -9,12 +9,8 @@
  * request for its 401.
  */
 import type { IncomingMessage } from 'node:http'
-import {
-  AgentPressHttpError,
-  PartnerTokenError,
-  renderableRefusal,
-  type AgentPressAuthError,
-} from '../core/errors.js'
+import { AgentPressHttpError, PartnerTokenError, type AgentPressAuthError } from '../core/errors.js'
+import { renderableRefusal } from '../core/refusal-errors.js'
 import { AUTH_ERRORS, type PartnerTokenErrorReason } from '../core/reasons.js'
 import { CHALLENGE_CONTEXT, FAILURE_REASON, type RefusalCarrier } from './refusal.js'
 

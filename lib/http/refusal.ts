@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { challengeFor, type ChallengeContext } from '../core/challenge.js'
-import { renderableRefusal } from '../core/errors.js'
+import { renderableRefusal } from '../core/refusal-errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/reasons.js'
 import { sendJson } from './connect.js'
 

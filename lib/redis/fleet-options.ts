@@ -1,5 +1,6 @@
 /**
- * Options of the Redis fleet, validated once at construction with exact `TypeError`s.
+ * Options of the Redis fleet, validated once at construction with exact `TypeError`s, and the
+ * types of what it reports (its state, its counters).
  */
 import type { RedisClientLike } from './connection.js'
 import {
@@ -19,6 +20,20 @@ import {
  * ```
  */
 export type RedisFleetState = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed'
+
+/** Counters of what the fleet received (diagnostics and tests). */
+export interface RedisFleetStats {
+  /** Relayed deliveries that verified and were applied here (revocation and refresh done). */
+  relaysApplied: number
+  /** Relayed messages refused: not an envelope, or a delivery that does not verify here. */
+  relaysRefused: number
+  /** Distinct revocation records applied (read on start or reconnect, or carried by a relay). */
+  recordsApplied: number
+  /** Records refused (malformed, forged or expired), counted each time one is read. */
+  recordsRefused: number
+  /** Completed (re)connect synchronisations. */
+  syncs: number
+}
 
 /**
  * Options of {@link createRedisFleet}: exactly one of `url` or `client`.

@@ -1,0 +1,86 @@
+/**
+ * The relays of a fleet instance: the one command that publishes a delivery it applied (with the
+ * processed marker and an emergency's record), and what it does with a relay another instance
+ * published (re-verified by `openRelay`, then applied like a delivery received here).
+ */
+import type {
+  RevocationRecord,
+  RotationFleetMember,
+  SignedDelivery,
+} from '../core/rotation-fleet.js'
+import { revocationText } from '../core/rotation-fleet.js'
+import type { FleetRecords } from './fleet-records.js'
+import { openRelay, PROCESSED_TTL_MS, PUBLISH_SCRIPT, relayMessage } from './fleet-protocol.js'
+
+/** Where a fleet publishes, and who it is. @internal */
+export interface RelayTarget {
+  /** This instance's id: its own relays come back to it and are skipped. */
+  readonly origin: string
+  readonly channel: string
+  readonly revocationsKey: string
+}
+
+/**
+ * The `EVAL` of `PUBLISH_SCRIPT` for one delivery: the processed marker (`''` for none), the record
+ * and the relay, written in one atomic step.
+ *
+ * @internal
+ */
+export function publishCommand(
+  target: RelayTarget,
+  processedKey: string,
+  marker: string,
+  delivery: SignedDelivery,
+  record: RevocationRecord | undefined,
+  now: number,
+): string[] {
+  const message = relayMessage(
+    target.origin,
+    delivery,
+    record === undefined ? undefined : revocationText(record),
+  )
+  return [
+    'EVAL',
+    PUBLISH_SCRIPT,
+    '2',
+    processedKey,
+    target.revocationsKey,
+    String(now),
+    marker,
+    String(PROCESSED_TTL_MS),
+    target.channel,
+    message,
+    record === undefined ? '' : String(record.expiresAtMs),
+    record === undefined ? '' : revocationText(record),
+  ]
+}
+
+/** What receiving a relay needs from its fleet. @internal */
+export interface RelayReceiver {
+  readonly origin: string
+  readonly records: FleetRecords
+  /** The fleet's counters (`RedisFleetStats`). */
+  readonly stats: { relaysApplied: number; relaysRefused: number }
+  readonly report: (error: Error) => void
+}
+
+/** Handles one message of the channel. @internal */
+export function receiveRelay(
+  receiver: RelayReceiver,
+  member: RotationFleetMember,
+  message: string,
+): void {
+  const relay = openRelay(message, receiver.origin, member.prepared)
+  if (relay.kind === 'own') return
+  if (relay.kind === 'refused') {
+    receiver.stats.relaysRefused++
+    receiver.report(new Error(`refused a relayed delivery: ${relay.why}`))
+    return
+  }
+  if (relay.revocation !== undefined) receiver.records.apply(member, relay.revocation)
+  // Revoked at once (inside apply, before any await); counted once the refresh settled too.
+  member.apply(relay.event).then(
+    () => receiver.stats.relaysApplied++,
+    (error: unknown) => receiver.report(error instanceof Error ? error : new Error(String(error))),
+  )
+}
