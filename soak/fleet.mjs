@@ -214,11 +214,18 @@ const errors = {} // network errors by code, reported
 const samples = [] // the first unexpected answers, reported
 let keepAliveRetries = 0
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY })
-function post(url, headers, body, retried = false) {
+// Random-kid tokens are held by the verifier until a JWKS fetch that started after them (≤ one
+// cooldown, SPEC §3): they get their own sockets and no CONCURRENCY slot (see the load loop).
+const heldAgent = new Agent({ keepAlive: false }) // a fresh connection each: no reuse race with the server closing an idle one
+function post(url, headers, body, retried = false, via = agent) {
   return new Promise((resolve) => {
     const req = request(
       url,
-      { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } },
+      {
+        method: 'POST',
+        agent: via,
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         res.resume()
         res.on('end', () => resolve(res.statusCode))
@@ -231,7 +238,7 @@ function post(url, headers, body, retried = false) {
       // request never reached the server; Node's documented answer is to send it again, once.
       if (!retried && req.reusedSocket && error.code === 'ECONNRESET') {
         keepAliveRetries++
-        resolve(post(url, headers, body, true))
+        resolve(post(url, headers, body, true, via))
         return
       }
       errors[error.code ?? error.message] = (errors[error.code ?? error.message] ?? 0) + 1
@@ -265,6 +272,8 @@ async function send(kind, stats, acceptedAt) {
           authorization: built.auth,
         },
         built.body,
+        false,
+        kind === 'random_kid' ? heldAgent : agent,
       )
   const doneAt = Date.now()
   const expect = built.expect ?? expectedForKey(built.kid, built.ok ?? 200, sentAt, doneAt)
@@ -371,6 +380,8 @@ const sampler = setInterval(async () => {
   const figures = await redisFigures().catch(() => undefined)
   if (figures && figures.keys > redisMax.keys) redisMax = figures
 }, 2000)
+const held = new Set() // random-kid requests in flight, at most HELD_IN_FLIGHT (file descriptors)
+const HELD_IN_FLIGHT = 256
 const rotator = (async () => {
   for (let i = 0; Date.now() + ROTATION_MS < deadline; i++) {
     await new Promise((resolve) => setTimeout(resolve, ROTATION_MS))
@@ -379,15 +390,28 @@ const rotator = (async () => {
 })()
 await Promise.all(
   Array.from({ length: CONCURRENCY }, async () => {
-    while (Date.now() < deadline) await send(pick(), stats, acceptedAt)
+    while (Date.now() < deadline) {
+      const kind = pick()
+      // A held random-kid request does not occupy this slot; every one is awaited below.
+      if (kind !== 'random_kid') {
+        await send(kind, stats, acceptedAt)
+        continue
+      }
+      if (held.size >= HELD_IN_FLIGHT) await Promise.race(held)
+      const pending = send(kind, stats, acceptedAt)
+      held.add(pending)
+      pending.finally(() => held.delete(pending))
+    }
   }),
 )
+await Promise.all([...held])
 await rotator
 clearInterval(sampler)
 const heapAfter = await Promise.all(instances.map((i) => i.ask('heap')))
 const redisAfter = await redisFigures()
 const end = Date.now()
 agent.destroy()
+heldAgent.destroy()
 await Promise.all(
   instances.map(
     (i) =>
