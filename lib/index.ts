@@ -7,42 +7,49 @@
  *
  * @packageDocumentation
  */
-export { readBearerToken, type BearerResult } from './core/bearer.js'
-export { buildChallenge, type ChallengeParams } from './core/challenge.js'
+export { readBearerToken, type BearerResult } from './core/token/bearer.js'
+export { buildChallenge, type ChallengeParams } from './core/refusals/challenge.js'
 export {
   AUTH_ERRORS,
   type AuthErrorReason,
   type HttpAuthErrorReason,
   type PartnerTokenErrorReason,
-} from './core/reasons.js'
+} from './core/refusals/reasons.js'
 export {
   AgentPressAuthError,
   AgentPressHttpError,
   JwksUnavailableError,
   PartnerTokenError,
   ReplayUnavailableError,
-} from './core/errors.js'
-export { JwksFetchError, type JwksFetchErrorReason } from './core/jwks-fetch.js'
-export type { PartnerTokenClaims } from './core/claims.js'
-export { parseScope } from './core/scope.js'
-export { agentPressIssuer, type AgentPressEnvironment } from './core/agentpress-issuer.js'
-export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier.js'
-export type { PartnerTokenVerifierOptions } from './core/verifier-options.js'
-export { MultiIssuerVerifier } from './core/multi-issuer-verifier.js'
+} from './core/refusals/errors.js'
+export { JwksFetchError, type JwksFetchErrorReason } from './core/jwks/fetch.js'
+export type { PartnerTokenClaims } from './core/token/claims.js'
+export { parseScope } from './core/token/scope.js'
+export { agentPressIssuer, type AgentPressEnvironment } from './core/verifier/agentpress-issuer.js'
+export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier/verifier.js'
+export type { PartnerTokenVerifierOptions } from './core/verifier/options.js'
+export { MultiIssuerVerifier } from './core/verifier/multi-issuer-verifier.js'
 export {
   MemoryReplayStore,
   type MemoryReplayStoreOptions,
   type ReplayStore,
-} from './core/replay.js'
-export type { RotationFleet, RotationFleetMember, SignedDelivery } from './core/rotation-fleet.js'
-export type { IgnoredWebhookEvent, KeyRotationEvent } from './core/key-rotation-event.js'
+} from './core/verifier/replay.js'
+export type {
+  RotationFleet,
+  RotationFleetMember,
+  SignedDelivery,
+} from './core/key-rotation/fleet.js'
+export type { IgnoredWebhookEvent, KeyRotationEvent } from './core/key-rotation/event.js'
 export {
   KEY_ROTATION_ERRORS,
   KeyRotationVerifyError,
   type KeyRotationVerifyErrorReason,
-} from './core/key-rotation-errors.js'
-export { verifyKeyRotation, type VerifyKeyRotationOptions } from './core/key-rotation.js'
-export { createKeyRotationRouter, type KeyRotationRouterOptions } from './key-rotation-router.js'
+} from './core/key-rotation/errors.js'
+export { verifyKeyRotation, type VerifyKeyRotationOptions } from './core/key-rotation/verify.js'
+export {
+  createKeyRotationRouter,
+  type KeyRotationRouterOptions,
+} from './key-rotation-router/router.js'
 export {
   AgentPressPartnerStrategy,
   type AgentPressAuthInfo,
@@ -54,29 +61,29 @@ export {
   type AgentPressTypes,
   type VerifyRequest,
   type VerifyResult,
-} from './strategy.js'
+} from './passport/strategy.js'
 export {
   agentPressErrorHandler,
   authenticatePartner,
   type AuthenticatePartnerOptions,
   type ErrorBodyFormat,
   type ErrorHandlerOptions,
-} from './middleware.js'
-export { requireScopes } from './require-scopes.js'
+} from './middleware/middleware.js'
+export { requireScopes } from './middleware/require-scopes.js'
 export type { ErrorMiddleware, Middleware } from './http/connect.js'
 export {
   requireToolScopes,
   type GrantedScopes,
   type ToolScopeGate,
   type ToolScopes,
-} from './mcp-tool-scopes.js'
+} from './mcp/tool-scopes.js'
 export {
   protectedResourceMetadata,
   protectedResourceMetadataUrl,
   type ProtectedResourceMetadata,
   type ProtectedResourceMetadataHandler,
   type ProtectedResourceMetadataOptions,
-} from './protected-resource-metadata.js'
+} from './resource-metadata/metadata.js'
 export {
   DIAGNOSTICS_CHANNELS,
   type FleetConnectionMessage,
@@ -92,7 +99,7 @@ export {
   type TokenVerifyTraceContext,
   type WebhookDeliveryMessage,
   type WebhookOutcome,
-} from './core/diagnostics.js'
-export type { JwksStatus, ReadinessSource, WarmUpResult } from './core/readiness.js'
+} from './core/diagnostics/channels.js'
+export type { JwksStatus, ReadinessSource, WarmUpResult } from './core/jwks/readiness.js'
 export { readinessHandler, type ReadinessBody, type ReadinessTarget } from './http/readiness.js'
 export { refusalOf } from './http/refusal-of.js'

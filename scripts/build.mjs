@@ -25,10 +25,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 const ENTRIES = {
   '.': 'index',
   './testing': 'testing/index',
-  './express': 'express',
+  './express': 'express/index',
   './redis': 'redis/index',
-  './opentelemetry': 'opentelemetry',
-  './mcp': 'mcp-sdk',
+  './opentelemetry': 'opentelemetry/index',
+  './mcp': 'mcp/index',
 }
 
 // Entries whose ESM side must bind to the ESM build of a dependency that ships two builds: the MCP
@@ -43,13 +43,13 @@ const OWN_ESM = {
   InvalidTokenError,
   ServerError,
 } from '@modelcontextprotocol/sdk/server/auth/errors.js'
-import { adaptVerifier } from './mcp-sdk-adapter.js'
+import { adaptVerifier } from './adapter.js'
 
-export { limitToolsToScopes } from './mcp-sdk.js'
+export { limitToolsToScopes } from './index.js'
 
 const errors = { CustomOAuthError, InvalidTokenError, ServerError }
 
-/** The adapter of ./mcp-sdk.js, throwing the SDK's ESM error classes. */
+/** The adapter of ./index.js, throwing the SDK's ESM error classes. */
 export function partnerTokenVerifier(verifier, options) {
   return adaptVerifier(errors, verifier, options)
 }

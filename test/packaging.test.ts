@@ -157,7 +157,7 @@ describe('packaging', () => {
       })
     }
     expect(require('../dist/package.json')).to.deep.equal({ type: 'commonjs' })
-    expect(pkg.bin).to.deep.equal({ 'agentpress-mock': 'dist/cli.js' })
+    expect(pkg.bin).to.deep.equal({ 'agentpress-mock': 'dist/testing/cli.js' })
   })
 
   it('the ./redis entry: the same RedisFleet from import and from require', async () => {

@@ -1,7 +1,7 @@
 /**
  * What a successful request carries: `req.authInfo` (Passport's) and `req.auth` (the MCP SDK's).
  */
-import type { PartnerTokenClaims } from '../core/claims.js'
+import type { PartnerTokenClaims } from '../core/token/claims.js'
 
 /**
  * What `req.authInfo` holds after a success: the verified claims, the granted scopes, the issuer

@@ -13,15 +13,15 @@
  * The hot path (a cached key, a `verify` that calls `done` synchronously) runs to `success`
  * without a promise: our verifiers answer synchronously when they can.
  */
-import { publishRequestDecision } from '../core/diagnostics-publish.js'
+import { publishRequestDecision } from '../core/diagnostics/publish.js'
 import type { IncomingMessage } from 'node:http'
-import { readBearerToken } from '../core/bearer.js'
-import type { ChallengeContext } from '../core/challenge.js'
-import type { PartnerTokenClaims } from '../core/claims.js'
-import { JwksUnavailableError, ReplayUnavailableError } from '../core/errors.js'
-import { refusalError, verifierRefusal } from '../core/refusal-errors.js'
-import { AUTH_ERRORS, type AuthErrorReason } from '../core/reasons.js'
-import { parseScope } from '../core/scope.js'
+import { readBearerToken } from '../core/token/bearer.js'
+import type { ChallengeContext } from '../core/refusals/challenge.js'
+import type { PartnerTokenClaims } from '../core/token/claims.js'
+import { JwksUnavailableError, ReplayUnavailableError } from '../core/refusals/errors.js'
+import { refusalError, verifierRefusal } from '../core/refusals/refusal-errors.js'
+import { AUTH_ERRORS, type AuthErrorReason } from '../core/refusals/reasons.js'
+import { parseScope } from '../core/token/scope.js'
 import { authInfoOf, mcpAuthInfoOf, type AgentPressAuthInfo } from './auth-info.js'
 import { CHALLENGE_CONTEXT, FAILURE_REASON, type RefusalCarrier } from './refusal.js'
 import {

@@ -4,8 +4,13 @@
  * so it runs under Express 4, Express 5, Connect and a bare `node:http` server.
  */
 import type { ServerResponse } from 'node:http'
-import { canServe, statusesOf, type JwksStatus, type ReadinessSource } from '../core/readiness.js'
-import { JWKS_RETRY_AFTER_SECONDS } from '../core/reasons.js'
+import {
+  canServe,
+  statusesOf,
+  type JwksStatus,
+  type ReadinessSource,
+} from '../core/jwks/readiness.js'
+import { JWKS_RETRY_AFTER_SECONDS } from '../core/refusals/reasons.js'
 import { sendJson, type Middleware } from './connect.js'
 
 /** What {@link readinessHandler} reads: a strategy (its `verifiers`), or verifiers. */

@@ -9,9 +9,13 @@
  * request for its 401.
  */
 import type { IncomingMessage } from 'node:http'
-import { AgentPressHttpError, PartnerTokenError, type AgentPressAuthError } from '../core/errors.js'
-import { renderableRefusal } from '../core/refusal-errors.js'
-import { AUTH_ERRORS, type PartnerTokenErrorReason } from '../core/reasons.js'
+import {
+  AgentPressHttpError,
+  PartnerTokenError,
+  type AgentPressAuthError,
+} from '../core/refusals/errors.js'
+import { renderableRefusal } from '../core/refusals/refusal-errors.js'
+import { AUTH_ERRORS, type PartnerTokenErrorReason } from '../core/refusals/reasons.js'
 import { CHALLENGE_CONTEXT, FAILURE_REASON, type RefusalCarrier } from './refusal.js'
 
 /**

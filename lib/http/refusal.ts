@@ -7,9 +7,9 @@
  * copies of this package), and only this file reads or writes them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { challengeFor, type ChallengeContext } from '../core/challenge.js'
-import { renderableRefusal } from '../core/refusal-errors.js'
-import { AUTH_ERRORS, type AuthErrorReason } from '../core/reasons.js'
+import { challengeFor, type ChallengeContext } from '../core/refusals/challenge.js'
+import { renderableRefusal } from '../core/refusals/refusal-errors.js'
+import { AUTH_ERRORS, type AuthErrorReason } from '../core/refusals/reasons.js'
 import { sendJson } from './connect.js'
 
 /** Why the strategy refused the request (for the renderers of a Passport `fail`). @internal */

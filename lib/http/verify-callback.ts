@@ -3,7 +3,7 @@
  * a returned promise or thenable, a throw) so that exactly one decision counts.
  */
 import type { IncomingMessage } from 'node:http'
-import type { PartnerTokenClaims } from '../core/claims.js'
+import type { PartnerTokenClaims } from '../core/token/claims.js'
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

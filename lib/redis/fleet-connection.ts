@@ -3,8 +3,8 @@
  * needs) and their lifecycle: connect, subscribe, follow every (re)connect with a sync, announce
  * the state (diagnostics channel, `onStateChange`), close.
  */
-import { publishFleetConnection } from '../core/diagnostics-publish.js'
-import type { FleetConnectionState } from '../core/diagnostics.js'
+import { publishFleetConnection } from '../core/diagnostics/publish.js'
+import type { FleetConnectionState } from '../core/diagnostics/channels.js'
 import { RedisUnavailableError, type RedisClientLike, type RedisListener } from './connection.js'
 import type { RedisFleetState } from './fleet-options.js'
 

@@ -4,9 +4,9 @@
  * records, markers and relays atomically. Nothing here is trusted on arrival: `openRelay`
  * re-verifies the delivery with this instance's own webhook secret and window.
  */
-import type { KeyRotationEvent } from '../core/key-rotation-event.js'
-import { verifyPrepared, type PreparedKeyRotation } from '../core/key-rotation.js'
-import type { SignedDelivery } from '../core/rotation-fleet.js'
+import type { KeyRotationEvent } from '../core/key-rotation/event.js'
+import { verifyPrepared, type PreparedKeyRotation } from '../core/key-rotation/verify.js'
+import type { SignedDelivery } from '../core/key-rotation/fleet.js'
 
 /** How long a processed-delivery marker is kept: the router's own memory, 24 h. */
 export const PROCESSED_TTL_MS = 24 * 60 * 60 * 1000

@@ -9,7 +9,7 @@ import {
   revocationText,
   type RevocationRecord,
   type RotationFleetMember,
-} from '../core/rotation-fleet.js'
+} from '../core/key-rotation/fleet.js'
 import { MAX_RECORDS, REPUBLISH_SCRIPT } from './fleet-protocol.js'
 
 /** What the records need from their fleet. @internal */

@@ -7,8 +7,8 @@ import type {
   RevocationRecord,
   RotationFleetMember,
   SignedDelivery,
-} from '../core/rotation-fleet.js'
-import { revocationText } from '../core/rotation-fleet.js'
+} from '../core/key-rotation/fleet.js'
+import { revocationText } from '../core/key-rotation/fleet.js'
 import type { FleetRecords } from './fleet-records.js'
 import { openRelay, PROCESSED_TTL_MS, PUBLISH_SCRIPT, relayMessage } from './fleet-protocol.js'
 

@@ -9,8 +9,8 @@
  * webhook secret changes nothing; an unreachable Redis is an outage (503), never a verdict.
  */
 import { randomUUID } from 'node:crypto'
-import type { KeyRotationEvent } from '../core/key-rotation-event.js'
-import type { ReplayStore } from '../core/replay.js'
+import type { KeyRotationEvent } from '../core/key-rotation/event.js'
+import type { ReplayStore } from '../core/verifier/replay.js'
 import {
   isProcessedMarker,
   processedMarker,
@@ -19,7 +19,7 @@ import {
   type RotationFleet,
   type RotationFleetMember,
   type SignedDelivery,
-} from '../core/rotation-fleet.js'
+} from '../core/key-rotation/fleet.js'
 import { checkClient, clientFromUrl, send } from './connection.js'
 import { FleetConnection } from './fleet-connection.js'
 import { FleetRecords } from './fleet-records.js'

@@ -13,9 +13,9 @@ import {
 } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { KeyRotationEvent } from '../core/key-rotation-event.js'
-import type { PartnerTokenVerifierOptions } from '../core/verifier-options.js'
-import { requestPathOr400 } from '../http/request-target.js'
+import type { KeyRotationEvent } from '../core/key-rotation/event.js'
+import type { PartnerTokenVerifierOptions } from '../core/verifier/options.js'
+import { requestPathOr400 } from './request-target.js'
 import {
   computeWebhookSignature,
   signWebhook,

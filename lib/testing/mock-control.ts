@@ -11,9 +11,9 @@
  * preflight, which is never approved).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { KeyRotationEvent } from '../core/key-rotation-event.js'
+import type { KeyRotationEvent } from '../core/key-rotation/event.js'
 import { isLoopbackHost } from '../core/validate.js'
-import { DEFAULT_MAX_TOKEN_LIFETIME_SEC } from '../core/verifier-options.js'
+import { DEFAULT_MAX_TOKEN_LIFETIME_SEC } from '../core/verifier/options.js'
 import { pathOf, sendJson } from '../http/connect.js'
 import { BodyReadError, readBody } from '../http/raw-body.js'
 import type { MockAgentPress } from './mock-agentpress.js'

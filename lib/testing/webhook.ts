@@ -3,8 +3,8 @@
  * exercise its receiver locally.
  */
 import { createHmac } from 'node:crypto'
-import { assertWebhookSecrets, webhookKeys } from '../core/key-rotation.js'
-import type { KeyRotationEvent } from '../core/key-rotation-event.js'
+import { assertWebhookSecrets, webhookKeys } from '../core/key-rotation/verify.js'
+import type { KeyRotationEvent } from '../core/key-rotation/event.js'
 
 /**
  * How a signature is made. The public AgentPress documentation does not fix the format, so the

@@ -204,7 +204,7 @@ describe('commands', function () {
   })
 
   it('agentpress-mock serve + the example configured for it: token and rotate through the CLI', async () => {
-    const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+    const cli = fileURLToPath(new URL('../../dist/testing/cli.js', import.meta.url))
     const serve = await runUntil(
       process.execPath,
       [cli, 'serve', '--port', '0', '--json'],

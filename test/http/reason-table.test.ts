@@ -36,7 +36,7 @@ function buildScratch(rows: Record<string, [from: number, to: number]>): {
   mkdirSync(join(ROOT, '.tmp'), { recursive: true })
   const dir = mkdtempSync(join(ROOT, '.tmp/reason-table-'))
   cpSync(join(ROOT, 'lib'), join(dir, 'lib'), { recursive: true })
-  const file = join(dir, 'lib/core/reasons.ts')
+  const file = join(dir, 'lib/core/refusals/reasons.ts')
   let table = readFileSync(file, 'utf8')
   for (const [reason, [from, to]] of Object.entries(rows)) {
     const before = `  ${reason}: row(${from}, `

@@ -21,7 +21,7 @@ import { startMultiOrg } from '../../examples/multi-org/server.mjs'
 import { listen, rawRequest, send } from '../support/wire.js'
 
 const express4 = createRequire(import.meta.url)('express4') as typeof express5
-const CLI = new URL('../../dist/cli.js', import.meta.url).pathname
+const CLI = new URL('../../dist/testing/cli.js', import.meta.url).pathname
 const SERVER = new URL('../../examples/express-mcp-server/server.mjs', import.meta.url).pathname
 
 // The example's untyped modules (no .d.mts), loaded by URL in `before` hooks.

@@ -9,8 +9,12 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PartnerTokenError, PartnerTokenVerifier } from 'passport-agentpress-partner'
-import { importEd25519Jwk, isSmallOrderPoint, verifyEd25519 } from '../../dist/core/ed25519.js'
-import { buildKeyMap, fetchJwksDocument } from '../../dist/core/jwks-fetch.js'
+import {
+  importEd25519Jwk,
+  isSmallOrderPoint,
+  verifyEd25519,
+} from '../../dist/core/token/ed25519.js'
+import { buildKeyMap, fetchJwksDocument } from '../../dist/core/jwks/fetch.js'
 import { b64url } from '../support/tokens.js'
 import { startCountingServer, type CountingServer } from '../support/servers.js'
 import { reportRuntimeAdmits, smallOrderForgery } from '../support/small-order.js'

@@ -1,0 +1,248 @@
+/**
+ * A per-verifier JWKS cache (SPEC §3): single-flight conditional fetches, unknown kids answered
+ * only by a fetch that started after they arrived (rate-limited to one per `jwksCooldownMs`),
+ * stale-if-error within a bounded window, explicit revocation. Every interval is measured on the
+ * monotonic clock; the wall clock is never read here.
+ *
+ * Outages are not bad tokens: when no cached key can answer because the JWKS cannot be fetched (or
+ * the last fetch failed and the next may not start yet), lookups fail with `JwksUnavailableError`
+ * (503), never with a `PartnerTokenError` (401).
+ */
+import type { KeyObject } from 'node:crypto'
+import { JwksUnavailableError, PartnerTokenError } from '../refusals/errors.js'
+import { coldFetchState, startFetch, type JwksFetchHooks, type JwksFetchState } from './fetches.js'
+import { publishJwksRevocation, publishJwksState } from '../diagnostics/publish.js'
+import { MAX_HELD_LOOKUPS, NextFetchSlot } from './held-lookups.js'
+import { jwksStatusOf, type JwksStatus } from './readiness.js'
+import { JWKS_RETRY_AFTER_SECONDS } from '../refusals/reasons.js'
+import type { NormalizedVerifierOptions } from '../verifier/options.js'
+
+/**
+ * Most revoked kids remembered while the issuer no longer publishes them. A kid the current
+ * document still publishes is never forgotten (a JWKS is at most 64 KiB, so it cannot publish
+ * more than about 700 keys: there is always an unpublished one to forget first).
+ *
+ * @internal
+ */
+export const MAX_REVOKED = 1024
+
+/** The verifier options the cache reads. @internal */
+export type JwksCacheOptions = Pick<
+  NormalizedVerifierOptions,
+  | 'issuer'
+  | 'jwksUrl'
+  | 'jwksAgent'
+  | 'jwksTimeoutMs'
+  | 'jwksCacheMaxAgeMs'
+  | 'jwksCooldownMs'
+  | 'jwksStaleMaxMs'
+  | 'onJwksError'
+  | 'clock'
+  | 'monotonicClock'
+>
+
+const ignore = (): void => {}
+
+/**
+ * The cache's whole state, and what each field means (times are monotonic milliseconds):
+ *
+ * | field | meaning |
+ * |---|---|
+ * | `#fetches` | what the fetches left: keys, validators, sequence numbers, the running fetch, the last failure (see `JwksFetchState`) |
+ * | `#lastKidMissAt` | when an unknown kid last started a fetch (the cooldown window) |
+ * | `#queued` | the one follow-up fetch a refresh queues behind a running fetch |
+ * | `#slot`, `#held` | the wake-up of lookups waiting for the next allowed unknown-kid fetch, and how many wait |
+ * | `#revoked` | kids refused whatever later documents say (bounded, see {@link MAX_REVOKED}) |
+ * | `#lastState` | the readiness state last announced (diagnostics) |
+ *
+ * Fresh (age < max age) with a known kid answers synchronously. An unknown kid is refused only once
+ * a fetch that started after the lookup arrived has succeeded without it; until then it waits (at
+ * most one cooldown plus two fetch timeouts), or is answered 503 when the last fetch failed.
+ *
+ * @internal
+ */
+export class JwksCache {
+  readonly #options: JwksCacheOptions
+  readonly #now: () => number
+  readonly #fetches: JwksFetchState = coldFetchState()
+  readonly #fetchHooks: JwksFetchHooks = {
+    now: () => this.#now(),
+    started: () => this.#slot.wake(),
+    settled: () => this.#settled(),
+  }
+  #lastKidMissAt = -Infinity
+  #queued: Promise<void> | undefined
+  readonly #slot = new NextFetchSlot()
+  #held = 0
+  readonly #revoked = new Set<string>()
+  #lastState: JwksStatus['state'] = 'cold'
+
+  constructor(options: JwksCacheOptions) {
+    this.#options = options
+    this.#now = options.monotonicClock
+  }
+
+  /** Number of fetches started (diagnostics). */
+  get fetchCount(): number {
+    return this.#fetches.started
+  }
+
+  /**
+   * The key for `kid`: synchronously on the hot path (fresh cache, known kid), otherwise after at
+   * most one fetch that started after this call (or the wait for the next allowed one).
+   */
+  lookup(kid: string): KeyObject | Promise<KeyObject> {
+    const fetches = this.#fetches
+    if (this.#revoked.has(kid)) throw new PartnerTokenError('kid_missing_or_unknown')
+    const keys = fetches.keys
+    const arrival = fetches.started
+    if (keys !== undefined && this.#now() - fetches.fetchedAt < this.#options.jwksCacheMaxAgeMs) {
+      const key = keys.get(kid)
+      if (key) return key
+      return this.#resolve(kid, arrival)
+    }
+    // Cold, or past max age: the refresh decides (a withdrawn key must stop working as soon as the
+    // issuer says so); cached keys answer only if that refresh fails (SPEC §3 stale-if-error).
+    if (fetches.inflight === undefined && this.#pauseOver()) this.#fetch().catch(ignore)
+    return this.#resolve(kid, arrival)
+  }
+
+  /**
+   * Refetch now, bypassing the cooldown. The answer always comes from a fetch that started after
+   * this call: behind a running fetch, one follow-up is queued and shared by every caller that
+   * arrives before it starts.
+   */
+  refresh(): Promise<void> {
+    if (this.#fetches.inflight === undefined) return this.#fetch(true)
+    this.#queued ??= this.#fetches.inflight.catch(ignore).then(() => {
+      this.#queued = undefined
+      // A fetch that started meanwhile started after this refresh was asked for: it serves it.
+      return this.#fetches.inflight ?? this.#fetch(true)
+    })
+    return this.#queued
+  }
+
+  /** Refuse `kid` from now on, whatever later JWKS documents say. */
+  revoke(kid: string): void {
+    if (this.#revoked.has(kid)) return // re-revoking changes nothing, and evicts nothing
+    if (this.#revoked.size >= MAX_REVOKED) {
+      // Forget the oldest revocation the issuer no longer publishes; never one it still does.
+      for (const old of this.#revoked) {
+        if (this.#fetches.keys?.has(old) !== true) {
+          this.#revoked.delete(old)
+          break
+        }
+      }
+    }
+    this.#revoked.add(kid)
+    publishJwksRevocation(this.#options.issuer, this.#revoked.size)
+  }
+
+  /** Readiness of this key set now (see `JwksState`); ages on the monotonic clock. */
+  status(): JwksStatus {
+    const fetches = this.#fetches
+    const keys = fetches.keys
+    const usable =
+      keys === undefined || this.#revoked.size === 0
+        ? keys
+        : new Map([...keys].filter(([kid]) => !this.#revoked.has(kid)))
+    return jwksStatusOf(this.#options, {
+      keys: usable,
+      fetchedAt: fetches.wall.fetchedAt,
+      lastAttemptAt: fetches.wall.lastAttemptAt,
+      failedAt: fetches.wall.failedAt,
+      lastError: fetches.lastError,
+      ageMs: this.#now() - fetches.fetchedAt,
+    })
+  }
+
+  // Announces a state change caused by a settled fetch (time alone moves fresh → stale silently).
+  #settled(): void {
+    const previous = this.#lastState
+    this.#lastState = this.status().state
+    publishJwksState(this.#options.issuer, previous, this.#lastState)
+  }
+
+  // After a failed fetch, automatic (non-forced) fetches pause briefly so that an issuer outage
+  // is not multiplied by the request rate; the pause is the Retry-After we send (5 s), or the
+  // cooldown if that is shorter.
+  #pauseOver(): boolean {
+    const pause = Math.min(this.#options.jwksCooldownMs, JWKS_RETRY_AFTER_SECONDS * 1000)
+    return this.#now() - this.#fetches.failedAt >= pause
+  }
+
+  /** When the next unknown-kid fetch may start (monotonic ms). */
+  #nextKidMissAt(): number {
+    const pause = Math.min(this.#options.jwksCooldownMs, JWKS_RETRY_AFTER_SECONDS * 1000)
+    return Math.max(
+      this.#lastKidMissAt + this.#options.jwksCooldownMs,
+      this.#fetches.failedAt + pause,
+    )
+  }
+
+  /** A cached key that may answer now: fresh, or within the stale window after a failed fetch. */
+  #cachedKey(kid: string): KeyObject | undefined {
+    const fetches = this.#fetches
+    const key = fetches.keys?.get(kid)
+    if (!key) return undefined
+    const age = this.#now() - fetches.fetchedAt
+    const { jwksCacheMaxAgeMs, jwksStaleMaxMs } = this.#options
+    if (age < jwksCacheMaxAgeMs) return key
+    if (fetches.lastError !== undefined && age < jwksCacheMaxAgeMs + jwksStaleMaxMs) return key
+    return undefined
+  }
+
+  async #resolve(kid: string, arrival: number): Promise<KeyObject> {
+    const fetches = this.#fetches
+    for (;;) {
+      if (this.#revoked.has(kid)) throw new PartnerTokenError('kid_missing_or_unknown')
+      const key = this.#cachedKey(kid)
+      if (key) return key
+      if (fetches.settledSeq > arrival) {
+        // A fetch that started after this lookup arrived has finished: it is authoritative.
+        if (fetches.lastError === undefined) throw new PartnerTokenError('kid_missing_or_unknown')
+        throw new JwksUnavailableError({ cause: fetches.lastError })
+      }
+      if (fetches.inflight !== undefined) {
+        await fetches.inflight.catch(ignore)
+        continue
+      }
+      if (this.#now() >= this.#nextKidMissAt()) {
+        this.#kidMissFetch()
+        continue
+      }
+      // The last fetch failed and the next may not start yet: the JWKS is known to be
+      // unreachable, which is an outage, not a bad token.
+      if (fetches.lastError !== undefined || fetches.keys === undefined) {
+        throw new JwksUnavailableError({ cause: fetches.lastError })
+      }
+      if (this.#held >= MAX_HELD_LOOKUPS) throw new JwksUnavailableError()
+      this.#held++
+      try {
+        await this.#slot.next(
+          // At most one cooldown away: a stepped or fake clock cannot make it longer.
+          () =>
+            Math.min(
+              Math.max(0, Math.ceil(this.#nextKidMissAt() - this.#now())),
+              this.#options.jwksCooldownMs,
+            ),
+          () => {
+            // Real time has passed the cooldown; start the fetch the waiting lookups need.
+            if (fetches.inflight === undefined) this.#kidMissFetch()
+          },
+        )
+      } finally {
+        this.#held--
+      }
+    }
+  }
+
+  #kidMissFetch(): void {
+    this.#lastKidMissAt = this.#now()
+    this.#fetch().catch(ignore)
+  }
+
+  #fetch(forced = false): Promise<void> {
+    return startFetch(this.#fetches, this.#options, forced, this.#fetchHooks)
+  }
+}
