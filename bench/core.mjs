@@ -278,7 +278,7 @@ const rejectionKinds = {
   },
 }
 // Unknown kids are not a cheap rejection any more: each one is held until a JWKS fetch that starts
-// after it (≤ 1 per cooldown) shows the kid absent, so a rotated key never fails (SPEC §3). The
+// after it (≤ 1 per cooldown) shows the kid absent, so a rotated key never fails (§3). The
 // jwks phase (bench/jwks.mjs) measures what that costs the issuer and the requests.
 
 // The measured loop lives in a function of its own: V8 optimises it like the verify loops above

@@ -71,7 +71,7 @@ export async function jwksHttpScenario(id, { jwks, identity, pin, cold, randomKi
     const coldFetches = jwks.fetches
 
     // Wide: our verifier holds an unknown kid until the next allowed refetch (≤ one 5 s cooldown,
-    // SPEC §3), so the number of kids in flight, not the request rate, sets the duration.
+    // §3), so the number of kids in flight, not the request rate, sets the duration.
     const width = Math.min(randomKids, 2000)
     const agent = new Agent({ keepAlive: true, maxSockets: width })
     const started = Date.now()
@@ -123,7 +123,7 @@ export async function jwksCore({ jwks, identity, cold, randomKids }) {
   const coldFetches = jwks.fetches
 
   // (b) random kids, default cooldown (5 s), all in flight at once: an unknown kid waits for the
-  // next allowed refetch (SPEC §3), so a bounded pool of 64 would take one cooldown per 64 kids.
+  // next allowed refetch (§3), so a bounded pool of 64 would take one cooldown per 64 kids.
   const started = Date.now()
   const settled = []
   await bounded(

@@ -215,7 +215,7 @@ const samples = [] // the first unexpected answers, reported
 let keepAliveRetries = 0
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY })
 // Random-kid tokens are held by the verifier until a JWKS fetch that started after them (≤ one
-// cooldown, SPEC §3): they get their own sockets and no CONCURRENCY slot (see the load loop).
+// cooldown, §3): they get their own sockets and no CONCURRENCY slot (see the load loop).
 const heldAgent = new Agent({ keepAlive: false }) // a fresh connection each: no reuse race with the server closing an idle one
 function post(url, headers, body, retried = false, via = agent) {
   return new Promise((resolve) => {

@@ -29,7 +29,7 @@ const MAX_MS = int('SOAK_MAX_SECONDS', 300) * 1000
 const CONCURRENCY = int('SOAK_CONCURRENCY', 32)
 const HEAP_MARGIN = int('SOAK_HEAP_MARGIN_MB', 10) * 1024 * 1024
 const WARMUP = 2_000
-const COOLDOWN_MS = 5_000 // the verifier's default jwksCooldownMs (random kids wait for it: SPEC §3)
+const COOLDOWN_MS = 5_000 // the verifier's default jwksCooldownMs (random kids wait for it: §3)
 
 // mulberry32: a small seeded PRNG, so two runs send the same mix.
 function prng(seed) {
@@ -71,7 +71,7 @@ const current = keys.at(-1)
 const attacker = generateKeyPairSync('ed25519').privateKey
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY })
 // Random-kid tokens are held by the verifier until a JWKS fetch that started after them (≤ one
-// cooldown, SPEC §3): they get their own sockets and do not occupy one of the CONCURRENCY slots,
+// cooldown, §3): they get their own sockets and do not occupy one of the CONCURRENCY slots,
 // or a 10 % share of them would throttle the whole mix to the cooldown.
 const HELD_IN_FLIGHT = 256
 const heldAgent = new Agent({ keepAlive: false }) // a fresh connection each: no reuse race with the server closing an idle one

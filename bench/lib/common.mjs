@@ -83,7 +83,7 @@ export const KID = 'bench-2026-01'
 export const AUDIENCE = 'https://mcp.bench-partner.example/mcp'
 export const EXT_PROVIDER = 'bench-partner'
 export const ORG_PATH = '/orgs/bench-org'
-/** Token lifetime: the SPEC maximum, so the pool outlives any scenario. */
+/** Token lifetime: the wire contract maximum, so the pool outlives any scenario. */
 export const LIFETIME_SEC = 600
 
 export function createIdentity() {

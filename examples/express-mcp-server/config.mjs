@@ -83,7 +83,7 @@ export function configFromEnv(env = process.env) {
     throw new ConfigError('AGENTPRESS_REPLAY must be "on" or "off"')
   }
   if (config.audience !== undefined) checkUrl('MCP_AUDIENCE', config.audience)
-  // The router's rule (SPEC §5), checked here so the message names the variable.
+  // The router's rule (§5), checked here so the message names the variable.
   if (config.webhookSecret !== undefined) {
     if (config.webhookSecret.length < 16) {
       throw new ConfigError('AGENTPRESS_WEBHOOK_SECRET must be at least 16 characters long')

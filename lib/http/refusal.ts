@@ -24,7 +24,7 @@ export const BODY_FORMAT: unique symbol = Symbol.for('passport-agentpress-partne
 /**
  * Response body of a refusal: `'json'` → `{"error","error_description"}` (`error` is the RFC 6750
  * code, or the reason where there is none: `no_credentials`, `jwks_unavailable`); `'jsonrpc'` →
- * the JSON-RPC error of SPEC §4 (`code` -32001, `data.reason`), for MCP clients.
+ * the JSON-RPC error of §4 (`code` -32001, `data.reason`), for MCP clients.
  *
  * @example
  * ```ts

@@ -52,7 +52,7 @@ export type KeyRotationRouterOptions = KeyRotationRouterCommonOptions &
 
 /** The options of {@link createKeyRotationRouter} besides `strategy`/`verifiers`. */
 export interface KeyRotationRouterCommonOptions {
-  /** The webhook secret, or several while the secret itself is rotated (SPEC §5). */
+  /** The webhook secret, or several while the secret itself is rotated (§5). */
   webhookSecret: string | readonly string[]
   /**
    * Called once per processed event, after the refresh succeeded and before the 200 is sent; not
@@ -65,7 +65,7 @@ export interface KeyRotationRouterCommonOptions {
   toleranceSec?: number
   /** Clock in milliseconds since the epoch; default `Date.now`. For tests. */
   clock?: () => number
-  /** Deadline for the whole body to arrive, in ms. Default 10,000 (SPEC §5). */
+  /** Deadline for the whole body to arrive, in ms. Default 10,000 (§5). */
   bodyTimeoutMs?: number
   /** Deadline for the JWKS refresh of one delivery, in ms; past it, 503. Default 15,000. */
   refreshTimeoutMs?: number

@@ -1,5 +1,5 @@
 /**
- * The HTTP receiver of the key-rotation webhook (SPEC §5): reads the raw body itself, verifies it
+ * The HTTP receiver of the key-rotation webhook (§5): reads the raw body itself, verifies it
  * with {@link verifyKeyRotation}, deduplicates deliveries and refreshes the matching verifiers.
  *
  * A plain `(req, res, next)` function over Node's own request and response (`statusCode`,
@@ -54,7 +54,7 @@ function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread
 }
 
 /**
- * Creates the key-rotation webhook receiver (SPEC §5). Mount it at the URL registered with
+ * Creates the key-rotation webhook receiver (§5). Mount it at the URL registered with
  * AgentPress, **before** any global body parser (or keep `req.rawBody` with
  * `express.json({ verify })`): it reads the raw body itself (8192 bytes at most, within
  * `bodyTimeoutMs`), verifies it, and answers `POST` at its mount path only (405 otherwise; other

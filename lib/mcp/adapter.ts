@@ -16,7 +16,7 @@ import { parseScope } from '../core/token/scope.js'
 import { optionalFunction, optionsObject, rejectUnknownKeys } from '../core/validate.js'
 import type { TokenVerifier } from '../core/verifier/verifier.js'
 import { mcpAuthInfoOf } from '../http/auth-info.js'
-import { resourceResolver } from '../http/resource.js'
+import { resourceResolver } from '../passport/resource.js'
 
 /**
  * Options of {@link partnerTokenVerifier}.

@@ -33,7 +33,7 @@ export type { PartnerTokenVerifierAdapterOptions } from './adapter.js'
 /**
  * Makes our verifiers an `OAuthTokenVerifier` for the MCP SDK's `requireBearerAuth`:
  *
- * - every token refusal of SPEC §4 → the SDK's `InvalidTokenError` with our fixed description:
+ * - every token refusal of §4 → the SDK's `InvalidTokenError` with our fixed description:
  *   401, `WWW-Authenticate: Bearer error="invalid_token", error_description="<description>"`;
  * - JWKS unreachable with nothing cached → the SDK's `ServerError`: the SDK answers 500
  *   `{"error":"server_error",…}` with no `Retry-After` (our middleware answers 503 +

@@ -1,5 +1,5 @@
 /**
- * `authenticatePartner`: the strategy with a JSON (or JSON-RPC) body on every refusal of SPEC §4,
+ * `authenticatePartner`: the strategy with a JSON (or JSON-RPC) body on every refusal of §4,
  * through Passport or without it, and `agentPressErrorHandler`, the same bodies as an error
  * middleware.
  *
@@ -69,7 +69,7 @@ const AUTHENTICATE_OPTIONS: ReadonlySet<string> = new Set(['body', 'strategy', '
 const HANDLER_OPTIONS: ReadonlySet<string> = new Set(['body'])
 
 /**
- * This package's strategy with a JSON (or JSON-RPC) body on every refusal of SPEC §4, 401s
+ * This package's strategy with a JSON (or JSON-RPC) body on every refusal of §4, 401s
  * included, and on the `requireScopes` refusals after it: the one line of setup for full bodies.
  * Statuses and headers are exactly those of plain `passport.authenticate`; errors that are not
  * ours go to `next(err)` untouched.

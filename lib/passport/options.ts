@@ -21,7 +21,7 @@ import type {
   VerifyFunction,
   VerifyFunctionWithRequest,
 } from '../http/authenticate.js'
-import { checkResourceMetadataUrl, derivedMetadataUrl, resourceResolver } from '../http/resource.js'
+import { checkResourceMetadataUrl, derivedMetadataUrl, resourceResolver } from './resource.js'
 
 /** The default strategy name, as in `passport.authenticate('agentpress-partner')`. @internal */
 export const STRATEGY_NAME = 'agentpress-partner'

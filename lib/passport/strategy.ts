@@ -1,7 +1,7 @@
 /**
  * The Passport adapter: `AgentPressPartnerStrategy` reads the bearer token, routes it to the
  * verifier of its issuer, resolves the user through the application's `verify` callback and maps
- * every outcome onto Passport's actions so that plain `passport.authenticate(...)` answers SPEC §4.
+ * every outcome onto Passport's actions so that plain `passport.authenticate(...)` answers §4.
  *
  * The decision itself is `http/authenticate.ts`, shared with the Passport-free middleware; the
  * action each outcome takes is the table's (`core/reasons.ts`):
@@ -60,7 +60,7 @@ const Base = PassportStrategy as unknown as new () => { name?: string | undefine
 
 /**
  * Passport strategy for AgentPress partner MCP tokens (EdDSA JWTs checked against each trusted
- * issuer's JWKS). See SPEC §4 for every response it produces.
+ * issuer's JWKS). See §4 for every response it produces.
  *
  * @example
  * ```ts

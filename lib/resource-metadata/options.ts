@@ -108,7 +108,7 @@ export function normalizeMetadataOptions(input: unknown): {
   rejectUnknownKeys(options, KNOWN, 'protectedResourceMetadata')
   const resource = checkUrl(options.resource, 'options.resource')
 
-  // Issuers are compared byte for byte (SPEC §2), so they are published exactly as configured,
+  // Issuers are compared byte for byte (§2), so they are published exactly as configured,
   // not as `URL#href` would rewrite them (it adds a trailing `/` to a bare origin).
   const authorizationServers = checkStrings(
     options.authorizationServers,
@@ -161,7 +161,7 @@ export function normalizeMetadataOptions(input: unknown): {
     resource: options.resource as string,
     authorization_servers: Object.freeze(authorizationServers),
     ...(scopes === undefined ? {} : { scopes_supported: Object.freeze(scopes) }),
-    // SPEC §2: tokens are accepted in the Authorization header only.
+    // §2: tokens are accepted in the Authorization header only.
     bearer_methods_supported: Object.freeze(['header'] as const),
     ...(name === undefined ? {} : { resource_name: name as string }),
     ...(documentation === undefined ? {} : { resource_documentation: documentation }),

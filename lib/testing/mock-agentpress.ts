@@ -1,7 +1,7 @@
 /**
  * A local mock of AgentPress for tests and local development: a real HTTP server on 127.0.0.1
  * serving the JWKS of an Ed25519 key it generated, a token minter, key rotation, and switches that
- * make the JWKS endpoint misbehave. It implements the same contract (SPEC.md) as the verifier.
+ * make the JWKS endpoint misbehave. It implements the same contract (docs/wire-contract.md) as the verifier.
  */
 import {
   createHash,
@@ -381,7 +381,7 @@ export async function createMockAgentPress(
     rotateKeys({ emergency = false } = {}) {
       const retired = keys[keys.length - 1]!
       const fresh = newKey()
-      // Overlap window (SPEC §3): the retiring key stays published beside the new one.
+      // Overlap window (§3): the retiring key stays published beside the new one.
       keys = emergency ? [fresh] : [retired, fresh]
       return Object.freeze({
         id: `evt_${randomBytes(8).toString('hex')}`,

@@ -1,5 +1,5 @@
 /**
- * Signing and delivering key-rotation webhooks the way AgentPress does (SPEC §5), so a partner can
+ * Signing and delivering key-rotation webhooks the way AgentPress does (§5), so a partner can
  * exercise its receiver locally.
  */
 import { createHmac } from 'node:crypto'
@@ -8,7 +8,7 @@ import type { KeyRotationEvent } from '../core/key-rotation/event.js'
 
 /**
  * How a signature is made. The public AgentPress documentation does not fix the format, so the
- * receiver accepts each combination (SPEC §5) and the test kit can produce each.
+ * receiver accepts each combination (§5) and the test kit can produce each.
  *
  * @example
  * ```ts
@@ -64,7 +64,7 @@ export interface SignedWebhook {
 }
 
 /**
- * Computes one signature entry over `<timestamp>.<body>` (SPEC §5): `sha256=<hex>` by default, or
+ * Computes one signature entry over `<timestamp>.<body>` (§5): `sha256=<hex>` by default, or
  * `v1,<base64>`, with the key derived as `form` says. Useful to sign bodies that are not valid
  * UTF-8, or to build headers carrying several entries.
  *

@@ -24,7 +24,7 @@ export const PRM = 'https://mcp.example.com/.well-known/oauth-protected-resource
 export const NOW_MS = Date.UTC(2026, 10, 21, 12, 0, 0)
 export const NOW = NOW_MS / 1000
 export const clock = () => NOW_MS
-// Intervals run on their own clock (SPEC §3). The token rows advance it by more than the kid-miss
+// Intervals run on their own clock (§3). The token rows advance it by more than the kid-miss
 // cooldown before each row, so every unknown kid is decided by its own refetch at once instead of
 // being held for the next allowed one (which the JWKS-cache rows exercise).
 let mono = 0

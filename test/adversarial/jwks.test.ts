@@ -1,4 +1,4 @@
-// The adversarial catalogue's JWKS attacks (ATTACKS.md, SPEC §3): each row gets a fresh verifier
+// The adversarial catalogue's JWKS attacks (ATTACKS.md, §3): each row gets a fresh verifier
 // on Express 5 and a loopback JWKS whose document and request count the row controls; the exact
 // answer and the number of fetches are asserted. Shared setup: catalogue-support.ts.
 import { expect } from 'chai'
@@ -309,7 +309,7 @@ describe('adversarial catalogue over HTTP: JWKS attacks (loopback JWKS the test 
       const perWindow: number[] = []
       for (let window = 0; window < 3; window++) {
         const start = jwks.count
-        // Inside the cooldown, an unknown kid is held (SPEC §3: it could be a key rotated in a
+        // Inside the cooldown, an unknown kid is held (§3: it could be a key rotated in a
         // moment ago), not refused: nothing is fetched and nothing answered yet.
         const arrivedBefore = arrived
         const held = Array.from({ length: 300 }, (_, i) => miss(`random-${window}-${i}`))

@@ -1,5 +1,5 @@
 // Issue 12, item 2, measured: a sustained spray of random-kid tokens (~100/s, no valid signature)
-// while the issuer rotates its key without the webhook. SPEC §3: traffic without a valid signature
+// while the issuer rotates its key without the webhook. §3: traffic without a valid signature
 // must not make a legitimately rotated key fail; it may cost latency within a stated bound
 // (README, "The JWKS cache": at most one cooldown plus two fetch timeouts; typically < cooldown).
 import { expect } from 'chai'

@@ -1,4 +1,4 @@
-// The adversarial catalogue's token attacks (ATTACKS.md, RFC 8725, SPEC §2, §4) as one table,
+// The adversarial catalogue's token attacks (ATTACKS.md, RFC 8725, §2, §4) as one table,
 // TOKEN_ROWS, each row sent over a real socket to plain passport.authenticate() on Express 5,
 // Express 4 and Connect. Every row asserts the exact status, the exact WWW-Authenticate line(s) and
 // the exact body, and that nothing sent (token, segment, kid) comes back. Shared setup and the
@@ -307,7 +307,7 @@ const TOKEN_ROWS: TokenRow[] = [
     signRaw(c.key, c.header({ kid: c.kid.toUpperCase() }), c.claims()),
   ),
 
-  // Structure (SPEC §2) as the HTTP layer sees it: non-b64token values stop at 400 first.
+  // Structure (§2) as the HTTP layer sees it: non-b64token values stop at 400 first.
   row('two segments → malformed', 'malformed', (c) => split(c.tok()).slice(0, 2).join('.')),
   row('four segments → malformed', 'malformed', (c) => `${c.tok()}.AAAA`),
   row('five segments → malformed', 'malformed', (c) => `${c.tok()}.AAAA.AAAA`),
@@ -588,7 +588,7 @@ const TOKEN_ROWS: TokenRow[] = [
     c.tok({ iat: NOW - 1, exp: NOW + 600 }),
   ),
   row('lifetime 600 s → 200', { user: 'user-123' }, (c) => c.tok({ iat: NOW, exp: NOW + 600 })),
-  // SPEC §2 bounds the lifetime from above only; exp and iat are each held to the clock tolerance.
+  // §2 bounds the lifetime from above only; exp and iat are each held to the clock tolerance.
   row('exp before iat, both inside the tolerance → 200', { user: 'user-123' }, (c) =>
     c.tok({ iat: NOW + 20, exp: NOW + 10 }),
   ),
@@ -628,7 +628,7 @@ const TOKEN_ROWS: TokenRow[] = [
     signRaw(c.attacker.privateKey, c.header(), c.claims({ aud: 'https://other.example' })),
   ),
   row(
-    'forged with a foreign issuer → issuer_mismatch (the issuer pre-filter, SPEC §2)',
+    'forged with a foreign issuer → issuer_mismatch (the issuer pre-filter, §2)',
     'issuer_mismatch',
     (c) =>
       signRaw(

@@ -1,4 +1,4 @@
-// The adversarial catalogue's webhook attacks (ATTACKS.md, SPEC §5) as one table, HOOK_ROWS, each
+// The adversarial catalogue's webhook attacks (ATTACKS.md, §5) as one table, HOOK_ROWS, each
 // row sent over a real socket to the key-rotation router on Express 5, Express 4 and Connect, plus
 // the attacks that need their own app. Every row asserts the exact status and body and how many
 // JWKS refreshes it caused. Shared setup: catalogue-support.ts.
@@ -371,7 +371,7 @@ describe('adversarial catalogue over HTTP: webhook attacks through the key-rotat
       refreshes: 0,
     },
     {
-      title: 'body: another type naming both kids, signed → 200, refreshed (SPEC §5)',
+      title: 'body: another type naming both kids, signed → 200, refreshed (§5)',
       request: () => {
         const b = JSON.stringify(event({ type: 'key_rotation' }))
         return { headers: signed(b), body: b }

@@ -61,7 +61,7 @@ async function rejection(promise: Promise<unknown>): Promise<StreamableHTTPError
   return expect.fail('expected a rejection')
 }
 
-/** The JSON-RPC refusal body of `authenticatePartner(passport, { body: 'jsonrpc' })` (SPEC §4). */
+/** The JSON-RPC refusal body of `authenticatePartner(passport, { body: 'jsonrpc' })` (§4). */
 function rpcRefusal(reason: string, message: string) {
   return { jsonrpc: '2.0', id: null, error: { code: -32001, message, data: { reason } } }
 }

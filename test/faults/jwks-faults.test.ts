@@ -1,4 +1,4 @@
-// Fault injection on the JWKS endpoint (SPEC §3): a real loopback JWKS server that misbehaves on
+// Fault injection on the JWKS endpoint (§3): a real loopback JWKS server that misbehaves on
 // command, behind a real Express 5 app with plain passport.authenticate(). Outages answer 503 with
 // Retry-After: 5 (cold) or keep serving cached keys (stale window); never a 401 for an outage, never
 // a crash, and the first good fetch recovers. Time travel goes through the verifier's `clock`.
@@ -596,7 +596,7 @@ describe('JWKS fault injection through a real loopback JWKS and a real HTTP app'
         )
         for (const res of results)
           expect([res.status, res.text]).to.deep.equal([200, '{"received":true}'])
-        // Reloads bypass the kid-miss cooldown (SPEC §5), so they must share: one fetch for all the
+        // Reloads bypass the kid-miss cooldown (§5), so they must share: one fetch for all the
         // events that arrive while it runs, at most one follow-up for a straggler.
         expect(jwks.count - base).to.be.within(1, 2)
         expect200(await r.call(token(k2)))

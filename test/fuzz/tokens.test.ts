@@ -1,7 +1,7 @@
 // Property-based fuzzing of the bearer path (fast-check, seeded, FUZZ_RUNS): arbitrary
 // Authorization headers (bytes on a raw socket, and printable values through Node's client) and
 // tokens mutated from valid ones, through a real Express 5 app with plain passport.authenticate()
-// and with the JSON body option. Properties: the status is in SPEC §4's set and never 500, every
+// and with the JSON body option. Properties: the status is in §4's set and never 500, every
 // header is a valid header value, the challenge and body come from the fixed vocabulary, a
 // mutated token never verifies, and the process never sees an unhandled rejection or exception.
 import { expect } from 'chai'
@@ -56,7 +56,7 @@ function expectRefusal(res: WireResponse, route: '/mcp' | '/mcp-json'): void {
   expect([400, 401], `status ${res.status}: ${res.text}`).to.include(res.status)
   expect(challenges).to.have.length(1)
   const challenge = challenges[0]!
-  // The status, the challenge and the body are one of SPEC §4's fixed triples.
+  // The status, the challenge and the body are one of §4's fixed triples.
   let expectedBody: { error: string; error_description: string }
   if (res.status === 400) {
     expect(challenge).to.equal(INVALID_REQUEST)
@@ -393,7 +393,7 @@ describe('fuzzing the bearer path (fast-check)', function () {
             body: '',
           })
           if (res.status === 200) {
-            // Only a genuine signature over claims that still satisfy SPEC §2 may pass.
+            // Only a genuine signature over claims that still satisfy §2 may pass.
             expect(genuine).to.equal(true)
             const outcome = await verifier.verifyToken(token).then(
               () => 'ok',

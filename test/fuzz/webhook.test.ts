@@ -1,6 +1,6 @@
 // Property-based fuzzing of the key-rotation webhook (fast-check, seeded, FUZZ_RUNS): arbitrary
 // timestamp and signature headers, encodings and bodies (bytes, JSON, events) sent over a real
-// socket to the router on Express 5. Properties: the status is one of SPEC §5's, never 500; every
+// socket to the router on Express 5. Properties: the status is one of §5's, never 500; every
 // refusal is one of the fixed JSON bodies; nothing unsigned or mis-signed is ever accepted or
 // refreshes anything; a correctly signed, timely, identity-encoded body within the cap is 200 when
 // it is an event and 400 when it is not; the process never crashes.
@@ -48,7 +48,7 @@ const INVALID_PAYLOAD = JSON.stringify({
   error_description: 'Invalid key-rotation payload',
 })
 
-/** Whether bytes decode (UTF-8, BOM dropped) to a JSON object (SPEC §5: a rotation or ignored). */
+/** Whether bytes decode (UTF-8, BOM dropped) to a JSON object (§5: a rotation or ignored). */
 function mayBeEvent(bytes: Buffer): boolean {
   try {
     const parsed = JSON.parse(new TextDecoder('utf-8').decode(bytes)) as unknown
@@ -95,7 +95,7 @@ const body: fc.Arbitrary<{ kind: BodyKind; bytes: Buffer }> = fc.oneof(
     kind: 'event' as const,
     bytes: Buffer.from(JSON.stringify({ ...e, type })),
   })),
-  // Not naming both kids: authentic, but no rotation — acknowledged as ignored (SPEC §5).
+  // Not naming both kids: authentic, but no rotation — acknowledged as ignored (§5).
   fc
     .tuple(
       event,
@@ -183,7 +183,7 @@ describe('fuzzing the key-rotation webhook (fast-check)', function () {
     expect(watch.crashes, 'no unhandled rejection or uncaught exception').to.deep.equal([])
   })
 
-  it('any delivery → a status of SPEC §5 with its fixed body; mis-signed never accepted; signed and timely → 200/400 by shape', async () => {
+  it('any delivery → a status of §5 with its fixed body; mis-signed never accepted; signed and timely → 200/400 by shape', async () => {
     await fc.assert(
       fc.asyncProperty(
         body,
@@ -248,7 +248,7 @@ describe('fuzzing the key-rotation webhook (fast-check)', function () {
               // Arbitrary bytes (or padding) that do not even decode to a JSON object: exactly the
               // invalid_payload refusal.
               expect([res.status, res.text]).to.deep.equal([400, INVALID_PAYLOAD])
-            // Bytes that do decode to one (never seen with these generators) need the full SPEC §5
+            // Bytes that do decode to one (never seen with these generators) need the full §5
             // field checks to decide; the general checks above still hold for them.
             else expect([200, 400]).to.include(res.status)
           }

@@ -1,4 +1,4 @@
-// SPEC §4, every row, through a real passport.authenticate() on real Express 4, Express 5 and
+// §4, every row, through a real passport.authenticate() on real Express 4, Express 5 and
 // Connect apps: exact status, exact WWW-Authenticate lines, exact body — with the default handlers
 // and with each body option of the package — and no leak of the token, kid, claims or jose text.
 import { expect } from 'chai'
@@ -276,7 +276,7 @@ function expectNoLeak(res: Response, sent: string[]): void {
   }
 }
 
-describe('SPEC §4 response matrix over HTTP', () => {
+describe('§4 response matrix over HTTP', () => {
   const logs = captureErrorLogs()
   let mock: MockAgentPress
   let down: MockAgentPress

@@ -1,4 +1,4 @@
-// createKeyRotationRouter on Express 5, Express 4 and Connect: every refusal of SPEC §5 from a
+// createKeyRotationRouter on Express 5, Express 4 and Connect: every refusal of §5 from a
 // real request (timestamp, signature, size, encoding, payload), each with the exact status and body.
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import { expect } from 'chai'
@@ -17,7 +17,7 @@ import {
 describeOnEachFramework((f) => {
   const { app, sign, post } = f
 
-  describe('every refusal of SPEC §5 from a real request', () => {
+  describe('every refusal of §5 from a real request', () => {
     it('a valid delivery → 200 {"received":true} and one refresh', async () => {
       const { url } = await app()
       const { body, headers } = sign()
@@ -228,7 +228,7 @@ describeOnEachFramework((f) => {
       ['missing id', JSON.stringify({ ...EVENT, id: undefined })],
       ['missing type', JSON.stringify({ ...EVENT, type: undefined })],
     ]
-    // SPEC §5: authentic, but not naming both kids → acknowledged as ignored; AgentPress would
+    // §5: authentic, but not naming both kids → acknowledged as ignored; AgentPress would
     // retry a 400 five times for nothing.
     for (const [label, raw] of [
       ['missing retiredKid', JSON.stringify({ ...EVENT, retiredKid: undefined })],

@@ -45,7 +45,7 @@ async function answer(url: string, token: string | undefined): Promise<Answer> {
   }
 }
 
-// A token for every reason of SPEC §4, from the mock's own keys.
+// A token for every reason of §4, from the mock's own keys.
 function badTokens(mock: MockAgentPress): Record<string, string> {
   const now = Math.floor(Date.now() / 1000)
   const good = mock.signToken()
@@ -144,7 +144,7 @@ describe('passport-agentpress-partner/mcp: partnerTokenVerifier() in requireBear
         await Promise.all([app.close(), fresh.close(), freshMock.close()])
       })
 
-      it('every refusal reason of SPEC §4 → 401 invalid_token with its fixed description, never 500', async () => {
+      it('every refusal reason of §4 → 401 invalid_token with its fixed description, never 500', async () => {
         const tokens = badTokens(mock)
         expect(Object.keys(tokens)).to.deep.equal([...PARTNER_TOKEN_ERROR_REASONS])
         const direct = new PartnerTokenVerifier({

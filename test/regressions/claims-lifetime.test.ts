@@ -1,12 +1,12 @@
-// SPEC §2 only makes `exp - iat` above maxTokenLifetimeSec `missing_claim`; `exp <= now - tolerance`
+// §2 only makes `exp - iat` above maxTokenLifetimeSec `missing_claim`; `exp <= now - tolerance`
 // is `expired` and `iat > now + tolerance` is `not_yet_valid`. lib/core/claims.ts once also refused a
 // lifetime <= 0 (exp == iat, or exp slightly before iat inside the tolerance) as `missing_claim`,
-// a rule the SPEC does not contain; it is gone.
+// a rule the wire contract does not contain; it is gone.
 import { expect } from 'chai'
 import { PartnerTokenError, PartnerTokenVerifier } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 
-describe('regression: claims lifetime rule vs SPEC §2', () => {
+describe('regression: claims lifetime rule vs §2', () => {
   let mock: MockAgentPress
   const now = Date.UTC(2026, 10, 21, 12, 0, 0)
   const clock = () => now

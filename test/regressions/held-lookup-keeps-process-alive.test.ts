@@ -1,4 +1,4 @@
-// An unknown kid is held until a JWKS fetch that starts after it (SPEC §3: a rotated key must not
+// An unknown kid is held until a JWKS fetch that starts after it (§3: a rotated key must not
 // fail). That wait is a pending verification: in a process with nothing else keeping the event
 // loop alive (a script awaiting verifyToken), it must still settle — before the fix its timer was
 // unref'd, and Node exited with code 13 ("unsettled top-level await") and no answer at all.

@@ -1,4 +1,4 @@
-// SPEC §3: "A cache past its max age whose refresh fails keeps serving its keys for a bounded stale
+// §3: "A cache past its max age whose refresh fails keeps serving its keys for a bounded stale
 // window". A cache past its max age whose refresh *succeeds* must not keep accepting a key the
 // issuer has withdrawn. An earlier lib/core/jwks.ts returned the stale key *before* the refresh had
 // even run (stale-while-revalidate), so a withdrawn (e.g. emergency-rotated) key is still accepted

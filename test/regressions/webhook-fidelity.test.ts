@@ -1,4 +1,4 @@
-// Issue 12, webhook fidelity (SPEC §5): a `whsec_<base64>` secret is tried both ways (UTF-8 of the
+// Issue 12, webhook fidelity (§5): a `whsec_<base64>` secret is tried both ways (UTF-8 of the
 // whole string, and the base64-decoded rest as Svix does), and signatures may be `sha256=<hex>` or
 // `v1,<base64>`. Every combination is verified end to end through the router on Express 4,
 // Express 5 and Connect; a signature made with any other key is still refused. On the code before

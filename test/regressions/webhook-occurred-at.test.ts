@@ -1,4 +1,4 @@
-// SPEC §5: "`occurredAt` optional ISO-8601 string". An earlier version accepted only the RFC 3339
+// §5: "`occurredAt` optional ISO-8601 string". An earlier version accepted only the RFC 3339
 // profile, so an authentic rotation with another ISO-8601 spelling was refused with 400
 // invalid_payload (AgentPress then retries 5 times and the rotation is never applied).
 import { expect } from 'chai'

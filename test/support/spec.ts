@@ -1,4 +1,4 @@
-// SPEC §4's fixed descriptions, written out from the spec rather than read from the library's
+// §4's fixed descriptions, written out from the spec rather than read from the library's
 // table, so tests check the library against the contract and not against itself.
 export const SPEC_DESCRIPTIONS = {
   malformed: 'Malformed token',

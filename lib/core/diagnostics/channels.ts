@@ -14,7 +14,14 @@
  * log. The issuer is always the one configured on the verifier, never the `iss` a token claims.
  */
 import type { AuthErrorReason, PartnerTokenErrorReason } from '../refusals/reasons.js'
-import type { JwksFetchErrorReason } from '../jwks/fetch.js'
+
+/**
+ * Why one JWKS fetch failed (`JwksFetchError.reason`, and the `reason` of a failed
+ * `jwks:fetch:end`). Defined here, below the JWKS wing that raises it, so the channel messages can
+ * name it.
+ */
+export type JwksFetchErrorReason =
+  'network' | 'timeout' | 'http_status' | 'redirect' | 'too_large' | 'invalid_json' | 'invalid_jwks'
 
 /**
  * The channel names. Subscribe with `diagnostics_channel.subscribe(name, listener)`.
@@ -81,7 +88,7 @@ export interface RequestDecisionMessage {
    * `unavailable`: the JWKS could not answer (503); `error`: a server error (e.g. `verify` threw).
    */
   readonly outcome: 'accepted' | 'refused' | 'unavailable' | 'error'
-  /** The reason of a refusal (any of SPEC §4's, e.g. `insufficient_scope`), else `null`. */
+  /** The reason of a refusal (any of §4's, e.g. `insufficient_scope`), else `null`. */
   readonly reason: AuthErrorReason | null
   /** The status the refusal is answered with (from the table); `null` when accepted; 500 on error. */
   readonly status: number | null

@@ -8,9 +8,9 @@
 import { channel } from 'node:diagnostics_channel'
 import { performance } from 'node:perf_hooks'
 import { AUTH_ERRORS, type AuthErrorReason } from '../refusals/reasons.js'
-import type { JwksFetchErrorReason } from '../jwks/fetch.js'
 import { DIAGNOSTICS_CHANNELS } from './channels.js'
 import type * as M from './channels.js'
+import type { JwksFetchErrorReason } from './channels.js'
 
 const requestDecision = channel(DIAGNOSTICS_CHANNELS.requestDecision)
 const jwksFetchStart = channel(DIAGNOSTICS_CHANNELS.jwksFetchStart)

@@ -1,5 +1,5 @@
 /**
- * A per-verifier JWKS cache (SPEC §3): single-flight conditional fetches, unknown kids answered
+ * A per-verifier JWKS cache (§3): single-flight conditional fetches, unknown kids answered
  * only by a fetch that started after they arrived (rate-limited to one per `jwksCooldownMs`),
  * stale-if-error within a bounded window, explicit revocation. Every interval is measured on the
  * monotonic clock; the wall clock is never read here.
@@ -10,12 +10,22 @@
  */
 import type { KeyObject } from 'node:crypto'
 import { JwksUnavailableError, PartnerTokenError } from '../refusals/errors.js'
-import { coldFetchState, startFetch, type JwksFetchHooks, type JwksFetchState } from './fetches.js'
-import { publishJwksRevocation, publishJwksState } from '../diagnostics/publish.js'
-import { MAX_HELD_LOOKUPS, NextFetchSlot } from './held-lookups.js'
 import { jwksStatusOf, type JwksStatus } from './readiness.js'
 import { JWKS_RETRY_AFTER_SECONDS } from '../refusals/reasons.js'
-import type { NormalizedVerifierOptions } from '../verifier/options.js'
+import {
+  buildKeyMap,
+  fetchJwks,
+  JwksFetchError,
+  type JwksOptions,
+  type JwksValidators,
+  type KeyMap,
+} from './fetch.js'
+import {
+  publishJwksFetchEnd,
+  publishJwksFetchStart,
+  publishJwksRevocation,
+  publishJwksState,
+} from '../diagnostics/publish.js'
 
 /**
  * Most revoked kids remembered while the issuer no longer publishes them. A kid the current
@@ -28,7 +38,7 @@ export const MAX_REVOKED = 1024
 
 /** The verifier options the cache reads. @internal */
 export type JwksCacheOptions = Pick<
-  NormalizedVerifierOptions,
+  JwksOptions,
   | 'issuer'
   | 'jwksUrl'
   | 'jwksAgent'
@@ -102,7 +112,7 @@ export class JwksCache {
       return this.#resolve(kid, arrival)
     }
     // Cold, or past max age: the refresh decides (a withdrawn key must stop working as soon as the
-    // issuer says so); cached keys answer only if that refresh fails (SPEC §3 stale-if-error).
+    // issuer says so); cached keys answer only if that refresh fails (§3 stale-if-error).
     if (fetches.inflight === undefined && this.#pauseOver()) this.#fetch().catch(ignore)
     return this.#resolve(kid, arrival)
   }
@@ -244,5 +254,178 @@ export class JwksCache {
 
   #fetch(forced = false): Promise<void> {
     return startFetch(this.#fetches, this.#options, forced, this.#fetchHooks)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The conditional JWKS fetches of one cache and what they leave behind: single flight, the
+// sequence number of each fetch, the last good key map with its ETag / Last-Modified, and the last
+// failure (which pauses automatic fetches and is the 503's cause). Intervals are monotonic; the
+// wall-clock moments are kept for the readiness status only.
+
+/** The verifier options a fetch reads. @internal */
+export type JwksFetchOptions = Pick<
+  JwksOptions,
+  'issuer' | 'jwksUrl' | 'jwksAgent' | 'jwksTimeoutMs' | 'onJwksError' | 'clock'
+>
+
+/**
+ * What the fetches of one cache left (times are monotonic milliseconds).
+ *
+ * @internal
+ */
+export interface JwksFetchState {
+  /** The last good key map (`undefined`: cold). */
+  keys: KeyMap | undefined
+  /** When `keys` was last confirmed. */
+  fetchedAt: number
+  /** Its ETag / Last-Modified, for the next conditional fetch. */
+  validators: JwksValidators | undefined
+  /** How many fetches have started (each fetch's sequence number). */
+  started: number
+  /** The one running fetch (single flight). */
+  inflight: Promise<void> | undefined
+  /** The sequence number of the last fetch that finished: its outcome is what `keys` / `lastError` say. */
+  settledSeq: number
+  /** The last fetch, when it failed: when, and why. */
+  failedAt: number
+  lastError: JwksFetchError | undefined
+  /** The same moments on the wall clock, for the readiness status only. */
+  readonly wall: { fetchedAt: number; lastAttemptAt: number | undefined; failedAt: number }
+}
+
+/** A cold cache's state. @internal */
+export function coldFetchState(): JwksFetchState {
+  return {
+    keys: undefined,
+    fetchedAt: 0,
+    validators: undefined,
+    started: 0,
+    inflight: undefined,
+    settledSeq: 0,
+    failedAt: -Infinity,
+    lastError: undefined,
+    wall: { fetchedAt: 0, lastAttemptAt: undefined, failedAt: 0 },
+  }
+}
+
+/** What a fetch tells its cache. @internal */
+export interface JwksFetchHooks {
+  /** The monotonic clock. */
+  readonly now: () => number
+  /** A fetch has started (and is `inflight`). */
+  readonly started: () => void
+  /** A fetch has settled, and the state says how. */
+  readonly settled: () => void
+}
+
+/**
+ * Starts a fetch, or returns the running one. A failure rejects with a `JwksFetchError` (after
+ * `onJwksError`); the state is updated before the promise settles.
+ *
+ * @internal
+ */
+export function startFetch(
+  state: JwksFetchState,
+  options: JwksFetchOptions,
+  forced: boolean,
+  hooks: JwksFetchHooks,
+): Promise<void> {
+  if (state.inflight !== undefined) return state.inflight
+  const seq = ++state.started
+  const { issuer, jwksUrl, jwksTimeoutMs, jwksAgent } = options
+  state.wall.lastAttemptAt = options.clock()
+  const started = publishJwksFetchStart(issuer, jwksUrl, forced)
+  const validators = state.keys === undefined ? undefined : state.validators
+  const run = fetchJwks(jwksUrl, jwksTimeoutMs, validators, jwksAgent).then((result) => {
+    if (result.status === 'ok') {
+      // Revoked kids stay in the map (lookups check the revocation set first), so the cache
+      // knows which revoked kids are still published.
+      state.keys = buildKeyMap(result.document, jwksUrl, new Set())
+      state.validators = result.validators
+    }
+    state.fetchedAt = hooks.now()
+    state.wall.fetchedAt = options.clock()
+    state.lastError = undefined
+    state.failedAt = -Infinity
+    publishJwksFetchEnd(started, issuer, jwksUrl, { keyCount: state.keys!.size })
+    hooks.settled()
+  })
+  const settled = run
+    .catch((error: unknown) => {
+      const failure =
+        error instanceof JwksFetchError
+          ? error
+          : new JwksFetchError('network', 'JWKS fetch failed', jwksUrl, { cause: error })
+      state.lastError = failure
+      state.failedAt = hooks.now()
+      state.wall.failedAt = options.clock()
+      publishJwksFetchEnd(started, issuer, jwksUrl, failure)
+      hooks.settled()
+      try {
+        options.onJwksError?.(failure)
+      } catch {
+        // a throwing hook must not turn an outage into a crash
+      }
+      throw failure
+    })
+    .finally(() => {
+      state.settledSeq = seq
+      if (state.inflight === settled) state.inflight = undefined
+    })
+  state.inflight = settled
+  hooks.started()
+  return settled
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unknown-kid lookups held back until the next allowed fetch: an unknown kid is answered only by
+// a fetch that started after the lookup arrived, so when the cooldown forbids one now the lookup
+// waits for it (bounded in number, see {@link MAX_HELD_LOOKUPS}).
+
+/**
+ * Most unknown-kid lookups that may wait at once for the next allowed refetch. Past it a lookup is
+ * answered 503 (`jwks_unavailable`, Retry-After), never 401: it could carry a key rotated in a
+ * moment ago.
+ *
+ * @internal
+ */
+export const MAX_HELD_LOOKUPS = 10_000
+
+/**
+ * The one wake-up every held lookup waits on.
+ *
+ * @internal
+ */
+export class NextFetchSlot {
+  #slot: { promise: Promise<void>; wake: () => void; timer: NodeJS.Timeout } | undefined
+
+  /**
+   * Resolves when the next unknown-kid fetch starts: after `delayMs` (the time the cooldown
+   * allows; `due` runs first, to start that fetch), or earlier on {@link wake}, when any other
+   * fetch starts first. Every lookup held meanwhile shares the one timer.
+   */
+  next(delayMs: () => number, due: () => void): Promise<void> {
+    if (this.#slot === undefined) {
+      let wake!: () => void
+      const promise = new Promise<void>((resolve) => (wake = resolve))
+      const timer = setTimeout(() => {
+        due()
+        this.wake()
+      }, delayMs())
+      // Not unref'd: a held lookup is a pending verification, which must settle rather than let
+      // the process exit with its promise unsettled (as a script awaiting verifyToken would).
+      this.#slot = { promise, wake, timer }
+    }
+    return this.#slot.promise
+  }
+
+  /** Releases the held lookups: a fetch has started that serves them. */
+  wake(): void {
+    const slot = this.#slot
+    if (slot === undefined) return
+    this.#slot = undefined
+    clearTimeout(slot.timer)
+    slot.wake()
   }
 }

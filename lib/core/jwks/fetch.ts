@@ -1,14 +1,15 @@
 /**
- * One JWKS fetch (SPEC §3): `GET`, never following redirects, bounded in time (connect to last
+ * One JWKS fetch (§3): `GET`, never following redirects, bounded in time (connect to last
  * byte) and in size (enforced while streaming), and the document turned into candidate keys.
  */
 import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { KeyObject } from 'node:crypto'
 import { importEd25519Jwk } from '../token/ed25519.js'
+import type { JwksFetchErrorReason } from '../diagnostics/channels.js'
 
 /**
- * Largest JWKS response accepted, in bytes (SPEC §3: 64 KiB).
+ * Largest JWKS response accepted, in bytes (§3: 64 KiB).
  *
  * @internal
  */
@@ -25,9 +26,26 @@ export const MAX_JWKS_BYTES = 64 * 1024
  * }
  * ```
  */
-export type JwksFetchErrorReason =
-  'network' | 'timeout' | 'http_status' | 'redirect' | 'too_large' | 'invalid_json' | 'invalid_jwks'
+export type { JwksFetchErrorReason }
 
+/**
+ * The verifier options the JWKS wing reads. The verifier's normalised options extend it (the
+ * verifier sits above this wing and conforms to its needs, never the other way round).
+ *
+ * @internal
+ */
+export interface JwksOptions {
+  readonly issuer: string
+  readonly jwksUrl: string
+  readonly jwksAgent: Agent | undefined
+  readonly jwksTimeoutMs: number
+  readonly jwksCacheMaxAgeMs: number
+  readonly jwksCooldownMs: number
+  readonly jwksStaleMaxMs: number
+  readonly onJwksError: ((error: JwksFetchError) => void) | undefined
+  readonly clock: () => number
+  readonly monotonicClock: () => number
+}
 /**
  * One failed JWKS fetch. Its message never contains response bytes.
  *
@@ -68,7 +86,7 @@ export type KeyMap = Map<string, KeyObject | null>
 
 /**
  * The validators of the last good response, sent back as `If-None-Match` / `If-Modified-Since` so a
- * refetch of an unchanged key set costs the issuer a 304 (SPEC §3).
+ * refetch of an unchanged key set costs the issuer a 304 (§3).
  *
  * @internal
  */
@@ -205,7 +223,7 @@ export function fetchJwks(
 }
 
 /**
- * Turns a JWKS document into the candidate keys (SPEC §3). A document that is not
+ * Turns a JWKS document into the candidate keys (§3). A document that is not
  * `{ "keys": [...] }` is a failed fetch, not an empty key set.
  *
  * @internal
@@ -219,7 +237,7 @@ export function buildKeyMap(document: unknown, url: string, revoked: ReadonlySet
   for (const jwk of keys) {
     const imported = importEd25519Jwk(jwk)
     if (typeof imported === 'string' || revoked.has(imported.kid)) continue
-    // A kid two keys share is ambiguous: treat it as unknown rather than guess (SPEC §3).
+    // A kid two keys share is ambiguous: treat it as unknown rather than guess (§3).
     map.set(imported.kid, map.has(imported.kid) ? null : imported.key)
   }
   return map

@@ -3,8 +3,7 @@
  * fetches every configured JWKS at boot. Framework-free; the HTTP handler is `readinessHandler`.
  */
 import type { JwksState } from '../diagnostics/channels.js'
-import type { JwksFetchError, JwksFetchErrorReason, KeyMap } from './fetch.js'
-import type { NormalizedVerifierOptions } from '../verifier/options.js'
+import type { JwksFetchError, JwksFetchErrorReason, JwksOptions, KeyMap } from './fetch.js'
 
 /**
  * One issuer's key set, as a readiness endpoint reports it. Times are ms since the epoch (the
@@ -67,10 +66,7 @@ export interface CacheSnapshot {
 
 /** @internal */
 export function jwksStatusOf(
-  options: Pick<
-    NormalizedVerifierOptions,
-    'issuer' | 'clock' | 'jwksCacheMaxAgeMs' | 'jwksStaleMaxMs'
-  >,
+  options: Pick<JwksOptions, 'issuer' | 'clock' | 'jwksCacheMaxAgeMs' | 'jwksStaleMaxMs'>,
   cache: CacheSnapshot,
 ): JwksStatus {
   let keyCount = 0

@@ -1,5 +1,5 @@
 /**
- * What a verified key-rotation event does (SPEC §5): replay memory (24 h, bounded, least recently
+ * What a verified key-rotation event does (§5): replay memory (24 h, bounded, least recently
  * seen evicted), issuer targeting, emergency revocation before any await, the JWKS refresh under a
  * deadline, and the `onRotation` hook. Framework-free: the router renders the outcome.
  */
@@ -8,7 +8,7 @@ import { AUTH_ERRORS } from '../refusals/reasons.js'
 import type { TokenVerifier } from '../verifier/verifier.js'
 import type { RotationFleet, SignedDelivery } from './fleet.js'
 
-/** How long a processed id is remembered: the key overlap window of SPEC §3 (24 h). */
+/** How long a processed id is remembered: the key overlap window of §3 (24 h). */
 const REMEMBER_MS = 24 * 60 * 60 * 1000
 
 /** The answer to one delivery. @internal */
@@ -135,7 +135,7 @@ export function createRotationDeliveries(
     let failed = false
     if (event.emergency === true) {
       // Revoke before any await: the retired key is refused from this instant, even if the
-      // refetch below fails or stalls (SPEC §5).
+      // refetch below fails or stalls (§5).
       for (const target of targets) {
         try {
           target.revokeKid?.(event.retiredKid)

@@ -1,11 +1,11 @@
 /**
- * The refusals of the key-rotation webhook (SPEC §5): reason → status and fixed description, the
+ * The refusals of the key-rotation webhook (§5): reason → status and fixed description, the
  * error verification throws, and the two refusals only the HTTP receiver makes (405, 408).
  */
 import { trimStack } from '../refusals/errors.js'
 
 /**
- * The stable reasons a key-rotation delivery is refused with (SPEC §5).
+ * The stable reasons a key-rotation delivery is refused with (§5).
  *
  * @example
  * ```ts
@@ -28,14 +28,14 @@ export type KeyRotationVerifyErrorReason =
  * One row of {@link KEY_ROTATION_ERRORS}.
  */
 export interface KeyRotationErrorEntry {
-  /** HTTP status of the response (SPEC §5 table). */
+  /** HTTP status of the response (§5 table). */
   readonly status: 400 | 401 | 413 | 415 | 500
   /** Fixed description: the error's message and the `error_description` of the JSON body. */
   readonly description: string
 }
 
 /**
- * Largest accepted body, in bytes (SPEC §5: 8 KB, public).
+ * Largest accepted body, in bytes (§5: 8 KB, public).
  *
  * @internal
  */
@@ -73,7 +73,7 @@ export const KEY_ROTATION_ERRORS: Readonly<
 })
 
 /**
- * The nine reasons, in the order of SPEC §5.
+ * The nine reasons, in the order of §5.
  *
  * @internal
  */
@@ -81,7 +81,7 @@ export const KEY_ROTATION_VERIFY_ERROR_REASONS: readonly KeyRotationVerifyErrorR
   Object.freeze(Object.keys(KEY_ROTATION_ERRORS) as KeyRotationVerifyErrorReason[])
 
 /**
- * A key-rotation delivery was refused. `reason` is one of SPEC §5's; `status`/`statusCode` and
+ * A key-rotation delivery was refused. `reason` is one of §5's; `status`/`statusCode` and
  * `expose` follow the `http-errors` convention so `finalhandler` renders the right status. The
  * message is the fixed description of {@link KEY_ROTATION_ERRORS}; details, if any, are in `cause`.
  *
@@ -98,7 +98,7 @@ export class KeyRotationVerifyError extends Error {
   override readonly name = 'KeyRotationVerifyError'
   /** Stable machine-readable reason. */
   readonly reason: KeyRotationVerifyErrorReason
-  /** HTTP status (SPEC §5 table). */
+  /** HTTP status (§5 table). */
   readonly status: KeyRotationErrorEntry['status']
   /** Same as `status`, for handlers that read `statusCode`. */
   readonly statusCode: KeyRotationErrorEntry['status']
@@ -120,7 +120,7 @@ export class KeyRotationVerifyError extends Error {
   }
 }
 
-/** A refusal of the HTTP receiver outside SPEC §5's verification reasons. @internal */
+/** A refusal of the HTTP receiver outside §5's verification reasons. @internal */
 export type KeyRotationRouterReason =
   KeyRotationVerifyErrorReason | 'method_not_allowed' | 'request_timeout'
 

@@ -1,11 +1,11 @@
 /**
- * The key-rotation event (SPEC §5) and the parse of an authenticated body into it: a rotation, or
+ * The key-rotation event (§5) and the parse of an authenticated body into it: a rotation, or
  * an authentic body that names no rotation and is acknowledged as ignored.
  */
 import { KeyRotationVerifyError } from './errors.js'
 
 /**
- * A verified `signing_key_rotation` webhook event (SPEC §5). Extra body fields are dropped.
+ * A verified `signing_key_rotation` webhook event (§5). Extra body fields are dropped.
  *
  * @example
  * ```ts
@@ -111,7 +111,7 @@ export function parseEvent(body: Uint8Array): KeyRotationEvent | IgnoredWebhookE
     throw invalidPayload('occurredAt must be a string when present')
   }
   // Copy only the known fields: a `jwksUrl`, `keys` or anything else in the body is dropped here
-  // and can never reach a fetch (SPEC §5: no URL or key material is taken from the body).
+  // and can never reach a fetch (§5: no URL or key material is taken from the body).
   const event: {
     -readonly [K in keyof KeyRotationEvent]: KeyRotationEvent[K]
   } = {

@@ -1,5 +1,5 @@
 /**
- * The two signature headers of a key-rotation delivery (SPEC §5), read before any HMAC: the
+ * The two signature headers of a key-rotation delivery (§5), read before any HMAC: the
  * signature entries, each format-checked, and the timestamp and its window.
  */
 import { KeyRotationVerifyError } from './errors.js'
@@ -7,7 +7,7 @@ import { KeyRotationVerifyError } from './errors.js'
 /** Request headers as a delivery gives them; names in any case. @internal */
 export type DeliveryHeaders = Readonly<Record<string, string | readonly string[] | undefined>>
 
-// Most signature entries one header may carry; more is refused before any HMAC (SPEC §5).
+// Most signature entries one header may carry; more is refused before any HMAC (§5).
 const MAX_SIGNATURES = 8
 // Header names, lower-case as Node delivers them.
 export const TIMESTAMP_HEADER = 'x-agentpress-timestamp'
@@ -27,7 +27,7 @@ export function header(headers: DeliveryHeaders, name: string): string | undefin
   return found
 }
 
-// `sha256=<hex>`, `v1=<hex>` or bare hex; lower-case only, so each MAC has one spelling (SPEC §5).
+// `sha256=<hex>`, `v1=<hex>` or bare hex; lower-case only, so each MAC has one spelling (§5).
 const HEX_ENTRY = /^(?:sha256=|v1=)?([0-9a-f]{64})$/
 // `v1,<base64>` (Standard Webhooks / Svix): exactly the 44 characters of a padded 32-byte MAC.
 const BASE64_ENTRY = /^v1,([A-Za-z0-9+/]{43}=)$/
@@ -73,7 +73,7 @@ export function parseSignatures(value: string): Buffer[] {
 
 /** Checks the timestamp header: digits only, within ±`toleranceSec` of the clock. @internal */
 export function parseTimestamp(value: string, toleranceSec: number, nowMs: number): void {
-  // Digits only [SPEC §5, ours]: no sign, no decimals, no exponent, no hex, no spaces, which
+  // Digits only [§5, ours]: no sign, no decimals, no exponent, no hex, no spaces, which
   // Number() and parseInt() would otherwise accept in some form.
   if (!/^[0-9]{1,16}$/.test(value)) throw new KeyRotationVerifyError('invalid_timestamp')
   const timestamp = Number(value)

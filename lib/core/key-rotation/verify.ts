@@ -1,5 +1,5 @@
 /**
- * Verification of the `signing_key_rotation` webhook (SPEC §5): the HMAC-SHA256 signature over
+ * Verification of the `signing_key_rotation` webhook (§5): the HMAC-SHA256 signature over
  * `<timestamp>.<raw body>`, the ±300 s timestamp window and the shape of the event.
  *
  * Framework-free: it takes the raw bytes and a plain header object. The HTTP adapter that reads the
@@ -17,14 +17,14 @@ import {
 } from './signature.js'
 
 /**
- * Default timestamp window, in seconds, applied in both directions (SPEC §5, public).
+ * Default timestamp window, in seconds, applied in both directions (§5, public).
  *
  * @internal
  */
 export const KEY_ROTATION_TOLERANCE_SEC = 300
 
 /**
- * Validates and normalises `webhookSecret` (SPEC §5: a configuration error at construction when a
+ * Validates and normalises `webhookSecret` (§5: a configuration error at construction when a
  * secret is empty, shorter than 16 characters or has leading/trailing whitespace — whitespace
  * usually means a copy-paste or `.env` accident that would make every signature fail silently).
  *
@@ -93,7 +93,7 @@ export interface VerifyKeyRotationOptions {
 const BASE64_SECRET = /^whsec_((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)$/
 
 /**
- * The HMAC keys of one secret (SPEC §5): the UTF-8 bytes of the whole string, and, for a
+ * The HMAC keys of one secret (§5): the UTF-8 bytes of the whole string, and, for a
  * `whsec_` secret whose rest is valid base64, the decoded rest (as Svix derives it).
  *
  * @internal
@@ -110,7 +110,7 @@ export function webhookKeys(secret: string): Buffer[] {
 }
 
 /**
- * Verifies one key-rotation delivery and returns its event (SPEC §5).
+ * Verifies one key-rotation delivery and returns its event (§5).
  *
  * Order of checks: body size → signature header present → timestamp present, digits only and
  * within ±`toleranceSec` → HMAC-SHA256 of `<timestamp>.<raw body>` under any key of any secret

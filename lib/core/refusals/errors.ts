@@ -93,7 +93,7 @@ export function trimStack(error: Error): void {
 }
 
 /**
- * A partner token was refused. `reason` is one of the ten stable reasons of SPEC §4; the status is
+ * A partner token was refused. `reason` is one of the ten stable reasons of §4; the status is
  * always 401 with an `invalid_token` challenge.
  *
  * @example

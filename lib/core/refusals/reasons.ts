@@ -1,10 +1,10 @@
 /**
- * The refusal table (SPEC §4): every reason → HTTP status, RFC 6750 error code and fixed
+ * The refusal table (§4): every reason → HTTP status, RFC 6750 error code and fixed
  * description. Descriptions are fixed text: never an internal message, a claim value or a kid.
  */
 
 /**
- * The eleven stable reasons a partner token is refused with (SPEC §4); `token_replayed` only when
+ * The eleven stable reasons a partner token is refused with (§4); `token_replayed` only when
  * replay rejection is enabled (the verifier's `replay` option).
  *
  * @example
@@ -27,7 +27,7 @@ export type PartnerTokenErrorReason =
   | 'token_replayed'
 
 /**
- * Outcomes of the HTTP layer that are not token failures (SPEC §4, second table).
+ * Outcomes of the HTTP layer that are not token failures (§4, second table).
  *
  * @example
  * ```ts
@@ -67,7 +67,7 @@ export interface AuthErrorEntry {
     'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'user_not_provisioned' | undefined
   /** The fixed `error_description` (also the message of the error object). */
   readonly description: string
-  /** `public`: AgentPress's documented name; `ours`: defined by this package (SPEC.md). */
+  /** `public`: AgentPress's documented name; `ours`: defined by this package (docs/wire-contract.md). */
   readonly origin: 'public' | 'ours'
 }
 
@@ -109,7 +109,7 @@ export const AUTH_ERRORS: Readonly<Record<AuthErrorReason, AuthErrorEntry>> = Ob
 })
 
 /**
- * The eleven token reasons, in the order of SPEC §4.
+ * The eleven token reasons, in the order of §4.
  *
  * @internal
  */
@@ -128,7 +128,7 @@ export const PARTNER_TOKEN_ERROR_REASONS: readonly PartnerTokenErrorReason[] = O
 ])
 
 /**
- * `Retry-After` seconds sent with a 503 when the JWKS cannot be reached (SPEC §4).
+ * `Retry-After` seconds sent with a 503 when the JWKS cannot be reached (§4).
  *
  * @internal
  */

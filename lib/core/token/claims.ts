@@ -1,5 +1,5 @@
 /**
- * The claim rules of SPEC §2, applied after the signature has verified. Everything is required and
+ * The claim rules of §2, applied after the signature has verified. Everything is required and
  * typed exactly: jose alone would accept a missing `exp`, `exp: 1e400` (Infinity) and an `iat` far
  * in the future (ATTACKS.md), so none of that is delegated.
  */
@@ -7,7 +7,7 @@ import { PartnerTokenError } from '../refusals/errors.js'
 import { SCOPE_CLAIM } from './scope.js'
 
 /**
- * The verified claims of a partner token (SPEC §2). Unknown extra claims are kept as they were.
+ * The verified claims of a partner token (§2). Unknown extra claims are kept as they were.
  *
  * @example
  * ```ts
@@ -100,8 +100,8 @@ export function checkClaims(
   if (exp <= nowSec - tolerance) throw new PartnerTokenError('expired')
   if (iat > nowSec + tolerance) throw new PartnerTokenError('not_yet_valid')
   if (nbf !== undefined && nbf > nowSec + tolerance) throw new PartnerTokenError('not_yet_valid')
-  // A token living longer than allowed is not one AgentPress mints (SPEC §2: ten times the TTL).
-  // A zero or negative lifetime is not refused here: SPEC does not, and `exp`/`iat` above already
+  // A token living longer than allowed is not one AgentPress mints (§2: ten times the TTL).
+  // A zero or negative lifetime is not refused here: the wire contract does not, and `exp`/`iat` above already
   // bound such a token to the clock tolerance.
   if (exp - iat > expect.maxTokenLifetimeSec) throw missing()
 

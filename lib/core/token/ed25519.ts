@@ -13,7 +13,7 @@ import { isCanonicalBase64url } from './token.js'
 const P = (1n << 255n) - 19n
 
 // The y-coordinates (mod p) of the eight small-order points (RFC 8032 §5.1; list in
-// shared/vectors/SOURCE.md): identity (y=1), order 2 (y=-1), order 4 (y=0), order 8 (two values).
+// test/vectors/SOURCE.md): identity (y=1), order 2 (y=-1), order 4 (y=0), order 8 (two values).
 // With any of them as a public key, R = the point's encoding and S = 0 verify for every message.
 const SMALL_ORDER_Y = new Set<bigint>([
   0n,
@@ -56,7 +56,7 @@ export type KeyRejection =
   | 'small_order'
 
 /**
- * Turns one JWKS entry into a verification key, or says why it is not a candidate (SPEC §3):
+ * Turns one JWKS entry into a verification key, or says why it is not a candidate (§3):
  * `kty: OKP`, `crv: Ed25519`, `use` absent or `sig`, `alg` absent or `EdDSA`, no private `d`,
  * `x` a canonical base64url encoding of 32 bytes that is not a small-order point.
  *

@@ -1,11 +1,11 @@
 /**
- * The compact-JWS grammar a partner token must satisfy before any cryptography (SPEC §2,
+ * The compact-JWS grammar a partner token must satisfy before any cryptography (§2,
  * RFC 8725 §3.x): bounded size, exactly three canonical base64url segments, JSON-object header and
  * payload, `alg` pinned to EdDSA, no `crit`, a non-empty `kid`.
  */
 import { PartnerTokenError } from '../refusals/errors.js'
 
-/** Largest accepted token, in characters (SPEC §2: 8 KiB). */
+/** Largest accepted token, in characters (§2: 8 KiB). */
 const MAX_TOKEN_LENGTH = 8192
 
 /**
@@ -83,7 +83,7 @@ function malformed(): PartnerTokenError {
 }
 
 /**
- * Splits and decodes a compact JWS, enforcing SPEC §2's structural rules in order:
+ * Splits and decodes a compact JWS, enforcing §2's structural rules in order:
  * size and shape → `malformed`; `alg` other than `EdDSA` → `alg_not_allowed`; `crit` → `malformed`;
  * `kid` absent, empty or not a string → `kid_missing_or_unknown`.
  *

@@ -1,5 +1,5 @@
 /**
- * AgentPress's issuer URLs (SPEC §1): one per org and environment, with the JWKS beside it.
+ * AgentPress's issuer URLs (§1): one per org and environment, with the JWKS beside it.
  */
 
 /**

@@ -1,6 +1,6 @@
 /**
  * Several trust relationships behind one verifier: the token's unverified `iss` picks the
- * verifier of its issuer by exact match (SPEC §1). An unlisted issuer never reaches a verifier, so
+ * verifier of its issuer by exact match (§1). An unlisted issuer never reaches a verifier, so
  * it costs no key lookup and no fetch.
  */
 import { PartnerTokenError } from '../refusals/errors.js'
@@ -48,7 +48,7 @@ export class MultiIssuerVerifier implements TokenVerifier {
   }
 
   /**
-   * The structural checks run first, so the reason follows SPEC §2's order and matches what a
+   * The structural checks run first, so the reason follows §2's order and matches what a
    * single verifier reports; a missing `iss` is `missing_claim`, an unlisted one `issuer_mismatch`.
    */
   async verifyToken(token: string): Promise<PartnerTokenClaims> {

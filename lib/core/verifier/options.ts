@@ -4,7 +4,7 @@
  */
 import type { Agent } from 'node:http'
 import { parseDurationSec } from './duration.js'
-import type { JwksFetchError } from '../jwks/fetch.js'
+import type { JwksFetchError, JwksOptions } from '../jwks/fetch.js'
 import { checkReplayStore, type ReplayStore } from './replay.js'
 import {
   MAX_TIMER_MS,
@@ -82,22 +82,12 @@ export interface PartnerTokenVerifierOptions {
 }
 
 /** The options after validation, with every default applied (`PartnerTokenVerifier#options`). */
-export interface NormalizedVerifierOptions {
-  readonly issuer: string
+export interface NormalizedVerifierOptions extends JwksOptions {
   readonly audience: string
   readonly expectedExtProvider: string
-  readonly jwksUrl: string
   readonly clockToleranceSec: number
-  readonly jwksCacheMaxAgeMs: number
-  readonly jwksCooldownMs: number
-  readonly jwksTimeoutMs: number
-  readonly jwksStaleMaxMs: number
   readonly maxTokenLifetimeSec: number
-  readonly onJwksError: ((error: JwksFetchError) => void) | undefined
   readonly replay: ReplayStore | undefined
-  readonly jwksAgent: Agent | undefined
-  readonly clock: () => number
-  readonly monotonicClock: () => number
 }
 
 /** Default `maxTokenLifetimeSec`: the largest `exp - iat` a verifier accepts. @internal */
@@ -177,7 +167,7 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
 
   let jwksUrl: string
   if (options.jwksUrl === undefined) {
-    // SPEC §1: the JWKS is always at <issuer>/.well-known/jwks.json.
+    // §1: the JWKS is always at <issuer>/.well-known/jwks.json.
     jwksUrl = secureUrl(
       `${issuer}/.well-known/jwks.json`,
       'options.jwksUrl (derived from options.issuer)',

@@ -1,5 +1,5 @@
 /**
- * Replay rejection (SPEC §4 `token_replayed`, ours): with the verifier's `replay` option, a token's
+ * Replay rejection (§4 `token_replayed`, ours): with the verifier's `replay` option, a token's
  * (`iss`, `jti`) pair is accepted once; a second use before `exp` + clock tolerance is refused.
  *
  * The check runs after the signature and every claim check, so a forged or refused token never

@@ -1,6 +1,6 @@
 /**
- * `PartnerTokenVerifier`: verifies one trust relationship's partner tokens (SPEC §2) against its
- * own JWKS cache (SPEC §3).
+ * `PartnerTokenVerifier`: verifies one trust relationship's partner tokens (§2) against its
+ * own JWKS cache (§3).
  */
 import type { KeyObject } from 'node:crypto'
 import { checkClaims } from '../token/claims.js'
@@ -53,7 +53,7 @@ export interface TokenVerifier {
 /**
  * Verifies AgentPress partner tokens for one issuer (one org and environment).
  *
- * Checks run in SPEC §2's order: structure → `alg` → `kid` present → `iss` against this
+ * Checks run in §2's order: structure → `alg` → `kid` present → `iss` against this
  * verifier's issuer (no key lookup, no fetch for another issuer) → key lookup → signature → every
  * other claim. Bad tokens throw `PartnerTokenError` (401); an unreachable JWKS with nothing cached
  * that can answer throws `JwksUnavailableError` (503).
@@ -141,7 +141,7 @@ export class PartnerTokenVerifier implements TokenVerifier {
   #verify(token: ParsedToken): PartnerTokenClaims | Promise<PartnerTokenClaims> {
     const iss = token.payload.iss
     if (typeof iss !== 'string' || iss.length === 0) throw new PartnerTokenError('missing_claim')
-    // SPEC §1: only the configured issuer; a token never chooses where keys come from.
+    // §1: only the configured issuer; a token never chooses where keys come from.
     if (iss !== this.options.issuer) throw new PartnerTokenError('issuer_mismatch')
     const found = this.#jwks.lookup(token.kid)
     return found instanceof Promise

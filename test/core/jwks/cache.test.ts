@@ -186,7 +186,7 @@ describe('JWKS cache', () => {
   it('refreshJwks: concurrent calls share one fetch plus one follow-up, and bypass the cooldown', async () => {
     const verifier = new PartnerTokenVerifier({ ...mock.partnerMcp, clock })
     await verifier.verifyToken(mock.signToken())
-    // The first starts a fetch; the 49 asked while it runs share one follow-up (SPEC §5: a refresh
+    // The first starts a fetch; the 49 asked while it runs share one follow-up (§5: a refresh
     // is served by a fetch that started after it was asked for).
     await Promise.all(Array.from({ length: 50 }, () => verifier.refreshJwks()))
     expect(mock.jwksRequestCount).to.equal(3)

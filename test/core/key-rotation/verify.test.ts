@@ -67,7 +67,7 @@ function expectReason(run: () => unknown, reason: KeyRotationVerifyErrorReason):
 
 describe('core/key-rotation', () => {
   describe('KeyRotationVerifyError', () => {
-    it('lists exactly the reasons of SPEC §5 with their statuses', () => {
+    it('lists exactly the reasons of §5 with their statuses', () => {
       expect(KEY_ROTATION_VERIFY_ERROR_REASONS).to.deep.equal([
         'missing_signature',
         'missing_timestamp',
@@ -447,7 +447,7 @@ describe('core/key-rotation', () => {
         })
       }
 
-      // SPEC §5: an authentic object that does not name both kids is no rotation: ignored, not 400.
+      // §5: an authentic object that does not name both kids is no rotation: ignored, not 400.
       for (const field of ['retiredKid', 'newCurrentKid'] as const) {
         const { [field]: _omitted, ...rest } = EVENT
         const cases: Array<[string, unknown]> = [

@@ -12,7 +12,7 @@ import { PARTNER_TOKEN_ERROR_REASONS } from '../../../dist/core/refusals/reasons
 import { SPEC_DESCRIPTIONS } from '../../support/spec.js'
 
 describe('error model', () => {
-  it('has exactly the eleven token reasons of SPEC §4 with their fixed descriptions', () => {
+  it('has exactly the eleven token reasons of §4 with their fixed descriptions', () => {
     expect(PARTNER_TOKEN_ERROR_REASONS).to.deep.equal([
       'malformed',
       'alg_not_allowed',

@@ -442,7 +442,7 @@ describe('PartnerTokenVerifier', () => {
 
     it('applies the clock tolerance on both sides (default 30 s)', async () => {
       const t = now / 1000
-      // exp: refused when exp <= now - tolerance (SPEC §2)
+      // exp: refused when exp <= now - tolerance (§2)
       expect(await outcome(verifier, mock.signToken({ iat: t - 100, exp: t - 29 }))).to.equal('ok')
       expect(await outcome(verifier, mock.signToken({ iat: t - 100, exp: t - 30 }))).to.equal(
         'expired',
@@ -483,7 +483,7 @@ describe('PartnerTokenVerifier', () => {
       expect(await outcome(verifier, mock.signToken({ iat: t, exp: t + 1e9 }))).to.equal(
         'missing_claim',
       )
-      // SPEC §2 sets no lower bound: exp == iat, or exp a little before iat, inside the tolerance.
+      // §2 sets no lower bound: exp == iat, or exp a little before iat, inside the tolerance.
       expect(await outcome(verifier, mock.signToken({ iat: t, exp: t }))).to.equal('ok')
       expect(await outcome(verifier, mock.signToken({ iat: t + 10, exp: t + 5 }))).to.equal('ok')
     })

@@ -8,7 +8,7 @@ import type { PartnerTokenClaims } from '../core/token/claims.js'
 import { MultiIssuerVerifier } from '../core/verifier/multi-issuer-verifier.js'
 import { secureUrl } from '../core/validate.js'
 import { PartnerTokenVerifier, type TokenVerifier } from '../core/verifier/verifier.js'
-import type { AuthSettings } from './authenticate.js'
+import type { AuthSettings } from '../http/authenticate.js'
 import { protectedResourceMetadataUrl } from '../resource-metadata/metadata.js'
 
 function audienceOf(verifier: TokenVerifier): string | undefined {
