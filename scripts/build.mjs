@@ -29,6 +29,7 @@ const ENTRIES = {
   './redis': 'redis/index',
   './opentelemetry': 'opentelemetry/index',
   './mcp': 'mcp/index',
+  './mcp/v2': 'mcp/v2/index',
 }
 
 // Entries whose ESM side must bind to the ESM build of a dependency that ships two builds: the MCP
@@ -47,7 +48,11 @@ import { adaptVerifier } from './adapter.js'
 
 export { limitToolsToScopes } from './index.js'
 
-const errors = { CustomOAuthError, InvalidTokenError, ServerError }
+const errors = {
+  invalidToken: (description) => new InvalidTokenError(description),
+  serverError: (description) => new ServerError(description),
+  oauthError: (code, description) => new CustomOAuthError(code, description),
+}
 
 /** The adapter of ./index.js, throwing the SDK's ESM error classes. */
 export function partnerTokenVerifier(verifier, options) {
