@@ -16,7 +16,7 @@
 // To add a subpath, add one line to ENTRIES ('./redis': 'redis' builds lib/redis.ts): this script
 // writes its wrappers and the matching `exports` and `typesVersions` of package.json.
 import { execFileSync } from 'node:child_process'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -72,6 +72,16 @@ execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'ts
   cwd: root,
   stdio: 'inherit',
 })
+// A class with `#private` fields is declared with a `#private;` member, which TypeScript 5.x refuses
+// (TS18028) in a consumer whose target is below ES2015 — a `bundler` project without `target` is
+// ES5 there. A `private` member keeps the class nominal, as `#private` does, and compiles anywhere.
+for (const entry of readdirSync(dist, { recursive: true })) {
+  const file = join(dist, String(entry))
+  if (!file.endsWith('.d.ts')) continue
+  const text = readFileSync(file, 'utf8')
+  if (text.includes('#private;'))
+    writeFileSync(file, text.replace(/^(\s+)#private;$/gm, '$1private readonly "#private";'))
+}
 // The package root is "type": "module" (tests, examples, scripts); dist/ is CommonJS.
 writeFileSync(join(dist, 'package.json'), '{\n  "type": "commonjs"\n}\n')
 

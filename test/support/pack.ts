@@ -18,6 +18,8 @@ const LINKED = [
   'passport',
   'passport-strategy',
   '@modelcontextprotocol/sdk',
+  '@modelcontextprotocol/server',
+  '@modelcontextprotocol/express',
   '@types/node',
   '@types/express',
   '@types/express-serve-static-core',
