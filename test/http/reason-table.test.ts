@@ -90,7 +90,7 @@ describe('the reason table decides every path (a changed row, built from a scrat
       ok,
     )
     app.get('/partner-strategy', authenticatePartner(strategy), ok)
-    app.use(agentPressErrorHandler())
+    app.use('/partner-passport', agentPressErrorHandler())
     server = await new Promise((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s))
     })
