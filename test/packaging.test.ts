@@ -142,6 +142,7 @@ describe('packaging', () => {
       '.',
       './testing',
       './express',
+      './diagnostics',
       './redis',
       './opentelemetry',
       './mcp',

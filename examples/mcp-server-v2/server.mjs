@@ -5,7 +5,7 @@
  *
  *   node examples/mcp-server-v2/server.mjs      # embedded mock AgentPress on 127.0.0.1:3001
  *
- * The pipeline of POST /mcp: our Passport strategy (401/403/503 with the exact challenge, as
+ * The pipeline of POST /mcp: our strategy (through `authenticatePartner`) (401/403/503 with the exact challenge, as
  * JSON-RPC bodies) → Host / Origin validation (DNS rebinding) → JSON body → per-tool scopes
  * (`requireToolScopes`: one 403 insufficient_scope naming every scope the message needs) → a fresh
  * v2 `McpServer` whose `tools/list` shows only what the token may call (`limitToolsToScopes`). The
@@ -15,7 +15,6 @@ import { createServer } from 'node:http'
 import { pathToFileURL } from 'node:url'
 
 import express from 'express'
-import passportModule from 'passport'
 import { hostHeaderValidation, originValidation } from '@modelcontextprotocol/express'
 import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node'
 import {
@@ -23,8 +22,8 @@ import {
   authenticatePartner,
   MemoryReplayStore,
   protectedResourceMetadata,
-  requireToolScopes,
 } from 'passport-agentpress-partner'
+import { requireToolScopes } from 'passport-agentpress-partner/mcp/v2'
 import { createMockAgentPress } from 'passport-agentpress-partner/testing'
 
 import { createMcpServer, TOOL_SCOPES } from './tools.mjs'
@@ -62,8 +61,6 @@ export async function startServer({ port = 3001, log = console.log, onToolCall }
     },
     async (claims) => ({ id: claims.sub }),
   )
-  const passport = new passportModule.Passport()
-  passport.use(strategy)
   const notes = new Map()
   const notesOf = (id) => notes.get(id) ?? notes.set(id, []).get(id)
 
@@ -73,7 +70,7 @@ export async function startServer({ port = 3001, log = console.log, onToolCall }
   built.use(prm)
   built.post(
     MCP_PATH,
-    authenticatePartner(passport, { body: 'jsonrpc' }),
+    authenticatePartner(strategy, { body: 'jsonrpc' }),
     hostHeaderValidation(['127.0.0.1', 'localhost']),
     originValidation(['127.0.0.1', 'localhost']),
     express.json({ limit: '1mb' }),

@@ -35,7 +35,7 @@ export const TOOL_SCOPES = Object.freeze(
 
 /**
  * @param {{
- *   tools: import('passport-agentpress-partner').ToolScopeGate,
+ *   tools: import('passport-agentpress-partner/mcp/v2').ToolScopeGate,
  *   authInfo: { scopes: string[] },
  *   notesOf: (userId: string) => string[],
  *   onToolCall?: (call: { tool: string, authInfo: unknown }) => void,

@@ -29,6 +29,12 @@ import {
 
 export type { PartnerOAuthTokenVerifier, PartnerTokenVerifierAdapterOptions } from './adapter.js'
 export { limitToolsToScopes, type ToolRegistry } from './tools-list.js'
+export {
+  requireToolScopes,
+  type GrantedScopes,
+  type ToolScopeGate,
+  type ToolScopes,
+} from './tool-scopes.js'
 
 /**
  * Makes our verifiers an `OAuthTokenVerifier` for the MCP SDK's `requireBearerAuth`:

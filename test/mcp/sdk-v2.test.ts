@@ -12,7 +12,6 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { requireBearerAuth, type OAuthTokenVerifier } from '@modelcontextprotocol/express'
 import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node'
 import { McpServer } from '@modelcontextprotocol/server'
-import passportModule from 'passport'
 import {
   AgentPressPartnerStrategy,
   MemoryReplayStore,
@@ -20,9 +19,12 @@ import {
   PartnerTokenError,
   PartnerTokenVerifier,
   authenticatePartner,
-  requireToolScopes,
 } from 'passport-agentpress-partner'
-import { limitToolsToScopes, partnerTokenVerifier } from 'passport-agentpress-partner/mcp/v2'
+import {
+  limitToolsToScopes,
+  partnerTokenVerifier,
+  requireToolScopes,
+} from 'passport-agentpress-partner/mcp/v2'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 
 import { PARTNER_TOKEN_ERROR_REASONS } from '../../dist/core/refusals/reasons.js'
@@ -274,13 +276,12 @@ describe('a v2 McpServer behind our verifier or our strategy, called with v2’s
 
   before(async () => {
     mock = await createMockAgentPress()
-    const passport = new passportModule.Passport()
-    passport.use(new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp }, resolve))
+    const strategy = new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp }, resolve)
     const verifier = partnerTokenVerifier(new PartnerTokenVerifier(mock.partnerMcp), {
       resolveUser: resolve,
     })
     const built = express()
-    built.post('/strategy/mcp', authenticatePartner(passport), express.json(), gate, mcp)
+    built.post('/strategy/mcp', authenticatePartner(strategy), express.json(), gate, mcp)
     built.post(
       '/sdk/mcp',
       requireBearerAuth({ verifier, resourceMetadataUrl: PRM }),

@@ -27,6 +27,12 @@ import {
 
 export type { PartnerOAuthTokenVerifier, PartnerTokenVerifierAdapterOptions } from '../adapter.js'
 export { limitToolsToScopes, type ToolRegistry } from '../tools-list.js'
+export {
+  requireToolScopes,
+  type GrantedScopes,
+  type ToolScopeGate,
+  type ToolScopes,
+} from '../tool-scopes.js'
 
 /** The part of v2's `OAuthError` (`@modelcontextprotocol/server`) this entry uses. */
 type OAuthErrorClass = new (code: string, message: string) => Error
