@@ -24,7 +24,7 @@ export {
 } from './core/refusals/errors.js'
 export { JwksFetchError, type JwksFetchErrorReason } from './core/jwks/fetch.js'
 export type { PartnerTokenClaims } from './core/token/claims.js'
-export { parseScope } from './core/token/scope.js'
+export { parseScope, type ScopeImplication } from './core/token/scope.js'
 export { agentPressIssuer, type AgentPressEnvironment } from './core/verifier/agentpress-issuer.js'
 export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier/verifier.js'
 export type { PartnerTokenVerifierOptions } from './core/verifier/options.js'
@@ -69,11 +69,17 @@ export {
   type ErrorBodyFormat,
   type ErrorHandlerOptions,
 } from './middleware/middleware.js'
-export { requireScopes } from './middleware/require-scopes.js'
+export { requireScopes, type RequireScopesOptions } from './middleware/require-scopes.js'
 export type { ErrorMiddleware, Middleware } from './http/connect.js'
 export {
+  requireMcpScopes,
   requireToolScopes,
   type GrantedScopes,
+  type McpScopeGate,
+  type McpScopeRules,
+  type ScopeRule,
+  type ScopeRuleAuthInfo,
+  type ScopeRuleFunction,
   type ToolScopeGate,
   type ToolScopes,
 } from './mcp/tool-scopes.js'
@@ -103,3 +109,8 @@ export {
 export type { JwksStatus, ReadinessSource, WarmUpResult } from './core/jwks/readiness.js'
 export { readinessHandler, type ReadinessBody, type ReadinessTarget } from './http/readiness.js'
 export { refusalOf } from './http/refusal-of.js'
+export {
+  provisionOnce,
+  provisioningKey,
+  type ProvisioningClaims,
+} from './provisioning/provision-once.js'

@@ -45,7 +45,7 @@ const OWN_ESM = {
 } from '@modelcontextprotocol/sdk/server/auth/errors.js'
 import { adaptVerifier } from './adapter.js'
 
-export { limitToolsToScopes } from './index.js'
+export { limitToScopes, limitToolsToScopes } from './index.js'
 
 const errors = { CustomOAuthError, InvalidTokenError, ServerError }
 

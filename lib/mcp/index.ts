@@ -29,6 +29,7 @@ import {
 import type { GrantedScopes, ToolScopeGate } from './tool-scopes.js'
 
 export type { PartnerTokenVerifierAdapterOptions } from './adapter.js'
+export { limitToScopes, type ScopedRegistry } from './limit-to-scopes.js'
 
 /**
  * Makes our verifiers an `OAuthTokenVerifier` for the MCP SDK's `requireBearerAuth`:
