@@ -355,11 +355,9 @@ export function requireToolScopes(toolScopes: ToolScopes): ToolScopeGate {
     prefixResources: [],
     order,
   }
-  const gate = buildGate(book, false, undefined, undefined) as McpScopeGate & {
-    toolScopes: ToolScopes
-  }
-  Object.defineProperty(gate, 'toolScopes', { value: Object.freeze(table), enumerable: true })
-  return gate as ToolScopeGate
+  return buildGate(book, false, undefined, undefined, {
+    toolScopes: Object.freeze(table),
+  }) as ToolScopeGate
 }
 
 function buildGate(
@@ -367,6 +365,7 @@ function buildGate(
   failClosed: boolean,
   implication: Implication | undefined,
   onRuleError: ((error: unknown, rule: string) => void) | undefined,
+  fields: Readonly<Record<string, unknown>> = {},
 ): McpScopeGate {
   const gate = function requireMcpScopesMiddleware(req, res, next) {
     const request = req as RefusalCarrier & { body?: unknown }
@@ -407,7 +406,9 @@ function buildGate(
     if (scopes instanceof RuleFailure) return false
     return hasScopes(grantedList(granted), scopes, implication)
   }
-  Object.defineProperty(gate, 'failClosed', { value: failClosed, enumerable: true })
+  for (const [name, value] of Object.entries({ ...fields, failClosed })) {
+    Object.defineProperty(gate, name, { value, enumerable: true })
+  }
   gate.allowsTool = (name: string, granted: GrantedScopes) =>
     allowed(byName(book.tools, book.methods, 'tools/call', name), { name }, granted)
   gate.allowsPrompt = (name: string, granted: GrantedScopes) =>
