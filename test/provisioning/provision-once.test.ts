@@ -166,7 +166,7 @@ describe('provisionOnce()', () => {
         for (const worker of workers) worker.stdin.write('go\n')
         await waitFor(2)
         const results = lines.map(
-          (out) => JSON.parse(out[1]!) as { ids: string[]; creates: number },
+          (out) => JSON.parse(out[1]!) as { ids: number[]; creates: number },
         )
         // Each process ran its creation path at most once (provisionOnce); all saw one user.
         for (const result of results) {
@@ -180,7 +180,7 @@ describe('provisionOnce()', () => {
           expect(keys).to.deep.equal([
             'user:["https://acme.agentpress.example","notes","new-user"]',
           ])
-          const stored = JSON.parse((await client.get(keys[0]!))!) as { id: string; orgId: string }
+          const stored = JSON.parse((await client.get(keys[0]!))!) as { id: number; orgId: string }
           expect(stored.id).to.equal(results[0]!.ids[0])
           expect(stored.orgId).to.equal('org_1')
         } finally {

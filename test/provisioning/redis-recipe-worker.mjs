@@ -2,7 +2,6 @@
 // docs/authorization.md ("Provisioning"), as written there, behind provisionOnce. It connects,
 // says "ready", waits for "go" on stdin (so every process starts at once), makes CALLS concurrent
 // first calls for one new user, and prints what it saw as one JSON line.
-import { randomUUID } from 'node:crypto'
 import { provisionOnce, provisioningKey } from 'passport-agentpress-partner'
 import { createClient } from 'redis'
 
@@ -17,7 +16,11 @@ const provisionUser = provisionOnce(async (claims) => {
   const found = await redis.get(key)
   if (found !== null) return JSON.parse(found)
   creates++
-  const fresh = { id: randomUUID(), externalId: claims.sub, orgId: claims.org_id }
+  const fresh = {
+    id: await redis.incr('users:next-id'),
+    externalId: claims.sub,
+    orgId: claims.org_id,
+  }
   // SET NX: only the first writer of the whole fleet stores its user; every process reads that one.
   await redis.set(key, JSON.stringify(fresh), { NX: true })
   return JSON.parse(await redis.get(key))
