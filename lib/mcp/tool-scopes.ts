@@ -175,7 +175,7 @@ export interface McpScopeGate extends Middleware {
   allowsResource(uri: string, granted: GrantedScopes): boolean
   /**
    * Whether a token with `granted` may read resources of the URI template `uriTemplate` (as the
-   * server registered it): the `resources` rule keyed by that exact template, else the longest
+   * server registered it): the `resources` rule keyed by that very template, else the longest
    * prefix rule the template's literal start falls under, else `methods['resources/read']`.
    */
   allowsResourceTemplate(uriTemplate: string, granted: GrantedScopes): boolean
@@ -237,6 +237,7 @@ interface NamedRule {
 }
 
 interface TemplateRule extends NamedRule {
+  readonly template: string
   readonly pattern: RegExp
 }
 
@@ -311,13 +312,14 @@ export function requireMcpScopes(rules: McpScopeRules): McpScopeGate {
     'requireMcpScopes() options.onRuleError must be a function',
   )
   const order = new Map<string, number>()
-  const book: RuleBook = {
-    tools: ruleTable(input.tools, 'tools', 'requireMcpScopes()', order),
-    prompts: ruleTable(input.prompts, 'prompts', 'requireMcpScopes()', order),
-    methods: ruleTable(input.methods, 'methods', 'requireMcpScopes()', order),
-    ...resourceRules(ruleTable(input.resources, 'resources', 'requireMcpScopes()', order)),
-    order,
-  }
+  // In the order the rules are documented: the order of every challenge's scope list.
+  const tools = ruleTable(input.tools, 'tools', 'requireMcpScopes()', order)
+  const resources = resourceRules(
+    ruleTable(input.resources, 'resources', 'requireMcpScopes()', order),
+  )
+  const prompts = ruleTable(input.prompts, 'prompts', 'requireMcpScopes()', order)
+  const methods = ruleTable(input.methods, 'methods', 'requireMcpScopes()', order)
+  const book: RuleBook = { tools, prompts, methods, ...resources, order }
   return buildGate(book, failClosed, implication, onRuleError)
 }
 
@@ -469,7 +471,9 @@ function byUri(book: RuleBook, method: string, uri: unknown): NamedRule[] | unde
 }
 
 function byTemplate(book: RuleBook, uriTemplate: string): NamedRule[] | undefined {
-  const exact = book.exactResources.get(uriTemplate)
+  const exact =
+    book.exactResources.get(uriTemplate) ??
+    book.templateResources.find((t) => t.template === uriTemplate)
   if (exact !== undefined) return [exact]
   const literal = uriTemplate.split('{', 1)[0]!
   const prefix = book.prefixResources.find((p) => literal.startsWith(p.prefix))
@@ -568,8 +572,9 @@ function resourceRules(
   const templateResources: TemplateRule[] = []
   const prefixResources: PrefixRule[] = []
   for (const [key, rule] of table) {
-    if (key.includes('{')) templateResources.push({ ...rule, pattern: templatePattern(key) })
-    else if (key.endsWith('*')) prefixResources.push({ ...rule, prefix: key.slice(0, -1) })
+    if (key.includes('{')) {
+      templateResources.push({ ...rule, template: key, pattern: templatePattern(key) })
+    } else if (key.endsWith('*')) prefixResources.push({ ...rule, prefix: key.slice(0, -1) })
     else exactResources.set(key, rule)
   }
   prefixResources.sort((a, b) => b.prefix.length - a.prefix.length)
