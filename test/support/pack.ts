@@ -30,8 +30,6 @@ const LINKED = [
   // Optional peer of /opentelemetry, and the proxy agent the README's proxy example uses.
   '@opentelemetry/api',
   'https-proxy-agent',
-  // The Redis provisioning recipe of docs/authorization.md.
-  'redis',
 ]
 
 export interface Packed {
