@@ -3,7 +3,8 @@
  *
  * One way per job: `passport.authenticate('agentpress-partner', …)` with
  * {@link AgentPressPartnerStrategy} in Passport apps; {@link authenticatePartner} without Passport;
- * {@link requireScopes} for a route's scopes (the MCP tool gate is in `./mcp`);
+ * {@link requireScopes} for a route's scopes (the MCP scope gate is in `./mcp`);
+ * {@link provisionOnce} for first contact;
  * {@link createKeyRotationRouter} for the webhook; {@link PartnerTokenVerifier} for everything
  * else. Diagnostics channels and readiness are in `./diagnostics`, the test kit in `./testing`.
  *
@@ -14,8 +15,9 @@
 export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier/verifier.js'
 export type { PartnerTokenVerifierOptions } from './core/verifier/options.js'
 export { MultiIssuerVerifier } from './core/verifier/multi-issuer-verifier.js'
-export { agentPressIssuer, type AgentPressEnvironment } from './core/verifier/agentpress-issuer.js'
+export { agentPressIssuer } from './core/verifier/agentpress-issuer.js'
 export type { PartnerTokenClaims } from './core/token/claims.js'
+export type { ScopeImplication } from './core/token/scope.js'
 export { MemoryReplayStore, type ReplayStore } from './core/verifier/replay.js'
 
 // Refusals and errors
@@ -76,3 +78,4 @@ export {
   type ProtectedResourceMetadata,
   type ProtectedResourceMetadataOptions,
 } from './resource-metadata/metadata.js'
+export { provisionOnce, provisioningKey } from './provisioning/provision-once.js'

@@ -48,7 +48,7 @@ const OWN_ESM = {
 } from '@modelcontextprotocol/sdk/server/auth/errors.js'
 import { adaptVerifier } from './adapter.js'
 
-export { limitToolsToScopes, requireToolScopes } from './index.js'
+export { limitToScopes, limitToolsToScopes, requireMcpScopes, requireToolScopes } from './index.js'
 
 const errors = {
   invalidToken: (description) => new InvalidTokenError(description),

@@ -21,9 +21,14 @@ import type { PartnerTokenClaims } from '../core/token/claims.js'
 import { JwksUnavailableError, ReplayUnavailableError } from '../core/refusals/errors.js'
 import { refusalError, verifierRefusal } from '../core/refusals/refusal-errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/refusals/reasons.js'
-import { parseScope } from '../core/token/scope.js'
+import { hasScopes, parseScope, type Implication } from '../core/token/scope.js'
 import { authInfoOf, mcpAuthInfoOf, type AgentPressAuthInfo } from './auth-info.js'
-import { CHALLENGE_CONTEXT, FAILURE_REASON, type RefusalCarrier } from './refusal.js'
+import {
+  CHALLENGE_CONTEXT,
+  FAILURE_REASON,
+  SCOPE_IMPLICATION,
+  type RefusalCarrier,
+} from './refusal.js'
 import {
   callVerify,
   isThenable,
@@ -45,6 +50,8 @@ export interface AuthActions {
 export interface AuthSettings {
   readonly context: ChallengeContext
   readonly requiredScopes: readonly string[]
+  /** The opt-in scope hierarchy (`implies`); `undefined`: flat sets. */
+  readonly implication: Implication | undefined
   readonly passReqToCallback: boolean
   readonly tokenFromRequest: ((req: IncomingMessage) => string | null | undefined) | undefined
   readonly verify: VerifyFunction | VerifyFunctionWithRequest
@@ -70,6 +77,7 @@ export function authenticate(
 ): void {
   const request = req as RefusalCarrier
   request[CHALLENGE_CONTEXT] = settings.context
+  if (settings.implication !== undefined) request[SCOPE_IMPLICATION] = settings.implication
   let token: string | { readonly reason: AuthErrorReason }
   try {
     token = extract(settings, req)
@@ -139,8 +147,8 @@ function accept(
     return serverError(actions, err)
   }
   // Checked before the user lookup: a token that cannot be used costs no database call.
-  for (const scope of settings.requiredScopes) {
-    if (!scopes.includes(scope)) return refuse(settings, req, actions, 'insufficient_scope')
+  if (!hasScopes(scopes, settings.requiredScopes, settings.implication)) {
+    return refuse(settings, req, actions, 'insufficient_scope')
   }
   const { verify, passReqToCallback } = settings
   callVerify(verify, passReqToCallback, req, claims, (err, user, info) => {

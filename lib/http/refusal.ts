@@ -3,13 +3,14 @@
  *
  * A Passport `fail` reaches an error handler only as a bare `AuthenticationError`, and
  * `requireScopes` runs after the strategy in another middleware: what they need to know travels on
- * the request under three `Symbol.for` keys. The keys are spelled exactly so (a contract across
+ * the request under four `Symbol.for` keys. The keys are spelled exactly so (a contract across
  * copies of this package), and only this file reads or writes them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { challengeFor, type ChallengeContext } from '../core/refusals/challenge.js'
 import { renderableRefusal } from '../core/refusals/refusal-errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/refusals/reasons.js'
+import type { Implication } from '../core/token/scope.js'
 import { sendJson } from './connect.js'
 
 /** Why the strategy refused the request (for the renderers of a Passport `fail`). @internal */
@@ -20,6 +21,12 @@ export const CHALLENGE_CONTEXT: unique symbol = Symbol.for('passport-agentpress-
 
 /** The body format `authenticatePartner` was given (so `requireScopes` answers alike). @internal */
 export const BODY_FORMAT: unique symbol = Symbol.for('passport-agentpress-partner.body')
+
+/**
+ * The scope implication the strategy that authenticated the request was given (`implies`), so
+ * `requireScopes` and the MCP scope gate after it honour the same hierarchy. @internal
+ */
+export const SCOPE_IMPLICATION: unique symbol = Symbol.for('passport-agentpress-partner.implies')
 
 /**
  * Response body of a refusal: `'json'` → `{"error","error_description"}` (`error` is the RFC 6750
@@ -38,6 +45,7 @@ export type RefusalCarrier = IncomingMessage & {
   [FAILURE_REASON]?: AuthErrorReason
   [CHALLENGE_CONTEXT]?: ChallengeContext
   [BODY_FORMAT]?: ErrorBodyFormat
+  [SCOPE_IMPLICATION]?: Implication
   user?: unknown
   authInfo?: unknown
   auth?: unknown

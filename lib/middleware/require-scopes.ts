@@ -2,28 +2,56 @@
  * `requireScopes`: a per-route scope check after the strategy (or `authenticatePartner`).
  */
 import { AgentPressHttpError } from '../core/refusals/errors.js'
-import { checkScopes } from '../core/token/scope.js'
+import {
+  checkImplication,
+  checkScopes,
+  hasScopes,
+  type Implication,
+  type ScopeImplication,
+} from '../core/token/scope.js'
+import { rejectUnknownKeys } from '../core/validate.js'
 import type { Middleware } from '../http/connect.js'
 import {
   BODY_FORMAT,
   CHALLENGE_CONTEXT,
   FAILURE_REASON,
+  SCOPE_IMPLICATION,
   writeRefusal,
   type RefusalCarrier,
 } from '../http/refusal.js'
 
 /**
+ * Options of {@link requireScopes}, given after the scopes.
+ *
+ * @example
+ * ```ts
+ * const options: RequireScopesOptions = { implies: { 'notes:write': ['notes:read'] } }
+ * ```
+ */
+export interface RequireScopesOptions {
+  /**
+   * Opt-in scope hierarchy (`{ 'notes:write': ['notes:read'] }`: a `notes:write` token passes a
+   * `notes:read` route). Default: the strategy's `implies` that authenticated the request, if it
+   * had one; else flat sets (§2). `{}` forces flat sets.
+   */
+  implies?: ScopeImplication | undefined
+}
+
+const OPTIONS: ReadonlySet<string> = new Set(['implies'])
+
+/**
  * Route middleware requiring every one of `scopes` (flat-set membership: `settings:*` does not
- * imply `settings:read`). Reads `req.authInfo.scopes` as set by the strategy (or `req.auth.scopes`)
- * and otherwise answers 403 `insufficient_scope` with `scope="<the scopes this route needs>"`
- * and the realm/resource metadata of the strategy that authenticated the request.
+ * imply `settings:read`; an implication only when declared: `implies` here or on the strategy).
+ * Reads `req.authInfo.scopes` as set by the strategy (or `req.auth.scopes`) and otherwise answers
+ * 403 `insufficient_scope` with `scope="<the scopes this route needs>"` and the realm/resource
+ * metadata of the strategy that authenticated the request.
  *
  * The refusal is passed to `next(err)` as an `AgentPressHttpError` carrying `status` and
  * `headers`, so the default error handler of Express and Connect renders it; after
  * `authenticatePartner` (or with `agentPressErrorHandler`) it gets a JSON body.
  *
  * @throws {TypeError} at creation, when no scope is given or one is not an RFC 6749 scope token
- *   (no scope at all is also a compile error in TypeScript).
+ *   (no scope at all is also a compile error in TypeScript), or on a bad option.
  *
  * @example
  * ```ts
@@ -33,24 +61,56 @@ import {
  *   requireScopes('mcp:write', 'settings:read'),
  *   handler,
  * )
+ * app.get('/notes', authenticatePartner(strategy), requireScopes('notes:read', { implies }), list)
  * ```
  */
-export function requireScopes(...scopes: [string, ...string[]]): Middleware {
-  const needed = checkScopes(scopes, 'requireScopes() scopes', false)
+export function requireScopes(...scopes: [string, ...string[]]): Middleware
+export function requireScopes(
+  ...scopesThenOptions: [string, ...string[], RequireScopesOptions]
+): Middleware
+export function requireScopes(...args: unknown[]): Middleware {
+  const last = args[args.length - 1]
+  const hasOptions = last !== null && typeof last === 'object' && !Array.isArray(last)
+  const options = (hasOptions ? last : {}) as RequireScopesOptions
+  if (hasOptions) rejectUnknownKeys(options, OPTIONS, 'requireScopes()')
+  const needed = checkScopes(hasOptions ? args.slice(0, -1) : args, 'requireScopes() scopes', false)
+  const own = checkImplication(options.implies, 'requireScopes() options.implies')
+  return scopeCheck(needed, own)
+}
+
+/**
+ * The check itself, for `needed` already validated: `implication` (the option) or the one the
+ * strategy recorded on the request. @internal
+ */
+export function scopeCheck(needed: readonly string[], implication?: Implication): Middleware {
   return function requireScopesMiddleware(req, res, next) {
     const request = req as RefusalCarrier
     const granted = grantedScopes(request)
-    if (needed.every((scope) => granted.includes(scope))) return next()
-    request[FAILURE_REASON] = 'insufficient_scope'
-    const context = request[CHALLENGE_CONTEXT] ?? {}
-    const error = new AgentPressHttpError('insufficient_scope', { ...context, scope: needed })
-    const format = request[BODY_FORMAT]
-    if (format === undefined || res.headersSent) return next(error)
-    writeRefusal(res, error.reason, error.headers, format)
+    if (hasScopes(granted, needed, implication ?? request[SCOPE_IMPLICATION])) return next()
+    refuseScopes(request, res, next, needed)
   }
 }
 
-function grantedScopes(req: RefusalCarrier): readonly unknown[] {
+/**
+ * Answers 403 `insufficient_scope` naming `needed` (none: no `scope=`), as `requireScopes` does.
+ * @internal
+ */
+export function refuseScopes(
+  request: RefusalCarrier,
+  res: Parameters<Middleware>[1],
+  next: Parameters<Middleware>[2],
+  needed: readonly string[],
+): void {
+  request[FAILURE_REASON] = 'insufficient_scope'
+  const context = request[CHALLENGE_CONTEXT] ?? {}
+  const error = new AgentPressHttpError('insufficient_scope', { ...context, scope: needed })
+  const format = request[BODY_FORMAT]
+  if (format === undefined || res.headersSent) return next(error)
+  writeRefusal(res, error.reason, error.headers, format)
+}
+
+/** The scopes the request's token was granted (`req.authInfo`, else `req.auth`). @internal */
+export function grantedScopes(req: RefusalCarrier): readonly unknown[] {
   for (const holder of [req.authInfo, req.auth]) {
     if (holder !== null && typeof holder === 'object') {
       const scopes = (holder as { scopes?: unknown }).scopes

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http'
 import { challengeFor, isChallengeSafe, type ChallengeContext } from '../core/refusals/challenge.js'
 import { MultiIssuerVerifier } from '../core/verifier/multi-issuer-verifier.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/refusals/reasons.js'
-import { checkScopes } from '../core/token/scope.js'
+import { checkImplication, checkScopes, type ScopeImplication } from '../core/token/scope.js'
 import {
   optionalBoolean,
   optionalFunction,
@@ -42,6 +42,13 @@ interface CommonOptions {
    * named as `scope="…"` in every 401 challenge too (MCP 2025-11-25), and in the 403.
    */
   requiredScopes?: readonly string[] | undefined
+  /**
+   * Opt-in scope hierarchy: each key grants the scopes it lists too (transitively), e.g.
+   * `{ 'notes:write': ['notes:read'] }`. Off by default (flat sets, §2). Applied to
+   * `requiredScopes`, route scopes, and to `requireScopes` and the MCP scope gate after this
+   * strategy; challenges still name the scopes the route requires.
+   */
+  implies?: ScopeImplication | undefined
   /** Pass the request as the first argument of `verify`. */
   passReqToCallback?: boolean | undefined
   /**
@@ -88,6 +95,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
   'realm',
   'resourceMetadataUrl',
   'requiredScopes',
+  'implies',
   'passReqToCallback',
   'tokenFromRequest',
   'name',
@@ -114,6 +122,7 @@ export function normalizeStrategyOptions(
   const realm = checkRealm(options.realm)
   const explicitMetadataUrl = checkResourceMetadataUrl(options.resourceMetadataUrl)
   const requiredScopes = checkScopes(options.requiredScopes, 'options.requiredScopes', true)
+  const implication = checkImplication(options.implies, 'options.implies')
   const passReqToCallback = optionalBoolean(options.passReqToCallback, 'options.passReqToCallback')
   const tokenFromRequest = optionalFunction(
     options.tokenFromRequest,
@@ -134,6 +143,7 @@ export function normalizeStrategyOptions(
   const settings: AuthSettings = Object.freeze({
     context,
     requiredScopes,
+    implication,
     passReqToCallback,
     tokenFromRequest,
     verify,

@@ -181,7 +181,7 @@ describe('requireToolScopes()', () => {
           id: null,
           error: {
             code: -32000,
-            message: 'Server setup error: no JSON body parser before the tool scope gate',
+            message: 'Server setup error: no JSON body parser before the MCP scope gate',
           },
         })
         expect(ran).to.deep.equal([])

@@ -35,6 +35,12 @@ export interface PartnerTokenClaims {
   readonly exp: number
   /** Not before (NumericDate, seconds), when present. */
   readonly nbf?: number
+  /**
+   * The AgentPress organisation the user acts for, when AgentPress sends it: useful on first
+   * contact (which tenant to provision the user into). Not checked by the verifier: a claim of
+   * the signed token, as AgentPress set it.
+   */
+  readonly org_id?: string
   readonly [claim: string]: unknown
 }
 

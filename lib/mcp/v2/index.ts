@@ -27,9 +27,16 @@ import {
 
 export type { PartnerOAuthTokenVerifier, PartnerTokenVerifierAdapterOptions } from '../adapter.js'
 export { limitToolsToScopes, type ToolRegistry } from '../tools-list.js'
+export { limitToScopes, type ScopedRegistry } from '../limit-to-scopes.js'
 export {
+  requireMcpScopes,
   requireToolScopes,
   type GrantedScopes,
+  type McpScopeGate,
+  type McpScopeRules,
+  type ScopeRule,
+  type ScopeRuleAuthInfo,
+  type ScopeRuleFunction,
   type ToolScopeGate,
   type ToolScopes,
 } from '../tool-scopes.js'
