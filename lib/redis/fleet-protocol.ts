@@ -26,12 +26,16 @@ export const MAX_MESSAGE_CHARS = 16_384
 
 // The revocation set's part of a script. Every call on the set is a pcall: a key of the wrong
 // type (planted by another writer) must not stop the marker and the relay written in the same
-// script; it is reported as `damaged` instead. After the writes (`ADD`), drops expired records
+// script; it is reported as `damaged` instead (the type the key holds). After the writes (`ADD`), drops expired records
 // and keeps the set's own expiry at its latest record.
 const RECORDS = (add: string): string => `local damaged = ''
 local function zcall(...)
   local reply = redis.pcall(...)
-  if type(reply) == 'table' and reply.err then damaged = reply.err return nil end
+  if type(reply) == 'table' and reply.err then
+    local kind = redis.call('TYPE', KEYS[2])['ok']
+    if kind ~= 'zset' then damaged = kind end
+    return nil
+  end
   return reply
 end
 ${add}

@@ -46,11 +46,10 @@ export class FleetRecords {
     return known === undefined
   }
 
-  /** The damage of the set the publish script met (`''` when none) as an error, or undefined. */
+  /** The damage a script met (the type the key holds, `''` for none) as an error, or undefined. */
   damage(reply: unknown): RedisFleetDamagedError | undefined {
-    const text = typeof reply === 'string' ? reply : ''
-    if (text === '') return undefined
-    return this.#wrongType(/WRONGTYPE/.test(text) ? 'a value of another type' : text)
+    const kind = typeof reply === 'string' ? reply : ''
+    return kind === '' ? undefined : this.#wrongType(`a ${kind}`)
   }
 
   /** Writes every held record that has not expired back to Redis (and forgets the expired). */
