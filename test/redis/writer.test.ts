@@ -64,11 +64,10 @@ describe('the fleet against a hanging JWKS and a Redis writer without the secret
     publishAll()
     expect(await webhook(instances[0]!, mock.signWebhook(event))).to.deep.equal(RECEIVED)
     await Promise.all(
-      instances
-        .slice(1)
-        .map((e, i) =>
-          eventually(async () => (await readiness(e)).body.relaysApplied === applied[i]! + 1),
-        ),
+      instances.slice(1).map((e, i) =>
+        // Bounded by a refresh queued behind one the hanging JWKS still holds (jwksTimeoutMs).
+        eventually(async () => (await readiness(e)).body.relaysApplied === applied[i]! + 1, 15_000),
+      ),
     )
   }
   const emergencyEverywhere = async (): Promise<string> => {
@@ -199,13 +198,15 @@ describe('the fleet against a hanging JWKS and a Redis writer without the secret
   it('more records than can be checked: a new instance does not start and says why, the running ones are not ready and say why; DEL repairs it', async () => {
     const client = await inspector(redis.url)
     try {
-      const genuine = (await client.zCard(KEY)) - 5000
+      const genuine = (await client.zRange(KEY, 0, -1)).filter(
+        (t) => !t.includes('"kid":"junk-'),
+      ).length
       const texts = junk(12_000, 10_000)
       // One command: the instances never see a part of it.
       const soon = String(Date.now() + 600_000)
       await client.sendCommand(['ZADD', KEY, ...texts.flatMap((t) => [soon, t])])
       const count = await client.zCard(KEY)
-      expect(count).to.equal(genuine + 17_000)
+      expect(count).to.be.at.least(genuine + 12_000)
       const started = Date.now()
       const failure = await startExample(mock, redis.url).then(
         (example) => {
