@@ -8,6 +8,7 @@ const TARGET_E2E = 0.85
 const TARGET_REJECT = 0.1
 const TARGET_REPLAY = 0.85
 const TARGET_FANOUT_MS = 1000
+const TARGET_FANOUT_HANGING_MS = 100
 
 const verdict = (pass) => (pass === undefined ? 'not measured' : pass ? '**PASS**' : '**MISS**')
 
@@ -305,6 +306,48 @@ export function render(results, config) {
         `Fan-out: retired kid refused by the other instances within ${TARGET_FANOUT_MS} ms (p99), new keys 0 failures`,
         `p50 ${fmtFixed(fleet.p50, 1)} ms, p99 ${fmtFixed(fleet.p99, 1)} ms, ${fleet.newKeyFailures} failures`,
         verdict(fleet.p99 < TARGET_FANOUT_MS && fleet.newKeyFailures === 0),
+      ])
+    }
+  }
+
+  const hanging = results.fleetHanging
+  if (hanging !== undefined) {
+    out.push('\n### Fan-out with the JWKS hanging (3 example servers, one loopback Redis)')
+    if (hanging.unavailable) out.push(`\n_not measured: ${hanging.unavailable}_`)
+    else {
+      out.push(
+        table(
+          [
+            'emergency rotations × receivers',
+            'p50 to refusal',
+            'p99',
+            'max',
+            'instance 1 answered',
+          ],
+          [
+            [
+              fmtInt(hanging.samples),
+              `${fmtFixed(hanging.p50, 1)} ms`,
+              `${fmtFixed(hanging.p99, 1)} ms`,
+              `${fmtFixed(hanging.max, 1)} ms`,
+              Object.entries(hanging.originAnswers)
+                .map(([status, n]) => `${status} × ${n}`)
+                .join(', '),
+            ],
+          ],
+        ),
+      )
+      out.push(
+        "\nThe issuer's JWKS accepts connections and never answers: the revocation is applied and " +
+          "relayed before instance 1's refetch (which fails after jwksTimeoutMs: 503, so AgentPress retries).",
+      )
+      verdicts.push([
+        `Fan-out, JWKS hanging: retired kid refused by the other instances within ${TARGET_FANOUT_HANGING_MS} ms (p99), instance 1 answers 503`,
+        `p50 ${fmtFixed(hanging.p50, 1)} ms, p99 ${fmtFixed(hanging.p99, 1)} ms`,
+        verdict(
+          hanging.p99 < TARGET_FANOUT_HANGING_MS &&
+            Object.keys(hanging.originAnswers).every((status) => status === '503'),
+        ),
       ])
     }
   }

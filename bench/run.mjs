@@ -20,7 +20,7 @@ import { FOREIGN_LIMIT, waitForQuiet } from './lib/cpu.mjs'
 import { scenarios, scenarioIds } from './http/scenarios.mjs'
 import { jwksCore, jwksHttpScenario } from './jwks.mjs'
 import { startBenchRedis } from './lib/redis.mjs'
-import { fanoutLatency } from './fleet/fanout.mjs'
+import { fanoutLatency, fanoutLatencyJwksHanging } from './fleet/fanout.mjs'
 
 const began = Date.now()
 const say = (msg) => process.stderr.write(`${msg}\n`)
@@ -262,6 +262,16 @@ try {
       results.fleet = await fanoutLatency({ redisUrl: redis.url, rotations: config.fleetRotations })
     }
     say(`  ${JSON.stringify(results.fleet)}`)
+    say(`\n== fleet: the same with the issuer's JWKS hanging (${config.fleetRotations} rotations)`)
+    if (redis.unavailable) results.fleetHanging = { unavailable: redis.unavailable }
+    else {
+      await quietGate()
+      results.fleetHanging = await fanoutLatencyJwksHanging({
+        redisUrl: redis.url,
+        rotations: config.fleetRotations,
+      })
+    }
+    say(`  ${JSON.stringify(results.fleetHanging)}`)
   }
 } finally {
   await redis.stop?.()

@@ -121,7 +121,7 @@ const EXPORTS: Record<string, { values: string[]; types: string[] }> = {
     ],
   },
   './redis': {
-    values: ['RedisFleet', 'RedisUnavailableError', 'createRedisFleet'],
+    values: ['RedisFleet', 'RedisFleetDamagedError', 'RedisUnavailableError', 'createRedisFleet'],
     types: ['RedisClientLike', 'RedisFleetOptions', 'RedisFleetState', 'RedisFleetStats'],
   },
   './opentelemetry': {

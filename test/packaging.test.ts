@@ -171,6 +171,7 @@ describe('packaging', () => {
     const cjsRedis = require('passport-agentpress-partner/redis') as typeof esmRedis
     expect(Object.keys(esmRedis).sort()).to.deep.equal([
       'RedisFleet',
+      'RedisFleetDamagedError',
       'RedisUnavailableError',
       'createRedisFleet',
     ])

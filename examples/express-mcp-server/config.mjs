@@ -9,7 +9,8 @@
  * - AGENTPRESS_WEBHOOK_SECRET    the key-rotation webhook secret; without it no webhook route is mounted
  * - PORT                         default 3000;  HOST  default 127.0.0.1
  * - REDIS_URL                    several instances: share rotations, revocations and used tokens
- *   through Redis (redis:// or rediss://); replay rejection is then on
+ *   through Redis (redis:// or rediss://); replay rejection is then on. Needs a shared issuer
+ *   (AGENTPRESS_ISSUER, e.g. one `agentpress-mock serve`): never the embedded mock
  * - AGENTPRESS_REPLAY            on|off: refuse a token used twice (default on with REDIS_URL,
  *   else off; on without REDIS_URL remembers used tokens in this process only)
  * - JWKS_WARM_UP                 `false` (or `0`) skips fetching the JWKS at boot; default on
@@ -108,6 +109,17 @@ export function configFromEnv(env = process.env) {
         `HOST=${config.host} with the embedded mock AgentPress: its control API (/_mock/token, ` +
           '/_mock/rotate) mints tokens this server accepts, so it runs on a loopback HOST only ' +
           '(127.0.0.1, localhost or ::1). Set AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG to listen elsewhere.',
+      )
+    }
+    if (config.redisUrl !== undefined) {
+      // Each instance would start its own mock: its own issuer, keys and webhook secret. Tokens
+      // minted for one would be refused by the others (issuer_mismatch), and so would its relays.
+      throw new ConfigError(
+        'REDIS_URL with the embedded mock AgentPress: every instance would run its own mock (its own ' +
+          "issuer, keys and webhook secret), so the instances could not trust each other's tokens " +
+          'or relays. Start one mock for the whole fleet (npx agentpress-mock serve) and point every ' +
+          'instance at it with the AGENTPRESS_ISSUER, AGENTPRESS_EXT_PROVIDER, MCP_AUDIENCE and ' +
+          'AGENTPRESS_WEBHOOK_SECRET it prints (see docs/fleet.md)',
       )
     }
     return { ...config, agentpress: undefined } // embedded mock

@@ -63,6 +63,13 @@ export async function startServer(options = {}) {
     replay = redisUrl === undefined ? 'off' : 'on',
   } = options
 
+  if (options.agentpress === undefined && redisUrl !== undefined) {
+    throw new ConfigError(
+      'redisUrl with the embedded mock AgentPress: each instance would trust only its own mock ' +
+        "(its own issuer, keys and webhook secret) and refuse the others' tokens and relays; " +
+        'pass agentpress (one shared issuer, e.g. `agentpress-mock serve`) to form a fleet',
+    )
+  }
   if (options.agentpress === undefined && !isLoopbackListener(host)) {
     throw new ConfigError(
       `host ${host}: the embedded mock AgentPress's control API mints tokens this server accepts, ` +
@@ -152,11 +159,16 @@ export async function startServer(options = {}) {
       // Several instances: the fleet's state and counters; not ready until Redis is up and the
       // stored revocations are applied (then the keys decide, below).
       built.get(FLEET_PATH, (_req, res) => {
-        res.status(fleet.state === 'ready' ? 200 : 503).json({ state: fleet.state, ...fleet.stats })
+        res
+          .status(fleet.state === 'ready' ? 200 : 503)
+          .json({ state: fleet.state, problem: fleet.problem, ...fleet.stats })
       })
       built.get(READY_PATH, (_req, res, next) => {
         if (fleet.state === 'ready') return next()
-        res.status(503).set('Retry-After', '5').json({ ready: false, fleet: fleet.state })
+        res
+          .status(503)
+          .set('Retry-After', '5')
+          .json({ ready: false, fleet: fleet.state, problem: fleet.problem })
       })
     }
     // Readiness for a load balancer: 200 while every issuer's keys can answer (stale included).
@@ -277,11 +289,24 @@ export async function startServer(options = {}) {
 
 // The fleet lives in a subpath whose peer dependency (`redis`) is optional: loaded only when used.
 async function startFleet(redisUrl, log) {
-  const { createRedisFleet } = await import('passport-agentpress-partner/redis')
-  return createRedisFleet({
+  const { createRedisFleet, RedisFleetDamagedError } =
+    await import('passport-agentpress-partner/redis')
+  const fleet = createRedisFleet({
     url: redisUrl,
-    onStateChange: (state) => log(`fleet: ${state}`),
+    // Why it is not ready, on the same line: damage of the shared data, or the connection error.
+    onStateChange: (state) => {
+      const problem = state === 'ready' || state === 'closed' ? null : fleet.problem
+      log(`fleet: ${state}${problem === null ? '' : ` (${problem})`}`)
+    },
+    // Refused relays and records (wrong secret, another issuer, forged) get a line each; connection
+    // errors are already in the state lines.
+    onError: (error) => {
+      if (error instanceof RedisFleetDamagedError || /^refused /.test(error.message)) {
+        log(`fleet: ${error.message}`)
+      }
+    },
   })
+  return fleet
 }
 
 /** What `npm start` prints. */

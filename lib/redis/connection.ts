@@ -38,14 +38,50 @@ export class RedisUnavailableError extends Error {
   override readonly name = 'RedisUnavailableError'
 }
 
+/**
+ * The shared data of the fleet is damaged — a key of the wrong type, or more stored records than an
+ * instance can check — typically by a writer that lacks the webhook secret. The instance keeps
+ * serving what it can but is not `ready`; a starting instance's `start()` rejects with it.
+ */
+export class RedisFleetDamagedError extends Error {
+  override readonly name = 'RedisFleetDamagedError'
+  /** `wrong_type` (a key holds another type) or `too_many_records` (more than can be checked). */
+  readonly reason: 'wrong_type' | 'too_many_records'
+
+  constructor(message: string, reason: 'wrong_type' | 'too_many_records') {
+    super(message)
+    this.reason = reason
+  }
+}
+
+/** `url` as it may be printed: scheme, host, port and database, never the credentials. @internal */
+export function printableUrl(url: string): string {
+  if (!URL.canParse(url)) return JSON.stringify(url.replace(/\/\/[^/@]*@/, '//'))
+  const { protocol, host, pathname } = new URL(url)
+  if (host === '') return JSON.stringify(`${protocol}${pathname.replace(/^[^/@]*@/, '')}`)
+  return `${protocol}//${host}${pathname === '/' ? '' : pathname}`
+}
+
 /** Validates `url` (`redis:` or `rediss:`, parsed once) and creates the owned client. @internal */
 export function clientFromUrl(url: unknown, connectTimeoutMs: number): RedisClientLike {
   if (typeof url !== 'string' || !URL.canParse(url)) {
     throw new TypeError('options.url must be an absolute redis: or rediss: URL')
   }
-  const protocol = new URL(url).protocol
-  if (protocol !== 'redis:' && protocol !== 'rediss:') {
-    throw new TypeError(`options.url must use redis: or rediss:, got ${protocol}`)
+  const parsed = new URL(url)
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new TypeError(`options.url must use redis: or rediss:, got ${parsed.protocol}`)
+  }
+  if (parsed.hostname === '') {
+    throw new TypeError(
+      `options.url must name a host, as in ${parsed.protocol}//host:port (two slashes), got ` +
+        printableUrl(url),
+    )
+  }
+  if (!/^\/?(?:\d{1,5})?$/.test(parsed.pathname)) {
+    throw new TypeError(
+      `options.url's path must be a database number, as in ${parsed.protocol}//host:port/0, got ` +
+        printableUrl(url),
+    )
   }
   return createClient({
     url,

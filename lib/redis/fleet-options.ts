@@ -12,14 +12,18 @@ import {
 
 /**
  * The fleet's connection state, for a readiness check: `ready` means both connections are up and
- * the stored revocations were re-read since the last (re)connect.
+ * the stored revocations were re-read since the last (re)connect. `degraded`: connected, but the
+ * shared data is damaged (a key of the wrong type, or more stored records than can be checked; see
+ * `fleet.problem`): relays and replay checks go on, stored revocations cannot be trusted to be
+ * complete, so it is not ready.
  *
  * @example
  * ```ts
  * app.get('/readyz', (_req, res) => res.status(fleet.state === 'ready' ? 200 : 503).end())
  * ```
  */
-export type RedisFleetState = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closed'
+export type RedisFleetState =
+  'idle' | 'connecting' | 'ready' | 'degraded' | 'reconnecting' | 'closed'
 
 /** Counters of what the fleet received (diagnostics and tests). */
 export interface RedisFleetStats {
@@ -54,6 +58,16 @@ export interface RedisFleetOptions {
   revocationTtlMs?: number
   /** Deadline of one Redis command, in ms; past it, the request is answered 503. Default 1,000. */
   commandTimeoutMs?: number
+  /**
+   * Bound of `start()`, in ms: by then it resolved (`ready`) or rejected, naming the URL (without
+   * credentials) and the last error, and closed the fleet. Default 10,000.
+   */
+  startTimeoutMs?: number
+  /**
+   * While connected, stored revocations are re-read (and this instance's republished) every
+   * `syncIntervalMs`, so a record whose relay was missed is applied without a restart. Default 5,000.
+   */
+  syncIntervalMs?: number
   /** Called with each Redis error and each refused relay or record (never throws through). */
   onError?: (error: Error) => void
   /** Called with each new state (never throws through). */
@@ -66,6 +80,8 @@ const KNOWN = new Set([
   'prefix',
   'revocationTtlMs',
   'commandTimeoutMs',
+  'startTimeoutMs',
+  'syncIntervalMs',
   'onError',
   'onStateChange',
 ])
@@ -94,6 +110,8 @@ export interface NormalizedFleetOptions {
   readonly client: unknown
   readonly prefix: string
   readonly commandTimeoutMs: number
+  readonly startTimeoutMs: number
+  readonly syncIntervalMs: number
   readonly revocationTtlMs: number
   readonly onError: ((error: Error) => void) | undefined
   readonly onStateChange: ((state: RedisFleetState) => void) | undefined
@@ -111,6 +129,8 @@ export function normalizeFleetOptions(input: unknown): NormalizedFleetOptions {
     client: options.client,
     prefix: checkPrefix(options.prefix),
     commandTimeoutMs: positiveInteger(options.commandTimeoutMs, 'commandTimeoutMs', 1000, 60_000),
+    startTimeoutMs: positiveInteger(options.startTimeoutMs, 'startTimeoutMs', 10_000, MAX_TIMER_MS),
+    syncIntervalMs: positiveInteger(options.syncIntervalMs, 'syncIntervalMs', 5000, MAX_TIMER_MS),
     revocationTtlMs: positiveInteger(
       options.revocationTtlMs,
       'revocationTtlMs',

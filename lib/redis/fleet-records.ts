@@ -1,7 +1,9 @@
 /**
  * The emergency-revocation records of a fleet instance: the ones it holds (verified), republished
- * after every reconnect so that a Redis restarted empty gets them back, and the stored ones it
- * reads on every (re)connect and applies once they verify under the webhook secret.
+ * on every sync so that a Redis restarted empty gets them back, and the stored ones it reads on
+ * every sync — all of them that have not expired, each checked under the webhook secret — so that
+ * no junk written by someone without the secret can push a genuine record out of view. A store
+ * holding more than can be checked, or a key of the wrong type, is damage: the read fails closed.
  */
 import {
   applyRevocation,
@@ -10,7 +12,8 @@ import {
   type RevocationRecord,
   type RotationFleetMember,
 } from '../core/key-rotation/fleet.js'
-import { MAX_RECORDS, REPUBLISH_SCRIPT } from './fleet-protocol.js'
+import { RedisFleetDamagedError } from './connection.js'
+import { MAX_RECORD_CHARS, MAX_RECORDS, READ_SCRIPT, REPUBLISH_SCRIPT } from './fleet-protocol.js'
 
 /** What the records need from their fleet. @internal */
 export interface FleetRecordsContext {
@@ -27,6 +30,8 @@ export interface FleetRecordsContext {
 export class FleetRecords {
   // Records this instance holds (verified), keyed by issuer + kid.
   readonly #held = new Map<string, RevocationRecord>()
+  // Texts already refused: counted and reported once, and not checked again on every sync.
+  readonly #refused = new Set<string>()
   readonly #context: FleetRecordsContext
 
   constructor(context: FleetRecordsContext) {
@@ -41,6 +46,12 @@ export class FleetRecords {
     return known === undefined
   }
 
+  /** The damage a script met (the type the key holds, `''` for none) as an error, or undefined. */
+  damage(reply: unknown): RedisFleetDamagedError | undefined {
+    const kind = typeof reply === 'string' ? reply : ''
+    return kind === '' ? undefined : this.#wrongType(`a ${kind}`)
+  }
+
   /** Writes every held record that has not expired back to Redis (and forgets the expired). */
   async republish(now: number): Promise<void> {
     const republish: string[] = []
@@ -50,34 +61,87 @@ export class FleetRecords {
     }
     if (republish.length > 0) {
       const { key } = this.#context
-      await this.#context.send(['EVAL', REPUBLISH_SCRIPT, '2', key, key, String(now), ...republish])
+      const reply = await this.#context.send([
+        'EVAL',
+        REPUBLISH_SCRIPT,
+        '2',
+        key,
+        key,
+        String(now),
+        ...republish,
+      ])
+      const damage = this.damage(reply)
+      if (damage !== undefined) throw damage
     }
   }
 
-  /** Reads the stored records that have not expired at `now` and applies each that verifies. */
+  /**
+   * Reads every stored record that has not expired at `now` and applies each that verifies;
+   * rejects with `RedisFleetDamagedError` when the key is not a sorted set or holds more records
+   * than a fleet can produce (then some could not be checked: never read as "none revoked").
+   */
   async readStored(member: RotationFleetMember, now: number): Promise<void> {
-    const texts = await this.#context.send([
-      'ZRANGEBYSCORE',
-      this.#context.key,
-      `(${now}`,
-      '+inf',
-      'LIMIT',
-      '0',
+    const { key } = this.#context
+    const reply = await this.#context.send([
+      'EVAL',
+      READ_SCRIPT,
+      '1',
+      key,
+      String(now),
       String(MAX_RECORDS),
+      String(MAX_RECORD_CHARS),
     ])
-    for (const text of Array.isArray(texts) ? texts : []) this.apply(member, String(text))
+    const [status, detail, ...texts] = Array.isArray(reply) ? (reply as unknown[]) : []
+    if (status === 'wrongtype') throw this.#wrongType(`a ${String(detail)}`)
+    if (status === 'toomany') {
+      throw new RedisFleetDamagedError(
+        `${key} holds ${String(detail)} unexpired revocation records, more than the ` +
+          `${MAX_RECORDS} a fleet produces and an instance checks: records written without the ` +
+          'webhook secret could hide a genuine revocation, so this instance does not serve as ' +
+          `ready. Delete the key (DEL ${key}): the running instances write their records back`,
+        'too_many_records',
+      )
+    }
+    if (status !== 'ok') throw this.#wrongType('something unreadable')
+    const before = this.#context.stats.recordsRefused
+    // Longer than any genuine record: junk, counted as refused (never read, never checked).
+    if (typeof detail === 'number' && detail > 0) this.#context.stats.recordsRefused += detail
+    for (const text of texts) this.apply(member, String(text), true)
+    const refused = this.#context.stats.recordsRefused - before
+    if (refused > 0) {
+      this.#context.report(
+        new Error(`refused ${refused} stored revocation record(s) that do not verify`),
+      )
+    }
   }
 
-  /** Applies a record's text (stored, or carried by a relay) if it verifies. */
-  apply(member: RotationFleetMember, text: string): boolean {
+  /**
+   * Applies a record's text (stored, or carried by a relay) if it verifies. A refused text is
+   * counted once; `quiet` leaves the report to the caller.
+   */
+  apply(member: RotationFleetMember, text: string, quiet = false): boolean {
+    if (this.#refused.has(text)) return false
     const record = openRevocation(member.prepared.secrets, text, Date.now())
     if (record === undefined) {
+      if (this.#refused.size >= MAX_RECORDS) this.#refused.clear()
+      this.#refused.add(text)
       this.#context.stats.recordsRefused++
-      this.#context.report(new Error('refused a stored revocation that does not verify'))
+      if (!quiet)
+        this.#context.report(new Error('refused a revocation record that does not verify'))
       return false
     }
     applyRevocation(member.verifiers, record)
     if (this.hold(record)) this.#context.stats.recordsApplied++
     return true
+  }
+
+  #wrongType(what: string): RedisFleetDamagedError {
+    const { key } = this.#context
+    return new RedisFleetDamagedError(
+      `${key} holds ${what}, not the sorted set of revocation records: another writer changed ` +
+        `it, so stored revocations can be neither read nor written. Delete it (DEL ${key}): the ` +
+        'running instances write their records back',
+      'wrong_type',
+    )
   }
 }

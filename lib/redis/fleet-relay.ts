@@ -10,7 +10,13 @@ import type {
 } from '../core/key-rotation/fleet.js'
 import { revocationText } from '../core/key-rotation/fleet.js'
 import type { FleetRecords } from './fleet-records.js'
-import { openRelay, PROCESSED_TTL_MS, PUBLISH_SCRIPT, relayMessage } from './fleet-protocol.js'
+import {
+  MAX_MESSAGE_CHARS,
+  openRelay,
+  PROCESSED_TTL_MS,
+  PUBLISH_SCRIPT,
+  relayMessage,
+} from './fleet-protocol.js'
 
 /** Where a fleet publishes, and who it is. @internal */
 export interface RelayTarget {
@@ -22,7 +28,7 @@ export interface RelayTarget {
 
 /**
  * The `EVAL` of `PUBLISH_SCRIPT` for one delivery: the processed marker (`''` for none), the record
- * and the relay, written in one atomic step.
+ * and the relay (none for `delivery: undefined`: it already went out), written in one atomic step.
  *
  * @internal
  */
@@ -30,15 +36,22 @@ export function publishCommand(
   target: RelayTarget,
   processedKey: string,
   marker: string,
-  delivery: SignedDelivery,
+  delivery: SignedDelivery | undefined,
   record: RevocationRecord | undefined,
   now: number,
 ): string[] {
-  const message = relayMessage(
-    target.origin,
-    delivery,
-    record === undefined ? undefined : revocationText(record),
-  )
+  let message = ''
+  if (delivery !== undefined) {
+    message = relayMessage(
+      target.origin,
+      delivery,
+      record === undefined ? undefined : revocationText(record),
+    )
+    // Never more than any receiver accepts: a delivery is at most 8 KiB.
+    if (message.length > MAX_MESSAGE_CHARS) {
+      throw new RangeError(`a relay is at most ${MAX_MESSAGE_CHARS} characters`)
+    }
+  }
   return [
     'EVAL',
     PUBLISH_SCRIPT,
@@ -72,12 +85,13 @@ export function receiveRelay(
 ): void {
   const relay = openRelay(message, receiver.origin, member.prepared)
   if (relay.kind === 'own') return
+  // A record MAC'd under the webhook secret revokes, whatever the relay around it (late, say).
+  if (relay.revocation !== undefined) receiver.records.apply(member, relay.revocation)
   if (relay.kind === 'refused') {
     receiver.stats.relaysRefused++
     receiver.report(new Error(`refused a relayed delivery: ${relay.why}`))
     return
   }
-  if (relay.revocation !== undefined) receiver.records.apply(member, relay.revocation)
   // Revoked at once (inside apply, before any await); counted once the refresh settled too.
   member.apply(relay.event).then(
     () => receiver.stats.relaysApplied++,

@@ -20,7 +20,7 @@ import {
   type RotationFleetMember,
   type SignedDelivery,
 } from '../core/key-rotation/fleet.js'
-import { checkClient, clientFromUrl, send } from './connection.js'
+import { checkClient, clientFromUrl, printableUrl, send } from './connection.js'
 import { FleetConnection } from './fleet-connection.js'
 import { FleetRecords } from './fleet-records.js'
 import {
@@ -35,6 +35,9 @@ import {
   type RelayReceiver,
   type RelayTarget,
 } from './fleet-relay.js'
+
+/** Least time between two JWKS refreshes caused by Redis reconnects, in ms. */
+const RECONNECT_REFRESH_MS = 30_000
 
 export type { RedisFleetOptions, RedisFleetState, RedisFleetStats } from './fleet-options.js'
 
@@ -72,6 +75,9 @@ export class RedisFleet implements RotationFleet, ReplayStore {
   readonly #records: FleetRecords
   readonly #relays: RelayTarget & RelayReceiver
   #member: RotationFleetMember | undefined
+  // The refresh after a reconnect, rate-limited: Redis flapping must not become issuer traffic.
+  #lastRefreshMs = -Infinity
+  #refreshTimer: NodeJS.Timeout | undefined
 
   constructor(options: RedisFleetOptions) {
     const settings = normalizeFleetOptions(options)
@@ -93,6 +99,9 @@ export class RedisFleet implements RotationFleet, ReplayStore {
       message: (message) => this.#onMessage(message),
       report,
       onStateChange: settings.onStateChange,
+      where: settings.url !== undefined ? printableUrl(settings.url) : "the application's client",
+      startTimeoutMs: settings.startTimeoutMs,
+      syncIntervalMs: settings.syncIntervalMs,
     })
     this.#records = new FleetRecords({
       key: revocationsKey,
@@ -116,9 +125,19 @@ export class RedisFleet implements RotationFleet, ReplayStore {
   }
 
   /**
+   * Why the fleet is not `ready`, for logs and readiness bodies: the damage of the shared data, or
+   * the last connection error (never a credential); `null` while ready.
+   */
+  get problem(): string | null {
+    return this.#connection.problem
+  }
+
+  /**
    * Connects (the application's client too, if it is not open yet), subscribes and applies the
-   * stored revocations; resolves once the fleet is `ready`. Calling it again returns the same
-   * promise.
+   * stored revocations; resolves once the fleet is `ready`. Rejects within `startTimeoutMs`
+   * (default 10 s) with a `RedisUnavailableError` naming the URL (without credentials) and the
+   * cause, or at once with a `RedisFleetDamagedError` when the shared data is damaged; the fleet
+   * is then closed (create a new one to try again). Calling it again returns the same promise.
    */
   start(): Promise<void> {
     return this.#connection.start()
@@ -126,6 +145,7 @@ export class RedisFleet implements RotationFleet, ReplayStore {
 
   /** Unsubscribes and closes the connections the fleet opened (not the application's client). */
   async close(): Promise<void> {
+    clearTimeout(this.#refreshTimer)
     this.#connection.close()
   }
 
@@ -152,18 +172,30 @@ export class RedisFleet implements RotationFleet, ReplayStore {
   async publish(
     delivery: SignedDelivery,
     event: KeyRotationEvent,
-    options: { readonly processed?: boolean } = {},
+    options: { readonly processed?: boolean; readonly relayed?: boolean } = {},
   ): Promise<void> {
     const secrets = this.#secrets()
     const now = Date.now()
+    const relayed = options.relayed === true
     let record: RevocationRecord | undefined
-    if (event.emergency === true) {
+    if (event.emergency === true && !relayed) {
       record = signRevocation(secrets, event, now + this.#revocationTtlMs)
     }
     const marker = options.processed === false ? '' : processedMarker(secrets, event.id)
     const processedKey = this.#processedKey(event.id)
-    await this.#send(publishCommand(this.#relays, processedKey, marker, delivery, record, now))
+    const command = publishCommand(
+      this.#relays,
+      processedKey,
+      marker,
+      relayed ? undefined : delivery,
+      record,
+      now,
+    )
+    const reply = await this.#send(command)
     if (record !== undefined) this.#records.hold(record)
+    // The set of records was damaged (the relay and the marker went out all the same).
+    const damage = this.#records.damage(Array.isArray(reply) ? reply[1] : undefined)
+    if (damage !== undefined) this.#connection.damaged(damage)
   }
 
   // ---- ReplayStore (the verifiers' `replay` option) ----
@@ -212,9 +244,24 @@ export class RedisFleet implements RotationFleet, ReplayStore {
     const member = this.#member
     if (member === undefined) return
     await this.#records.readStored(member, now)
-    if (refresh) {
+    if (refresh) await this.#refreshAfterReconnect(member)
+  }
+
+  // A relay may have been missed while disconnected: refresh the verifiers, at most once per
+  // RECONNECT_REFRESH_MS (a later reconnect inside it schedules one refresh at its end).
+  async #refreshAfterReconnect(member: RotationFleetMember): Promise<void> {
+    const wait = this.#lastRefreshMs + RECONNECT_REFRESH_MS - Date.now()
+    const run = async (): Promise<void> => {
+      this.#lastRefreshMs = Date.now()
       await Promise.allSettled(member.verifiers.map((verifier) => verifier.refreshJwks?.()))
     }
+    if (wait <= 0) return run()
+    if (this.#refreshTimer !== undefined) return
+    this.#refreshTimer = setTimeout(() => {
+      this.#refreshTimer = undefined
+      if (this.state !== 'closed') void run()
+    }, wait)
+    this.#refreshTimer.unref()
   }
 
   #onMessage(message: string): void {

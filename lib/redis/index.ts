@@ -12,4 +12,8 @@ export {
   type RedisFleetState,
   type RedisFleetStats,
 } from './fleet.js'
-export { RedisUnavailableError, type RedisClientLike } from './connection.js'
+export {
+  RedisFleetDamagedError,
+  RedisUnavailableError,
+  type RedisClientLike,
+} from './connection.js'

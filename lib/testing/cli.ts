@@ -256,6 +256,8 @@ async function serve(args: string[]): Promise<void> {
         'Point the example MCP server (or yours, with the same variables) at it:',
         `  AGENTPRESS_ISSUER=${config.issuer} MCP_AUDIENCE=${config.audience} \\`,
         `  AGENTPRESS_EXT_PROVIDER=${config.extProvider} AGENTPRESS_WEBHOOK_SECRET=${config.webhookSecret} npm start`,
+        'Several instances as one fleet: the same line plus REDIS_URL=redis://127.0.0.1:6379 and a',
+        'PORT of its own for each instance (docs/fleet.md).',
         '',
         'Mint a token:',
         `  ${NAME} token --server ${config.url} --sub alice --scope "mcp:read mcp:write"`,

@@ -162,8 +162,12 @@ export interface WebhookDeliveryMessage {
   readonly eventId: string | null
 }
 
-/** State of a fleet backend connection (for shared-state backends such as Redis). */
-export type FleetConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected'
+/**
+ * State of a fleet backend connection (for shared-state backends such as Redis). `degraded`:
+ * connected, but the shared data is damaged (reason `wrong_type` or `too_many_records`).
+ */
+export type FleetConnectionState =
+  'connecting' | 'connected' | 'degraded' | 'reconnecting' | 'disconnected'
 
 /** Published on `agentpress-partner:fleet:connection` by a fleet backend when its state changes. */
 export interface FleetConnectionMessage {

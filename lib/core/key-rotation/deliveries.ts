@@ -120,44 +120,58 @@ export function createRotationDeliveries(
     )
   }
 
+  const targetsOf = (event: KeyRotationEvent): TokenVerifier[] =>
+    verifiers.filter(
+      (v) => event.issuer === undefined || v.issuer === undefined || v.issuer === event.issuer,
+    )
+  // Revokes `kid` on every target; false when one of them threw.
+  const revokeAt = (targets: readonly TokenVerifier[], kid: string): boolean => {
+    let revoked = true
+    for (const target of targets) {
+      try {
+        target.revokeKid?.(kid)
+      } catch {
+        revoked = false
+      }
+    }
+    return revoked
+  }
+
   // `signed`: the delivery as received over HTTP, to publish; absent for one relayed by the fleet.
   const apply = async (
     event: KeyRotationEvent,
     signed?: SignedDelivery,
   ): Promise<RotationOutcome> => {
-    const targets = verifiers.filter(
-      (v) => event.issuer === undefined || v.issuer === undefined || v.issuer === event.issuer,
-    )
+    const targets = targetsOf(event)
     if (targets.length === 0) {
       remember(event.id)
       return UNKNOWN_ISSUER
     }
     let failed = false
+    let relayed: Promise<boolean> | undefined
     if (event.emergency === true) {
       // Revoke before any await: the retired key is refused from this instant, even if the
       // refetch below fails or stalls (§5).
-      for (const target of targets) {
-        try {
-          target.revokeKid?.(event.retiredKid)
-        } catch {
-          failed = true
-        }
+      failed = !revokeAt(targets, event.retiredKid)
+      // Relayed before any await on the JWKS, too: the other instances refuse the key within
+      // milliseconds even when the issuer's JWKS hangs. Without the "processed" marker, so a
+      // retry (after a failed refresh) is still processed in full wherever it lands.
+      if (fleet !== undefined && signed !== undefined) {
+        relayed = (async () => {
+          await fleet.publish(signed, event, { processed: false })
+          return true
+        })().catch(() => false)
       }
     }
     const results = await Promise.allSettled(targets.map(refresh))
     if (failed || results.some((result) => result.status === 'rejected')) {
-      // The JWKS may be down at the very moment a key is compromised: the revocation must not
-      // wait for it. Shared without the "processed" marker, so the retry is still processed.
-      if (event.emergency === true && fleet !== undefined && signed !== undefined) {
-        await Promise.resolve()
-          .then(() => fleet.publish(signed, event, { processed: false }))
-          .catch(() => {})
-      }
+      await relayed
       return REFRESH_FAILED
     }
     if (fleet !== undefined && signed !== undefined) {
       try {
-        await fleet.publish(signed, event)
+        // After the early relay only the marker is left to write; otherwise everything.
+        await fleet.publish(signed, event, (await relayed) === true ? { relayed: true } : {})
       } catch {
         return FLEET_UNAVAILABLE // not remembered: the retry is processed in full
       }
@@ -178,6 +192,8 @@ export function createRotationDeliveries(
     event: KeyRotationEvent,
     signed: SignedDelivery,
   ): Promise<RotationOutcome> => {
+    // An emergency's key is refused here before even asking the fleet (idempotent).
+    if (event.emergency === true) revokeAt(targetsOf(event), event.retiredKid)
     // An outage here is not a verdict: process locally; the publish then decides the answer.
     const processed = await fleet!.wasProcessed(event.id).catch(() => false)
     if (!processed) return apply(event, signed)

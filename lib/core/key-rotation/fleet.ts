@@ -68,11 +68,14 @@ export interface RotationFleet {
    * for an emergency, the stored revocation. Rejects when the fleet cannot have it (503). With
    * `processed: false` (an emergency whose local refresh failed), no marker is written: the
    * revocation spreads at once, and AgentPress's retry is still processed in full wherever it lands.
+   * With `relayed: true` the relay (and record) of this delivery already went out through an
+   * earlier `publish(…, { processed: false })`: only the marker is left to write (a fleet that
+   * ignores the flag relays twice, which receivers acknowledge as a duplicate).
    */
   publish(
     delivery: SignedDelivery,
     event: KeyRotationEvent,
-    options?: { readonly processed?: boolean },
+    options?: { readonly processed?: boolean; readonly relayed?: boolean },
   ): Promise<void>
 }
 

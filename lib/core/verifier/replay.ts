@@ -68,7 +68,9 @@ export function checkReplay(
   claims: PartnerTokenClaims,
   clockToleranceSec: number,
 ): PartnerTokenClaims | Promise<PartnerTokenClaims> {
-  const expiresAtMs = (claims.exp + clockToleranceSec) * 1000
+  // The verifier accepts while floor(now in s) < exp + tolerance, i.e. up to the instant before
+  // ceil(exp + tolerance) s: remembered until that whole second, never an early fraction of it.
+  const expiresAtMs = Math.ceil(claims.exp + clockToleranceSec) * 1000
   let first: boolean | Promise<boolean>
   try {
     first = store.claim(claims.iss, claims.jti, expiresAtMs)
