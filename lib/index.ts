@@ -103,3 +103,5 @@ export {
 export type { JwksStatus, ReadinessSource, WarmUpResult } from './core/jwks/readiness.js'
 export { readinessHandler, type ReadinessBody, type ReadinessTarget } from './http/readiness.js'
 export { refusalOf } from './http/refusal-of.js'
+export { AUDIT_CHANNEL, type AuditEvent } from './core/diagnostics/audit.js'
+export { startAuditLog, type AuditLogOptions, type AuditRecord } from './audit/audit-log.js'

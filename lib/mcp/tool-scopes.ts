@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { checkScopes } from '../core/token/scope.js'
 import { optionsObject } from '../core/validate.js'
 import { sendJson, type Middleware } from '../http/connect.js'
+import { auditCalls } from '../http/audit.js'
 import { hasUnreadBody } from '../http/raw-body.js'
 import { requireScopes } from '../middleware/require-scopes.js'
 
@@ -131,6 +132,7 @@ export function requireToolScopes(toolScopes: ToolScopes): ToolScopeGate {
       if (body === undefined && !hasUnreadBody(req)) return next()
       return refuseUnparsed(req, res)
     }
+    auditCalls(req, body)
     const needed = new Set<string>()
     for (const message of Array.isArray(body) ? body : [body]) {
       for (const scope of calledToolScopes(table, message)) needed.add(scope)

@@ -8,6 +8,7 @@
  * strategy's validated options; bodies only from the fixed descriptions.
  */
 import { optionsObject, rejectUnknownKeys } from '../core/validate.js'
+import { offerAuditResponse } from '../http/audit.js'
 import { authenticate, type AuthActions, type AuthSettings } from '../http/authenticate.js'
 import type { ErrorMiddleware, Middleware, NextFunction } from '../http/connect.js'
 import {
@@ -135,6 +136,7 @@ export function authenticatePartner(
   const handler = authenticate as Middleware
   return function authenticatePartnerMiddleware(req, res, next) {
     ;(req as RefusalCarrier)[BODY_FORMAT] = format
+    offerAuditResponse(req, res)
     handler(req, res, (err?: unknown) => {
       if (err === undefined || err === null) return next()
       if (!renderRefusal(err, req as RefusalCarrier, res, format)) next(err)
@@ -174,6 +176,7 @@ function direct(settings: AuthSettings, format: ErrorBodyFormat): Middleware {
   return function authenticatePartnerDirect(req: IncomingMessage, res, next) {
     const request = req as RefusalCarrier
     request[BODY_FORMAT] = format
+    offerAuditResponse(req, res)
     authenticate(settings, req, new DirectActions(request, res, next, format))
   }
 }
