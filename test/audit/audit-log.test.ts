@@ -76,6 +76,27 @@ describe('audit trail (startAuditLog, AUDIT_CHANNEL)', function () {
         await transport.handleRequest(req, res, req.body)
       },
     )
+    // Plain passport.authenticate: Express gives the strategy `req.res`, so the status is the one sent.
+    app.post(
+      '/plain',
+      passport.authenticate('agentpress-partner', { session: false }),
+      (_req, res) => {
+        res.status(202).json({ ok: true })
+      },
+    )
+    // Connect-like: nothing links the request to its response (no `req.res`): published at the
+    // decision, with the table's status.
+    app.post(
+      '/detached',
+      (req, res, next) => {
+        delete (req as { res?: unknown }).res
+        passport.authenticate('agentpress-partner', { session: false })(req, res, next)
+      },
+      (_req, res) => {
+        res.statusCode = 202
+        res.end()
+      },
+    )
     server.removeAllListeners('request')
     server.on('request', app)
   })
@@ -97,8 +118,13 @@ describe('audit trail (startAuditLog, AUDIT_CHANNEL)', function () {
     params: { name, arguments: args },
   })
 
-  async function post(token: string, body: unknown, headers: Record<string, string> = {}) {
-    const res = await fetch(`${url}/mcp`, {
+  async function post(
+    token: string,
+    body: unknown,
+    headers: Record<string, string> = {},
+    path = '/mcp',
+  ) {
+    const res = await fetch(`${url}${path}`, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${token}`,
@@ -272,6 +298,23 @@ describe('audit trail (startAuditLog, AUDIT_CHANNEL)', function () {
     for (const text of [...lines, ...seen, ...raw]) {
       for (const secret of forbidden) expect(text).to.not.include(secret)
     }
+  })
+
+  it('plain passport.authenticate: the status sent (req.res); without it, the decision and its table status', async () => {
+    const token = mock.signToken({ sub: 'alice', scope: 'mcp:read' })
+    expect(await post(token, {}, {}, '/plain')).to.equal(202)
+    const expired = mock.signToken({ exp: Math.floor(Date.now() / 1000) - 120 })
+    expect(await post(expired, {}, {}, '/plain')).to.equal(401)
+    const detached = mock.signToken({ sub: 'alice', scope: 'mcp:read' })
+    expect(await post(detached, {}, {}, '/detached')).to.equal(202)
+    expect(await post(expired, {}, {}, '/detached')).to.equal(401)
+    const brief = (await records(4)).map((r) => [r.subject, r.outcome, r.reason, r.status])
+    expect(brief).to.deep.equal([
+      [hmac('alice'), 'accepted', null, 202],
+      [null, 'refused', 'expired', 401],
+      [hmac('alice'), 'accepted', null, null],
+      [null, 'refused', 'expired', 401],
+    ])
   })
 
   it("subject 'raw' and 'omit'", async () => {
