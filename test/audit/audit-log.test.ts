@@ -12,15 +12,14 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import { z } from 'zod'
 
+import { AgentPressPartnerStrategy, agentPressErrorHandler } from 'passport-agentpress-partner'
 import {
   AUDIT_CHANNEL,
-  AgentPressPartnerStrategy,
   DIAGNOSTICS_CHANNELS,
-  authenticatePartner,
-  requireToolScopes,
   startAuditLog,
   type AuditRecord,
-} from 'passport-agentpress-partner'
+} from 'passport-agentpress-partner/diagnostics'
+import { requireToolScopes } from 'passport-agentpress-partner/mcp'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 
 const KEY = 'audit-subject-key-0123456789abcdef'
@@ -56,7 +55,7 @@ describe('audit trail (startAuditLog, AUDIT_CHANNEL)', function () {
     const app = express()
     app.post(
       '/mcp',
-      authenticatePartner(passport, { body: 'jsonrpc' }),
+      passport.authenticate('agentpress-partner', { session: false, failWithError: true }),
       express.json(),
       tools,
       async (req, res) => {
@@ -97,6 +96,7 @@ describe('audit trail (startAuditLog, AUDIT_CHANNEL)', function () {
         res.end()
       },
     )
+    app.use(agentPressErrorHandler({ body: 'jsonrpc' }))
     server.removeAllListeners('request')
     server.on('request', app)
   })

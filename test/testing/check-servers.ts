@@ -6,7 +6,6 @@ import express5 from 'express'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
-import passportModule from 'passport'
 
 import {
   AgentPressPartnerStrategy,
@@ -16,8 +15,8 @@ import {
   authenticatePartner,
   createKeyRotationRouter,
   protectedResourceMetadata,
-  requireToolScopes,
 } from 'passport-agentpress-partner'
+import { requireToolScopes } from 'passport-agentpress-partner/mcp'
 import { createMockAgentPress, createMockControl } from 'passport-agentpress-partner/testing'
 import type { Stack } from '../support/stacks.js'
 
@@ -85,8 +84,6 @@ export async function startPartnerServer(stack: Stack, flaw?: Flaw): Promise<Par
     },
     async (claims) => ({ id: claims.sub }),
   )
-  const passport = new passportModule.Passport()
-  passport.use(strategy)
   // The flawed servers' own second opinion on a token.
   const lenient = new PartnerTokenVerifier(partnerMcp)
 
@@ -155,7 +152,7 @@ export async function startPartnerServer(stack: Stack, flaw?: Flaw): Promise<Par
   const control = createMockControl(mock)
   const mcpPipeline = [
     ...mcpFlaws,
-    authenticatePartner(passport, { body: 'jsonrpc' }) as Handler,
+    authenticatePartner(strategy, { body: 'jsonrpc' }) as Handler,
     express5.json() as unknown as Handler,
     requireToolScopes({ list_notes: ['mcp:read'] }) as Handler,
     mcp,

@@ -22,7 +22,7 @@ export const AUDIT_CHANNEL = 'agentpress-partner:audit'
  * @example
  * ```ts
  * import { subscribe } from 'node:diagnostics_channel'
- * import { AUDIT_CHANNEL, type AuditEvent } from 'passport-agentpress-partner'
+ * import { AUDIT_CHANNEL, type AuditEvent } from 'passport-agentpress-partner/diagnostics'
  *
  * subscribe(AUDIT_CHANNEL, (message) => {
  *   const event = message as AuditEvent

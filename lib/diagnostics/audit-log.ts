@@ -95,7 +95,7 @@ const OPTIONS: ReadonlySet<string> = new Set([
  * @example
  * ```ts
  * import { appendFileSync } from 'node:fs'
- * import { startAuditLog } from 'passport-agentpress-partner'
+ * import { startAuditLog } from 'passport-agentpress-partner/diagnostics'
  *
  * const stop = startAuditLog({
  *   subjectKey: process.env.AUDIT_SUBJECT_KEY!, // 32+ random characters, kept like a secret
