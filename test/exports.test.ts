@@ -79,6 +79,7 @@ const EXPORTS: Record<string, { values: string[]; types: string[] }> = {
       'JwksMode',
       'MockAgentPress',
       'MockAgentPressOptions',
+      'MockAlg',
       'MockControlHandler',
       'MockControlOptions',
       'MockRotateRequest',
@@ -132,6 +133,18 @@ const EXPORTS: Record<string, { values: string[]; types: string[] }> = {
     values: ['limitToolsToScopes', 'partnerTokenVerifier', 'requireToolScopes'],
     types: [
       'GrantedScopes',
+      'PartnerOAuthTokenVerifier',
+      'PartnerTokenVerifierAdapterOptions',
+      'ToolRegistry',
+      'ToolScopeGate',
+      'ToolScopes',
+    ],
+  },
+  './mcp/v2': {
+    values: ['limitToolsToScopes', 'partnerTokenVerifier', 'requireToolScopes'],
+    types: [
+      'GrantedScopes',
+      'PartnerOAuthTokenVerifier',
       'PartnerTokenVerifierAdapterOptions',
       'ToolRegistry',
       'ToolScopeGate',
