@@ -254,6 +254,7 @@ export function render(results, config) {
     for (const [id, what] of [
       ['ours-events', 'a no-op subscriber on every diagnostics channel'],
       ['ours-otel', 'the OpenTelemetry adapter recording'],
+      ['ours-audit', 'the audit trail on: startAuditLog, HMAC subject, JSON line'],
     ]) {
       const r = pair(id, 'ours')
       if (r !== undefined) {

@@ -98,8 +98,11 @@ const EXPORTS: Record<string, { values: string[]; types: string[] }> = {
     types: [],
   },
   './diagnostics': {
-    values: ['DIAGNOSTICS_CHANNELS', 'readinessHandler'],
+    values: ['AUDIT_CHANNEL', 'DIAGNOSTICS_CHANNELS', 'readinessHandler', 'startAuditLog'],
     types: [
+      'AuditEvent',
+      'AuditLogOptions',
+      'AuditRecord',
       'FleetConnectionMessage',
       'FleetConnectionState',
       'JwksFetchEndMessage',

@@ -173,6 +173,20 @@ export const scenarios = {
     },
   },
 
+  'ours-audit': {
+    title: 'diagnostic: ours (passport.authenticate) with the audit trail on (startAuditLog)',
+    verifies: true,
+    ours: true,
+    diagnostic: true,
+    async setup(app, cfg) {
+      // Issue 22: one audit record per request, built, its subject HMAC'd and serialised as a
+      // JSON line, then dropped (the sink's own I/O is the application's cost, not ours).
+      const { startAuditLog } = await import('passport-agentpress-partner/diagnostics')
+      startAuditLog({ subjectKey: 'bench-audit-subject-key-0123456789', write: () => {} })
+      await scenarios.ours.setup(app, cfg)
+    },
+  },
+
   'passport-raw': {
     title: 'diagnostic: Express + passport.authenticate + raw crypto.verify strategy',
     verifies: true,

@@ -2,7 +2,8 @@
  * `passport-agentpress-partner/diagnostics`: what the package tells operators. The names of its
  * `node:diagnostics_channel` channels and the shapes of their messages (no personal data: never a
  * token, claim value, kid from a request or secret), and readiness: the JWKS status of a verifier
- * or strategy and an HTTP handler for a readiness probe.
+ * or strategy and an HTTP handler for a readiness probe. Apart from those, the opt-in audit trail
+ * (`AUDIT_CHANNEL`, `startAuditLog`): who called which tool, as which user, on a channel of its own.
  *
  * @example
  * ```ts
@@ -35,3 +36,5 @@ export {
 } from '../core/diagnostics/channels.js'
 export type { JwksStatus, ReadinessSource, WarmUpResult } from '../core/jwks/readiness.js'
 export { readinessHandler, type ReadinessBody, type ReadinessTarget } from '../http/readiness.js'
+export { AUDIT_CHANNEL, type AuditEvent } from '../core/diagnostics/audit.js'
+export { startAuditLog, type AuditLogOptions, type AuditRecord } from './audit-log.js'

@@ -22,6 +22,7 @@ import { JwksUnavailableError, ReplayUnavailableError } from '../core/refusals/e
 import { refusalError, verifierRefusal } from '../core/refusals/refusal-errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/refusals/reasons.js'
 import { hasScopes, parseScope, type Implication } from '../core/token/scope.js'
+import { auditClaims, auditDecision, auditing, beginAudit } from './audit.js'
 import { authInfoOf, mcpAuthInfoOf, type AgentPressAuthInfo } from './auth-info.js'
 import {
   CHALLENGE_CONTEXT,
@@ -78,11 +79,13 @@ export function authenticate(
   const request = req as RefusalCarrier
   request[CHALLENGE_CONTEXT] = settings.context
   if (settings.implication !== undefined) request[SCOPE_IMPLICATION] = settings.implication
+  // The audit trail (opt-in): one boolean read when nobody subscribes.
+  if (auditing()) beginAudit(request)
   let token: string | { readonly reason: AuthErrorReason }
   try {
     token = extract(settings, req)
   } catch (err) {
-    return serverError(actions, err)
+    return serverError(request, actions, err)
   }
   if (typeof token !== 'string') return refuse(settings, request, actions, token.reason)
   let found: PartnerTokenClaims | PromiseLike<PartnerTokenClaims>
@@ -128,7 +131,7 @@ function afterVerifyError(
   err: unknown,
 ): void {
   const reason = verifierRefusal(err)
-  if (reason === undefined) return serverError(actions, err)
+  if (reason === undefined) return serverError(req, actions, err)
   refuse(settings, req, actions, reason, err)
 }
 
@@ -139,12 +142,13 @@ function accept(
   token: string,
   claims: PartnerTokenClaims,
 ): void {
+  auditClaims(req, claims)
   let scopes: string[]
   try {
     scopes = parseScope(typeof claims.scope === 'string' ? claims.scope : '')
   } catch (err) {
     // A foreign verifier may resolve anything; claims that are no object are a server error.
-    return serverError(actions, err)
+    return serverError(req, actions, err)
   }
   // Checked before the user lookup: a token that cannot be used costs no database call.
   if (!hasScopes(scopes, settings.requiredScopes, settings.implication)) {
@@ -152,7 +156,7 @@ function accept(
   }
   const { verify, passReqToCallback } = settings
   callVerify(verify, passReqToCallback, req, claims, (err, user, info) => {
-    if (err !== undefined) return serverError(actions, err)
+    if (err !== undefined) return serverError(req, actions, err)
     if (user === false || user === null || user === undefined) {
       return refuse(settings, req, actions, 'user_not_provisioned')
     }
@@ -162,9 +166,10 @@ function accept(
       // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
       req.auth = mcpAuthInfoOf(token, claims, scopes, user, settings.resourceOf(claims))
     } catch (err) {
-      return serverError(actions, err)
+      return serverError(req, actions, err)
     }
     publishRequestDecision(SUCCESS)
+    auditDecision(req, 'accepted')
     deliver(actions, 'success', user, authInfo)
   })
 }
@@ -181,6 +186,7 @@ function refuse(
 ): void {
   req[FAILURE_REASON] = reason
   publishRequestDecision({ kind: 'fail', reason })
+  auditDecision(req, 'refused')
   if (AUTH_ERRORS[reason].status === 401) {
     return deliver(actions, 'fail', settings.challenges[reason])
   }
@@ -215,8 +221,9 @@ function deliver(
 const SUCCESS = Object.freeze({ kind: 'success' as const })
 const SERVER_ERROR = Object.freeze({ kind: 'error' as const })
 
-function serverError(actions: AuthActions, err: unknown): void {
+function serverError(req: RefusalCarrier, actions: AuthActions, err: unknown): void {
   publishRequestDecision(SERVER_ERROR)
+  auditDecision(req, 'error')
   deliver(actions, 'error', asError(err))
 }
 

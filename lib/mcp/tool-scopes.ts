@@ -28,6 +28,7 @@ import {
   rejectUnknownKeys,
 } from '../core/validate.js'
 import { sendJson, type Middleware } from '../http/connect.js'
+import { auditCalls } from '../http/audit.js'
 import { SCOPE_IMPLICATION, type RefusalCarrier } from '../http/refusal.js'
 import { grantedScopes, refuseScopes } from '../middleware/require-scopes.js'
 
@@ -383,6 +384,7 @@ function buildGate(
       if (!declared) return next()
       return refuseUnparsed(res, 501)
     }
+    auditCalls(req, body)
     const authInfo = authInfoOf(request)
     const needed: string[] = []
     let unruled = false

@@ -8,6 +8,7 @@
  * strategy's validated options; bodies only from the fixed descriptions.
  */
 import { optionsObject, rejectUnknownKeys } from '../core/validate.js'
+import { offerAuditResponse } from '../http/audit.js'
 import { authenticate, type AuthActions, type AuthSettings } from '../http/authenticate.js'
 import type { ErrorMiddleware, Middleware, NextFunction } from '../http/connect.js'
 import {
@@ -132,6 +133,7 @@ function direct(settings: AuthSettings, format: ErrorBodyFormat): Middleware {
   return function authenticatePartnerDirect(req: IncomingMessage, res, next) {
     const request = req as RefusalCarrier
     request[BODY_FORMAT] = format
+    offerAuditResponse(req, res)
     authenticate(settings, req, new DirectActions(request, res, next, format))
   }
 }

@@ -25,6 +25,8 @@ import { requestPathOr400 } from './request-target.js'
 import { createMockAgentPress, type MockAgentPress } from './mock-agentpress.js'
 import { createMockControl, MOCK_CONTROL_PATH, type MockControlHandler } from './mock-control.js'
 import type { WebhookDeliveryResult } from './webhook.js'
+import { runCheck } from './check/check.js'
+import { formatJson, formatTable } from './check/report.js'
 
 const NAME = 'agentpress-mock'
 const DEFAULT_PORT = 4010
@@ -62,11 +64,25 @@ Commands:
           --webhook URL         your key-rotation receiver; without it the rotation is only published
           --emergency           withdraw the retired key at once (default: overlap window)
 
+  check   Probe a running MCP server from outside: discovery, hostile tokens, Origin, webhook.
+          ${NAME} check <url of the MCP endpoint> [options]
+          --webhook URL         also probe the key-rotation webhook route
+          --webhook-secret S    a staging/dev webhook secret: bad bodies are then validly signed
+          --issuer URL          a mock AgentPress the server trusts (\`serve\`, or npm start's own
+                                URL): also the positive path (valid token, missing scope, replay,
+                                emergency rotation; the rotation changes the mock's keys)
+          --tool NAME           the tool the missing-scope probe calls (default: the first listed)
+          --ext-provider NAME   ext_provider of crafted tokens when there is no --issuer
+          --timeout MS          deadline of each request (default 8000)
+          --json                print the report as JSON
+          Exit status 0 when no probe failed, 1 when one did.
+
 Examples:
   ${NAME} serve --port ${DEFAULT_PORT} --audience http://127.0.0.1:3000/mcp
   TOKEN=$(${NAME} token --server http://127.0.0.1:${DEFAULT_PORT} --sub alice --scope mcp:read)
   ${NAME} rotate --server http://127.0.0.1:${DEFAULT_PORT} \\
     --webhook http://127.0.0.1:3000/webhooks/agentpress/key-rotation
+  ${NAME} check https://mcp.example.com/mcp --webhook https://mcp.example.com/webhooks/agentpress/key-rotation
 
 Exit status: 0 success, 1 failure, 2 usage error.
 `
@@ -404,6 +420,52 @@ async function rotate(args: string[]): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// check: probes a running server (lib/testing/check/)
+
+async function check(args: string[]): Promise<number> {
+  let parsed: { values: Values; positionals: string[] }
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        webhook: { type: 'string' },
+        'webhook-secret': { type: 'string' },
+        issuer: { type: 'string' },
+        tool: { type: 'string' },
+        'ext-provider': { type: 'string' },
+        timeout: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: true,
+    }) as { values: Values; positionals: string[] }
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  const { values, positionals } = parsed
+  if (positionals.length !== 1) {
+    throw new UsageError('check: give exactly one URL, the MCP endpoint (e.g. https://host/mcp)')
+  }
+  const webhook = str(values, 'webhook')
+  const issuer = str(values, 'issuer')
+  const tool = str(values, 'tool')
+  const extProvider = str(values, 'ext-provider')
+  const webhookSecret = str(values, 'webhook-secret')
+  const report = await runCheck({
+    url: httpUrl(positionals[0]!, 'url', false),
+    ...(webhook === undefined ? {} : { webhook: httpUrl(webhook, 'webhook', false) }),
+    ...(webhookSecret === undefined ? {} : { webhookSecret }),
+    // The mock's control API answers loopback peers only.
+    ...(issuer === undefined ? {} : { issuer: httpUrl(issuer, 'issuer', true) }),
+    ...(tool === undefined ? {} : { tool }),
+    ...(extProvider === undefined ? {} : { extProvider }),
+    timeoutMs: int(values, 'timeout', 100, 60_000) ?? 8000,
+  })
+  process.stdout.write(values.json === true ? formatJson(report) : formatTable(report))
+  return report.summary.fail === 0 ? 0 : 1
+}
+
+// ---------------------------------------------------------------------------------------------
 
 function version(): string {
   // dist/testing/cli.js is CommonJS (no import.meta); __dirname is dist/testing/.
@@ -431,6 +493,8 @@ async function main(argv: string[]): Promise<number> {
       case 'rotate':
         await rotate(rest)
         return 0
+      case 'check':
+        return await check(rest)
       case undefined:
       case 'help':
       case '--help':
