@@ -7,6 +7,9 @@
  *
  * @packageDocumentation
  */
+// Registers the opt-in libsodium Ed25519 backend's loader (`ed25519: 'libsodium'`); `sodium-native`
+// itself is loaded only when a verifier asks for it.
+import './libsodium/backend.js'
 export { readBearerToken, type BearerResult } from './core/token/bearer.js'
 export { buildChallenge, type ChallengeParams } from './core/refusals/challenge.js'
 export {
@@ -28,6 +31,7 @@ export { parseScope } from './core/token/scope.js'
 export { agentPressIssuer, type AgentPressEnvironment } from './core/verifier/agentpress-issuer.js'
 export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier/verifier.js'
 export type { PartnerTokenVerifierOptions } from './core/verifier/options.js'
+export type { Ed25519BackendName } from './core/token/ed25519.js'
 export { MultiIssuerVerifier } from './core/verifier/multi-issuer-verifier.js'
 export {
   MemoryReplayStore,
