@@ -51,7 +51,6 @@ function loadSodium(): SodiumNative {
 
 function libsodiumBackend(): Ed25519Backend {
   const sodium = loadSodium()
-  const verifyDetached = sodium.crypto_sign_verify_detached.bind(sodium)
   const backend: Ed25519Backend = Object.freeze({
     name: 'libsodium' as const,
     importKey(bytes: Buffer): Ed25519Key {
@@ -60,7 +59,7 @@ function libsodiumBackend(): Ed25519Backend {
     },
     verify(key: Ed25519Key, message: Buffer, signature: Buffer): boolean {
       try {
-        return verifyDetached(signature, message, key as Buffer)
+        return sodium.crypto_sign_verify_detached(signature, message, key as Buffer)
       } catch {
         return false
       }
