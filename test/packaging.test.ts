@@ -209,7 +209,7 @@ describe('packaging', () => {
         const pkg = require('passport-agentpress-partner')
         const esm = await import('passport-agentpress-partner')
         const loaded = {}
-        for (const sub of ['', '/testing', '/express', '/mcp', '/opentelemetry', '/redis']) {
+        for (const sub of ['', '/testing', '/express', '/diagnostics', '/mcp', '/opentelemetry', '/redis']) {
           const name = 'passport-agentpress-partner' + sub
           let cjs, mjs
           try { require(name); cjs = 'ok' } catch (e) { cjs = e.code + (/sodium/.test(e.message) ? ' sodium' : '') }
@@ -253,6 +253,7 @@ describe('packaging', () => {
           '.': 'ok / ok',
           '/testing': 'ok / ok',
           '/express': 'ok / ok',
+          '/diagnostics': 'ok / ok',
           '/mcp': 'ok / ok',
           '/opentelemetry': 'ok / ok',
           '/redis': 'MODULE_NOT_FOUND / not tried',

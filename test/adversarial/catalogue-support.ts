@@ -16,7 +16,7 @@ import { buildApp, finalhandlerPage, newPassport, type Stack } from '../support/
 import { startCountingServer, type CountingServer } from '../support/servers.js'
 import { crashWatch, quietErrors, type WireResponse } from '../support/wire.js'
 import { SPEC_DESCRIPTIONS } from '../support/spec.js'
-import type { Ed25519BackendName } from 'passport-agentpress-partner'
+import type { Ed25519BackendName } from '../support/backends.js'
 
 const express4 = createRequire(import.meta.url)('express4') as typeof express5
 

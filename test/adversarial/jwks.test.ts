@@ -8,7 +8,7 @@ import { reportRuntimeAdmits, smallOrderForgery } from '../support/small-order.j
 import { enc, signRaw } from '../support/tokens.js'
 import { listen, send } from '../support/wire.js'
 import { ED25519_BACKENDS } from '../support/backends.js'
-import type { Ed25519BackendName } from 'passport-agentpress-partner'
+import type { Ed25519BackendName } from '../support/backends.js'
 import {
   catalogueSuite,
   clock,

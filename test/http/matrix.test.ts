@@ -8,12 +8,11 @@ import {
   authenticatePartner,
   requireScopes,
   type PartnerTokenClaims,
-  type Ed25519BackendName,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import request, { type Response } from 'supertest'
 import { flipChar, parts, payloadOf } from '../support/tokens.js'
-import { ED25519_BACKENDS } from '../support/backends.js'
+import { ED25519_BACKENDS, type Ed25519BackendName } from '../support/backends.js'
 import {
   buildApp,
   captureErrorLogs,
@@ -220,7 +219,8 @@ function expectedChallenge(params: string, configured: boolean): string {
 }
 
 function expectedBody(row: Row, requested: Mode): string {
-  // Driving the strategy without Passport must answer exactly like authenticatePartner(passport).
+  // Driving the strategy without Passport must answer exactly like Passport with failWithError and
+  // agentPressErrorHandler.
   const mode =
     requested === 'direct-json' ? 'json' : requested === 'direct-jsonrpc' ? 'jsonrpc' : requested
   if (mode === 'default') {
@@ -335,9 +335,8 @@ describe('§4 response matrix over HTTP', () => {
         })
       }
       if (mode === 'default') return passport.authenticate(name, { session: false })
-      if (mode === 'errorHandler')
-        return passport.authenticate(name, { session: false, failWithError: true })
-      return authenticatePartner(passport, { body: mode as 'json' | 'jsonrpc', strategy: name })
+      // 'json', 'jsonrpc', 'errorHandler': the documented Passport way to bodies.
+      return passport.authenticate(name, { session: false, failWithError: true })
     }
     const routes: Route[] = [
       { path: '/mcp', handlers: [auth('agentpress-partner'), echo] },
@@ -351,7 +350,11 @@ describe('§4 response matrix over HTTP', () => {
     return buildApp(
       stack,
       routes,
-      mode === 'errorHandler' ? [agentPressErrorHandler({ body: 'json' })] : [],
+      mode === 'errorHandler' || mode === 'json'
+        ? [agentPressErrorHandler({ body: 'json' })]
+        : mode === 'jsonrpc'
+          ? [agentPressErrorHandler({ body: 'jsonrpc' })]
+          : [],
     )
   }
 
