@@ -2,6 +2,9 @@
 // (1) R_raw: crypto.verify on an Ed25519 JWT signing input with a cached KeyObject;
 // (2) PartnerTokenVerifier.verifyToken on a warm JWKS, sequential and 64 in flight, next to jose;
 //     and the cheap rejections. Every measured verify gets a distinct, freshly signed token.
+// (3) With sodium-native installed (a devDependency): R_sodium, libsodium's
+//     crypto_sign_verify_detached on the same decoded inputs and the raw 32-byte key, and
+//     verifyToken with `ed25519: 'libsodium'`, each also as a same-round ratio to R_sodium.
 // Prints one JSON line.
 import { verify as cryptoVerify } from 'node:crypto'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
@@ -26,6 +29,20 @@ const ourVerifier =
       })
     : null
 if (!ourVerifier) log('PartnerTokenVerifier not available: core rows for ours are skipped')
+// The libsodium backend (docs/ed25519-backends.md): its rows are skipped without sodium-native.
+const sodium = await import('sodium-native').then((m) => m.default ?? m).catch(() => null)
+const sodiumKey = Buffer.from(cfg.publicJwk.x, 'base64url')
+const ourSodiumVerifier =
+  sodium && typeof Verifier === 'function'
+    ? new Verifier({
+        issuer: cfg.issuer,
+        audience: AUDIENCE,
+        expectedExtProvider: EXT_PROVIDER,
+        jwksUrl: cfg.jwksUrl,
+        ed25519: 'libsodium',
+      })
+    : null
+if (!sodium) log('sodium-native not installed: R_sodium and the libsodium rows are skipped')
 const joseJwks = createRemoteJWKSet(new URL(cfg.jwksUrl))
 
 // Passport without HTTP: the middleware `passport.authenticate(...)` called with a minimal
@@ -110,6 +127,40 @@ function splitForRaw(tokens) {
   })
 }
 
+const sequentialMode = (verifier, name) =>
+  verifier && {
+    async run(tokens) {
+      let bad = 0
+      for (const t of tokens) {
+        try {
+          await verifier.verifyToken(t)
+        } catch (error) {
+          if (bad++ === 0) log(`${name} failed: ${error.reason ?? ''} ${error.message}`)
+        }
+      }
+      return bad
+    },
+  }
+const inFlightMode = (verifier) =>
+  verifier && {
+    async run(tokens) {
+      let bad = 0
+      let next = 0
+      const lane = async () => {
+        while (next < tokens.length) {
+          const t = tokens[next++]
+          try {
+            await verifier.verifyToken(t)
+          } catch {
+            bad++
+          }
+        }
+      }
+      await Promise.all(Array.from({ length: 64 }, lane))
+      return bad
+    },
+  }
+
 const modes = {
   raw: {
     prepare: splitForRaw,
@@ -119,6 +170,17 @@ const modes = {
       return bad
     },
   },
+  sodium: sodium && {
+    prepare: splitForRaw,
+    async run(items) {
+      let bad = 0
+      for (const [input, sig] of items)
+        if (!sodium.crypto_sign_verify_detached(sig, input, sodiumKey)) bad++
+      return bad
+    },
+  },
+  oursSodiumSeq: sequentialMode(ourSodiumVerifier, 'ours (libsodium)'),
+  oursSodium64: inFlightMode(ourSodiumVerifier),
   oursSeq: ourVerifier && {
     async run(tokens) {
       let bad = 0
@@ -224,6 +286,14 @@ for (let a = 0; a < rounds * 2 && attempts.filter((x) => x.clean).length < round
     ops: Object.fromEntries(Object.entries(got).map(([n, v]) => [n, n === 'raw' ? raw : v[0]])),
   }
   round.ratios = Object.fromEntries(Object.entries(round.ops).map(([n, v]) => [n, v / raw]))
+  // The libsodium rows against R_sodium of the same round, too.
+  if (round.ops.sodium !== undefined) {
+    round.sodiumRatios = Object.fromEntries(
+      Object.entries(round.ops)
+        .filter(([n]) => n.startsWith('oursSodium'))
+        .map(([n, v]) => [n, v / round.ops.sodium]),
+    )
+  }
   attempts.push(round)
   log(
     `round ${a + 1}: ` +
@@ -242,6 +312,15 @@ const samples = Object.fromEntries(
 const ratios = Object.fromEntries(
   activeModes.map(([name]) => [name, median(kept.map((r) => r.ratios[name]))]),
 )
+// Per-round ratios kept for the spreads (× R_raw for every row, × R_sodium for the libsodium rows).
+const ratioSamples = Object.fromEntries(
+  activeModes.map(([name]) => [name, kept.map((r) => r.ratios[name])]),
+)
+const sodiumNames = activeModes.map(([n]) => n).filter((n) => n.startsWith('oursSodium'))
+const sodiumRatioSamples = Object.fromEntries(
+  sodiumNames.map((n) => [n, kept.map((r) => r.sodiumRatios?.[n])]),
+)
+const sodiumRatios = Object.fromEntries(sodiumNames.map((n) => [n, median(sodiumRatioSamples[n])]))
 
 // ---- cheap rejections ---------------------------------------------------------------------
 
@@ -357,6 +436,9 @@ process.stdout.write(
     failures,
     medians: Object.fromEntries(Object.entries(samples).map(([n, s]) => [n, median(s)])),
     ratios,
+    ratioSamples,
+    sodiumRatios,
+    sodiumRatioSamples,
     attempts: attempts.map(({ foreign, clean }) => ({ foreign, clean })),
     foreign: median(kept.map((r) => r.foreign)),
     rejections,

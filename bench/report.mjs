@@ -4,6 +4,9 @@ import { scenarios } from './http/scenarios.mjs'
 import { FOREIGN_LIMIT } from './lib/cpu.mjs'
 
 const TARGET_CORE = 0.8
+// The libsodium backend (docs/ed25519-backends.md): × R_raw and × R_sodium of the same round.
+const TARGET_SODIUM_VS_RAW = 1.5
+const TARGET_SODIUM_VS_SODIUM = 0.9
 const TARGET_E2E = 0.85
 const TARGET_REJECT = 0.1
 const TARGET_REPLAY = 0.85
@@ -36,6 +39,9 @@ export function render(results, config) {
       ['R_raw: `crypto.verify(null, input, keyObject, sig)`', 'raw'],
       ['`PartnerTokenVerifier.verifyToken`, sequential', 'oursSeq'],
       ['`PartnerTokenVerifier.verifyToken`, 64 in flight', 'ours64'],
+      ['R_sodium: libsodium `crypto_sign_verify_detached(sig, input, rawKey)`', 'sodium'],
+      ["`verifyToken` with `ed25519: 'libsodium'`, sequential", 'oursSodiumSeq'],
+      ["`verifyToken` with `ed25519: 'libsodium'`, 64 in flight", 'oursSodium64'],
       ['jose 6 `jwtVerify` + `createRemoteJWKSet`, sequential (reference)', 'joseSeq'],
       [
         'diagnostic: `passport.authenticate` + raw-verify strategy, no HTTP, sequential',
@@ -52,6 +58,7 @@ export function render(results, config) {
         fmtInt(core.medians[k]),
         fmtFixed(1e6 / core.medians[k], 1),
         fmtRatio(core.ratios[k]),
+        core.sodiumRatios?.[k] === undefined ? '' : fmtRatio(core.sodiumRatios[k]),
         spread(k),
         String(core.failures[k]),
       ])
@@ -62,6 +69,7 @@ export function render(results, config) {
           'median ops/s',
           'µs/op',
           '× R_raw',
+          '× R_sodium',
           `min–max of ${config.coreRounds}`,
           'failed',
         ],
@@ -84,6 +92,25 @@ export function render(results, config) {
         `Core verify ≥ ${TARGET_CORE} × R_raw`,
         `sequential ${fmtRatio(r1)}, 64 in flight ${fmtRatio(r64)}`,
         verdict(Math.min(r1, r64) >= TARGET_CORE),
+      ])
+    }
+    if (core.medians.oursSodiumSeq !== undefined) {
+      // Medians of the per-round ratios, with their min–max over the kept rounds.
+      const range = (samples) =>
+        samples?.length
+          ? ` (${fmtRatio(Math.min(...samples))}–${fmtRatio(Math.max(...samples))})`
+          : ''
+      const line = (k) =>
+        `${fmtRatio(core.ratios[k])} × R_raw${range(core.ratioSamples?.[k])}, ` +
+        `${fmtRatio(core.sodiumRatios[k])} × R_sodium${range(core.sodiumRatioSamples?.[k])}`
+      const pass = ['oursSodiumSeq', 'oursSodium64'].every(
+        (k) =>
+          core.ratios[k] >= TARGET_SODIUM_VS_RAW && core.sodiumRatios[k] >= TARGET_SODIUM_VS_SODIUM,
+      )
+      verdicts.push([
+        `Core verify (libsodium) ≥ ${TARGET_SODIUM_VS_RAW} × R_raw and ≥ ${TARGET_SODIUM_VS_SODIUM} × R_sodium`,
+        `sequential ${line('oursSodiumSeq')}; 64 in flight ${line('oursSodium64')}`,
+        verdict(pass),
       ])
     }
 

@@ -10,6 +10,9 @@
  *
  * @packageDocumentation
  */
+// Registers the opt-in libsodium Ed25519 backend's loader (`ed25519: 'libsodium'`); `sodium-native`
+// itself is loaded only when a verifier asks for it.
+import './libsodium/backend.js'
 
 // Verify
 export { PartnerTokenVerifier, type TokenVerifier } from './core/verifier/verifier.js'

@@ -204,6 +204,72 @@ describe('packaging', () => {
       })
     })
 
+    it('without the optional sodium-native peer: every entry loads, verifies with node:crypto, and ed25519: "libsodium" is an exact TypeError', async () => {
+      const { root } = await packOnce()
+      // CommonJS and ESM, every subpath (/redis needs its own peer, which is not there either:
+      // its error names redis, never sodium-native).
+      const script = `
+        import { createRequire } from 'node:module'
+        const require = createRequire(process.cwd() + '/')
+        let sodium = 'installed'
+        try { require.resolve('sodium-native') } catch (e) { sodium = e.code }
+        const pkg = require('passport-agentpress-partner')
+        const esm = await import('passport-agentpress-partner')
+        const loaded = {}
+        for (const sub of ['', '/testing', '/express', '/diagnostics', '/mcp', '/opentelemetry', '/redis']) {
+          const name = 'passport-agentpress-partner' + sub
+          let cjs, mjs
+          try { require(name); cjs = 'ok' } catch (e) { cjs = e.code + (/sodium/.test(e.message) ? ' sodium' : '') }
+          if (sub === '/redis') mjs = 'not tried'
+          else try { await import(name); mjs = 'ok' } catch (e) { mjs = e.code + (/sodium/.test(e.message) ? ' sodium' : '') }
+          loaded[sub || '.'] = cjs + ' / ' + mjs
+        }
+        const { createMockAgentPress } = require('passport-agentpress-partner/testing')
+        const mock = await createMockAgentPress()
+        const verdicts = {}
+        for (const ed25519 of [undefined, 'node:crypto']) {
+          const v = new pkg.PartnerTokenVerifier({ ...mock.partnerMcp, ed25519 })
+          verdicts[String(ed25519)] = (await v.verifyToken(mock.signToken({ sub: 'no-sodium' }))).sub
+        }
+        const errors = []
+        const attempts = [
+          () => new pkg.PartnerTokenVerifier({ ...mock.partnerMcp, ed25519: 'libsodium' }),
+          () => new esm.PartnerTokenVerifier({ ...mock.partnerMcp, ed25519: 'libsodium' }),
+          () => new pkg.AgentPressPartnerStrategy({ partnerMcp: { ...mock.partnerMcp, ed25519: 'libsodium' } }, () => {}),
+          () => new pkg.AgentPressPartnerStrategy({ partnerMcp: [mock.partnerMcp, { ...mock.partnerMcp, issuer: mock.partnerMcp.issuer + '-2', ed25519: 'libsodium' }] }, () => {}),
+        ]
+        for (const attempt of attempts) {
+          try { attempt(); errors.push('constructed') } catch (e) { errors.push(e.constructor.name + ': ' + e.message) }
+        }
+        await mock.close()
+        console.log(JSON.stringify({ sodium, loaded, verdicts, errors }))`
+      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 30_000,
+      })
+      expect({ status: child.status, stderr: child.stderr }).to.deep.equal({
+        status: 0,
+        stderr: '',
+      })
+      const message =
+        'TypeError: options.ed25519 is "libsodium", but sodium-native is not installed: run `npm install sodium-native`'
+      expect(JSON.parse(child.stdout)).to.deep.equal({
+        sodium: 'MODULE_NOT_FOUND',
+        loaded: {
+          '.': 'ok / ok',
+          '/testing': 'ok / ok',
+          '/express': 'ok / ok',
+          '/diagnostics': 'ok / ok',
+          '/mcp': 'ok / ok',
+          '/opentelemetry': 'ok / ok',
+          '/redis': 'MODULE_NOT_FOUND / not tried',
+        },
+        verdicts: { undefined: 'no-sodium', 'node:crypto': 'no-sodium' },
+        errors: [message, message, message, message],
+      })
+    })
+
     it('ships exactly dist/ (.js + .d.ts per lib/ module, the ESM entries), no maps, no tests', async () => {
       const { files } = await packOnce()
       const entries = Object.values(pkg.exports)

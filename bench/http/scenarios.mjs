@@ -17,6 +17,23 @@ function unauthorized(res) {
   res.status(401).set('WWW-Authenticate', 'Bearer error="invalid_token"').end()
 }
 
+// The strategy of `ours` with the libsodium backend; a missing sodium-native is the construction
+// TypeError, which makes the scenario "not measured" with that message.
+function libsodiumStrategy(pkg, cfg) {
+  return new pkg.AgentPressPartnerStrategy(
+    {
+      partnerMcp: {
+        issuer: cfg.issuer,
+        audience: AUDIENCE,
+        expectedExtProvider: EXT_PROVIDER,
+        jwksUrl: cfg.jwksUrl,
+        ed25519: 'libsodium',
+      },
+    },
+    (claims, done) => done(null, { id: claims.sub }),
+  )
+}
+
 /**
  * Each entry: `{ title, setup(app, cfg) }`. `setup` mounts the route, or throws an Error whose
  * message says why the scenario cannot run here (it is then reported, not measured).
@@ -132,6 +149,31 @@ export const scenarios = {
         (claims, done) => done(null, { id: claims.sub }),
       )
       app.get('/mcp', pkg.authenticatePartner(strategy), ok)
+    },
+  },
+
+  // The opt-in libsodium backend (docs/ed25519-backends.md): `ours` and `ours-direct` with
+  // `ed25519: 'libsodium'`; reported as not measured when sodium-native is not installed.
+  'ours-libsodium': {
+    title: "Express + AgentPressPartnerStrategy (passport.authenticate), ed25519: 'libsodium'",
+    verifies: true,
+    ours: true,
+    async setup(app, cfg) {
+      const pkg = await import('passport-agentpress-partner')
+      const { Passport } = await import('passport')
+      const passport = new Passport()
+      passport.use(libsodiumStrategy(pkg, cfg))
+      app.get('/mcp', passport.authenticate('agentpress-partner', { session: false }), ok)
+    },
+  },
+
+  'ours-direct-libsodium': {
+    title: "Express + authenticatePartner(strategy) (no Passport), ed25519: 'libsodium'",
+    verifies: true,
+    ours: true,
+    async setup(app, cfg) {
+      const pkg = await import('passport-agentpress-partner')
+      app.get('/mcp', pkg.authenticatePartner(libsodiumStrategy(pkg, cfg)), ok)
     },
   },
 

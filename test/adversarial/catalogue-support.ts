@@ -16,6 +16,7 @@ import { buildApp, finalhandlerPage, newPassport, type Stack } from '../support/
 import { startCountingServer, type CountingServer } from '../support/servers.js'
 import { crashWatch, quietErrors, type WireResponse } from '../support/wire.js'
 import { SPEC_DESCRIPTIONS } from '../support/spec.js'
+import type { Ed25519BackendName } from '../support/backends.js'
 
 const express4 = createRequire(import.meta.url)('express4') as typeof express5
 
@@ -169,8 +170,12 @@ export const echoUser = (req: IncomingMessage, res: ServerResponse) => {
 }
 
 // ── App builders ─────────────────────────────────────────────────────────────────────────────
-export function tokenApp(stack: Stack, mock: MockAgentPress) {
-  return tokenAppFor(stack, { ...mock.partnerMcp, clock, monotonicClock })
+export function tokenApp(
+  stack: Stack,
+  mock: MockAgentPress,
+  ed25519: Ed25519BackendName = 'node:crypto',
+) {
+  return tokenAppFor(stack, { ...mock.partnerMcp, clock, monotonicClock, ed25519 })
 }
 
 export function tokenAppFor(

@@ -7,6 +7,8 @@ import { startCountingServer, type CountingServer } from '../support/servers.js'
 import { reportRuntimeAdmits, smallOrderForgery } from '../support/small-order.js'
 import { enc, signRaw } from '../support/tokens.js'
 import { listen, send } from '../support/wire.js'
+import { ED25519_BACKENDS } from '../support/backends.js'
+import type { Ed25519BackendName } from '../support/backends.js'
 import {
   catalogueSuite,
   clock,
@@ -55,7 +57,12 @@ describe('adversarial catalogue over HTTP: JWKS attacks (loopback JWKS the test 
   })
   after(() => jwks.close())
 
-  async function run(doc: unknown, tokenValue: string, expected: Expected): Promise<number> {
+  async function run(
+    doc: unknown,
+    tokenValue: string,
+    expected: Expected,
+    ed25519: Ed25519BackendName = 'node:crypto',
+  ): Promise<number> {
     document = doc
     const before = jwks.count
     const server = await listen(
@@ -65,6 +72,7 @@ describe('adversarial catalogue over HTTP: JWKS attacks (loopback JWKS the test 
         expectedExtProvider: PROVIDER,
         jwksUrl: `${jwks.url}/jwks.json`,
         clock,
+        ed25519,
       }),
     )
     try {
@@ -255,10 +263,15 @@ describe('adversarial catalogue over HTTP: JWKS attacks (loopback JWKS the test 
       { user: 'user-123' },
     ],
   ]
-  for (const [title, doc, tok, expected] of cases) {
-    it(title, async () => {
-      const fetches = await run(doc(), tok(), expected)
-      expect(fetches).to.equal(1)
+  // Every row once with each Ed25519 backend.
+  for (const ed25519 of ED25519_BACKENDS) {
+    describe(`ed25519: '${ed25519}'`, () => {
+      for (const [title, doc, tok, expected] of cases) {
+        it(title, async () => {
+          const fetches = await run(doc(), tok(), expected, ed25519)
+          expect(fetches).to.equal(1)
+        })
+      }
     })
   }
 
@@ -281,17 +294,20 @@ describe('adversarial catalogue over HTTP: JWKS attacks (loopback JWKS the test 
       (i) => `${enc({ alg: 'EdDSA', kid: 'small' })}.${enc(claims({ jti: `forged-${i}` }))}`,
     )
   const admitted: string[] = []
-  for (const hex of SMALL) {
-    it(`small-order key ${hex.slice(0, 8)}…${hex.slice(-2)} with an S = 0 forgery → kid_missing_or_unknown`, async () => {
-      const point = Buffer.from(hex, 'hex')
-      const forgery = forgeryFor(point)
-      await run(
-        { keys: [{ kty: 'OKP', crv: 'Ed25519', x: point.toString('base64url'), kid: 'small' }] },
-        forgery.token,
-        'kid_missing_or_unknown',
-      )
-      if (forgery.runtimeAdmits) admitted.push(hex)
-    })
+  for (const ed25519 of ED25519_BACKENDS) {
+    for (const hex of SMALL) {
+      it(`small-order key ${hex.slice(0, 8)}…${hex.slice(-2)} with an S = 0 forgery, ed25519: '${ed25519}' → kid_missing_or_unknown`, async () => {
+        const point = Buffer.from(hex, 'hex')
+        const forgery = forgeryFor(point)
+        await run(
+          { keys: [{ kty: 'OKP', crv: 'Ed25519', x: point.toString('base64url'), kid: 'small' }] },
+          forgery.token,
+          'kid_missing_or_unknown',
+          ed25519,
+        )
+        if (forgery.runtimeAdmits && ed25519 === 'node:crypto') admitted.push(hex)
+      })
+    }
   }
   it('informational: the runtime’s crypto.verify alone accepts an S = 0 forgery for every small-order key', function () {
     reportRuntimeAdmits(this, admitted.length > 0, 'S = 0 forgeries for small-order keys')

@@ -6,6 +6,7 @@
 import { expect } from 'chai'
 import { createPublicKey, sign as edSign, type KeyObject } from 'node:crypto'
 import { STACKS } from '../support/stacks.js'
+import { ED25519_BACKENDS } from '../support/backends.js'
 import {
   enc,
   flipBit,
@@ -712,36 +713,38 @@ describe('adversarial catalogue over HTTP: token attacks through plain passport.
   this.timeout(60_000)
   const live = catalogueSuite()
 
-  for (const stack of STACKS) {
-    describe(stack, () => {
-      let server: Listening
-      let ctx: Ctx
-      before(async () => {
-        ctx = contextFor(live.mock, live.trap)
-        server = await listen(tokenApp(stack, live.mock))
-      })
-      after(async () => {
-        await server.close()
-        // Not one row made anything fetch a URL a token named.
-        expect(live.trap.count, 'requests the trap server received').to.equal(0)
-      })
-
-      for (const r of TOKEN_ROWS) {
-        it(r.title, async () => {
-          advanceMonotonicClock(10_000) // past the default 5 s kid-miss cooldown
-          const auth = r.auth(ctx)
-          const lines = auth === undefined ? [] : [auth].flat()
-          const path = (r.path ?? '/mcp').replace('TOKEN', ctx.tok())
-          const res = await send(server.port, {
-            path,
-            headers: lines.map((l) => ['Authorization', l] as const),
-            body: '',
-          })
-          expectAnswer(res, r.expected, lines, r.kid?.(ctx))
+  // Every row on every stack, once with each Ed25519 backend.
+  for (const ed25519 of ED25519_BACKENDS)
+    for (const stack of STACKS) {
+      describe(`${stack}, ed25519: '${ed25519}'`, () => {
+        let server: Listening
+        let ctx: Ctx
+        before(async () => {
+          ctx = contextFor(live.mock, live.trap)
+          server = await listen(tokenApp(stack, live.mock, ed25519))
         })
-      }
-    })
-  }
+        after(async () => {
+          await server.close()
+          // Not one row made anything fetch a URL a token named.
+          expect(live.trap.count, 'requests the trap server received').to.equal(0)
+        })
+
+        for (const r of TOKEN_ROWS) {
+          it(r.title, async () => {
+            advanceMonotonicClock(10_000) // past the default 5 s kid-miss cooldown
+            const auth = r.auth(ctx)
+            const lines = auth === undefined ? [] : [auth].flat()
+            const path = (r.path ?? '/mcp').replace('TOKEN', ctx.tok())
+            const res = await send(server.port, {
+              path,
+              headers: lines.map((l) => ['Authorization', l] as const),
+              body: '',
+            })
+            expectAnswer(res, r.expected, lines, r.kid?.(ctx))
+          })
+        }
+      })
+    }
 
   describe('ordering: refusals decided before any key lookup cost no JWKS fetch', () => {
     let server: Listening

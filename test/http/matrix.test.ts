@@ -12,6 +12,7 @@ import {
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import request, { type Response } from 'supertest'
 import { flipChar, parts, payloadOf } from '../support/tokens.js'
+import { ED25519_BACKENDS, type Ed25519BackendName } from '../support/backends.js'
 import {
   buildApp,
   captureErrorLogs,
@@ -295,7 +296,7 @@ describe('§4 response matrix over HTTP', () => {
   const users = new Map([['user-123', { id: 'u-1', name: 'Alice' }]])
   const verify = async (claims: PartnerTokenClaims) => users.get(claims.sub) ?? null
 
-  function app(stack: Stack, mode: Mode, configured: boolean) {
+  function app(stack: Stack, mode: Mode, configured: boolean, ed25519: Ed25519BackendName) {
     const passport = newPassport()
     // Unconfigured: no realm, and the default resource_metadata opted out of (`false`).
     const context = configured
@@ -303,10 +304,13 @@ describe('§4 response matrix over HTTP', () => {
       : { resourceMetadataUrl: false as const }
     const strategies = new Map(
       [
-        new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp, ...context }, verify),
+        new AgentPressPartnerStrategy(
+          { partnerMcp: { ...mock.partnerMcp, ed25519 }, ...context },
+          verify,
+        ),
         new AgentPressPartnerStrategy(
           {
-            partnerMcp: mock.partnerMcp,
+            partnerMcp: { ...mock.partnerMcp, ed25519 },
             ...context,
             requiredScopes: ['mcp:read', 'mcp:admin'],
             name: 'strict',
@@ -314,7 +318,11 @@ describe('§4 response matrix over HTTP', () => {
           verify,
         ),
         new AgentPressPartnerStrategy(
-          { partnerMcp: { ...down.partnerMcp, jwksTimeoutMs: 2000 }, ...context, name: 'down' },
+          {
+            partnerMcp: { ...down.partnerMcp, jwksTimeoutMs: 2000, ed25519 },
+            ...context,
+            name: 'down',
+          },
           verify,
         ),
       ].map((strategy) => [strategy.name, strategy]),
@@ -358,53 +366,57 @@ describe('§4 response matrix over HTTP', () => {
     'direct-json',
     'direct-jsonrpc',
   ]
-  for (const stack of STACKS) {
-    for (const mode of modes) {
-      for (const configured of [true, false]) {
-        // The unconfigured variant is checked with the default handlers only.
-        if (!configured && mode !== 'default') continue
-        describe(`${stack}, ${mode === 'default' ? 'plain passport.authenticate' : mode}${configured ? ', realm + resource_metadata' : ', no realm'}`, () => {
-          let handler: ReturnType<typeof app>
-          before(() => {
-            handler = app(stack, mode, configured)
-          })
-
-          for (const row of ROWS) {
-            it(row.title, async () => {
-              const lines =
-                row.authorization === undefined ? [] : [row.authorization(mock, down)].flat()
-              const logged = logs.lines.length
-              let req = request(handler).post(row.path ?? '/mcp')
-              // An array makes Node send one header line per value (its typings only admit Cookie).
-              if (lines.length > 0) req = req.set('Authorization', lines as unknown as string)
-              const res = await req
-
-              expect(res.status, res.text).to.equal(row.status)
-              if (row.status === 200) {
-                expect(challenges(res)).to.deep.equal([])
-                const sent = lines[0]!.slice('Bearer '.length)
-                expect(res.text).to.equal(successBody(sent, { id: 'u-1', name: 'Alice' }))
-                return
-              }
-              const expectedChallenges =
-                row.params === null || row.params === undefined
-                  ? []
-                  : [expectedChallenge(row.params, configured)]
-              expect(challenges(res)).to.deep.equal(expectedChallenges)
-              expect(res.headers['retry-after']).to.equal(row.status === 503 ? '5' : undefined)
-              expect(res.text).to.equal(expectedBody(row, mode === 'errorHandler' ? 'json' : mode))
-              if (mode !== 'default') {
-                expect(res.headers['content-type']).to.equal('application/json; charset=utf-8')
-              }
-              if (row.status === 401) {
-                // A Passport failure, never an error: nothing reached the error logger.
-                expect(logs.lines.length).to.equal(logged)
-              }
-              expectNoLeak(res, lines)
+  // The whole matrix once with each Ed25519 backend.
+  for (const ed25519 of ED25519_BACKENDS)
+    for (const stack of STACKS) {
+      for (const mode of modes) {
+        for (const configured of [true, false]) {
+          // The unconfigured variant is checked with the default handlers only.
+          if (!configured && mode !== 'default') continue
+          describe(`${stack}, ${mode === 'default' ? 'plain passport.authenticate' : mode}${configured ? ', realm + resource_metadata' : ', no realm'}, ed25519: '${ed25519}'`, () => {
+            let handler: ReturnType<typeof app>
+            before(() => {
+              handler = app(stack, mode, configured, ed25519)
             })
-          }
-        })
+
+            for (const row of ROWS) {
+              it(row.title, async () => {
+                const lines =
+                  row.authorization === undefined ? [] : [row.authorization(mock, down)].flat()
+                const logged = logs.lines.length
+                let req = request(handler).post(row.path ?? '/mcp')
+                // An array makes Node send one header line per value (its typings only admit Cookie).
+                if (lines.length > 0) req = req.set('Authorization', lines as unknown as string)
+                const res = await req
+
+                expect(res.status, res.text).to.equal(row.status)
+                if (row.status === 200) {
+                  expect(challenges(res)).to.deep.equal([])
+                  const sent = lines[0]!.slice('Bearer '.length)
+                  expect(res.text).to.equal(successBody(sent, { id: 'u-1', name: 'Alice' }))
+                  return
+                }
+                const expectedChallenges =
+                  row.params === null || row.params === undefined
+                    ? []
+                    : [expectedChallenge(row.params, configured)]
+                expect(challenges(res)).to.deep.equal(expectedChallenges)
+                expect(res.headers['retry-after']).to.equal(row.status === 503 ? '5' : undefined)
+                expect(res.text).to.equal(
+                  expectedBody(row, mode === 'errorHandler' ? 'json' : mode),
+                )
+                if (mode !== 'default') {
+                  expect(res.headers['content-type']).to.equal('application/json; charset=utf-8')
+                }
+                if (row.status === 401) {
+                  // A Passport failure, never an error: nothing reached the error logger.
+                  expect(logs.lines.length).to.equal(logged)
+                }
+                expectNoLeak(res, lines)
+              })
+            }
+          })
+        }
       }
     }
-  }
 })

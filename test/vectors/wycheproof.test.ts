@@ -1,11 +1,15 @@
 // Project Wycheproof's Ed25519 vectors (test/vectors/ed25519_test.json; provenance in SOURCE.md beside it)
-// through the package's own key-import and verify path: every group's publicKeyJwk is served from a
-// loopback JWKS, fetched and imported by the same code the JWKS cache runs (fetchJwksDocument →
-// buildKeyMap → importEd25519Jwk), and every message/signature goes through verifyEd25519. Then
-// the eight small-order points, canonical and not, which must all be refused at import.
+// through the package's own key-import and verify path, once per Ed25519 backend (node:crypto and
+// libsodium): every group's publicKeyJwk is served from a loopback JWKS, fetched and imported by the
+// same code the JWKS cache runs (fetchJwksDocument → buildKeyMap → importEd25519Jwk), and every
+// message/signature goes through verifyEd25519. Then the two bare primitives side by side (the
+// vectors on which they differ are listed in docs/ed25519-backends.md), and the eight small-order
+// points, canonical and not, which must all be refused at import by both backends.
 import { expect } from 'chai'
+import type { KeyObject } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
+import { createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PartnerTokenError, PartnerTokenVerifier } from 'passport-agentpress-partner'
@@ -13,8 +17,10 @@ import {
   importEd25519Jwk,
   isSmallOrderPoint,
   verifyEd25519,
+  type Ed25519BackendName,
 } from '../../dist/core/token/ed25519.js'
-import { buildKeyMap, fetchJwksDocument } from '../../dist/core/jwks/fetch.js'
+import { resolveEd25519Backend } from '../../dist/core/token/ed25519-backend.js'
+import { buildKeyMap, fetchJwksDocument, type KeyMap } from '../../dist/core/jwks/fetch.js'
 import { b64url } from '../support/tokens.js'
 import { startCountingServer, type CountingServer } from '../support/servers.js'
 import { reportRuntimeAdmits, smallOrderForgery } from '../support/small-order.js'
@@ -59,6 +65,12 @@ if (existsSync(VECTORS_FILE)) {
 }
 
 const kidOf = (groupIndex: number) => `wycheproof-${groupIndex}`
+
+const BACKENDS: Ed25519BackendName[] = ['node:crypto', 'libsodium']
+const sodium = createRequire(import.meta.url)('sodium-native') as {
+  crypto_sign_verify_detached(signature: Buffer, message: Buffer, publicKey: Buffer): boolean
+}
+const DOCS = path.join(repoRoot, 'docs', 'ed25519-backends.md')
 
 // Every small-order point of edwards25519 by its y coordinate (mod p), each with both values of the
 // sign bit, plus y + p for the y values where that still fits in 255 bits (non-canonical).
@@ -112,24 +124,6 @@ describe('Wycheproof Ed25519 vectors through the package’s import and verify p
   const vectors = file
   const groups = vectors.testGroups
 
-  let jwks: CountingServer
-  let keys: Map<string, KeyObject | null>
-
-  before(async () => {
-    const document = {
-      keys: groups.map((group, i) => ({ ...group.publicKeyJwk, kid: kidOf(i) })),
-    }
-    const body = JSON.stringify(document)
-    jwks = await startCountingServer((_req, res) => {
-      res.setHeader('content-type', 'application/json')
-      res.end(body)
-    })
-    // Exactly what JwksCache#fetch does with a JWKS document.
-    const fetched = await fetchJwksDocument(`${jwks.url}/jwks.json`, 5000)
-    keys = buildKeyMap(fetched, `${jwks.url}/jwks.json`, new Set())
-  })
-  after(() => jwks.close())
-
   it('has the 151 tests in 78 groups of SOURCE.md (88 valid, 63 invalid)', () => {
     const all = groups.flatMap((g) => g.tests)
     expect(vectors.numberOfTests).to.equal(151)
@@ -138,22 +132,6 @@ describe('Wycheproof Ed25519 vectors through the package’s import and verify p
     expect(all.filter((t) => t.result === 'valid')).to.have.length(88)
     expect(all.filter((t) => t.result === 'invalid')).to.have.length(63)
     expect(all.filter((t) => t.result === 'acceptable')).to.have.length(0)
-  })
-
-  it('imports every group key from the loopback JWKS (one fetch, 78 candidates)', () => {
-    expect(jwks.count).to.equal(1)
-    expect(keys.size).to.equal(groups.length)
-    groups.forEach((group, i) => {
-      const key = keys.get(kidOf(i))
-      expect(key, `group ${i}`).to.not.equal(undefined)
-      expect(key, `group ${i}`).to.not.equal(null)
-      // The imported key is the vector's key, byte for byte.
-      const x = (key!.export({ format: 'jwk' }) as { x: string }).x
-      expect(Buffer.from(x, 'base64url').toString('hex')).to.equal(group.publicKey.pk)
-      // And the direct import path agrees.
-      const direct = importEd25519Jwk({ ...group.publicKeyJwk, kid: kidOf(i) })
-      expect(direct, `group ${i}`).to.not.be.a('string')
-    })
   })
 
   it('RFC 9864 labels and key metadata (§3): alg "Ed25519", key_ops with verify, ext import the same key; key_ops without verify none', () => {
@@ -177,84 +155,161 @@ describe('Wycheproof Ed25519 vectors through the package’s import and verify p
     })
   })
 
-  const counted = { valid: 0, invalid: 0 }
-  after(() => {
-    // Every vector ran with the expected verdict (a failure would have stopped short of 151).
-    expect(counted.valid + counted.invalid).to.equal(151)
-  })
+  for (const backendName of BACKENDS)
+    describe(`with ed25519: '${backendName}'`, () => {
+      const backend = resolveEd25519Backend(backendName)
+      let jwks: CountingServer
+      let keys: KeyMap
 
-  groups.forEach((group, g) => {
-    describe(`group ${g} (pk ${group.publicKey.pk.slice(0, 12)}…)`, () => {
-      for (const t of group.tests) {
-        const label = `tcId ${t.tcId} ${t.result}${t.comment ? `: ${t.comment}` : ''} [${t.flags.join(', ')}]`
-        it(label, () => {
-          const key = keys.get(kidOf(g))!
-          const msg = Buffer.from(t.msg, 'hex')
-          const sig = Buffer.from(t.sig, 'hex')
-          // verifyEd25519 takes the signing input as a latin1 string: that maps bytes 0x00-0xFF
-          // one to one, so it represents arbitrary messages faithfully. Checked, not assumed.
-          const asLatin1 = msg.toString('latin1')
-          expect(Buffer.from(asLatin1, 'latin1').equals(msg)).to.equal(true)
-          const verdict = verifyEd25519(key, asLatin1, sig.toString('base64url'))
-          expect(verdict).to.equal(t.result === 'valid')
-          counted[t.result === 'valid' ? 'valid' : 'invalid']++
+      before(async () => {
+        const document = {
+          keys: groups.map((group, i) => ({ ...group.publicKeyJwk, kid: kidOf(i) })),
+        }
+        const body = JSON.stringify(document)
+        jwks = await startCountingServer((_req, res) => {
+          res.setHeader('content-type', 'application/json')
+          res.end(body)
         })
-      }
-    })
-  })
-
-  describe('wrapped as tokens through PartnerTokenVerifier and the same JWKS', () => {
-    // A vector's message could be a token's signing input only if it were `<b64url>.<b64url>`.
-    const asToken = groups.flatMap((group, g) =>
-      group.tests
-        .filter((t) =>
-          /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(Buffer.from(t.msg, 'hex').toString('latin1')),
-        )
-        .map((t) => ({ group: g, tcId: t.tcId })),
-    )
-
-    it('no vector message is a JWS signing input, so none wraps verbatim as a token (counted: 0)', () => {
-      // Wycheproof messages are arbitrary bytes, never `<b64url>.<b64url>`: a vector keeps its
-      // verdict only over its own message, so the primitive above is the place to run them.
-      expect(asToken).to.have.length(0)
-    })
-
-    it('each group key answers through the verifier: kid found, signature judged (signature_invalid)', async () => {
-      // Every group key is looked up by kid through the verifier's own JWKS cache, and a vector's
-      // signature placed on a token (whose signing input it does not cover) is refused for its
-      // signature, not for its kid: the key was imported and used.
-      const before = jwks.count
-      const verifier = new PartnerTokenVerifier({
-        issuer: 'https://api.agent.press/orgs/wycheproof',
-        audience: 'https://mcp.example.com/mcp',
-        expectedExtProvider: 'wycheproof',
-        jwksUrl: `${jwks.url}/jwks.json`,
+        // Exactly what JwksCache#fetch does with a JWKS document.
+        const fetched = await fetchJwksDocument(`${jwks.url}/jwks.json`, 5000)
+        keys = buildKeyMap(fetched, `${jwks.url}/jwks.json`, new Set(), backend)
       })
-      const now = Math.floor(Date.now() / 1000)
-      const payload = b64url({
-        iss: 'https://api.agent.press/orgs/wycheproof',
-        aud: 'https://mcp.example.com/mcp',
-        ext_provider: 'wycheproof',
-        sub: 'u',
-        jti: 'j',
-        scope: 'mcp:read',
-        iat: now,
-        exp: now + 60,
+      after(() => jwks.close())
+
+      it('imports every group key from the loopback JWKS (one fetch, 78 candidates)', () => {
+        expect(jwks.count).to.equal(1)
+        expect(keys.size).to.equal(groups.length)
+        groups.forEach((group, i) => {
+          const key = keys.get(kidOf(i))
+          expect(key, `group ${i}`).to.not.equal(undefined)
+          expect(key, `group ${i}`).to.not.equal(null)
+          // The imported key is the vector's key, byte for byte: a KeyObject for node:crypto, the
+          // raw 32 bytes for libsodium.
+          const raw = Buffer.isBuffer(key)
+            ? key
+            : Buffer.from((key!.export({ format: 'jwk' }) as { x: string }).x, 'base64url')
+          expect(Buffer.isBuffer(key)).to.equal(backendName === 'libsodium')
+          expect(raw.toString('hex')).to.equal(group.publicKey.pk)
+          // And the direct import path agrees.
+          const direct = importEd25519Jwk({ ...group.publicKeyJwk, kid: kidOf(i) }, backend)
+          expect(direct, `group ${i}`).to.not.be.a('string')
+        })
       })
-      let judged = 0
-      for (let g = 0; g < groups.length; g++) {
-        const t = groups[g]!.tests.find((v) => v.result === 'valid' && v.sig.length === 128)
-        if (t === undefined) continue
-        const token = `${b64url({ alg: 'EdDSA', kid: kidOf(g) })}.${payload}.${Buffer.from(t.sig, 'hex').toString('base64url')}`
-        const reason = await verifier.verifyToken(token).then(
-          () => 'ok',
-          (err: PartnerTokenError) => err.reason,
+
+      const counted = { valid: 0, invalid: 0 }
+      after(() => {
+        // Every vector ran with the expected verdict (a failure would have stopped short of 151).
+        expect(counted.valid + counted.invalid).to.equal(151)
+      })
+
+      groups.forEach((group, g) => {
+        describe(`group ${g} (pk ${group.publicKey.pk.slice(0, 12)}…)`, () => {
+          for (const t of group.tests) {
+            const label = `tcId ${t.tcId} ${t.result}${t.comment ? `: ${t.comment}` : ''} [${t.flags.join(', ')}]`
+            it(label, () => {
+              const key = keys.get(kidOf(g))!
+              const msg = Buffer.from(t.msg, 'hex')
+              const sig = Buffer.from(t.sig, 'hex')
+              // verifyEd25519 takes the signing input as a latin1 string: that maps bytes 0x00-0xFF
+              // one to one, so it represents arbitrary messages faithfully. Checked, not assumed.
+              const asLatin1 = msg.toString('latin1')
+              expect(Buffer.from(asLatin1, 'latin1').equals(msg)).to.equal(true)
+              const verdict = verifyEd25519(key, asLatin1, sig.toString('base64url'), backend)
+              expect(verdict).to.equal(t.result === 'valid')
+              counted[t.result === 'valid' ? 'valid' : 'invalid']++
+            })
+          }
+        })
+      })
+
+      describe('wrapped as tokens through PartnerTokenVerifier and the same JWKS', () => {
+        // A vector's message could be a token's signing input only if it were `<b64url>.<b64url>`.
+        const asToken = groups.flatMap((group, g) =>
+          group.tests
+            .filter((t) =>
+              /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(Buffer.from(t.msg, 'hex').toString('latin1')),
+            )
+            .map((t) => ({ group: g, tcId: t.tcId })),
         )
-        expect(reason, `group ${g}`).to.equal('signature_invalid')
-        judged++
+
+        it('no vector message is a JWS signing input, so none wraps verbatim as a token (counted: 0)', () => {
+          // Wycheproof messages are arbitrary bytes, never `<b64url>.<b64url>`: a vector keeps its
+          // verdict only over its own message, so the primitive above is the place to run them.
+          expect(asToken).to.have.length(0)
+        })
+
+        it('each group key answers through the verifier: kid found, signature judged (signature_invalid)', async () => {
+          // Every group key is looked up by kid through the verifier's own JWKS cache, and a vector's
+          // signature placed on a token (whose signing input it does not cover) is refused for its
+          // signature, not for its kid: the key was imported and used.
+          const before = jwks.count
+          const verifier = new PartnerTokenVerifier({
+            issuer: 'https://api.agent.press/orgs/wycheproof',
+            audience: 'https://mcp.example.com/mcp',
+            expectedExtProvider: 'wycheproof',
+            jwksUrl: `${jwks.url}/jwks.json`,
+            ed25519: backendName,
+          })
+          const now = Math.floor(Date.now() / 1000)
+          const payload = b64url({
+            iss: 'https://api.agent.press/orgs/wycheproof',
+            aud: 'https://mcp.example.com/mcp',
+            ext_provider: 'wycheproof',
+            sub: 'u',
+            jti: 'j',
+            scope: 'mcp:read',
+            iat: now,
+            exp: now + 60,
+          })
+          let judged = 0
+          for (let g = 0; g < groups.length; g++) {
+            const t = groups[g]!.tests.find((v) => v.result === 'valid' && v.sig.length === 128)
+            if (t === undefined) continue
+            const token = `${b64url({ alg: 'EdDSA', kid: kidOf(g) })}.${payload}.${Buffer.from(t.sig, 'hex').toString('base64url')}`
+            const reason = await verifier.verifyToken(token).then(
+              () => 'ok',
+              (err: PartnerTokenError) => err.reason,
+            )
+            expect(reason, `group ${g}`).to.equal('signature_invalid')
+            judged++
+          }
+          expect(judged).to.be.greaterThan(60)
+          expect(jwks.count - before).to.equal(1) // one cold fetch served every kid
+        })
+      })
+    })
+
+  describe('the bare primitives side by side (no rule of ours in front)', () => {
+    // What the rules of ours in front of both backends make irrelevant: crypto.verify on a KeyObject
+    // and crypto_sign_verify_detached on the raw bytes, on every vector as it is. The vectors on
+    // which they differ are the list of docs/ed25519-backends.md; on this file and every supported
+    // Node line, none.
+    const differing: string[] = []
+    for (const [g, group] of groups.entries()) {
+      const pk = Buffer.from(group.publicKey.pk, 'hex')
+      const key = createPublicKey({
+        key: { kty: 'OKP', crv: 'Ed25519', x: pk.toString('base64url') },
+        format: 'jwk',
+      })
+      for (const t of group.tests) {
+        const msg = Buffer.from(t.msg, 'hex')
+        const sig = Buffer.from(t.sig, 'hex')
+        let openssl = false
+        try {
+          openssl = cryptoVerify(null, msg, key, sig)
+        } catch {
+          openssl = false
+        }
+        const libsodium = sig.length === 64 && sodium.crypto_sign_verify_detached(sig, msg, pk)
+        if (openssl !== libsodium) differing.push(`group ${g} tcId ${t.tcId}`)
       }
-      expect(judged).to.be.greaterThan(60)
-      expect(jwks.count - before).to.equal(1) // one cold fetch served every kid
+    }
+
+    it('the list of differing vectors is the one in docs/ed25519-backends.md (none)', () => {
+      expect(differing).to.deep.equal([])
+      expect(readFileSync(DOCS, 'utf8')).to.include(
+        'Wycheproof vectors on which the two primitives differ: **none**',
+      )
     })
   })
 
@@ -275,22 +330,32 @@ describe('Wycheproof Ed25519 vectors through the package’s import and verify p
       it(`${bytes.toString('hex')} (${label}) → small_order`, () => {
         const x = bytes.toString('base64url')
         expect(isSmallOrderPoint(bytes)).to.equal(true)
-        expect(importEd25519Jwk({ kty: 'OKP', crv: 'Ed25519', x, kid: 'k' })).to.equal(
-          'small_order',
-        )
+        for (const name of BACKENDS) {
+          expect(
+            importEd25519Jwk(
+              { kty: 'OKP', crv: 'Ed25519', x, kid: 'k' },
+              resolveEd25519Backend(name),
+            ),
+            name,
+          ).to.equal('small_order')
+        }
         expect(
           importEd25519Jwk({ kty: 'OKP', crv: 'Ed25519', x, kid: 'k', use: 'sig', alg: 'EdDSA' }),
         ).to.equal('small_order')
         // Why it matters, where the runtime allows it: with the raw key, OpenSSL 3.0 verifies S = 0
         // with R = the identity or the point itself for some message within a few tries (for the
-        // identity key: every message), and so would our verify primitive, which is why import
-        // refuses. Recorded for the informational test below, never required.
+        // identity key: every message), which is why import refuses. Our verify refuses that
+        // forgery too, with either backend, even if such a key got past import: its R is of small
+        // order. Recorded for the informational test below, never required.
         const forgery = smallOrderForgery(bytes, (m) => `forged message ${m}`, 64)
         if (forgery.runtimeAdmits) {
           const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' })
+          const signature = forgery.signature.toString('base64url')
+          expect(verifyEd25519(key, forgery.input, signature)).to.equal(false)
+          const sodiumBackend = resolveEd25519Backend('libsodium')
           expect(
-            verifyEd25519(key, forgery.input, forgery.signature.toString('base64url')),
-          ).to.equal(true)
+            verifyEd25519(Buffer.from(bytes), forgery.input, signature, sodiumBackend),
+          ).to.equal(false)
           admitted.push(label)
         }
       })

@@ -8,7 +8,7 @@
  * the last fetch failed and the next may not start yet), lookups fail with `JwksUnavailableError`
  * (503), never with a `PartnerTokenError` (401).
  */
-import type { KeyObject } from 'node:crypto'
+import type { Ed25519Key } from '../token/ed25519.js'
 import { JwksUnavailableError, PartnerTokenError } from '../refusals/errors.js'
 import { jwksStatusOf, type JwksStatus } from './readiness.js'
 import { JWKS_RETRY_AFTER_SECONDS } from '../refusals/reasons.js'
@@ -49,6 +49,7 @@ export type JwksCacheOptions = Pick<
   | 'onJwksError'
   | 'clock'
   | 'monotonicClock'
+  | 'ed25519Backend'
 >
 
 const ignore = (): void => {}
@@ -101,7 +102,7 @@ export class JwksCache {
    * The key for `kid`: synchronously on the hot path (fresh cache, known kid), otherwise after at
    * most one fetch that started after this call (or the wait for the next allowed one).
    */
-  lookup(kid: string): KeyObject | Promise<KeyObject> {
+  lookup(kid: string): Ed25519Key | Promise<Ed25519Key> {
     const fetches = this.#fetches
     if (this.#revoked.has(kid)) throw new PartnerTokenError('kid_missing_or_unknown')
     const keys = fetches.keys
@@ -191,7 +192,7 @@ export class JwksCache {
   }
 
   /** A cached key that may answer now: fresh, or within the stale window after a failed fetch. */
-  #cachedKey(kid: string): KeyObject | undefined {
+  #cachedKey(kid: string): Ed25519Key | undefined {
     const fetches = this.#fetches
     const key = fetches.keys?.get(kid)
     if (!key) return undefined
@@ -202,7 +203,7 @@ export class JwksCache {
     return undefined
   }
 
-  async #resolve(kid: string, arrival: number): Promise<KeyObject> {
+  async #resolve(kid: string, arrival: number): Promise<Ed25519Key> {
     const fetches = this.#fetches
     for (;;) {
       if (this.#revoked.has(kid)) throw new PartnerTokenError('kid_missing_or_unknown')
@@ -266,7 +267,7 @@ export class JwksCache {
 /** The verifier options a fetch reads. @internal */
 export type JwksFetchOptions = Pick<
   JwksOptions,
-  'issuer' | 'jwksUrl' | 'jwksAgent' | 'jwksTimeoutMs' | 'onJwksError' | 'clock'
+  'issuer' | 'jwksUrl' | 'jwksAgent' | 'jwksTimeoutMs' | 'onJwksError' | 'clock' | 'ed25519Backend'
 >
 
 /**
@@ -333,7 +334,7 @@ export function startFetch(
 ): Promise<void> {
   if (state.inflight !== undefined) return state.inflight
   const seq = ++state.started
-  const { issuer, jwksUrl, jwksTimeoutMs, jwksAgent } = options
+  const { issuer, jwksUrl, jwksTimeoutMs, jwksAgent, ed25519Backend } = options
   state.wall.lastAttemptAt = options.clock()
   const started = publishJwksFetchStart(issuer, jwksUrl, forced)
   const validators = state.keys === undefined ? undefined : state.validators
@@ -341,7 +342,7 @@ export function startFetch(
     if (result.status === 'ok') {
       // Revoked kids stay in the map (lookups check the revocation set first), so the cache
       // knows which revoked kids are still published.
-      state.keys = buildKeyMap(result.document, jwksUrl, new Set())
+      state.keys = buildKeyMap(result.document, jwksUrl, new Set(), ed25519Backend)
       state.validators = result.validators
     }
     state.fetchedAt = hooks.now()

@@ -4,8 +4,12 @@
  */
 import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import type { KeyObject } from 'node:crypto'
-import { importEd25519Jwk } from '../token/ed25519.js'
+import {
+  importEd25519Jwk,
+  NODE_CRYPTO_BACKEND,
+  type Ed25519Backend,
+  type Ed25519Key,
+} from '../token/ed25519.js'
 import type { JwksFetchErrorReason } from '../diagnostics/channels.js'
 
 /**
@@ -45,6 +49,8 @@ export interface JwksOptions {
   readonly onJwksError: ((error: JwksFetchError) => void) | undefined
   readonly clock: () => number
   readonly monotonicClock: () => number
+  /** The Ed25519 backend whose keys the cache holds (`options.ed25519`, resolved). */
+  readonly ed25519Backend: Ed25519Backend
 }
 /**
  * One failed JWKS fetch. Its message never contains response bytes.
@@ -82,7 +88,7 @@ export class JwksFetchError extends Error {
 
 /** Map of kid → key; `null` marks a kid that several keys share (ambiguous, so unusable). */
 /** @internal */
-export type KeyMap = Map<string, KeyObject | null>
+export type KeyMap = Map<string, Ed25519Key | null>
 
 /**
  * The validators of the last good response, sent back as `If-None-Match` / `If-Modified-Since` so a
@@ -224,18 +230,24 @@ export function fetchJwks(
 
 /**
  * Turns a JWKS document into the candidate keys (§3). A document that is not
- * `{ "keys": [...] }` is a failed fetch, not an empty key set.
+ * `{ "keys": [...] }` is a failed fetch, not an empty key set. Keys are made by `backend`: a
+ * `KeyObject` for `node:crypto`, the raw 32 bytes for libsodium.
  *
  * @internal
  */
-export function buildKeyMap(document: unknown, url: string, revoked: ReadonlySet<string>): KeyMap {
+export function buildKeyMap(
+  document: unknown,
+  url: string,
+  revoked: ReadonlySet<string>,
+  backend: Ed25519Backend = NODE_CRYPTO_BACKEND,
+): KeyMap {
   const keys = (document as { keys?: unknown } | null)?.keys
   if (document === null || typeof document !== 'object' || !Array.isArray(keys)) {
     throw new JwksFetchError('invalid_jwks', 'JWKS document has no "keys" array', url)
   }
   const map: KeyMap = new Map()
   for (const jwk of keys) {
-    const imported = importEd25519Jwk(jwk)
+    const imported = importEd25519Jwk(jwk, backend)
     if (typeof imported === 'string' || revoked.has(imported.kid)) continue
     // A kid two keys share is ambiguous: treat it as unknown rather than guess (§3).
     map.set(imported.kid, map.has(imported.kid) ? null : imported.key)

@@ -1,10 +1,13 @@
 /**
  * Ed25519 public keys from a JWKS, and the one-shot signature check on the hot path.
  *
- * The signature primitive is Node's synchronous `crypto.verify` on a cached `KeyObject`: it is
- * the physical limit the benchmarks measure against. (jose 6 verifies through WebCrypto's async
- * path, measured at ~0.55× that rate here; the structural and claim rules jose would add are
- * enforced by this package itself, more strictly.)
+ * The signature primitive is a backend's: by default Node's synchronous `crypto.verify` on a
+ * cached `KeyObject`; opt-in, libsodium's `crypto_sign_verify_detached` on the cached raw 32 bytes
+ * (`./ed25519-backend.ts`). Every rule that decides a verdict apart from the curve equation is
+ * ours and runs in front of either backend, so both answer alike (docs/ed25519-backends.md):
+ * keys must be canonical and not of small order (at import), a signature's `R` must not be of
+ * small order (here), and `S < L` (both primitives check it). (jose 6 verifies through
+ * WebCrypto's async path, measured at ~0.55× `crypto.verify` here.)
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto'
 import { isCanonicalBase64url, isEd25519Alg } from './token.js'
@@ -23,6 +26,45 @@ const SMALL_ORDER_Y = new Set<bigint>([
   0x05fc536d880238b13933c6d305acdfd5f098eff289f4c345b027b2c28f95e826n,
 ])
 
+// The small-order points' canonical encodings with the sign bit cleared, by first byte (libsodium
+// keeps the same list): y = 0, 1, the two order-8 values, and p - 1, p, p + 1 (the last two
+// non-canonical). A signature whose R is one of them (either sign bit) is refused, see below.
+const SMALL_ORDER_R = (() => {
+  const hex = [
+    '0000000000000000000000000000000000000000000000000000000000000000',
+    '0100000000000000000000000000000000000000000000000000000000000000',
+    '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+    'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  ]
+  const byFirst = new Map<number, Buffer[]>()
+  for (const h of hex) {
+    const bytes = Buffer.from(h, 'hex')
+    byFirst.set(bytes[0]!, [...(byFirst.get(bytes[0]!) ?? []), bytes])
+  }
+  return byFirst
+})()
+
+/**
+ * Whether the `R` half of a 64-byte signature encodes a point of small order (either sign bit,
+ * canonical or not). An honest signer's `R = rB` never is; with a key that has a small-order
+ * component, OpenSSL's cofactorless check can accept such an `R` where libsodium refuses it, so we
+ * refuse it for both backends. Costs one table lookup unless the first byte matches.
+ *
+ * @internal
+ */
+export function hasSmallOrderR(signature: Uint8Array): boolean {
+  const candidates = SMALL_ORDER_R.get(signature[0]!)
+  if (candidates === undefined) return false
+  outer: for (const c of candidates) {
+    for (let i = 1; i < 31; i++) if (signature[i] !== c[i]) continue outer
+    if ((signature[31]! & 0x7f) === c[31]) return true
+  }
+  return false
+}
+
 function littleEndianY(bytes: Uint8Array): bigint {
   let y = 0n
   for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(bytes[i]!)
@@ -38,6 +80,70 @@ function littleEndianY(bytes: Uint8Array): bigint {
 export function isSmallOrderPoint(bytes: Uint8Array): boolean {
   return bytes.length === 32 && SMALL_ORDER_Y.has(littleEndianY(bytes) % P)
 }
+
+/**
+ * Whether a 32-byte public key encodes its y coordinate canonically (y < p). Non-canonical
+ * encodings of large-order points are refused at import: libsodium refuses them at every verify,
+ * OpenSSL would reduce them, and no key generator produces them.
+ *
+ * @internal
+ */
+export function isCanonicalPoint(bytes: Uint8Array): boolean {
+  return bytes.length === 32 && littleEndianY(bytes) < P
+}
+
+/**
+ * A public key as a backend holds it: a `KeyObject` for `node:crypto`, the raw 32 bytes for
+ * libsodium. Cached per kid by the JWKS cache either way.
+ *
+ * @internal
+ */
+export type Ed25519Key = KeyObject | Buffer
+
+/**
+ * The names `options.ed25519` accepts.
+ *
+ * @example
+ * ```ts
+ * const backend: Ed25519BackendName = 'libsodium' // needs `npm install sodium-native`
+ * ```
+ */
+export type Ed25519BackendName = 'node:crypto' | 'libsodium'
+
+/**
+ * One Ed25519 primitive: turns the 32 checked key bytes into its key, and checks a 64-byte
+ * signature. It decides only the curve equation; every other rule runs before it, the same for
+ * every backend.
+ *
+ * @internal
+ */
+export interface Ed25519Backend {
+  readonly name: Ed25519BackendName
+  /** The key for 32 bytes that passed import's checks (canonical, not of small order). */
+  importKey(bytes: Buffer, x: string): Ed25519Key
+  /** The verdict on `signature` (64 bytes) over `message`; never throws. */
+  verify(key: Ed25519Key, message: Buffer, signature: Buffer): boolean
+}
+
+/**
+ * The default backend: OpenSSL through `node:crypto`, on a cached `KeyObject`.
+ *
+ * @internal
+ */
+export const NODE_CRYPTO_BACKEND: Ed25519Backend = Object.freeze({
+  name: 'node:crypto' as const,
+  importKey(_bytes: Buffer, x: string): Ed25519Key {
+    // Only the public member we checked is handed to OpenSSL.
+    return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' })
+  },
+  verify(key: Ed25519Key, message: Buffer, signature: Buffer): boolean {
+    try {
+      return verify(null, message, key as KeyObject, signature)
+    } catch {
+      return false
+    }
+  },
+})
 
 /**
  * Why a JWKS entry was not taken as a candidate key.
@@ -56,6 +162,7 @@ export type KeyRejection =
   | 'private_key'
   | 'bad_x'
   | 'small_order'
+  | 'non_canonical_x'
 
 /**
  * Turns one JWKS entry into a verification key, or says why it is not a candidate (§3):
@@ -63,11 +170,15 @@ export type KeyRejection =
  * fully specified name of the same algorithm), `key_ops` absent or an array containing `verify`
  * (RFC 7517 §4.3: a key published for other operations is not a verification key), `ext` absent or
  * a boolean, no private `d`, `x` a canonical base64url encoding of 32 bytes that is not a
- * small-order point.
+ * small-order point and encodes its y coordinate canonically. The key is made by `backend` (default
+ * `node:crypto`).
  *
  * @internal
  */
-export function importEd25519Jwk(jwk: unknown): { kid: string; key: KeyObject } | KeyRejection {
+export function importEd25519Jwk(
+  jwk: unknown,
+  backend: Ed25519Backend = NODE_CRYPTO_BACKEND,
+): { kid: string; key: Ed25519Key } | KeyRejection {
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) return 'not_object'
   const k = jwk as Record<string, unknown>
   if (typeof k.kid !== 'string' || k.kid.length === 0) return 'no_kid'
@@ -83,31 +194,29 @@ export function importEd25519Jwk(jwk: unknown): { kid: string; key: KeyObject } 
   if (typeof k.x !== 'string' || k.x.length !== 43 || !isCanonicalBase64url(k.x)) return 'bad_x'
   const bytes = Buffer.from(k.x, 'base64url')
   if (isSmallOrderPoint(bytes)) return 'small_order'
+  if (!isCanonicalPoint(bytes)) return 'non_canonical_x'
   try {
-    // Only the public members we checked are handed to OpenSSL.
-    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.x }, format: 'jwk' })
-    return { kid: k.kid, key }
+    return { kid: k.kid, key: backend.importKey(bytes, k.x) }
   } catch {
-    return 'bad_x' // not a point on the curve
+    return 'bad_x'
   }
 }
 
 /**
  * Verifies an Ed25519 signature (given as canonical base64url of 64 bytes) over an ASCII signing
- * input. Never throws.
+ * input with `backend` (default `node:crypto`). A small-order `R` is refused before the backend
+ * runs. Never throws.
  *
  * @internal
  */
-export function verifyEd25519(key: KeyObject, signingInput: string, signature: string): boolean {
+export function verifyEd25519(
+  key: Ed25519Key,
+  signingInput: string,
+  signature: string,
+  backend: Ed25519Backend = NODE_CRYPTO_BACKEND,
+): boolean {
   if (signature.length !== 86) return false // 64 bytes, unpadded base64url
-  try {
-    return verify(
-      null,
-      Buffer.from(signingInput, 'latin1'),
-      key,
-      Buffer.from(signature, 'base64url'),
-    )
-  } catch {
-    return false
-  }
+  const sig = Buffer.from(signature, 'base64url')
+  if (sig.length !== 64 || hasSmallOrderR(sig)) return false
+  return backend.verify(key, Buffer.from(signingInput, 'latin1'), sig)
 }

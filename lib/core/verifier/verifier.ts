@@ -2,9 +2,8 @@
  * `PartnerTokenVerifier`: verifies one trust relationship's partner tokens (§2) against its
  * own JWKS cache (§3).
  */
-import type { KeyObject } from 'node:crypto'
 import { checkClaims } from '../token/claims.js'
-import { verifyEd25519 } from '../token/ed25519.js'
+import { verifyEd25519, type Ed25519Key } from '../token/ed25519.js'
 import { PartnerTokenError } from '../refusals/errors.js'
 import { JwksCache } from '../jwks/cache.js'
 import { observeVerify, verifyObserved } from '../diagnostics/verify.js'
@@ -149,11 +148,11 @@ export class PartnerTokenVerifier implements TokenVerifier {
       : this.#finish(token, found)
   }
 
-  #finish(token: ParsedToken, key: KeyObject): PartnerTokenClaims | Promise<PartnerTokenClaims> {
-    if (!verifyEd25519(key, token.signingInput, token.signature)) {
+  #finish(token: ParsedToken, key: Ed25519Key): PartnerTokenClaims | Promise<PartnerTokenClaims> {
+    const options = this.options
+    if (!verifyEd25519(key, token.signingInput, token.signature, options.ed25519Backend)) {
       throw new PartnerTokenError('signature_invalid')
     }
-    const options = this.options
     const claims = checkClaims(token.payload, options, Math.floor(options.clock() / 1000))
     // Last, so only a token that passed every check is recorded; no extra step when replay is off.
     return options.replay === undefined

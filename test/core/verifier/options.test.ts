@@ -26,6 +26,20 @@ describe('PartnerTokenVerifier options', () => {
     expect(verifier.issuer).to.equal(base.issuer)
   })
 
+  it('ed25519: node:crypto by default, libsodium when asked (sodium-native is a devDependency here)', () => {
+    expect(new PartnerTokenVerifier(base).options.ed25519).to.equal('node:crypto')
+    expect(new PartnerTokenVerifier({ ...base, ed25519: 'node:crypto' }).options.ed25519).to.equal(
+      'node:crypto',
+    )
+    expect(new PartnerTokenVerifier({ ...base, ed25519: 'libsodium' }).options.ed25519).to.equal(
+      'libsodium',
+    )
+    // The option is checked after every other: a bad issuer is reported first.
+    expect(
+      () => new PartnerTokenVerifier({ ...base, issuer: '', ed25519: 'nope' } as never),
+    ).to.throw(TypeError, 'options.issuer must be a non-empty string')
+  })
+
   it('is not affected by later mutation of the caller object', () => {
     const options = { ...base }
     const verifier = new PartnerTokenVerifier(options)
@@ -147,6 +161,21 @@ describe('PartnerTokenVerifier options', () => {
     ],
     ['a non-function hook', { onJwksError: 'log' }, 'options.onJwksError must be a function'],
     ['an unknown option', { audiences: ['x'] }, 'Unknown PartnerTokenVerifier option: audiences'],
+    [
+      'an unknown Ed25519 backend',
+      { ed25519: 'sodium' },
+      'options.ed25519 must be "node:crypto" or "libsodium", got "sodium"',
+    ],
+    [
+      'a backend named in the wrong case',
+      { ed25519: 'LibSodium' },
+      'options.ed25519 must be "node:crypto" or "libsodium", got "LibSodium"',
+    ],
+    [
+      'a non-string backend',
+      { ed25519: true },
+      'options.ed25519 must be "node:crypto" or "libsodium", got true',
+    ],
   ]
   for (const [label, override, message] of bad) {
     it(`throws a precise TypeError for ${label}`, () => {
