@@ -101,7 +101,10 @@ const out = Object.fromEntries(ids.map((id) => [id, { cpuByRound: [], failed: 0 
 const foreign = []
 for (let r = 0; r < cfg.rounds; r++) {
   const order = ids.map((_, i) => ids[(i + r) % ids.length])
+  // Foreign load on our CPU, and on the other one (where none of ours runs in this phase): the
+  // larger is reported.
   const stop = foreignWindow(cfg.cpu)
+  const stopOther = cfg.cpu === null ? undefined : foreignWindow(1 - cfg.cpu)
   const own0 = cpuUs()
   for (const id of order) {
     const batch = take(cfg.ops)
@@ -111,7 +114,7 @@ for (let r = 0; r < cfg.rounds; r++) {
     out[id].cpuByRound[r] = (cpuUs() - c0) / batch.length
     out[id].failed += failed
   }
-  foreign.push(stop((cpuUs() - own0) / 1000))
+  foreign.push(Math.max(stop((cpuUs() - own0) / 1000), stopOther?.(0) ?? 0))
   log(
     `round ${r + 1}: ` +
       order.map((id) => `${id}=${out[id].cpuByRound[r].toFixed(2)}µs`).join(' ') +

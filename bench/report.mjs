@@ -5,6 +5,7 @@ import { FOREIGN_LIMIT } from './lib/cpu.mjs'
 import { CPU_TARGETS, overheadVerdict, pairedDifference } from './lib/stats.mjs'
 
 const TARGET_CORE = 0.8
+const TARGET_CORE_KEPT = 0.95
 const TARGET_E2E = 0.85
 const TARGET_REJECT = 0.1
 const TARGET_REPLAY = 0.85
@@ -42,7 +43,7 @@ function cpuSection(byId, heading, note, verdicts, label) {
   const rows = []
   for (const [id, h] of Object.entries(byId)) {
     if (h.unavailable) {
-      rows.push([`\`${id}\``, 'excluded', '', '', '', '', h.unavailable])
+      rows.push([`\`${id}\``, 'excluded', '', '', '', '', '', h.unavailable])
       continue
     }
     if (!h.cpu) continue
@@ -55,6 +56,7 @@ function cpuSection(byId, heading, note, verdicts, label) {
       us(h.cpu.median),
       `${us(h.cpu.min)}–${us(h.cpu.max)}`,
       pct(h.cpu.spread),
+      h.serverBusy === undefined ? '—' : pct(h.serverBusy),
       vs('passport-core'),
       vs('ours-core'),
       scenarios[id]?.title ?? '',
@@ -67,6 +69,7 @@ function cpuSection(byId, heading, note, verdicts, label) {
         'median µs CPU/req',
         'min–max',
         'spread',
+        'server busy',
         'Δ µs vs `passport-core` [95% CI]',
         'Δ µs vs `ours-core` [95% CI]',
         'what',
@@ -155,6 +158,12 @@ export function render(results, config) {
         `Core verify ≥ ${TARGET_CORE} × R_raw`,
         `sequential ${fmtRatio(r1)}, 64 in flight ${fmtRatio(r64)}`,
         verdict(Math.min(r1, r64) >= TARGET_CORE),
+      ])
+      // Issue 24: the hot-path work on the adapters must not cost the core verifier.
+      verdicts.push([
+        `Core verifyToken ≥ ${TARGET_CORE_KEPT} × R_raw (kept while the adapters are tuned)`,
+        `sequential ${fmtRatio(r1)}, 64 in flight ${fmtRatio(r64)}`,
+        verdict(Math.min(r1, r64) >= TARGET_CORE_KEPT),
       ])
     }
 

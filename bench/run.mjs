@@ -191,7 +191,7 @@ async function httpRounds(ids, rRaw) {
       round[id] = res.rps
       say(
         `  round ${r + 1} ${id.padEnd(22)} ${fmtInt(res.rps).padStart(7)} req/s  ` +
-          `${fmtFixed(res.serverCpuUsPerReq, 1).padStart(6)} µs CPU/req  ` +
+          `${fmtFixed(res.serverCpuUsPerReq, 1).padStart(6)} µs CPU/req (server busy ${pctText(res.serverBusy)})  ` +
           `p50 ${res.latencyP50} ms p99 ${res.latencyP99} ms  non2xx ${res.non2xx} errors ${res.errors}  ` +
           `jwks ${res.jwksFetches}  foreign ${pctText(res.foreign)}` +
           `${res.poolWrapped && scenarios[id].verifies ? '  TOKENS REUSED' : ''}`,
@@ -220,6 +220,7 @@ async function httpRounds(ids, rRaw) {
       reused: scenarios[id].verifies && rs.some((x) => x.poolWrapped > 0),
       ratio: http[id].ratios ? median(http[id].ratios) : undefined,
       foreign: median(rs.map((x) => x.foreign)),
+      serverBusy: median(rs.map((x) => x.serverBusy).filter(Number.isFinite)),
       cpuByRound,
       cpu: summary(cpuByRound),
     })

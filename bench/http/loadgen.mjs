@@ -83,6 +83,12 @@ process.stdout.write(
       serverWindow && serverWindow.answered > 0
         ? (serverWindow.cpuUserUs + serverWindow.cpuSystemUs) / serverWindow.answered
         : undefined,
+    // share of one CPU the server used: near 1 when the load saturates it, as CPU per request
+    // assumes (an unsaturated server pays more per request: fewer requests per wake-up)
+    serverBusy:
+      serverWindow && serverWindow.wallMs > 0
+        ? (serverWindow.cpuUserUs + serverWindow.cpuSystemUs) / (serverWindow.wallMs * 1000)
+        : undefined,
     serverWindow,
   }) + '\n',
 )
