@@ -15,14 +15,37 @@ const log = (msg) => process.stderr.write(`  [inproc] ${msg}\n`)
 const tokens = readFileSync(cfg.poolFile, 'latin1').split('\n')
 let next = 0
 const take = (n) => {
+  // With the verification stubbed no token is verified: the pool may be reused.
+  if (cfg.stub && next + n > tokens.length) next = 0
   if (next + n > tokens.length) throw new Error('inproc: token pool exhausted')
   return tokens.slice(next, (next += n))
+}
+
+// `stub`: the adapters only. PartnerTokenVerifier#verifyNow (what every scenario over our verifier
+// ends in, directly or through verifyToken) answers one prepared claims object at once, in this
+// package and in the no-events copy, so what remains of a request is the adapter's own work plus
+// the chain; scenarios that do not use our verifier are left out.
+if (cfg.stub) {
+  const payload = tokens[0].split('.')[1]
+  const claims = Object.freeze(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')))
+  const { pathToFileURL } = await import('node:url')
+  const copies = [await import('passport-agentpress-partner')]
+  if (cfg.noEventsEntry !== undefined) {
+    const mod = await import(pathToFileURL(cfg.noEventsEntry).href)
+    copies.push(mod.default ?? mod)
+  }
+  for (const pkg of copies) {
+    pkg.PartnerTokenVerifier.prototype.verifyNow = function verifyNowStub() {
+      return claims
+    }
+  }
 }
 
 // The route of each scenario, as the handlers it passed to app.get('/mcp', ...).
 const chains = {}
 const unavailable = {}
 for (const id of cfg.ids) {
+  if (cfg.stub && !scenarios[id].ours && !['passport-core', 'ours-core'].includes(id)) continue
   const app = {
     get(path, ...handlers) {
       chains[id] = handlers.flat()

@@ -404,6 +404,21 @@ export function render(results, config) {
     )
   }
 
+  if (results.inprocStub) {
+    out.push(
+      cpuSection(
+        results.inprocStub,
+        `\n### Diagnostic: the adapters alone, in process (\`PartnerTokenVerifier#verifyNow\` stubbed to answer prepared claims; ${config.inprocRounds} interleaved rounds × ${fmtInt(config.inprocOps * 5)} requests)`,
+        "No signature check and no claims check: what remains is each adapter's own work and the chain, " +
+          'so the differences to the thin adapters show with a far smaller spread than with the ~100 µs ' +
+          'verification in every request. Diagnostic: the targets are judged with the real verification above. ' +
+          `Foreign CPU per round: median ${pct(median(results.inprocStubForeign ?? []))}.`,
+        verdicts,
+        'Diagnostic, adapters alone in process',
+      ),
+    )
+  }
+
   // ---- fleet
   const fleet = results.fleet
   if (fleet !== undefined) {

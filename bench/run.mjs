@@ -283,40 +283,51 @@ try {
     })
     const poolFile = join(workDir, 'inproc-pool.txt')
     writeFileSync(poolFile, pool.join('\n'), 'latin1')
-    const got = await runJsonChild(
-      join(BENCH_DIR, 'inproc.mjs'),
-      {
-        ids,
-        poolFile,
-        rounds: config.inprocRounds,
-        ops: config.inprocOps,
-        warmupOps,
-        cpu: pin ? 0 : null,
-        issuer: jwks.issuer,
-        jwksUrl: jwks.jwksUrl,
-        publicJwk: identity.publicJwk,
-        noEventsEntry: build.entry,
-        noEventsUnavailable: build.unavailable,
-      },
-      {
-        cpu: 0,
-        pin,
-        timeoutMs: 600_000,
-        // BENCH_INPROC_PROFILE=1 keeps a .cpuprofile of the run in bench/.out/ (for DevTools)
-        nodeArgs: [
-          '--expose-gc',
-          ...(process.env.BENCH_INPROC_PROFILE
-            ? ['--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, '.out')}`]
-            : []),
-        ],
-      },
-    )
-    results.inproc = Object.fromEntries(
-      Object.entries(got.scenarios).map(([id, v]) => [id, { ...v, cpu: summary(v.cpuByRound) }]),
-    )
-    for (const [id, why] of Object.entries(got.unavailable))
-      results.inproc[id] = { unavailable: why }
+    const inproc = (stub) =>
+      runJsonChild(
+        join(BENCH_DIR, 'inproc.mjs'),
+        {
+          ids,
+          poolFile,
+          rounds: config.inprocRounds,
+          // stubbed requests cost a few µs: more of them per round
+          ops: stub ? config.inprocOps * 5 : config.inprocOps,
+          warmupOps,
+          stub,
+          cpu: pin ? 0 : null,
+          issuer: jwks.issuer,
+          jwksUrl: jwks.jwksUrl,
+          publicJwk: identity.publicJwk,
+          noEventsEntry: build.entry,
+          noEventsUnavailable: build.unavailable,
+        },
+        {
+          cpu: 0,
+          pin,
+          timeoutMs: 600_000,
+          // BENCH_INPROC_PROFILE=1 keeps a .cpuprofile of the run in bench/.out/ (for DevTools)
+          nodeArgs: [
+            '--expose-gc',
+            ...(process.env.BENCH_INPROC_PROFILE
+              ? ['--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, '.out')}`]
+              : []),
+          ],
+        },
+      )
+    const tabulate = (got) => {
+      const out = Object.fromEntries(
+        Object.entries(got.scenarios).map(([id, v]) => [id, { ...v, cpu: summary(v.cpuByRound) }]),
+      )
+      for (const [id, why] of Object.entries(got.unavailable)) out[id] = { unavailable: why }
+      return out
+    }
+    const got = await inproc(false)
+    results.inproc = tabulate(got)
     results.inprocForeign = got.foreign
+    // The same comparisons with the verification stubbed: the adapters' own work alone (diagnostic)
+    const stubbed = await inproc(true)
+    results.inprocStub = tabulate(stubbed)
+    results.inprocStubForeign = stubbed.foreign
   }
 
   // ---- (4) JWKS behaviour ----------------------------------------------------------------------
