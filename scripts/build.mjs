@@ -27,6 +27,7 @@ const ENTRIES = {
   '.': 'index',
   './testing': 'testing/index',
   './express': 'express/index',
+  './diagnostics': 'diagnostics/index',
   './redis': 'redis/index',
   './opentelemetry': 'opentelemetry/index',
   './mcp': 'mcp/index',
@@ -46,7 +47,7 @@ const OWN_ESM = {
 } from '@modelcontextprotocol/sdk/server/auth/errors.js'
 import { adaptVerifier } from './adapter.js'
 
-export { limitToolsToScopes } from './index.js'
+export { limitToolsToScopes, requireToolScopes } from './index.js'
 
 const errors = { CustomOAuthError, InvalidTokenError, ServerError }
 

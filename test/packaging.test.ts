@@ -142,6 +142,7 @@ describe('packaging', () => {
       '.',
       './testing',
       './express',
+      './diagnostics',
       './redis',
       './opentelemetry',
       './mcp',
@@ -151,6 +152,10 @@ describe('packaging', () => {
     for (const [subpath, conditions] of Object.entries(pkg.exports)) {
       if (typeof conditions === 'string') continue
       const base = conditions.require.default.slice(0, -'.js'.length)
+      // Every entry is a folder's index named after its subpath (lib/README.md).
+      expect(base, subpath).to.equal(
+        subpath === '.' ? './dist/index' : `./dist/${subpath.slice(2)}/index`,
+      )
       expect(conditions, subpath).to.deep.equal({
         import: { types: `${base}.d.mts`, default: `${base}.mjs` },
         require: { types: `${base}.d.ts`, default: `${base}.js` },

@@ -29,6 +29,12 @@ import {
 import type { GrantedScopes, ToolScopeGate } from './tool-scopes.js'
 
 export type { PartnerTokenVerifierAdapterOptions } from './adapter.js'
+export {
+  requireToolScopes,
+  type GrantedScopes,
+  type ToolScopeGate,
+  type ToolScopes,
+} from './tool-scopes.js'
 
 /**
  * Makes our verifiers an `OAuthTokenVerifier` for the MCP SDK's `requireBearerAuth`:

@@ -12,8 +12,8 @@ import {
   PartnerTokenError,
   PartnerTokenVerifier,
   authenticatePartner,
-  requireToolScopes,
 } from 'passport-agentpress-partner'
+import { requireToolScopes } from 'passport-agentpress-partner/mcp'
 import { limitToolsToScopes, partnerTokenVerifier } from 'passport-agentpress-partner/mcp'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 
