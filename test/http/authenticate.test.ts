@@ -137,7 +137,7 @@ describe('the request decision: the token character scan waits for a refusal, sa
 
   it('a token decision subscriber sees only what the strict read lets through', async () => {
     const { subscribe, unsubscribe } = await import('node:diagnostics_channel')
-    const { DIAGNOSTICS_CHANNELS } = await import('passport-agentpress-partner')
+    const { DIAGNOSTICS_CHANNELS } = await import('passport-agentpress-partner/diagnostics')
     const seen: string[] = []
     const listener = (message: unknown) => {
       const m = message as { outcome: string; reason: string | null }

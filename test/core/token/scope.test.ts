@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { parseScope } from 'passport-agentpress-partner'
+import { parseScope } from '../../../dist/core/token/scope.js'
 
 describe('parseScope', () => {
   it('splits a scope claim on spaces; empty tokens are dropped', () => {
