@@ -41,7 +41,7 @@ const child = spawn(
 const exited = new Promise((resolve) => child.once('exit', resolve))
 const port = await new Promise((resolve, reject) => {
   createInterface({ input: child.stdout }).on('line', (line) => {
-    if (line.startsWith('READY ')) resolve(Number(line.slice(6)))
+    if (line.startsWith('READY ')) resolve(Number(line.slice(6).split(' ')[0]))
     if (line.startsWith('UNAVAILABLE ')) reject(new Error(line))
   })
   setTimeout(() => reject(new Error('server did not start')), 20_000).unref()

@@ -3,12 +3,13 @@
 // ratios and writes bench/RESULTS.md. Knobs: see config in lib/common.mjs (BENCH_* variables).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir, release } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import {
   BENCH_DIR,
   canPin,
   config,
   createIdentity,
+  DEFAULT_PHASES,
   fmtFixed,
   fmtInt,
   median,
@@ -21,6 +22,8 @@ import { scenarios, scenarioIds } from './http/scenarios.mjs'
 import { jwksCore, jwksHttpScenario } from './jwks.mjs'
 import { startBenchRedis } from './lib/redis.mjs'
 import { fanoutLatency, fanoutLatencyJwksHanging } from './fleet/fanout.mjs'
+import { buildNoEventsDist } from './lib/no-events.mjs'
+import { CPU_SCENARIOS, summary } from './lib/stats.mjs'
 
 const began = Date.now()
 const say = (msg) => process.stderr.write(`${msg}\n`)
@@ -95,6 +98,136 @@ say(
     (pin ? 'server on CPU 0, load generator on CPU 1 (taskset)' : 'taskset unavailable: unpinned'),
 )
 
+// The no-events copy of dist/ (bench/lib/no-events.mjs), built once when a scenario needs it.
+let noEvents
+const noEventsBuild = () => (noEvents ??= buildNoEventsDist())
+
+/**
+ * Runs `ids` in `config.httpRounds` interleaved rounds (the order rotates every round), each run a
+ * fresh server, a fresh token pool, a warm-up and the measured load; returns per scenario its
+ * runs (`rounds`, each with its round index), the throughput figures and the server CPU time per
+ * answered request (`cpuByRound`, NaN where a round has none).
+ */
+async function httpRounds(ids, rRaw) {
+  const http = Object.fromEntries(ids.map((id) => [id, { rounds: [] }]))
+  // No verifying server can answer faster than one core verifies: size pools so none repeats.
+  const bound = Math.max(rRaw ?? 0, 15_000) * 1.15
+  const poolFile = join(workDir, 'pool.txt')
+  // One run of one scenario: fresh server, fresh pool, warm-up, measured load.
+  const runOnce = async (id) => {
+    await quietGate()
+    jwks.reset()
+    const build = scenarios[id].noEvents ? noEventsBuild() : {}
+    const server = await startServer(
+      join(BENCH_DIR, 'http', 'server.mjs'),
+      {
+        scenario: id,
+        issuer: jwks.issuer,
+        jwksUrl: jwks.jwksUrl,
+        publicJwk: identity.publicJwk,
+        redisUrl: redis.url,
+        redisUnavailable: redis.unavailable,
+        noEventsEntry: build.entry,
+        noEventsUnavailable: build.unavailable,
+      },
+      { cpu: 0, pin },
+    )
+    if (server.unavailable) return server
+    try {
+      const size = scenarios[id].verifies
+        ? Math.ceil(bound * (config.duration + config.warmup))
+        : 20_000
+      // Freshly signed right before the scenario: exp = iat + 600 covers the run.
+      const pool = await makePool(size, {
+        privateKeyPem: identity.privateKeyPem,
+        issuer: jwks.issuer,
+      })
+      writeFileSync(poolFile, pool.join('\n'), 'latin1')
+      const res = await runJsonChild(
+        join(BENCH_DIR, 'http', 'loadgen.mjs'),
+        {
+          port: server.port,
+          controlPort: server.controlPort,
+          poolFile,
+          connections: config.connections,
+          duration: config.duration,
+          warmup: config.warmup,
+          serverPid: server.pid,
+          serverCpu: pin ? 0 : null,
+          loadCpu: pin ? 1 : null,
+        },
+        { cpu: 1, pin, timeoutMs: (config.duration + config.warmup) * 1000 + 60_000 },
+      )
+      res.jwksFetches = jwks.fetches
+      res.foreign = Math.max(res.foreignServerCpu || 0, res.foreignLoadCpu || 0)
+      return res
+    } finally {
+      await server.stop()
+    }
+  }
+  // Other processes on this machine (tests, builds) can steal CPU mid-run: a run where they
+  // took more than FOREIGN_LIMIT of either CPU is repeated once, within a bounded retry budget.
+  let retries = Math.ceil(ids.length * config.httpRounds * 0.5)
+  for (let r = 0; r < config.httpRounds; r++) {
+    // rotate the order every round so drift does not favour one scenario
+    const order = ids.map((_, i) => ids[(i + r) % ids.length])
+    const round = {}
+    for (const id of order) {
+      if (http[id].unavailable) continue
+      let res = await runOnce(id)
+      if (res.unavailable) {
+        http[id].unavailable = res.unavailable
+        say(`  ${id}: unavailable (${res.unavailable})`)
+        continue
+      }
+      if (res.foreign > FOREIGN_LIMIT && retries > 0 && Date.now() < patienceUntil) {
+        retries--
+        say(`  round ${r + 1} ${id}: ${pctText(res.foreign)} foreign CPU load, repeating`)
+        const again = await runOnce(id)
+        if (!again.unavailable && !(again.foreign > res.foreign)) res = again
+      }
+      res.round = r
+      http[id].rounds.push(res)
+      round[id] = res.rps
+      say(
+        `  round ${r + 1} ${id.padEnd(22)} ${fmtInt(res.rps).padStart(7)} req/s  ` +
+          `${fmtFixed(res.serverCpuUsPerReq, 1).padStart(6)} µs CPU/req (server busy ${pctText(res.serverBusy)})  ` +
+          `p50 ${res.latencyP50} ms p99 ${res.latencyP99} ms  non2xx ${res.non2xx} errors ${res.errors}  ` +
+          `jwks ${res.jwksFetches}  foreign ${pctText(res.foreign)}` +
+          `${res.poolWrapped && scenarios[id].verifies ? '  TOKENS REUSED' : ''}`,
+      )
+    }
+    // per-round ratios to the floor measured in the same round
+    for (const id of Object.keys(round)) {
+      if (round.raw) (http[id].ratios ??= []).push(round[id] / round.raw)
+    }
+  }
+  for (const id of ids) {
+    const rs = http[id].rounds
+    if (rs.length === 0) continue
+    const cpuByRound = Array.from(
+      { length: config.httpRounds },
+      (_, r) => rs.find((x) => x.round === r)?.serverCpuUsPerReq ?? NaN,
+    )
+    Object.assign(http[id], {
+      rps: median(rs.map((x) => x.rps)),
+      min: Math.min(...rs.map((x) => x.rps)),
+      max: Math.max(...rs.map((x) => x.rps)),
+      p50: median(rs.map((x) => x.latencyP50)),
+      p99: median(rs.map((x) => x.latencyP99)),
+      non2xx: rs.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
+      jwksFetches: Math.max(...rs.map((x) => x.jwksFetches)),
+      reused: scenarios[id].verifies && rs.some((x) => x.poolWrapped > 0),
+      ratio: http[id].ratios ? median(http[id].ratios) : undefined,
+      foreign: median(rs.map((x) => x.foreign)),
+      serverBusy: median(rs.map((x) => x.serverBusy).filter(Number.isFinite)),
+      cpuByRound,
+      cpu: summary(cpuByRound),
+    })
+  }
+  return http
+}
+
 try {
   // ---- (1)+(2) core ---------------------------------------------------------------------------
   if (config.phases.includes('core')) {
@@ -117,114 +250,84 @@ try {
   }
   const rRaw = results.core?.medians.raw
 
-  // ---- (3) HTTP end to end -------------------------------------------------------------------
-  if (config.phases.includes('http')) {
-    say(`\n== HTTP (${config.httpRounds} rounds × ${config.duration}s + ${config.warmup}s warm-up)`)
-    const ids = scenarioIds.filter((id) => config.only.length === 0 || config.only.includes(id))
-    const http = Object.fromEntries(ids.map((id) => [id, { rounds: [] }]))
-    // No verifying server can answer faster than one core verifies: size pools so none repeats.
-    const bound = Math.max(rRaw ?? 0, 15_000) * 1.15
-    const poolFile = join(workDir, 'pool.txt')
-    // One run of one scenario: fresh server, fresh pool, warm-up, measured load.
-    const runOnce = async (id) => {
-      await quietGate()
-      jwks.reset()
-      const server = await startServer(
-        join(BENCH_DIR, 'http', 'server.mjs'),
+  // ---- (3) HTTP end to end, and (3b) server CPU per request -------------------------------------
+  // One runner for both: `http` measures every scenario (throughput and server CPU per request);
+  // `cpu` only the scenarios the CPU targets compare, for runs that need nothing else (the lead's
+  // "two runs within 3 %" check). A run with `http` covers `cpu`.
+  const runCpuPhase = config.phases.includes('cpu') && !config.phases.includes('http')
+  if (config.phases.includes('http') || runCpuPhase) {
+    const cpuOnly = !config.phases.includes('http')
+    const wanted = config.only.length > 0 ? config.only : cpuOnly ? CPU_SCENARIOS : scenarioIds
+    const ids = scenarioIds.filter((id) => wanted.includes(id))
+    const key = cpuOnly ? 'cpu' : 'http'
+    say(
+      `\n== ${cpuOnly ? 'CPU per request over HTTP' : 'HTTP'} (${config.httpRounds} rounds × ${config.duration}s + ${config.warmup}s warm-up; ${ids.join(', ')})`,
+    )
+    results[key] = await httpRounds(ids, rRaw)
+  }
+
+  // ---- (3c) CPU per request in process (no sockets) ----------------------------------------------
+  if (config.phases.includes('inproc')) {
+    const ids = scenarioIds.filter((id) =>
+      (config.only.length > 0 ? config.only : CPU_SCENARIOS).includes(id),
+    )
+    say(
+      `\n== CPU per request in process (${config.inprocRounds} rounds × ${config.inprocOps} requests; ${ids.join(', ')})`,
+    )
+    await quietGate()
+    const build = ids.some((id) => scenarios[id].noEvents) ? noEventsBuild() : {}
+    const warmupOps = 2000
+    const pool = await makePool(ids.length * (warmupOps + config.inprocRounds * config.inprocOps), {
+      privateKeyPem: identity.privateKeyPem,
+      issuer: jwks.issuer,
+    })
+    const poolFile = join(workDir, 'inproc-pool.txt')
+    writeFileSync(poolFile, pool.join('\n'), 'latin1')
+    const inproc = (stub) =>
+      runJsonChild(
+        join(BENCH_DIR, 'inproc.mjs'),
         {
-          scenario: id,
+          ids,
+          poolFile,
+          rounds: config.inprocRounds,
+          // stubbed requests cost a few µs: more of them per round
+          ops: stub ? config.inprocOps * 5 : config.inprocOps,
+          warmupOps,
+          stub,
+          cpu: pin ? 0 : null,
           issuer: jwks.issuer,
           jwksUrl: jwks.jwksUrl,
           publicJwk: identity.publicJwk,
-          redisUrl: redis.url,
-          redisUnavailable: redis.unavailable,
+          noEventsEntry: build.entry,
+          noEventsUnavailable: build.unavailable,
         },
-        { cpu: 0, pin },
+        {
+          cpu: 0,
+          pin,
+          timeoutMs: 600_000,
+          // BENCH_INPROC_PROFILE=1 keeps a .cpuprofile of the run in bench/.out/ (for DevTools)
+          nodeArgs: [
+            '--expose-gc',
+            ...(process.env.BENCH_INPROC_PROFILE
+              ? ['--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, '.out')}`]
+              : []),
+          ],
+        },
       )
-      if (server.unavailable) return server
-      try {
-        const size = scenarios[id].verifies
-          ? Math.ceil(bound * (config.duration + config.warmup))
-          : 20_000
-        // Freshly signed right before the scenario: exp = iat + 600 covers the run.
-        const pool = await makePool(size, {
-          privateKeyPem: identity.privateKeyPem,
-          issuer: jwks.issuer,
-        })
-        writeFileSync(poolFile, pool.join('\n'), 'latin1')
-        const res = await runJsonChild(
-          join(BENCH_DIR, 'http', 'loadgen.mjs'),
-          {
-            port: server.port,
-            poolFile,
-            connections: config.connections,
-            duration: config.duration,
-            warmup: config.warmup,
-            serverPid: server.pid,
-            serverCpu: pin ? 0 : null,
-            loadCpu: pin ? 1 : null,
-          },
-          { cpu: 1, pin, timeoutMs: (config.duration + config.warmup) * 1000 + 60_000 },
-        )
-        res.jwksFetches = jwks.fetches
-        res.foreign = Math.max(res.foreignServerCpu || 0, res.foreignLoadCpu || 0)
-        return res
-      } finally {
-        await server.stop()
-      }
+    const tabulate = (got) => {
+      const out = Object.fromEntries(
+        Object.entries(got.scenarios).map(([id, v]) => [id, { ...v, cpu: summary(v.cpuByRound) }]),
+      )
+      for (const [id, why] of Object.entries(got.unavailable)) out[id] = { unavailable: why }
+      return out
     }
-    // Other processes on this machine (tests, builds) can steal CPU mid-run: a run where they
-    // took more than FOREIGN_LIMIT of either CPU is repeated once, within a bounded retry budget.
-    let retries = Math.ceil(ids.length * config.httpRounds * 0.5)
-    for (let r = 0; r < config.httpRounds; r++) {
-      // rotate the order every round so drift does not favour one scenario
-      const order = ids.map((_, i) => ids[(i + r) % ids.length])
-      const round = {}
-      for (const id of order) {
-        if (http[id].unavailable) continue
-        let res = await runOnce(id)
-        if (res.unavailable) {
-          http[id].unavailable = res.unavailable
-          say(`  ${id}: unavailable (${res.unavailable})`)
-          continue
-        }
-        if (res.foreign > FOREIGN_LIMIT && retries > 0 && Date.now() < patienceUntil) {
-          retries--
-          say(`  round ${r + 1} ${id}: ${pctText(res.foreign)} foreign CPU load, repeating`)
-          const again = await runOnce(id)
-          if (!again.unavailable && !(again.foreign > res.foreign)) res = again
-        }
-        http[id].rounds.push(res)
-        round[id] = res.rps
-        say(
-          `  round ${r + 1} ${id.padEnd(14)} ${fmtInt(res.rps).padStart(7)} req/s  ` +
-            `p50 ${res.latencyP50} ms p99 ${res.latencyP99} ms  non2xx ${res.non2xx} errors ${res.errors}  ` +
-            `jwks ${res.jwksFetches}  foreign ${pctText(res.foreign)}` +
-            `${res.poolWrapped && scenarios[id].verifies ? '  TOKENS REUSED' : ''}`,
-        )
-      }
-      // per-round ratios to the floor measured in the same round
-      for (const id of Object.keys(round)) {
-        if (round.raw) (http[id].ratios ??= []).push(round[id] / round.raw)
-      }
-    }
-    for (const id of ids) {
-      const rs = http[id].rounds
-      if (rs.length === 0) continue
-      Object.assign(http[id], {
-        rps: median(rs.map((x) => x.rps)),
-        min: Math.min(...rs.map((x) => x.rps)),
-        max: Math.max(...rs.map((x) => x.rps)),
-        p50: median(rs.map((x) => x.latencyP50)),
-        p99: median(rs.map((x) => x.latencyP99)),
-        non2xx: rs.reduce((a, x) => a + x.non2xx + x.errors + x.timeouts, 0),
-        jwksFetches: Math.max(...rs.map((x) => x.jwksFetches)),
-        reused: scenarios[id].verifies && rs.some((x) => x.poolWrapped > 0),
-        ratio: http[id].ratios ? median(http[id].ratios) : undefined,
-        foreign: median(rs.map((x) => x.foreign)),
-      })
-    }
-    results.http = http
+    const got = await inproc(false)
+    results.inproc = tabulate(got)
+    results.inprocForeign = got.foreign
+    // The same comparisons with the verification stubbed: the adapters' own work alone (diagnostic)
+    const stubbed = await inproc(true)
+    results.inprocStub = tabulate(stubbed)
+    results.inprocStubForeign = stubbed.foreign
   }
 
   // ---- (4) JWKS behaviour ----------------------------------------------------------------------
@@ -283,7 +386,21 @@ results.elapsedSec = (Date.now() - began) / 1000
 // ---- (6) report ------------------------------------------------------------------------------
 const report = (await import('./report.mjs')).render(results, config)
 process.stdout.write(`\n${report.text}\n`)
-writeFileSync(join(BENCH_DIR, 'RESULTS.md'), report.markdown)
+// Only a run of every phase replaces bench/RESULTS.md; a run of some phases (e.g. `cpu` twice, to
+// compare) leaves it alone and writes its own report under bench/.out/. Every run also keeps its
+// raw figures, stamped, for bench/compare.mjs.
+const full = DEFAULT_PHASES.every((p) => config.phases.includes(p)) && config.only.length === 0
+const stamp = results.machine.date.replace(/[:.]/g, '-')
+const tag = config.phases.join('+')
 mkdirSync(join(BENCH_DIR, '.out'), { recursive: true })
-writeFileSync(join(BENCH_DIR, '.out', 'results.json'), JSON.stringify(results, null, 2) + '\n')
-say(`\nwrote bench/RESULTS.md and bench/.out/results.json (${fmtFixed(results.elapsedSec, 0)} s)`)
+const mdPath = full
+  ? join(BENCH_DIR, 'RESULTS.md')
+  : join(BENCH_DIR, '.out', `RESULTS-${tag}-${stamp}.md`)
+writeFileSync(mdPath, report.markdown)
+const json = JSON.stringify(results, null, 2) + '\n'
+writeFileSync(join(BENCH_DIR, '.out', 'results.json'), json)
+const jsonPath = join(BENCH_DIR, '.out', `results-${tag}-${stamp}.json`)
+writeFileSync(jsonPath, json)
+say(
+  `\nwrote ${relative(process.cwd(), mdPath)} and ${relative(process.cwd(), jsonPath)} (${fmtFixed(results.elapsedSec, 0)} s)`,
+)

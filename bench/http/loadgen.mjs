@@ -41,6 +41,13 @@ function run(duration) {
   })
 }
 
+// The server's own CPU window (server.mjs), opened and closed around the measured run.
+async function control(what) {
+  if (cfg.controlPort === undefined) return undefined
+  const res = await fetch(`http://127.0.0.1:${cfg.controlPort}/${what}`)
+  return res.json()
+}
+
 const warm = await run(cfg.warmup)
 const usedByWarmup = next
 // Foreign load: what other processes took of the server's CPU and of ours during the run.
@@ -48,7 +55,9 @@ const stop0 = foreignWindow(cfg.serverCpu)
 const stop1 = foreignWindow(cfg.loadCpu)
 const server0 = pidCpuMs(cfg.serverPid)
 const own0 = process.cpuUsage()
+await control('start')
 const result = await run(cfg.duration)
+const serverWindow = await control('stop')
 const own = process.cpuUsage(own0)
 const foreignServerCpu = stop0(pidCpuMs(cfg.serverPid) - server0)
 const foreignLoadCpu = stop1((own.user + own.system) / 1000)
@@ -69,5 +78,17 @@ process.stdout.write(
     poolWrapped: wrapped,
     foreignServerCpu,
     foreignLoadCpu,
+    // µs of server CPU (user + system, all its threads) per answered request in the window
+    serverCpuUsPerReq:
+      serverWindow && serverWindow.answered > 0
+        ? (serverWindow.cpuUserUs + serverWindow.cpuSystemUs) / serverWindow.answered
+        : undefined,
+    // share of one CPU the server used: near 1 when the load saturates it, as CPU per request
+    // assumes (an unsaturated server pays more per request: fewer requests per wake-up)
+    serverBusy:
+      serverWindow && serverWindow.wallMs > 0
+        ? (serverWindow.cpuUserUs + serverWindow.cpuSystemUs) / (serverWindow.wallMs * 1000)
+        : undefined,
+    serverWindow,
   }) + '\n',
 )

@@ -4,7 +4,14 @@
 import { verify as cryptoVerify } from 'node:crypto'
 import { AUDIENCE, EXT_PROVIDER, publicKeyObject } from '../lib/common.mjs'
 
-const ok = (req, res) => res.send('ok')
+/** Requests answered (ok or refused) so far: server.mjs divides its CPU time by it. */
+export const counter = { answered: 0 }
+
+// The final handler of every route.
+const ok = (req, res) => {
+  counter.answered++
+  res.send('ok')
+}
 
 function bearer(req) {
   const header = req.headers.authorization
@@ -14,6 +21,7 @@ function bearer(req) {
 }
 
 function unauthorized(res) {
+  counter.answered++
   res.status(401).set('WWW-Authenticate', 'Bearer error="invalid_token"').end()
 }
 
@@ -32,6 +40,21 @@ function libsodiumStrategy(pkg, cfg) {
     },
     (claims, done) => done(null, { id: claims.sub }),
   )
+}
+
+function directRoute(app, cfg, pkg) {
+  const strategy = new pkg.AgentPressPartnerStrategy(
+    {
+      partnerMcp: {
+        issuer: cfg.issuer,
+        audience: AUDIENCE,
+        expectedExtProvider: EXT_PROVIDER,
+        jwksUrl: cfg.jwksUrl,
+      },
+    },
+    (claims, done) => done(null, { id: claims.sub }),
+  )
+  app.get('/mcp', pkg.authenticatePartner(strategy), ok)
 }
 
 /**
@@ -136,19 +159,23 @@ export const scenarios = {
     verifies: true,
     ours: true,
     async setup(app, cfg) {
-      const pkg = await import('passport-agentpress-partner')
-      const strategy = new pkg.AgentPressPartnerStrategy(
-        {
-          partnerMcp: {
-            issuer: cfg.issuer,
-            audience: AUDIENCE,
-            expectedExtProvider: EXT_PROVIDER,
-            jwksUrl: cfg.jwksUrl,
-          },
-        },
-        (claims, done) => done(null, { id: claims.sub }),
-      )
-      app.get('/mcp', pkg.authenticatePartner(strategy), ok)
+      directRoute(app, cfg, await import('passport-agentpress-partner'))
+    },
+  },
+
+  'ours-direct-no-events': {
+    title: 'diagnostic: ours-direct on a copy of dist/ whose diagnostics emitters return at once',
+    verifies: true,
+    ours: true,
+    diagnostic: true,
+    // Compared with `ours-direct`: the difference is what events cost with no subscriber.
+    noEvents: true,
+    async setup(app, cfg) {
+      if (cfg.noEventsEntry === undefined)
+        throw new Error(cfg.noEventsUnavailable ?? 'no-events build missing')
+      const { pathToFileURL } = await import('node:url')
+      const mod = await import(pathToFileURL(cfg.noEventsEntry).href)
+      directRoute(app, cfg, mod.default ?? mod)
     },
   },
 

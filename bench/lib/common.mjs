@@ -21,6 +21,20 @@ function envNumber(name, fallback) {
   return value
 }
 
+export const PHASES = ['core', 'http', 'cpu', 'inproc', 'jwks', 'fleet']
+export const DEFAULT_PHASES = ['core', 'http', 'inproc', 'jwks', 'fleet']
+
+function phasesOf(raw) {
+  if (raw === undefined || raw === '') return DEFAULT_PHASES
+  const phases = raw.split(',').filter(Boolean)
+  const unknown = phases.filter((p) => !PHASES.includes(p))
+  if (unknown.length > 0)
+    throw new TypeError(
+      `BENCH_PHASES: unknown phase ${unknown.join(', ')} (known: ${PHASES.join(', ')})`,
+    )
+  return phases
+}
+
 /** Every knob of the bench, read once from the environment (the bench, not the library, may). */
 export const config = Object.freeze({
   /** seconds of measured load per HTTP scenario and round */
@@ -45,8 +59,15 @@ export const config = Object.freeze({
   patienceSec: envNumber('BENCH_PATIENCE', 150),
   /** comma-separated subset of HTTP scenario ids (default: all) */
   only: (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean),
-  /** comma-separated phases to run: core,http,jwks,fleet (default: all) */
-  phases: (process.env.BENCH_PHASES ?? 'core,http,jwks,fleet').split(',').filter(Boolean),
+  /**
+   * comma-separated phases to run: core,http,cpu,inproc,jwks,fleet (default: all but `cpu`, whose
+   * scenarios `http` already measures)
+   */
+  phases: phasesOf(process.env.BENCH_PHASES),
+  /** rounds of the in-process CPU phase */
+  inprocRounds: envNumber('BENCH_INPROC_ROUNDS', 9),
+  /** requests per scenario and round of the in-process CPU phase */
+  inprocOps: envNumber('BENCH_INPROC_OPS', 4000),
   /** emergency rotations of the fleet phase (fan-out latency across 3 processes) */
   fleetRotations: envNumber('BENCH_FLEET_ROTATIONS', 30),
 })

@@ -31,7 +31,8 @@ export function runJsonChild(script, arg, { cpu, pin, timeoutMs, nodeArgs = [] }
 }
 
 /**
- * Starts a scenario server; resolves `{ port, stop }`, or `{ unavailable }` with its reason.
+ * Starts a scenario server; resolves `{ port, controlPort, stop, pid }`, or `{ unavailable }` with
+ * its reason.
  */
 export function startServer(script, arg, { cpu, pin, timeoutMs = 20_000 }) {
   const [cmd, pre] = pinnedNode(cpu, pin)
@@ -54,7 +55,8 @@ export function startServer(script, arg, { cpu, pin, timeoutMs = 20_000 }) {
     lines.on('line', (line) => {
       if (line.startsWith('READY ')) {
         clearTimeout(timer)
-        resolve({ port: Number(line.slice(6)), stop, pid: child.pid })
+        const [port, controlPort] = line.slice(6).split(' ').map(Number)
+        resolve({ port, controlPort, stop, pid: child.pid })
       } else if (line.startsWith('UNAVAILABLE ')) {
         clearTimeout(timer)
         resolve({ unavailable: line.slice(12) })

@@ -74,7 +74,7 @@ export function mcpAuthInfoOf(
   const auth: McpAuthInfo = {
     token,
     clientId: claims.ext_provider,
-    scopes: [...scopes],
+    scopes: scopes.slice(),
     expiresAt: claims.exp,
     extra: { claims, user },
   }

@@ -15,7 +15,8 @@
  */
 import { publishRequestDecision } from '../core/diagnostics/publish.js'
 import type { IncomingMessage } from 'node:http'
-import { readBearerToken } from '../core/token/bearer.js'
+import { readBearerToken, readBearerTokenUnscanned } from '../core/token/bearer.js'
+import { verifyObserved } from '../core/diagnostics/verify.js'
 import type { ChallengeContext } from '../core/refusals/challenge.js'
 import type { PartnerTokenClaims } from '../core/token/claims.js'
 import { JwksUnavailableError, ReplayUnavailableError } from '../core/refusals/errors.js'
@@ -58,6 +59,12 @@ export interface AuthSettings {
   readonly verify: VerifyFunction | VerifyFunctionWithRequest
   /** Verifies a token: the claims at once when the key is cached, else a promise; may throw. */
   readonly verifyToken: (token: string) => PartnerTokenClaims | PromiseLike<PartnerTokenClaims>
+  /**
+   * Whether `verifyToken` refuses as `malformed`, before any other check, every token that is not
+   * base64url segments joined by dots (ours do): the header's character scan can then wait for a
+   * refusal (see `readBearerTokenUnscanned`).
+   */
+  readonly parsesFirst: boolean
   /** The resource a token of `iss` was verified for, when its audience is a URL. */
   readonly resourceOf: (claims: PartnerTokenClaims) => URL | undefined
   /** The challenge of each reason, rendered once. */
@@ -81,6 +88,13 @@ export function authenticate(
   if (settings.implication !== undefined) request[SCOPE_IMPLICATION] = settings.implication
   // The audit trail (opt-in): one boolean read when nobody subscribes.
   if (auditing()) beginAudit(request)
+  // The hot path: our verifier parses first, so the token's character scan waits for a refusal
+  // (unless someone observes verifications: they would see a token the strict read refuses).
+  if (settings.parsesFirst && settings.tokenFromRequest === undefined && !verifyObserved()) {
+    const unscanned = readBearerTokenUnscanned(req)
+    if (unscanned !== undefined)
+      return verifyThenAccept(settings, request, actions, unscanned, true)
+  }
   let token: string | { readonly reason: AuthErrorReason }
   try {
     token = extract(settings, req)
@@ -88,17 +102,27 @@ export function authenticate(
     return serverError(request, actions, err)
   }
   if (typeof token !== 'string') return refuse(settings, request, actions, token.reason)
+  verifyThenAccept(settings, request, actions, token, false)
+}
+
+function verifyThenAccept(
+  settings: AuthSettings,
+  request: RefusalCarrier,
+  actions: AuthActions,
+  token: string,
+  unscanned: boolean,
+): void {
   let found: PartnerTokenClaims | PromiseLike<PartnerTokenClaims>
   try {
     found = settings.verifyToken(token)
   } catch (err) {
-    return afterVerifyError(settings, request, actions, err)
+    return afterVerifyError(settings, request, actions, err, unscanned ? token : undefined)
   }
   if (!isThenable(found)) return accept(settings, request, actions, token, found)
-  const bearer = token
-  const failed = (err: unknown): void => afterVerifyError(settings, request, actions, err)
+  const failed = (err: unknown): void =>
+    afterVerifyError(settings, request, actions, err, unscanned ? token : undefined)
   try {
-    found.then((claims) => accept(settings, request, actions, bearer, claims), failed)
+    found.then((claims) => accept(settings, request, actions, token, claims), failed)
   } catch (err) {
     failed(err) // a foreign thenable whose `then` throws
   }
@@ -124,14 +148,25 @@ function extract(
   return value
 }
 
+// `unscanned`: the token, when it was read without the character scan. A `malformed` one is then
+// read again strictly, and the strict answer decides: its reason (`invalid_request`), or the token
+// it finds (blanks around it) verified again; the same token is refused as it was.
 function afterVerifyError(
   settings: AuthSettings,
   req: RefusalCarrier,
   actions: AuthActions,
   err: unknown,
+  unscanned?: string,
 ): void {
   const reason = verifierRefusal(err)
   if (reason === undefined) return serverError(req, actions, err)
+  if (reason === 'malformed' && unscanned !== undefined) {
+    const strict = readBearerToken(req)
+    if ('reason' in strict) return refuse(settings, req, actions, strict.reason)
+    if (strict.token !== unscanned) {
+      return verifyThenAccept(settings, req, actions, strict.token, false)
+    }
+  }
   refuse(settings, req, actions, reason, err)
 }
 

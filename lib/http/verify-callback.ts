@@ -121,20 +121,22 @@ export function callVerify(
     if (err) decide(err)
     else decide(undefined, user, info)
   }
-  const failed = (err: unknown): void => {
-    if (decided) return
-    decided = true
-    decide(err ?? null)
-  }
   let returned: unknown
   try {
     returned = passReqToCallback
       ? (verify as VerifyFunctionWithRequest<unknown>)(req, claims, done)
       : (verify as VerifyFunction<unknown>)(claims, done)
   } catch (err) {
-    return failed(err)
+    if (decided) return
+    decided = true
+    return decide(err ?? null)
   }
   if (decided || !isThenable(returned)) return
+  const failed = (err: unknown): void => {
+    if (decided) return
+    decided = true
+    decide(err ?? null)
+  }
   try {
     returned.then((user) => done(null, user), failed)
   } catch (err) {

@@ -8,6 +8,8 @@ import { challengeFor, isChallengeSafe, type ChallengeContext } from '../core/re
 import { MultiIssuerVerifier } from '../core/verifier/multi-issuer-verifier.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/refusals/reasons.js'
 import { checkImplication, checkScopes, type ScopeImplication } from '../core/token/scope.js'
+import { isB64Token } from '../core/token/bearer.js'
+import { PartnerTokenError } from '../core/refusals/errors.js'
 import {
   optionalBoolean,
   optionalFunction,
@@ -148,6 +150,8 @@ export function normalizeStrategyOptions(
     tokenFromRequest,
     verify,
     verifyToken: verifyTokenOf(verifier),
+    parsesFirst:
+      verifier instanceof MultiIssuerVerifier || verifier instanceof PartnerTokenVerifier,
     resourceOf: resourceResolver(verifier, verifiers),
     challenges: renderChallenges(context, requiredScopes),
   })
@@ -190,13 +194,18 @@ export function withRouteScopes(
 }
 
 // Ours answer synchronously when the key is cached (unless `verifyToken` was replaced on the
-// instance, as a test double does); any other verifier through its promise.
+// instance, as a test double does); any other verifier through its promise. Ours parse first
+// (`parsesFirst`); a replaced `verifyToken` is held to the same: a token that is no b64token is
+// `malformed` before it is called.
 function verifyTokenOf(verifier: TokenVerifier): AuthSettings['verifyToken'] {
   if (verifier instanceof MultiIssuerVerifier) return verifier.verifyNow.bind(verifier)
   if (verifier instanceof PartnerTokenVerifier) {
     const own = PartnerTokenVerifier.prototype.verifyToken
-    return (token) =>
-      verifier.verifyToken === own ? verifier.verifyNow(token) : verifier.verifyToken(token)
+    return (token) => {
+      if (verifier.verifyToken === own) return verifier.verifyNow(token)
+      if (!isB64Token(token)) throw new PartnerTokenError('malformed')
+      return verifier.verifyToken(token)
+    }
   }
   return (token) => verifier.verifyToken(token)
 }

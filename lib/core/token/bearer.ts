@@ -46,13 +46,8 @@ export function readBearerToken(req: BearerRequest): BearerResult {
   if (authorizationLineCount(req) > 1) return { reason: 'invalid_request' }
   const raw = req.headers?.authorization
   // The common form, `Bearer <b64token>` with one space, without the general parse below.
-  if (typeof raw === 'string' && raw.length > 7 && raw.charCodeAt(6) === 0x20) {
-    const scheme = raw.slice(0, 6)
-    if (scheme === 'Bearer' || scheme.toLowerCase() === 'bearer') {
-      const token = raw.slice(7)
-      if (B64TOKEN.test(token)) return { token }
-    }
-  }
+  const quick = commonForm(raw)
+  if (quick !== undefined && B64TOKEN.test(quick)) return { token: quick }
   const header = typeof raw === 'string' ? trimSpaces(raw) : ''
   if (header === '') return { reason: 'no_credentials' }
   const end = header.search(/[ \t]/)
@@ -61,6 +56,34 @@ export function readBearerToken(req: BearerRequest): BearerResult {
   const match = / +([^ ]+)$/y.exec(end === -1 ? '' : header.slice(end))
   if (match === null || !B64TOKEN.test(match[1]!)) return { reason: 'invalid_request' }
   return { token: match[1]! }
+}
+
+/**
+ * The value after `Bearer ` of the common form (one `Authorization` line, the scheme and one
+ * space), without checking its characters; `undefined` when the header is not of that form.
+ *
+ * Only for a caller whose verifier refuses, before anything else and as `malformed`, every token
+ * that is not base64url segments joined by dots (a subset of b64token): such a caller may skip the
+ * character scan and, on a `malformed` refusal, read the header again with
+ * {@link readBearerToken}, whose answer then decides. The result is the same as reading strictly
+ * first; a token that verifies costs one scan less.
+ *
+ * @internal
+ */
+export function readBearerTokenUnscanned(req: BearerRequest): string | undefined {
+  if (authorizationLineCount(req) > 1) return undefined
+  return commonForm(req.headers?.authorization)
+}
+
+function commonForm(raw: unknown): string | undefined {
+  if (typeof raw !== 'string' || raw.length <= 7 || raw.charCodeAt(6) !== 0x20) return undefined
+  const scheme = raw.slice(0, 6)
+  return scheme === 'Bearer' || scheme.toLowerCase() === 'bearer' ? raw.slice(7) : undefined
+}
+
+/** Whether `value` is an RFC 6750 b64token. @internal */
+export function isB64Token(value: string): boolean {
+  return B64TOKEN.test(value)
 }
 
 // Strips spaces and tabs at both ends with index loops: a regex such as /[ \t]+$/ backtracks

@@ -1,0 +1,149 @@
+// In-process CPU per request, no sockets: `node inproc.mjs '<json config>'`, pinned to one CPU.
+// Each scenario of http/scenarios.mjs mounts its route on a stand-in `app` that only records the
+// handlers; the same middleware chain is then driven with minimal request/response objects, one
+// distinct token per request, in interleaved rounds (the order rotates every round). Per scenario
+// and round: process.cpuUsage() over the measured requests ÷ requests. Prints one JSON line.
+//
+// For fast iteration on the hot path: what Express, the router and the sockets cost is left out,
+// so differences between adapters show larger here than over HTTP, never smaller.
+import { readFileSync } from 'node:fs'
+import { scenarios } from './http/scenarios.mjs'
+import { foreignWindow } from './lib/cpu.mjs'
+
+const cfg = JSON.parse(process.argv[2])
+const log = (msg) => process.stderr.write(`  [inproc] ${msg}\n`)
+const tokens = readFileSync(cfg.poolFile, 'latin1').split('\n')
+let next = 0
+const take = (n) => {
+  // With the verification stubbed no token is verified: the pool may be reused.
+  if (cfg.stub && next + n > tokens.length) next = 0
+  if (next + n > tokens.length) throw new Error('inproc: token pool exhausted')
+  return tokens.slice(next, (next += n))
+}
+
+// `stub`: the adapters only. PartnerTokenVerifier#verifyNow (what every scenario over our verifier
+// ends in, directly or through verifyToken) answers one prepared claims object at once, in this
+// package and in the no-events copy, so what remains of a request is the adapter's own work plus
+// the chain; scenarios that do not use our verifier are left out.
+if (cfg.stub) {
+  const payload = tokens[0].split('.')[1]
+  const claims = Object.freeze(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')))
+  const { pathToFileURL } = await import('node:url')
+  const copies = [await import('passport-agentpress-partner')]
+  if (cfg.noEventsEntry !== undefined) {
+    const mod = await import(pathToFileURL(cfg.noEventsEntry).href)
+    copies.push(mod.default ?? mod)
+  }
+  for (const pkg of copies) {
+    pkg.PartnerTokenVerifier.prototype.verifyNow = function verifyNowStub() {
+      return claims
+    }
+  }
+}
+
+// The route of each scenario, as the handlers it passed to app.get('/mcp', ...).
+const chains = {}
+const unavailable = {}
+for (const id of cfg.ids) {
+  if (cfg.stub && !scenarios[id].ours && !['passport-core', 'ours-core'].includes(id)) continue
+  const app = {
+    get(path, ...handlers) {
+      chains[id] = handlers.flat()
+    },
+  }
+  try {
+    await scenarios[id].setup(app, cfg)
+  } catch (error) {
+    unavailable[id] = String(error.message)
+  }
+}
+const ids = cfg.ids.filter((id) => chains[id] !== undefined)
+
+// A request through a chain: resolves true when the final handler answered 2xx.
+function request(chain, authorization) {
+  const req = {
+    method: 'GET',
+    url: '/mcp',
+    headers: { host: '127.0.0.1', connection: 'keep-alive', authorization },
+    rawHeaders: ['Host', '127.0.0.1', 'Connection', 'keep-alive', 'Authorization', authorization],
+  }
+  return new Promise((resolve) => {
+    const res = {
+      req,
+      statusCode: 200,
+      headersSent: false,
+      setHeader() {},
+      getHeader() {},
+      status(code) {
+        this.statusCode = code
+        return this
+      },
+      set() {
+        return this
+      },
+      send() {
+        this.headersSent = true
+        resolve(this.statusCode < 300)
+      },
+      end() {
+        this.headersSent = true
+        resolve(this.statusCode < 300)
+      },
+    }
+    req.res = res
+    let i = 0
+    const step = (err) => {
+      if (err !== undefined && err !== null && err !== 'route') return resolve(false)
+      const handler = chain[i++]
+      if (handler === undefined) return resolve(false)
+      handler(req, res, step)
+    }
+    step()
+  })
+}
+
+// The measured loop, in a function of its own so V8 optimises it like the rest.
+async function drive(chain, batch) {
+  let failed = 0
+  for (const token of batch) if (!(await request(chain, `Bearer ${token}`))) failed++
+  return failed
+}
+
+const cpuUs = () => {
+  const u = process.cpuUsage()
+  return u.user + u.system
+}
+
+// Warm-up: JIT and the JWKS cache of every scenario, nothing measured.
+for (const id of ids) {
+  const failed = await drive(chains[id], take(cfg.warmupOps))
+  if (failed > 0) log(`${id}: ${failed} of ${cfg.warmupOps} warm-up requests failed`)
+}
+
+const out = Object.fromEntries(ids.map((id) => [id, { cpuByRound: [], failed: 0 }]))
+const foreign = []
+for (let r = 0; r < cfg.rounds; r++) {
+  const order = ids.map((_, i) => ids[(i + r) % ids.length])
+  // Foreign load on our CPU, and on the other one (where none of ours runs in this phase): the
+  // larger is reported.
+  const stop = foreignWindow(cfg.cpu)
+  const stopOther = cfg.cpu === null ? undefined : foreignWindow(1 - cfg.cpu)
+  const own0 = cpuUs()
+  for (const id of order) {
+    const batch = take(cfg.ops)
+    globalThis.gc?.()
+    const c0 = cpuUs()
+    const failed = await drive(chains[id], batch)
+    out[id].cpuByRound[r] = (cpuUs() - c0) / batch.length
+    out[id].failed += failed
+  }
+  foreign.push(Math.max(stop((cpuUs() - own0) / 1000), stopOther?.(0) ?? 0))
+  log(
+    `round ${r + 1}: ` +
+      order.map((id) => `${id}=${out[id].cpuByRound[r].toFixed(2)}µs`).join(' ') +
+      `  foreign ${(foreign[r] * 100).toFixed(1)}%`,
+  )
+}
+
+process.stdout.write(JSON.stringify({ scenarios: out, unavailable, foreign }) + '\n')
+process.exit(0)
