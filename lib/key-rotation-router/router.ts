@@ -14,7 +14,7 @@ import {
   type KeyRotationRouterReason,
 } from '../core/key-rotation/errors.js'
 import type { IgnoredWebhookEvent, KeyRotationEvent } from '../core/key-rotation/event.js'
-import { verifyPrepared } from '../core/key-rotation/verify.js'
+import { secretMatchOf, verifyPrepared } from '../core/key-rotation/verify.js'
 import { pathOf, sendJson, type Middleware } from '../http/connect.js'
 import { BodyReadError, hasUnreadBody, preParsedBody, readBody } from '../http/raw-body.js'
 import { JWKS_RETRY_AFTER_SECONDS } from '../core/refusals/reasons.js'
@@ -125,7 +125,12 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): Midd
       'ignored' in event
         ? NOT_A_ROTATION
         : await deliver(event, fleet === undefined ? undefined : signedDelivery(body, req.headers))
-    publishWebhookDelivery(outcome.status, outcome.body, 'ignored' in event ? undefined : event)
+    publishWebhookDelivery(
+      outcome.status,
+      outcome.body,
+      'ignored' in event ? undefined : event,
+      secretMatchOf(event),
+    )
     send(
       res,
       outcome.status,

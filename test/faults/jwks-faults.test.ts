@@ -34,7 +34,7 @@ const TIMEOUT_MS = 500
 const MAX_AGE_MS = 3_600_000
 const STALE_MS = 86_400_000
 const COOLDOWN_MS = 30_000
-const SECRET = 'whsec_faults_0123456789abcdef'
+const SECRET = 'whsec_faults0123456789abcdef00'
 
 type Mode =
   | 'ok'

@@ -7,6 +7,7 @@ import type { KeyRotationEvent } from './event.js'
 import { AUTH_ERRORS } from '../refusals/reasons.js'
 import type { TokenVerifier } from '../verifier/verifier.js'
 import type { RotationFleet, SignedDelivery } from './fleet.js'
+import { secretMatchOf } from './verify.js'
 
 /** How long a processed id is remembered: the key overlap window of §3 (24 h). */
 const REMEMBER_MS = 24 * 60 * 60 * 1000
@@ -125,8 +126,14 @@ export function createRotationDeliveries(
     event: KeyRotationEvent,
     signed?: SignedDelivery,
   ): Promise<RotationOutcome> => {
-    const targets = verifiers.filter(
-      (v) => event.issuer === undefined || v.issuer === undefined || v.issuer === event.issuer,
+    // §5: a secret bound to its org's issuers acts on those only, even when the event names none.
+    const bound = secretMatchOf(event)?.issuers
+    const targets = verifiers.filter((v) =>
+      bound !== undefined
+        ? v.issuer !== undefined &&
+          bound.has(v.issuer) &&
+          (event.issuer === undefined || v.issuer === event.issuer)
+        : event.issuer === undefined || v.issuer === undefined || v.issuer === event.issuer,
     )
     if (targets.length === 0) {
       remember(event.id)
