@@ -13,7 +13,6 @@
  * The hot path (a cached key, a `verify` that calls `done` synchronously) runs to `success`
  * without a promise: our verifiers answer synchronously when they can.
  */
-import { publishRequestDecision } from '../core/diagnostics/publish.js'
 import type { IncomingMessage } from 'node:http'
 import { readBearerToken } from '../core/token/bearer.js'
 import type { ChallengeContext } from '../core/refusals/challenge.js'
@@ -24,6 +23,7 @@ import { AUTH_ERRORS, type AuthErrorReason } from '../core/refusals/reasons.js'
 import { parseScope } from '../core/token/scope.js'
 import { authInfoOf, mcpAuthInfoOf, type AgentPressAuthInfo } from './auth-info.js'
 import { CHALLENGE_CONTEXT, FAILURE_REASON, type RefusalCarrier } from './refusal.js'
+import { decideAccepted, decideRefused, decideServerError } from './decision.js'
 import {
   callVerify,
   isThenable,
@@ -74,7 +74,7 @@ export function authenticate(
   try {
     token = extract(settings, req)
   } catch (err) {
-    return serverError(actions, err)
+    return serverError(req, actions, err)
   }
   if (typeof token !== 'string') return refuse(settings, request, actions, token.reason)
   let found: PartnerTokenClaims | PromiseLike<PartnerTokenClaims>
@@ -120,7 +120,7 @@ function afterVerifyError(
   err: unknown,
 ): void {
   const reason = verifierRefusal(err)
-  if (reason === undefined) return serverError(actions, err)
+  if (reason === undefined) return serverError(req, actions, err)
   refuse(settings, req, actions, reason, err)
 }
 
@@ -136,7 +136,7 @@ function accept(
     scopes = parseScope(typeof claims.scope === 'string' ? claims.scope : '')
   } catch (err) {
     // A foreign verifier may resolve anything; claims that are no object are a server error.
-    return serverError(actions, err)
+    return serverError(req, actions, err)
   }
   // Checked before the user lookup: a token that cannot be used costs no database call.
   for (const scope of settings.requiredScopes) {
@@ -144,7 +144,7 @@ function accept(
   }
   const { verify, passReqToCallback } = settings
   callVerify(verify, passReqToCallback, req, claims, (err, user, info) => {
-    if (err !== undefined) return serverError(actions, err)
+    if (err !== undefined) return serverError(req, actions, err)
     if (user === false || user === null || user === undefined) {
       return refuse(settings, req, actions, 'user_not_provisioned')
     }
@@ -154,9 +154,9 @@ function accept(
       // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
       req.auth = mcpAuthInfoOf(token, claims, scopes, user, settings.resourceOf(claims))
     } catch (err) {
-      return serverError(actions, err)
+      return serverError(req, actions, err)
     }
-    publishRequestDecision(SUCCESS)
+    decideAccepted(req)
     deliver(actions, 'success', user, authInfo)
   })
 }
@@ -172,7 +172,7 @@ function refuse(
   thrown?: unknown,
 ): void {
   req[FAILURE_REASON] = reason
-  publishRequestDecision({ kind: 'fail', reason })
+  decideRefused(req, reason)
   if (AUTH_ERRORS[reason].status === 401) {
     return deliver(actions, 'fail', settings.challenges[reason])
   }
@@ -204,11 +204,8 @@ function deliver(
   }
 }
 
-const SUCCESS = Object.freeze({ kind: 'success' as const })
-const SERVER_ERROR = Object.freeze({ kind: 'error' as const })
-
-function serverError(actions: AuthActions, err: unknown): void {
-  publishRequestDecision(SERVER_ERROR)
+function serverError(req: IncomingMessage, actions: AuthActions, err: unknown): void {
+  decideServerError(req)
   deliver(actions, 'error', asError(err))
 }
 

@@ -10,6 +10,7 @@
 import { optionsObject, rejectUnknownKeys } from '../core/validate.js'
 import { authenticate, type AuthActions, type AuthSettings } from '../http/authenticate.js'
 import type { ErrorMiddleware, Middleware, NextFunction } from '../http/connect.js'
+import { RESPONSE } from '../http/decision.js'
 import {
   BODY_FORMAT,
   FAILURE_REASON,
@@ -135,6 +136,7 @@ export function authenticatePartner(
   const handler = authenticate as Middleware
   return function authenticatePartnerMiddleware(req, res, next) {
     ;(req as RefusalCarrier)[BODY_FORMAT] = format
+    ;(req as IncomingMessage & { [RESPONSE]?: ServerResponse })[RESPONSE] = res
     handler(req, res, (err?: unknown) => {
       if (err === undefined || err === null) return next()
       if (!renderRefusal(err, req as RefusalCarrier, res, format)) next(err)
@@ -172,8 +174,9 @@ class DirectActions implements AuthActions {
 
 function direct(settings: AuthSettings, format: ErrorBodyFormat): Middleware {
   return function authenticatePartnerDirect(req: IncomingMessage, res, next) {
-    const request = req as RefusalCarrier
+    const request = req as RefusalCarrier & { [RESPONSE]?: ServerResponse }
     request[BODY_FORMAT] = format
+    request[RESPONSE] = res
     authenticate(settings, req, new DirectActions(request, res, next, format))
   }
 }

@@ -4,6 +4,7 @@
 import { AgentPressHttpError } from '../core/refusals/errors.js'
 import { checkScopes } from '../core/token/scope.js'
 import type { Middleware } from '../http/connect.js'
+import { decideRefused } from '../http/decision.js'
 import {
   BODY_FORMAT,
   CHALLENGE_CONTEXT,
@@ -42,6 +43,8 @@ export function requireScopes(...scopes: [string, ...string[]]): Middleware {
     const granted = grantedScopes(request)
     if (needed.every((scope) => granted.includes(scope))) return next()
     request[FAILURE_REASON] = 'insufficient_scope'
+    // Counted as the refusal it is (the strategy's acceptance before it is replaced).
+    decideRefused(req, 'insufficient_scope')
     const context = request[CHALLENGE_CONTEXT] ?? {}
     const error = new AgentPressHttpError('insufficient_scope', { ...context, scope: needed })
     const format = request[BODY_FORMAT]

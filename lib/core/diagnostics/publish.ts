@@ -20,6 +20,9 @@ const jwksState = channel(DIAGNOSTICS_CHANNELS.jwksState)
 const webhookDelivery = channel(DIAGNOSTICS_CHANNELS.webhookDelivery)
 const fleetConnection = channel(DIAGNOSTICS_CHANNELS.fleetConnection)
 
+/** Whether anyone listens to the request decisions (so a caller can skip preparing one). @internal */
+export const requestDecisionObserved = (): boolean => requestDecision.hasSubscribers
+
 /**
  * Publishes the strategy's decision for one request: a success, a refusal (any reason of the
  * table, answered with its status) or a server error.
