@@ -15,6 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import type { KeyRotationEvent } from '../core/key-rotation/event.js'
 import type { PartnerTokenVerifierOptions } from '../core/verifier/options.js'
+import { optionsObject, rejectUnknownKeys } from '../core/validate.js'
 import { requestPathOr400 } from './request-target.js'
 import {
   computeWebhookSignature,
@@ -232,9 +233,24 @@ function merge(
  * await mock.close()
  * ```
  */
+const MOCK_OPTIONS: ReadonlySet<string> = new Set([
+  'orgSlug',
+  'audience',
+  'extProvider',
+  'sub',
+  'scope',
+  'ttlSec',
+  'webhookSecret',
+  'webhookSigning',
+  'port',
+  'clock',
+])
+
 export async function createMockAgentPress(
   options: MockAgentPressOptions = {},
 ): Promise<MockAgentPress> {
+  optionsObject(options, 'createMockAgentPress: options must be an object')
+  rejectUnknownKeys(options, MOCK_OPTIONS, 'createMockAgentPress')
   const orgSlug = options.orgSlug ?? 'mock-org'
   const audience = options.audience ?? 'http://127.0.0.1:3000/mcp'
   const extProvider = options.extProvider ?? 'example-partner'
