@@ -13,8 +13,9 @@
 // test/tsconfig.json checks the same sources again as ES modules with verbatimModuleSyntax, so they
 // stay valid in both formats.
 //
-// To add a subpath, add one line to ENTRIES ('./redis': 'redis' builds lib/redis.ts): this script
-// writes its wrappers and the matching `exports` and `typesVersions` of package.json.
+// To add a subpath, add one line to ENTRIES ('./redis': 'redis/index' builds lib/redis/index.ts):
+// this script writes its wrappers and checks package.json's `exports` and `typesVersions` against
+// ENTRIES (it prints the expected fields when they differ).
 import { execFileSync } from 'node:child_process'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -104,32 +105,36 @@ for (const [subpath, file] of Object.entries(ENTRIES)) {
 }
 
 // package.json `exports` (and `typesVersions` for TypeScript's node10 resolution, which ignores
-// `exports`), derived from ENTRIES.
+// `exports`) must be what ENTRIES implies. The build checks them and fails naming the fix; it
+// never rewrites a tracked file (a fresh clone's build leaves `git status` clean).
 const pkgPath = join(root, 'package.json')
-const text = readFileSync(pkgPath, 'utf8')
-const pkg = JSON.parse(text)
+const pkg = JSON.parse(readFileSync(pkgPath, 'utf8'))
 const rel = (file, ext) => `./${relative(root, join(dist, `${file}${ext}`))}`
-pkg.exports = Object.fromEntries([
-  ...Object.entries(ENTRIES).map(([subpath, file]) => [
-    subpath,
-    {
-      import: { types: rel(file, '.d.mts'), default: rel(file, '.mjs') },
-      require: { types: rel(file, '.d.ts'), default: rel(file, '.js') },
-    },
+const expected = {
+  exports: Object.fromEntries([
+    ...Object.entries(ENTRIES).map(([subpath, file]) => [
+      subpath,
+      {
+        import: { types: rel(file, '.d.mts'), default: rel(file, '.mjs') },
+        require: { types: rel(file, '.d.ts'), default: rel(file, '.js') },
+      },
+    ]),
+    ['./package.json', './package.json'],
   ]),
-  ['./package.json', './package.json'],
-])
-pkg.typesVersions = {
-  '*': Object.fromEntries(
-    Object.entries(ENTRIES)
-      .filter(([subpath]) => subpath !== '.')
-      .map(([subpath, file]) => [subpath.slice(2), [rel(file, '.d.ts')]]),
-  ),
+  typesVersions: {
+    '*': Object.fromEntries(
+      Object.entries(ENTRIES)
+        .filter(([subpath]) => subpath !== '.')
+        .map(([subpath, file]) => [subpath.slice(2), [rel(file, '.d.ts')]]),
+    ),
+  },
 }
-const next = `${JSON.stringify(pkg, null, 2)}\n`
-if (next !== text) {
-  writeFileSync(pkgPath, next)
-  process.stdout.write(
-    'scripts/build.mjs: updated package.json exports/typesVersions from ENTRIES\n',
-  )
+for (const [field, value] of Object.entries(expected)) {
+  if (JSON.stringify(pkg[field]) !== JSON.stringify(value)) {
+    process.stderr.write(
+      `scripts/build.mjs: package.json "${field}" does not match ENTRIES. Set it to:\n` +
+        `"${field}": ${JSON.stringify(value, null, 2)}\n`,
+    )
+    process.exit(1)
+  }
 }
