@@ -17,7 +17,7 @@
 // this script writes its wrappers and checks package.json's `exports` and `typesVersions` against
 // ENTRIES (it prints the expected fields when they differ).
 import { execFileSync } from 'node:child_process'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -27,9 +27,11 @@ const ENTRIES = {
   '.': 'index',
   './testing': 'testing/index',
   './express': 'express/index',
+  './diagnostics': 'diagnostics/index',
   './redis': 'redis/index',
   './opentelemetry': 'opentelemetry/index',
   './mcp': 'mcp/index',
+  './mcp/v2': 'mcp/v2/index',
 }
 
 // Entries whose ESM side must bind to the ESM build of a dependency that ships two builds: the MCP
@@ -46,9 +48,13 @@ const OWN_ESM = {
 } from '@modelcontextprotocol/sdk/server/auth/errors.js'
 import { adaptVerifier } from './adapter.js'
 
-export { limitToolsToScopes } from './index.js'
+export { limitToolsToScopes, requireToolScopes } from './index.js'
 
-const errors = { CustomOAuthError, InvalidTokenError, ServerError }
+const errors = {
+  invalidToken: (description) => new InvalidTokenError(description),
+  serverError: (description) => new ServerError(description),
+  oauthError: (code, description) => new CustomOAuthError(code, description),
+}
 
 /** The adapter of ./index.js, throwing the SDK's ESM error classes. */
 export function partnerTokenVerifier(verifier, options) {
@@ -68,6 +74,16 @@ execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'ts
   cwd: root,
   stdio: 'inherit',
 })
+// A class with `#private` fields is declared with a `#private;` member, which TypeScript 5.x refuses
+// (TS18028) in a consumer whose target is below ES2015 — a `bundler` project without `target` is
+// ES5 there. A `private` member keeps the class nominal, as `#private` does, and compiles anywhere.
+for (const entry of readdirSync(dist, { recursive: true })) {
+  const file = join(dist, String(entry))
+  if (!file.endsWith('.d.ts')) continue
+  const text = readFileSync(file, 'utf8')
+  if (text.includes('#private;'))
+    writeFileSync(file, text.replace(/^(\s+)#private;$/gm, '$1private readonly "#private";'))
+}
 // The package root is "type": "module" (tests, examples, scripts); dist/ is CommonJS.
 writeFileSync(join(dist, 'package.json'), '{\n  "type": "commonjs"\n}\n')
 

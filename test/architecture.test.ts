@@ -22,7 +22,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 /** The core wings, lowest first: a wing may import its own and the ones before it. */
 const WINGS = ['refusals', 'token', 'diagnostics', 'jwks', 'verifier', 'key-rotation']
 /** The public entries that are folders (each an `index.ts` named after its subpath). */
-const ENTRY_FOLDERS = ['mcp', 'express', 'redis', 'opentelemetry', 'testing']
+const ENTRY_FOLDERS = ['mcp', 'express', 'diagnostics', 'redis', 'opentelemetry', 'testing']
 /** The most loose files lib/core's root may hold. */
 const MAX_LOOSE_CORE_FILES = 2
 

@@ -1,6 +1,7 @@
 // The docs are tested like code: README.md and every docs/*.md page. The README's Quickstart runs
 // as a new user would run it (also with its port taken), every JavaScript and TypeScript block
-// type-checks under strict against the packed package, a block marked `<!-- run -->` runs, the
+// copy-pastes (it type-checks under strict against the packed package on its own: nothing is
+// declared for it), a block marked `<!-- run -->` runs, the
 // tables are the exported tables, every "§n" that lib/ cites names a heading of the wire contract,
 // and every relative link points at a file that exists.
 import { expect } from 'chai'
@@ -10,7 +11,8 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { dirname, join, relative, resolve } from 'node:path'
 import { promisify } from 'node:util'
-import { AUTH_ERRORS, DIAGNOSTICS_CHANNELS, KEY_ROTATION_ERRORS } from 'passport-agentpress-partner'
+import { AUTH_ERRORS, KEY_ROTATION_ERRORS } from 'passport-agentpress-partner'
+import { DIAGNOSTICS_CHANNELS } from 'passport-agentpress-partner/diagnostics'
 import { METRIC_NAMES } from 'passport-agentpress-partner/opentelemetry'
 import { packOnce } from './support/pack.js'
 
@@ -29,29 +31,6 @@ function pages(): string[] {
 }
 
 const read = (page: string) => readFileSync(join(root, page), 'utf8')
-
-// What doc fragments use without defining: an app, Passport, a verify callback… Module-scope
-// imports and declarations in a block shadow these.
-const DOC_GLOBALS = `
-type Apx = typeof import('passport-agentpress-partner')
-type ApxTesting = typeof import('passport-agentpress-partner/testing')
-declare const app: import('express').Express
-declare const express: typeof import('express')
-declare const passport: import('passport').PassportStatic
-declare const handler: import('express').RequestHandler
-declare const verify: import('passport-agentpress-partner').VerifyFunction
-declare const options: import('passport-agentpress-partner').AgentPressPartnerStrategyOptions & {
-  passReqToCallback?: false
-}
-declare const partnerMcp: import('passport-agentpress-partner').PartnerTokenVerifierOptions
-declare const token: string
-declare const strategy: InstanceType<Apx['AgentPressPartnerStrategy']>
-declare const AgentPressPartnerStrategy: Apx['AgentPressPartnerStrategy']
-declare const PartnerTokenVerifier: Apx['PartnerTokenVerifier']
-declare const authenticatePartner: Apx['authenticatePartner']
-declare const requireScopes: Apx['requireScopes']
-declare const deliverWebhook: ApxTesting['deliverWebhook']
-`
 
 interface Block {
   readonly page: string
@@ -114,13 +93,17 @@ function walk(dir: string): string[] {
   })
 }
 
-/** The page and program a block is type-checked in. */
+/**
+ * The program a block is type-checked in. Blocks are ES modules, so their top-level names never
+ * meet; only augmentations reach across files. A block that augments anything (`declare global`,
+ * `declare module`, the opt-in `passport-agentpress-partner/express` line, an MCP SDK whose types
+ * declare `req.auth`) is therefore a program of its own: each block stands alone, as pasted.
+ */
 function programOf(block: Block): string {
-  // The MCP SDKs declare `req.auth` on Express's Request differently from the opt-in
-  // `passport-agentpress-partner/express` line (docs/mcp.md says not to combine them): a block that
-  // imports an SDK is a program of its own.
-  return /@modelcontextprotocol\//.test(block.code)
-    ? `sdk-${block.page.replace(/\W/g, '-')}-${block.line}`
+  return /declare (global|module)|passport-agentpress-partner\/express|@modelcontextprotocol\//.test(
+    block.code,
+  )
+    ? `own-${block.page.replace(/\W/g, '-')}-${block.line}`
     : 'main'
 }
 
@@ -224,7 +207,6 @@ describe('docs (README.md and docs/*.md)', () => {
     const dir = join(consumers, 'doc-blocks')
     await mkdir(dir)
     await writeFile(join(dir, 'package.json'), JSON.stringify({ private: true, type: 'module' }))
-    await writeFile(join(dir, 'globals.d.ts'), DOC_GLOBALS)
     const programs = new Map<string, string[]>()
     for (const block of blocks) {
       // A block that only requires is a CommonJS script; any other block is an ES module.
@@ -234,7 +216,7 @@ describe('docs (README.md and docs/*.md)', () => {
       const file = `${block.page.replace(/\W/g, '-')}-line-${block.line}.${ext}`
       await writeFile(join(dir, file), commonjs ? block.code : `${block.code}\nexport {}\n`)
       const name = programOf(block)
-      programs.set(name, [...(programs.get(name) ?? ['globals.d.ts']), file])
+      programs.set(name, [...(programs.get(name) ?? []), file])
     }
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
     for (const [name, files] of programs) {
@@ -259,7 +241,10 @@ describe('docs (README.md and docs/*.md)', () => {
         cwd: dir,
       }).then(
         ({ stdout }) => ({ code: 0, output: stdout }),
-        (err: { code: number; stdout: string }) => ({ code: err.code, output: err.stdout }),
+        (err: { code: number; stdout: string; stderr: string }) => ({
+          code: err.code,
+          output: err.stdout + err.stderr,
+        }),
       )
       expect(result, name).to.deep.equal({ code: 0, output: '' })
     }

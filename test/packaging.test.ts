@@ -142,15 +142,21 @@ describe('packaging', () => {
       '.',
       './testing',
       './express',
+      './diagnostics',
       './redis',
       './opentelemetry',
       './mcp',
+      './mcp/v2',
       './package.json',
     ])
     expect(pkg.exports['./package.json']).to.equal('./package.json')
     for (const [subpath, conditions] of Object.entries(pkg.exports)) {
       if (typeof conditions === 'string') continue
       const base = conditions.require.default.slice(0, -'.js'.length)
+      // Every entry is a folder's index named after its subpath (lib/README.md).
+      expect(base, subpath).to.equal(
+        subpath === '.' ? './dist/index' : `./dist/${subpath.slice(2)}/index`,
+      )
       expect(conditions, subpath).to.deep.equal({
         import: { types: `${base}.d.mts`, default: `${base}.mjs` },
         require: { types: `${base}.d.ts`, default: `${base}.js` },
@@ -234,15 +240,21 @@ describe('packaging', () => {
   })
 
   it('declares the Node lines CI runs, and this Node is one of them', () => {
-    // .ci/run runs the suite on the machine's Node 20 and on pinned Node 22.23.5 and 24.22.3.
-    expect(pkg.engines.node).to.equal('^20.20.2 || ^22.23.5 || ^24.22.3')
+    // .ci/run runs the suite on the machine's Node 20 and on pinned Node 22.23.5, 24.22.3 and
+    // 26.12.1.
+    expect(pkg.engines.node).to.equal('^20.20.2 || ^22.23.5 || ^24.22.3 || ^26.12.1')
     expect(pkg.type).to.equal('module')
     const [major, minor, patch] = process.versions.node.split('.').map(Number) as [
       number,
       number,
       number,
     ]
-    const floor: Record<number, [number, number]> = { 20: [20, 2], 22: [23, 5], 24: [22, 3] }
+    const floor: Record<number, [number, number]> = {
+      20: [20, 2],
+      22: [23, 5],
+      24: [22, 3],
+      26: [12, 1],
+    }
     const line = floor[major]
     expect(line, `Node ${process.version} is not a supported line`).to.not.equal(undefined)
     expect(minor * 1000 + patch).to.be.at.least(line![0] * 1000 + line![1])

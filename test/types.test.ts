@@ -9,9 +9,9 @@ import {
   createKeyRotationRouter,
   requireScopes,
   type PartnerTokenClaims,
-  type VerifyDone,
   type VerifyFunction,
 } from 'passport-agentpress-partner'
+import { type VerifyDone } from '../dist/http/verify-callback.js'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 
 interface AppUser {

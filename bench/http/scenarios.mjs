@@ -143,9 +143,9 @@ export const scenarios = {
     async setup(app, cfg) {
       // The cost of the diagnostics channels themselves once someone listens: every message is
       // built and published, the subscriber does nothing.
-      const pkg = await import('passport-agentpress-partner')
+      const { DIAGNOSTICS_CHANNELS } = await import('passport-agentpress-partner/diagnostics')
       const { subscribe } = await import('node:diagnostics_channel')
-      for (const [key, name] of Object.entries(pkg.DIAGNOSTICS_CHANNELS)) {
+      for (const [key, name] of Object.entries(DIAGNOSTICS_CHANNELS)) {
         if (key !== 'tokenVerifyTrace') subscribe(name, () => {})
       }
       await scenarios.ours.setup(app, cfg)

@@ -9,7 +9,6 @@ import { createServer } from 'node:http'
 import { pathToFileURL } from 'node:url'
 
 import connect from 'connect'
-import passportModule from 'passport'
 import {
   AgentPressPartnerStrategy,
   authenticatePartner,
@@ -66,8 +65,6 @@ export async function startConnectApp(options = {}) {
       done(null, users.get(key))
     },
   )
-  const passport = new passportModule.Passport()
-  passport.use(strategy)
 
   const app = connect()
   // Before anything that reads the body: the router verifies the HMAC over the raw bytes.
@@ -76,7 +73,7 @@ export async function startConnectApp(options = {}) {
     createKeyRotationRouter({ webhookSecret: trust.webhookSecret, strategy }),
   )
   app.use(prm)
-  app.use('/notes', authenticatePartner(passport)) // JSON bodies on every refusal
+  app.use('/notes', authenticatePartner(strategy)) // no Passport; JSON bodies on every refusal
   const canRead = requireScopes('mcp:read')
   const canWrite = requireScopes('mcp:write')
   app.use('/notes', (req, res, next) =>

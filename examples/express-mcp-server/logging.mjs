@@ -5,7 +5,7 @@
  * `(line) => pino.info(line)`, `(line) => winston.warn(line)` or `console.log`.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { DIAGNOSTICS_CHANNELS } from 'passport-agentpress-partner'
+import { DIAGNOSTICS_CHANNELS } from 'passport-agentpress-partner/diagnostics'
 
 /**
  * Subscribes `log` to the channels; returns the function that unsubscribes. Channels are

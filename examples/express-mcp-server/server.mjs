@@ -21,14 +21,14 @@ import express from 'express'
 import passportModule from 'passport'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import {
+  agentPressErrorHandler,
   AgentPressPartnerStrategy,
-  authenticatePartner,
   createKeyRotationRouter,
   MemoryReplayStore,
   protectedResourceMetadata,
-  readinessHandler,
-  requireToolScopes,
 } from 'passport-agentpress-partner'
+import { readinessHandler } from 'passport-agentpress-partner/diagnostics'
+import { requireToolScopes } from 'passport-agentpress-partner/mcp'
 import { createMockAgentPress, createMockControl } from 'passport-agentpress-partner/testing'
 
 import { ConfigError, configFromEnv, isLoopbackListener } from './config.mjs'
@@ -177,7 +177,9 @@ export async function startServer(options = {}) {
     const tools = requireToolScopes(TOOL_SCOPES)
     built.post(
       MCP_PATH,
-      authenticatePartner(passport, { body: 'jsonrpc' }),
+      // failWithError: every refusal (and the tool gate's 403) reaches agentPressErrorHandler below,
+      // which writes the JSON-RPC body MCP clients read.
+      passport.authenticate('agentpress-partner', { session: false, failWithError: true }),
       express.json({ limit: '1mb' }),
       tools,
       async (req, res, next) => {
@@ -203,6 +205,7 @@ export async function startServer(options = {}) {
         }
       },
     )
+    built.use(MCP_PATH, agentPressErrorHandler({ body: 'jsonrpc' }))
     // A body express.json() could not read is the client's mistake: a JSON-RPC error with the
     // parser's status, never the framework's HTML page (which prints the stack in development).
     built.use(MCP_PATH, (err, _req, res, next) => {

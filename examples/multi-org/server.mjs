@@ -19,7 +19,6 @@ import { createServer } from 'node:http'
 import { pathToFileURL } from 'node:url'
 
 import express from 'express'
-import passportModule from 'passport'
 import {
   AgentPressPartnerStrategy,
   authenticatePartner,
@@ -68,7 +67,6 @@ export async function startMultiOrg({ port = 0 } = {}) {
     return users.get(key)
   }
 
-  const passport = new passportModule.Passport()
   const strategies = {}
   for (const environment of ['production', 'staging']) {
     strategies[environment] = new AgentPressPartnerStrategy(
@@ -82,7 +80,6 @@ export async function startMultiOrg({ port = 0 } = {}) {
       },
       async (claims) => resolveUser(claims),
     )
-    passport.use(strategies[environment])
   }
 
   const app = express()
@@ -106,16 +103,8 @@ export async function startMultiOrg({ port = 0 } = {}) {
       user: req.user,
       scopes: req.authInfo.scopes,
     })
-  app.get(
-    '/api/whoami',
-    authenticatePartner(passport, { strategy: 'agentpress-production' }),
-    whoami('production'),
-  )
-  app.get(
-    '/staging/api/whoami',
-    authenticatePartner(passport, { strategy: 'agentpress-staging' }),
-    whoami('staging'),
-  )
+  app.get('/api/whoami', authenticatePartner(strategies.production), whoami('production'))
+  app.get('/staging/api/whoami', authenticatePartner(strategies.staging), whoami('staging'))
   handler = app
 
   return {

@@ -6,14 +6,14 @@
  * import 'passport-agentpress-partner/express'
  * ```
  *
- * After it, `req.authInfo` is {@link AgentPressAuthInfo} (`claims`, `scopes`, `issuer`) and
- * `req.auth` is {@link McpAuthInfo} (the MCP SDK's `AuthInfo` shape), both present, so route code
- * needs no `!` and no cast. The module is empty at run time.
+ * After it, `req.authInfo` is {@link AgentPressAuthInfo} (`claims`, `scopes`, `issuer`), present,
+ * so route code needs no `!` and no cast; `req.auth` is {@link McpAuthInfo} (the MCP SDKs'
+ * `AuthInfo` shape), optional as both MCP SDKs declare it, so that this entry and
+ * `@modelcontextprotocol/express` (or v1's `requireBearerAuth`) compile together. The module is empty at run time.
  *
- * Why opt-in rather than automatic: it declares those two properties present on every Express
- * request of the program, which only holds when the routes that read them sit behind the strategy
- * (and `requireScopes`), and it would clash with another package declaring `req.auth` (the MCP
- * SDK's `requireBearerAuth` types declare it optional). An application that chose this package for
+ * Why opt-in rather than automatic: it declares `req.authInfo` present on every Express request of
+ * the program, which only holds when the routes that read it sit behind the strategy (and
+ * `requireScopes`). An application that chose this package for
  * its protected routes can make that promise; a library that merely imports ours cannot.
  * `req.user` stays Passport's `Express.User`, which the application declares.
  *
@@ -28,7 +28,7 @@
  * }
  *
  * app.post('/mcp', passport.authenticate('agentpress-partner', { session: false }), (req, res) => {
- *   res.json({ user: req.user, scopes: req.authInfo.scopes, clientId: req.auth.clientId })
+ *   res.json({ user: req.user, scopes: req.authInfo.scopes, clientId: req.auth?.clientId })
  * })
  * ```
  *
@@ -60,7 +60,21 @@ declare module 'express-serve-static-core' {
   interface Request {
     /** Set by the strategy on success: the verified claims, the granted scopes, the issuer. */
     authInfo: Express.AuthInfo & AgentPressAuthInfo
-    /** Set by the strategy on success: the MCP SDK's `AuthInfo`, read by its transports. */
-    auth: McpAuthInfo
+  }
+}
+
+// `req.auth` on Express's global Request, optional: the MCP SDKs declare it themselves
+// (`@modelcontextprotocol/express`, v1's `requireBearerAuth`) as `auth?: AuthInfo` on
+// express-serve-static-core's Request, and two declarations of one property must be identical
+// (TS2717, TS2687). Declared here instead, on the interface theirs extends, with a type theirs is
+// assignable to, it coexists with either under `skipLibCheck: false`: with an SDK loaded `req.auth`
+// is the SDK's `AuthInfo | undefined`, without one ours.
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** Set by the strategy on success: the MCP SDK's `AuthInfo`, read by its transports. */
+      auth?: McpAuthInfo
+    }
   }
 }

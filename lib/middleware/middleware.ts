@@ -1,7 +1,7 @@
 /**
- * `authenticatePartner`: the strategy with a JSON (or JSON-RPC) body on every refusal of §4,
- * through Passport or without it, and `agentPressErrorHandler`, the same bodies as an error
- * middleware.
+ * `authenticatePartner`: the strategy without Passport, with a JSON (or JSON-RPC) body on every
+ * refusal of §4, and `agentPressErrorHandler`, the same bodies as an error middleware (for
+ * `passport.authenticate(…, { failWithError: true })`).
  *
  * Everything here speaks plain Node (`IncomingMessage`, `ServerResponse`, `next(err)`), so it runs
  * unchanged in Express 4, Express 5 and Connect. Headers come only from the error table and the
@@ -19,33 +19,22 @@ import {
   type ErrorBodyFormat,
   type RefusalCarrier,
 } from '../http/refusal.js'
-import { STRATEGY_NAME, withRouteScopes } from '../passport/options.js'
+import { withRouteScopes } from '../passport/options.js'
 import { AgentPressPartnerStrategy, settingsOf } from '../passport/strategy.js'
 import { checkScopes } from '../core/token/scope.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-
-export type { ErrorBodyFormat } from '../http/refusal.js'
-
-/**
- * The part of a Passport instance {@link authenticatePartner} uses.
- */
-export interface PassportLike {
-  authenticate(strategy: string | string[], options: object): unknown
-}
 
 /**
  * Options of {@link authenticatePartner}.
  *
  * @example
  * ```ts
- * const options: AuthenticatePartnerOptions = { body: 'jsonrpc', strategy: ['agentpress-partner', 'bearer'] }
+ * const options: AuthenticatePartnerOptions = { body: 'jsonrpc', scope: ['mcp:read'] }
  * ```
  */
 export interface AuthenticatePartnerOptions {
-  /** Body of every refusal. Default `'json'`. */
-  body?: ErrorBodyFormat | undefined
-  /** Strategy name, or a chain of names. Default `'agentpress-partner'`. */
-  strategy?: string | readonly string[] | undefined
+  /** Body of every refusal: `'json'` (default) or `'jsonrpc'`. */
+  body?: 'json' | 'jsonrpc' | undefined
   /**
    * Scopes this route needs, besides the strategy's `requiredScopes`: checked (403
    * `insufficient_scope`) and named as `scope="…"` in every 401 challenge (MCP 2025-11-25).
@@ -62,86 +51,54 @@ export interface AuthenticatePartnerOptions {
  * ```
  */
 export interface ErrorHandlerOptions {
-  /** Body of every refusal. Default `'json'`. */
-  body?: ErrorBodyFormat | undefined
+  /** Body of every refusal: `'json'` (default) or `'jsonrpc'`. */
+  body?: 'json' | 'jsonrpc' | undefined
 }
 
-const AUTHENTICATE_OPTIONS: ReadonlySet<string> = new Set(['body', 'strategy', 'scope'])
+const AUTHENTICATE_OPTIONS: ReadonlySet<string> = new Set(['body', 'scope'])
 const HANDLER_OPTIONS: ReadonlySet<string> = new Set(['body'])
 
 /**
- * This package's strategy with a JSON (or JSON-RPC) body on every refusal of §4, 401s
- * included, and on the `requireScopes` refusals after it: the one line of setup for full bodies.
- * Statuses and headers are exactly those of plain `passport.authenticate`; errors that are not
- * ours go to `next(err)` untouched.
+ * The Passport-free middleware: this package's strategy, run directly (without Passport's
+ * per-request machinery), with a JSON (or JSON-RPC) body on every refusal of §4, 401s included,
+ * and on the `requireScopes` refusals after it. Statuses and headers are exactly those of
+ * `passport.authenticate`; `req.user` and `req.authInfo` are set as Passport sets them with
+ * `session: false`; errors that are not ours go to `next(err)` untouched.
  *
- * - Given the **passport instance**, it runs `passport.authenticate(strategy, { session: false,
- *   failWithError: true })` and renders what that reports, so a chain with other strategies
- *   (`strategy: ['agentpress-partner', 'bearer']`) works as with Passport alone.
- * - Given an **`AgentPressPartnerStrategy` instance**, it runs the strategy's decision directly,
- *   without Passport's per-request machinery (measurably faster: see bench/RESULTS.md). `req.user`
- *   and `req.authInfo` are set as Passport would set them with `session: false`; there is no chain.
+ * In a Passport app use `passport.authenticate('agentpress-partner', { session: false,
+ * failWithError: true })` and {@link agentPressErrorHandler} for the same bodies (a chain of
+ * strategies included).
+ *
+ * @throws {TypeError} at creation: not a strategy, unknown options, a bad `body` or `scope`.
  *
  * @example
  * ```ts
- * app.post('/mcp', authenticatePartner(passport, { body: 'jsonrpc' }), requireScopes('mcp:write'), mcpHandler)
- * // or, without Passport:
  * const strategy = new AgentPressPartnerStrategy({ partnerMcp }, verify)
- * app.post('/mcp', authenticatePartner(strategy, { body: 'jsonrpc' }), mcpHandler)
+ * app.post('/mcp', authenticatePartner(strategy, { body: 'jsonrpc' }), requireScopes('mcp:write'), mcpHandler)
  * ```
  */
 export function authenticatePartner(
-  passportOrStrategy: PassportLike | AgentPressPartnerStrategy,
+  strategy: AgentPressPartnerStrategy,
   options: AuthenticatePartnerOptions = {},
 ): Middleware {
+  if (!(strategy instanceof AgentPressPartnerStrategy)) {
+    throw new TypeError(
+      'authenticatePartner() needs an AgentPressPartnerStrategy as its first argument; in a Passport app use ' +
+        "passport.authenticate('agentpress-partner', { session: false, failWithError: true }) and app.use(agentPressErrorHandler())",
+    )
+  }
   optionsObject(options, 'authenticatePartner() options must be an object')
   rejectUnknownKeys(options, AUTHENTICATE_OPTIONS, 'authenticatePartner')
   const format = checkFormat(options.body, 'authenticatePartner() options.body')
   if (options.scope !== undefined)
     checkScopes(options.scope, 'authenticatePartner() options.scope', false)
-  if (passportOrStrategy instanceof AgentPressPartnerStrategy) {
-    if (options.strategy !== undefined) {
-      throw new TypeError(
-        'authenticatePartner() options.strategy names Passport strategies; omit it when passing a strategy instance',
-      )
-    }
-    const settings = settingsOf(passportOrStrategy)
-    return direct(
-      options.scope === undefined
-        ? settings
-        : withRouteScopes(settings, options.scope, 'authenticatePartner() options.scope'),
-      format,
-    )
-  }
-  const passport = passportOrStrategy
-  if (
-    passport === null ||
-    typeof passport !== 'object' ||
-    typeof passport.authenticate !== 'function'
-  ) {
-    throw new TypeError(
-      'authenticatePartner() needs the passport instance or an AgentPressPartnerStrategy as its first argument',
-    )
-  }
-  const strategy = checkStrategy(options.strategy)
-  const scope = options.scope === undefined ? {} : { scope: [...options.scope] }
-  const authenticate = passport.authenticate(strategy, {
-    session: false,
-    failWithError: true,
-    ...scope,
-  })
-  if (typeof authenticate !== 'function') {
-    throw new TypeError('passport.authenticate() did not return a middleware')
-  }
-  const handler = authenticate as Middleware
-  return function authenticatePartnerMiddleware(req, res, next) {
-    ;(req as RefusalCarrier)[BODY_FORMAT] = format
-    ;(req as IncomingMessage & { [RESPONSE]?: ServerResponse })[RESPONSE] = res
-    handler(req, res, (err?: unknown) => {
-      if (err === undefined || err === null) return next()
-      if (!renderRefusal(err, req as RefusalCarrier, res, format)) next(err)
-    })
-  }
+  const settings = settingsOf(strategy)
+  return direct(
+    options.scope === undefined
+      ? settings
+      : withRouteScopes(settings, options.scope, 'authenticatePartner() options.scope'),
+    format,
+  )
 }
 
 // The decision's three outcomes, answered here: `success` sets what Passport would set with
@@ -208,15 +165,4 @@ function checkFormat(value: unknown, name: string): ErrorBodyFormat {
   if (value !== 'json' && value !== 'jsonrpc')
     throw new TypeError(`${name} must be 'json' or 'jsonrpc'`)
   return value
-}
-
-function checkStrategy(value: unknown): string | string[] {
-  if (value === undefined) return STRATEGY_NAME
-  const list = Array.isArray(value) ? value : [value]
-  if (list.length === 0 || !list.every((name) => typeof name === 'string' && name !== '')) {
-    throw new TypeError(
-      'authenticatePartner() options.strategy must be a non-empty string or array of them',
-    )
-  }
-  return Array.isArray(value) ? [...(value as string[])] : (value as string)
 }

@@ -183,7 +183,7 @@ function routeSettings(base: AuthSettings, options: { scope?: unknown }): AuthSe
       settings = withRouteScopes(base, options.scope, 'passport.authenticate() options.scope')
     } catch (err) {
       throw new TypeError(
-        `${(err as Error).message} (Passport gives a strategy no hook when a route is mounted, so this shows on the first request; authenticatePartner(passport, { scope }) checks it at mount time)`,
+        `${(err as Error).message} (Passport gives a strategy no hook when a route is mounted, so this shows on the first request; authenticatePartner(strategy, { scope }) checks it at mount time)`,
       )
     }
     routes.set(options, settings)

@@ -414,6 +414,11 @@ function version(): string {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   try {
+    // `agentpress-mock <command> --help` is a request for help, not a usage error.
+    if (command !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+      process.stdout.write(USAGE)
+      return 0
+    }
     switch (command) {
       case 'serve':
         await serve(rest)

@@ -9,6 +9,7 @@ export {
   type JwksMode,
   type MockAgentPress,
   type MockAgentPressOptions,
+  type MockAlg,
   type MockSigningKey,
 } from './mock-agentpress.js'
 export {

@@ -64,6 +64,24 @@ export interface MockAgentPressOptions {
   port?: number
   /** Clock in milliseconds; default `Date.now`. */
   clock?: () => number
+  /**
+   * The `alg` label of the published keys: `EdDSA` (default) or RFC 9864's fully specified
+   * `Ed25519` (the same algorithm, §3).
+   */
+  keyAlg?: MockAlg
+  /** The header `alg` of minted tokens: `EdDSA` (default) or `Ed25519` (§2). Per token, `signToken`'s header overrides it. */
+  tokenAlg?: MockAlg
+}
+
+/** The two names of EdDSA over Ed25519 (RFC 8037 `EdDSA`, RFC 9864 `Ed25519`). */
+export type MockAlg = 'EdDSA' | 'Ed25519'
+
+function mockAlg(value: unknown, name: string): MockAlg {
+  if (value === undefined) return 'EdDSA'
+  if (value === 'EdDSA' || value === 'Ed25519') return value
+  throw new TypeError(
+    `options.${name} must be 'EdDSA' or 'Ed25519' (RFC 9864), got ${String(value)}`,
+  )
 }
 
 /**
@@ -115,7 +133,7 @@ export interface MockSigningKey {
     x: string
     kid: string
     use: 'sig'
-    alg: 'EdDSA'
+    alg: MockAlg
   }>
 }
 
@@ -187,7 +205,7 @@ export interface MockAgentPress {
   close(): Promise<void>
 }
 
-function newKey(): MockSigningKey {
+function newKey(alg: MockAlg): MockSigningKey {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519')
   const kid = `ap-${randomBytes(6).toString('hex')}`
   const { x } = publicKey.export({ format: 'jwk' }) as { x: string }
@@ -200,7 +218,7 @@ function newKey(): MockSigningKey {
       x,
       kid,
       use: 'sig',
-      alg: 'EdDSA',
+      alg,
     } as const),
   })
 }
@@ -263,7 +281,10 @@ export async function createMockAgentPress(
   if (!/^[a-z0-9-]+$/.test(orgSlug))
     throw new TypeError('orgSlug must be lower-case letters, digits and hyphens')
 
-  let keys: MockSigningKey[] = [newKey()]
+  const keyAlg = mockAlg(options.keyAlg, 'keyAlg')
+  const tokenAlg = mockAlg(options.tokenAlg, 'tokenAlg')
+
+  let keys: MockSigningKey[] = [newKey(keyAlg)]
   let mode: JwksMode = 'ok'
   let document: unknown
   let requestCount = 0
@@ -375,7 +396,7 @@ export async function createMockAgentPress(
     signToken(claims = {}, header = {}) {
       const now = Math.floor(clock() / 1000)
       const current = keys[keys.length - 1]!
-      const fullHeader = merge({ alg: 'EdDSA', typ: 'JWT', kid: current.kid }, header)
+      const fullHeader = merge({ alg: tokenAlg, typ: 'JWT', kid: current.kid }, header)
       const payload = merge(
         {
           iss: issuer,
@@ -396,7 +417,7 @@ export async function createMockAgentPress(
     },
     rotateKeys({ emergency = false } = {}) {
       const retired = keys[keys.length - 1]!
-      const fresh = newKey()
+      const fresh = newKey(keyAlg)
       // Overlap window (§3): the retiring key stays published beside the new one.
       keys = emergency ? [fresh] : [retired, fresh]
       return Object.freeze({

@@ -115,17 +115,27 @@ const TOKEN_ROWS: TokenRow[] = [
     'ES256',
     'PS256',
     'ES256K',
-    'Ed25519',
     'Ed448',
     'eddsa',
     'EDDSA',
     'EdDSA ',
     ' EdDSA',
     'EdDSA\u0000',
+    // RFC 9864's name is accepted exactly as written (§2): no case folding, no trimming.
+    'ed25519',
+    'ED25519',
+    'Ed25519 ',
+    'Ed25519\u0000',
+    'Ed25519ph',
   ].map((alg) =>
     row(`alg ${JSON.stringify(alg)} → alg_not_allowed`, 'alg_not_allowed', (c) =>
       signRaw(c.key, c.header({ alg }), c.claims()),
     ),
+  ),
+  // RFC 9864 §2: `Ed25519` is EdDSA over Ed25519, fully specified; the key (published as `EdDSA`)
+  // verifies it (§2: header and key may name the algorithm differently).
+  row('alg "Ed25519" (RFC 9864) with a key labelled "EdDSA" → 200', { user: 'user-123' }, (c) =>
+    signRaw(c.key, c.header({ alg: 'Ed25519' }), c.claims()),
   ),
   ...(
     [

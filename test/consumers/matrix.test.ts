@@ -16,7 +16,8 @@ const fixtures = join(import.meta.dirname, 'fixtures')
 
 /** TypeScript versions by their package names here (package.json aliases). */
 const LOWEST = 'typescript49' // 4.9.5
-const HIGHEST = 'typescript' // the repository's own
+const HIGHEST = 'typescript' // the repository's own 5.9
+const NATIVE = 'typescript7' // TypeScript 7, the native compiler (`npm install typescript` now)
 
 interface Consumer {
   readonly name: string
@@ -24,7 +25,10 @@ interface Consumer {
   readonly file: 'app.mjs' | 'app.cjs' | 'app.ts'
   /** Present for TypeScript consumers. */
   readonly compilerOptions?: Record<string, unknown>
-  /** The TypeScript versions that compile it (bundler resolution appeared in 5.0). */
+  /**
+   * The TypeScript versions that compile it (bundler resolution appeared in 5.0; TypeScript 7 no
+   * longer knows node10 resolution). Default: 4.9, 5.9 and 7.
+   */
   readonly typescript?: readonly string[]
 }
 
@@ -53,15 +57,35 @@ const CONSUMERS: readonly Consumer[] = [
     name: 'ts-commonjs-node10',
     type: 'commonjs',
     file: 'app.ts',
-    // `node` is node10's older name, the only one TypeScript 4.9 knows.
+    // `node` is node10's older name, the only one TypeScript 4.9 knows; TypeScript 7 refuses it
+    // (TS5108), so this mode is compiled by 4.9 and 5.9.
     compilerOptions: { module: 'commonjs', moduleResolution: 'node', esModuleInterop: true },
+    typescript: [LOWEST, HIGHEST],
+  },
+  {
+    // `module: commonjs` with no resolution named: bundler on TypeScript 7 (node10 on 5.x, the
+    // case above).
+    name: 'ts-commonjs-default',
+    type: 'commonjs',
+    file: 'app.ts',
+    compilerOptions: { module: 'commonjs', esModuleInterop: true },
+    typescript: [NATIVE],
   },
   {
     name: 'ts-bundler',
     type: 'module',
     file: 'app.ts',
     compilerOptions: { module: 'esnext', moduleResolution: 'bundler' },
-    typescript: ['typescript50', HIGHEST],
+    typescript: ['typescript50', HIGHEST, NATIVE],
+  },
+  {
+    // No `target`: TypeScript 5.x then targets ES5, where a `#private` member in a .d.ts is
+    // TS18028; the package's declarations must compile there too.
+    name: 'ts-bundler-no-target',
+    type: 'module',
+    file: 'app.ts',
+    compilerOptions: { module: 'esnext', moduleResolution: 'bundler', target: undefined },
+    typescript: [HIGHEST, NATIVE],
   },
 ]
 
@@ -84,7 +108,7 @@ const env = { ...process.env, NODE_ENV: 'test' }
 
 async function attempt(command: string, args: string[], cwd: string) {
   try {
-    const { stdout, stderr } = await exec(command, args, { cwd, env, timeout: 60_000 })
+    const { stdout, stderr } = await exec(command, args, { cwd, env, timeout: 240_000 })
     return { code: 0, stdout, stderr }
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string }
@@ -147,11 +171,15 @@ async function pool<T>(jobs: Array<() => Promise<T>>, limit: number): Promise<T[
 }
 
 describe('consumer projects built from npm pack', function () {
-  this.timeout(240_000)
+  // 21 compilations (TypeScript 4.9, 5.0, 5.9 and 7) on a shared, loaded machine.
+  this.timeout(600_000)
   type Case = { consumer: Consumer; typescript: string | undefined }
   const cases = CONSUMERS.flatMap((consumer): Case[] =>
     consumer.file === 'app.ts'
-      ? (consumer.typescript ?? [LOWEST, HIGHEST]).map((typescript) => ({ consumer, typescript }))
+      ? (consumer.typescript ?? [LOWEST, HIGHEST, NATIVE]).map((typescript) => ({
+          consumer,
+          typescript,
+        }))
       : [{ consumer, typescript: undefined }],
   )
   const outcomes = new Map<string, Outcome>()
@@ -184,7 +212,7 @@ describe('consumer projects built from npm pack', function () {
     })
   }
 
-  it('covers TypeScript 4.9, 5.0 (bundler) and the repository’s own TypeScript', async () => {
+  it('covers TypeScript 4.9, 5.0 (bundler), the repository’s own 5.9 and TypeScript 7', async () => {
     const version = async (name: string) =>
       (
         JSON.parse(
@@ -196,5 +224,6 @@ describe('consumer projects built from npm pack', function () {
     expect(await version(LOWEST)).to.equal('4.9.5')
     expect(await version('typescript50')).to.equal('5.0.4')
     expect(await version(HIGHEST)).to.match(/^5\.9\./)
+    expect(await version(NATIVE)).to.match(/^7\./)
   })
 })

@@ -35,14 +35,17 @@ describe("import 'passport-agentpress-partner/express'", () => {
   })
   after(() => mock.close())
 
-  it('types req.authInfo and req.auth as what the strategy sets, read without ! or casts', async () => {
+  it('types req.authInfo (present: no ! or casts) and req.auth (optional, as the MCP SDKs declare it)', async () => {
     const strategy = new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp }, async (c) => ({
       sub: c.sub,
     }))
     const app = express()
     app.post('/mcp', authenticatePartner(strategy), requireScopes('mcp:read'), (req, res) => {
       const info: AgentPressAuthInfo = req.authInfo
-      const auth: AuthInfo = req.auth
+      // @ts-expect-error: optional, as the MCP SDKs declare it (both declarations must agree)
+      const unchecked: AuthInfo = req.auth
+      void unchecked
+      const auth: AuthInfo = req.auth!
       // @ts-expect-error: typed, not any: scopes are strings
       const wrong: number[] = req.authInfo.scopes
       void wrong
@@ -51,8 +54,8 @@ describe("import 'passport-agentpress-partner/express'", () => {
         issuer: req.authInfo.issuer === mock.partnerMcp.issuer,
         sub: req.authInfo.claims.sub,
         clientId: auth.clientId,
-        resource: String(req.auth.resource),
-        extraUser: req.auth.extra?.user,
+        resource: String(auth.resource),
+        extraUser: auth.extra?.user,
       })
     })
     const server = app.listen(0, '127.0.0.1')

@@ -10,13 +10,12 @@ import fc from 'fast-check'
 import { generateKeyPairSync } from 'node:crypto'
 import {
   AgentPressPartnerStrategy,
-  authenticatePartner,
   PartnerTokenError,
   PartnerTokenVerifier,
   type PartnerTokenClaims,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
-import { finalhandlerPage, newPassport } from '../support/stacks.js'
+import { finalhandlerPage, newPassport, passportJson } from '../support/stacks.js'
 import { enc, L, signRaw, split } from '../support/tokens.js'
 import {
   crashWatch,
@@ -209,7 +208,7 @@ describe('fuzzing the bearer path (fast-check)', function () {
         res.json({ ok: true })
       },
     )
-    app.post('/mcp-json', authenticatePartner(passport, { body: 'json' }), (_req, res) => {
+    app.post('/mcp-json', passportJson(passport, { body: 'json' }), (_req, res) => {
       res.json({ ok: true })
     })
     server = await listen(app)

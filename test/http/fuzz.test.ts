@@ -3,11 +3,8 @@
 // header, never reflect anything, and never take the process down.
 import { expect } from 'chai'
 import fc from 'fast-check'
-import {
-  AgentPressPartnerStrategy,
-  requireScopes,
-  type VerifyDone,
-} from 'passport-agentpress-partner'
+import { AgentPressPartnerStrategy, requireScopes } from 'passport-agentpress-partner'
+import { type VerifyDone } from '../../dist/http/verify-callback.js'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import request from 'supertest'
 import {

@@ -218,7 +218,8 @@ function expectedChallenge(params: string, configured: boolean): string {
 }
 
 function expectedBody(row: Row, requested: Mode): string {
-  // Driving the strategy without Passport must answer exactly like authenticatePartner(passport).
+  // Driving the strategy without Passport must answer exactly like Passport with failWithError and
+  // agentPressErrorHandler.
   const mode =
     requested === 'direct-json' ? 'json' : requested === 'direct-jsonrpc' ? 'jsonrpc' : requested
   if (mode === 'default') {
@@ -326,9 +327,8 @@ describe('§4 response matrix over HTTP', () => {
         })
       }
       if (mode === 'default') return passport.authenticate(name, { session: false })
-      if (mode === 'errorHandler')
-        return passport.authenticate(name, { session: false, failWithError: true })
-      return authenticatePartner(passport, { body: mode as 'json' | 'jsonrpc', strategy: name })
+      // 'json', 'jsonrpc', 'errorHandler': the documented Passport way to bodies.
+      return passport.authenticate(name, { session: false, failWithError: true })
     }
     const routes: Route[] = [
       { path: '/mcp', handlers: [auth('agentpress-partner'), echo] },
@@ -342,7 +342,11 @@ describe('§4 response matrix over HTTP', () => {
     return buildApp(
       stack,
       routes,
-      mode === 'errorHandler' ? [agentPressErrorHandler({ body: 'json' })] : [],
+      mode === 'errorHandler' || mode === 'json'
+        ? [agentPressErrorHandler({ body: 'json' })]
+        : mode === 'jsonrpc'
+          ? [agentPressErrorHandler({ body: 'jsonrpc' })]
+          : [],
     )
   }
 

@@ -5,8 +5,8 @@ import {
   AgentPressPartnerStrategy,
   MultiIssuerVerifier,
   PartnerTokenVerifier,
-  readinessHandler,
 } from 'passport-agentpress-partner'
+import { readinessHandler } from 'passport-agentpress-partner/diagnostics'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import { listen, send, type Listening } from '../support/wire.js'
 import { buildApp, STACKS } from '../support/stacks.js'

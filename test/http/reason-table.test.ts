@@ -1,7 +1,8 @@
 // The reason table decides (core/reasons.ts): change one row's status there, and only there, and
 // every path answers the new status with a coherent challenge and body. A scratch copy of lib/ is
 // built with two rows changed (expired 401 → 403, user_not_provisioned 403 → 401), then served
-// through real Passport (`passport.authenticate`), `authenticatePartner(passport)` and
+// through real Passport (`passport.authenticate`, plain and with `failWithError` and
+// `agentPressErrorHandler`) and
 // `authenticatePartner(strategy)` on a real Express app on 127.0.0.1.
 import { execFileSync } from 'node:child_process'
 import {
@@ -69,7 +70,8 @@ describe('the reason table decides every path (a changed row, built from a scrat
   before(async () => {
     const scratch = buildScratch({ expired: [401, 403], user_not_provisioned: [403, 401] })
     dir = scratch.dir
-    const { AgentPressPartnerStrategy, authenticatePartner } = await scratch.pkg
+    const { AgentPressPartnerStrategy, agentPressErrorHandler, authenticatePartner } =
+      await scratch.pkg
     mock = await createMockAgentPress()
     const strategy = new AgentPressPartnerStrategy(
       { partnerMcp: mock.partnerMcp, realm: REALM, resourceMetadataUrl: false },
@@ -82,8 +84,13 @@ describe('the reason table decides every path (a changed row, built from a scrat
       res.json({ ok: true })
     }
     app.get('/passport', passport.authenticate('agentpress-partner', { session: false }), ok)
-    app.get('/partner-passport', authenticatePartner(passport), ok)
+    app.get(
+      '/partner-passport',
+      passport.authenticate('agentpress-partner', { session: false, failWithError: true }),
+      ok,
+    )
     app.get('/partner-strategy', authenticatePartner(strategy), ok)
+    app.use('/partner-passport', agentPressErrorHandler())
     server = await new Promise((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s))
     })

@@ -11,11 +11,18 @@ import {
   authenticatePartner,
   protectedResourceMetadata,
   requireScopes,
-  requireToolScopes,
 } from 'passport-agentpress-partner'
+import { requireToolScopes } from 'passport-agentpress-partner/mcp'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 
-import { buildApp, captureErrorLogs, newPassport, STACKS, type Route } from '../support/stacks.js'
+import {
+  buildApp,
+  captureErrorLogs,
+  newPassport,
+  STACKS,
+  type Route,
+  passportJson,
+} from '../support/stacks.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void
 
@@ -96,10 +103,7 @@ describe('MCP authorization by default: the documented setup', function () {
           },
           {
             path: '/json-rpc',
-            handlers: [
-              authenticatePartner(passport, { body: 'jsonrpc', scope: ['mcp:write'] }),
-              ok,
-            ],
+            handlers: [passportJson(passport, { body: 'jsonrpc', scope: ['mcp:write'] }), ok],
           },
           {
             path: '/direct',
@@ -340,7 +344,10 @@ describe('offline_access: refused wherever a scope list is configured', () => {
     ],
     [
       'authenticatePartner() scope',
-      () => authenticatePartner(newPassport(), { scope: ['offline_access'] }),
+      () =>
+        authenticatePartner(new AgentPressPartnerStrategy({ partnerMcp }, () => ({})), {
+          scope: ['offline_access'],
+        }),
       message('authenticatePartner() options.scope[0]'),
     ],
   ]

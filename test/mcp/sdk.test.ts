@@ -12,8 +12,8 @@ import {
   PartnerTokenError,
   PartnerTokenVerifier,
   authenticatePartner,
-  requireToolScopes,
 } from 'passport-agentpress-partner'
+import { requireToolScopes } from 'passport-agentpress-partner/mcp'
 import { limitToolsToScopes, partnerTokenVerifier } from 'passport-agentpress-partner/mcp'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 
@@ -320,7 +320,7 @@ describe('passport-agentpress-partner/mcp: from import and from require()', () =
 })
 
 describe('passport-agentpress-partner/mcp: an optional peer', () => {
-  it('nothing the root or /testing entry loads imports the MCP SDK; /mcp does', async () => {
+  it('nothing the root or /testing entry loads imports the MCP SDK; /mcp loads v1, /mcp/v2 v2', async () => {
     const { readFile } = await import('node:fs/promises')
     const { dirname, join } = await import('node:path')
     const importsOf = async (entry: string, seen = new Set<string>()): Promise<Set<string>> => {
@@ -341,6 +341,10 @@ describe('passport-agentpress-partner/mcp: an optional peer', () => {
     expect(sdk(await importsOf('dist/testing/index.js'))).to.deep.equal([])
     expect(sdk(await importsOf('dist/mcp/index.js'))).to.deep.equal([
       '@modelcontextprotocol/sdk/server/auth/errors.js',
+    ])
+    // The v2 entry loads v2's server package only, never the v1 package.
+    expect(sdk(await importsOf('dist/mcp/v2/index.js'))).to.deep.equal([
+      '@modelcontextprotocol/server',
     ])
   })
 })

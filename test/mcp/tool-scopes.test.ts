@@ -4,11 +4,8 @@
 import { expect } from 'chai'
 import express5 from 'express'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import {
-  AgentPressPartnerStrategy,
-  authenticatePartner,
-  requireToolScopes,
-} from 'passport-agentpress-partner'
+import { AgentPressPartnerStrategy, authenticatePartner } from 'passport-agentpress-partner'
+import { requireToolScopes } from 'passport-agentpress-partner/mcp'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import request from 'supertest'
 

@@ -23,6 +23,7 @@ import {
   finalhandlerPage,
   newPassport,
   STACKS,
+  type Route,
   successBody,
 } from '../support/stacks.js'
 
@@ -188,32 +189,30 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
 
   it('validates its arguments at creation', () => {
     const passport = newPassport()
+    const strategy = new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp }, () => {})
+    const replacement =
+      "in a Passport app use passport.authenticate('agentpress-partner', { session: false, failWithError: true }) and app.use(agentPressErrorHandler())"
     const cases: Array<[() => unknown, string]> = [
       [
         () => authenticatePartner(undefined as any),
-        'authenticatePartner() needs the passport instance or an AgentPressPartnerStrategy as its first argument',
+        `authenticatePartner() needs an AgentPressPartnerStrategy as its first argument; ${replacement}`,
       ],
       [
-        () =>
-          authenticatePartner(
-            new AgentPressPartnerStrategy({ partnerMcp: mock.partnerMcp }, () => {}),
-            {
-              strategy: 'x',
-            },
-          ),
-        'authenticatePartner() options.strategy names Passport strategies; omit it when passing a strategy instance',
+        // The passport instance was accepted before 0.2: the message names the two lines instead.
+        () => authenticatePartner(passport as any),
+        `authenticatePartner() needs an AgentPressPartnerStrategy as its first argument; ${replacement}`,
       ],
       [
-        () => authenticatePartner(passport, { body: 'xml' as any }),
+        () => authenticatePartner(strategy, { strategy: 'x' } as any),
+        'Unknown authenticatePartner option: strategy',
+      ],
+      [
+        () => authenticatePartner(strategy, { body: 'xml' as any }),
         "authenticatePartner() options.body must be 'json' or 'jsonrpc'",
       ],
       [
-        () => authenticatePartner(passport, { session: true } as any),
+        () => authenticatePartner(strategy, { session: true } as any),
         'Unknown authenticatePartner option: session',
-      ],
-      [
-        () => authenticatePartner(passport, { strategy: [] }),
-        'authenticatePartner() options.strategy must be a non-empty string or array of them',
       ],
       [
         () => agentPressErrorHandler({ body: 'text' as any }),
@@ -242,7 +241,7 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
 
   for (const stack of STACKS) {
     describe(stack, () => {
-      it('authenticatePartner: errors that are not ours reach the next error handler untouched', async () => {
+      it('failWithError + agentPressErrorHandler: errors that are not ours reach the next error handler untouched', async () => {
         const boom = new Error('database down')
         const passport = newPassport()
         passport.use(
@@ -253,8 +252,20 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
         let seen: unknown
         const app = buildApp(
           stack,
-          [{ path: '/mcp', handlers: [authenticatePartner(passport), echo] }],
           [
+            {
+              path: '/mcp',
+              handlers: [
+                passport.authenticate('agentpress-partner', {
+                  session: false,
+                  failWithError: true,
+                }) as Route['handlers'][number],
+                echo,
+              ],
+            },
+          ],
+          [
+            agentPressErrorHandler(),
             (err, _req, res, _next) => {
               seen = err
               res.statusCode = 599
@@ -270,7 +281,7 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
         expect(seen).to.equal(boom)
       })
 
-      it('authenticatePartner: a chain with passport-http-bearer keeps both challenges and a JSON body', async () => {
+      it('failWithError + agentPressErrorHandler: a chain with passport-http-bearer keeps both challenges and a JSON body', async () => {
         const passport = newPassport()
         passport.use(
           new AgentPressPartnerStrategy(
@@ -279,18 +290,22 @@ describe('authenticatePartner() and agentPressErrorHandler()', () => {
           ),
         )
         passport.use(new BearerStrategy((_t, done) => done(null, false)))
-        const app = buildApp(stack, [
-          {
-            path: '/mcp',
-            handlers: [
-              authenticatePartner(passport, {
-                strategy: ['agentpress-partner', 'bearer'],
-                body: 'jsonrpc',
-              }),
-              echo,
-            ],
-          },
-        ])
+        const app = buildApp(
+          stack,
+          [
+            {
+              path: '/mcp',
+              handlers: [
+                passport.authenticate(['agentpress-partner', 'bearer'], {
+                  session: false,
+                  failWithError: true,
+                }) as Route['handlers'][number],
+                echo,
+              ],
+            },
+          ],
+          [agentPressErrorHandler({ body: 'jsonrpc' })],
+        )
         const res = await request(app).post('/mcp')
         expect(res.status).to.equal(401)
         expect(challenges(res)).to.deep.equal(['Bearer realm="mcp"', 'Bearer realm="Users"'])

@@ -11,11 +11,7 @@ import {
   PeriodicExportingMetricReader,
   type MetricData,
 } from '@opentelemetry/sdk-metrics'
-import {
-  AgentPressPartnerStrategy,
-  authenticatePartner,
-  createKeyRotationRouter,
-} from 'passport-agentpress-partner'
+import { AgentPressPartnerStrategy, createKeyRotationRouter } from 'passport-agentpress-partner'
 import {
   METRIC_NAMES,
   instrumentOpenTelemetry,
@@ -27,7 +23,7 @@ import {
   type MockAgentPress,
 } from 'passport-agentpress-partner/testing'
 import { listen, send, type Listening } from '../support/wire.js'
-import { newPassport } from '../support/stacks.js'
+import { newPassport, passportJson } from '../support/stacks.js'
 
 const AUDIENCE = 'http://127.0.0.1:3000/mcp'
 const NOW = () => Math.floor(Date.now() / 1000)
@@ -70,8 +66,8 @@ describe('OpenTelemetry metrics (passport-agentpress-partner/opentelemetry)', fu
     const ok: express.RequestHandler = (_req, res) => {
       res.json({ ok: true })
     }
-    app.get('/mcp', authenticatePartner(passport, { body: 'json' }), ok)
-    app.get('/down', authenticatePartner(passport, { body: 'json', strategy: 'down' }), ok)
+    app.get('/mcp', passportJson(passport, { body: 'json' }), ok)
+    app.get('/down', passportJson(passport, { body: 'json', strategy: 'down' }), ok)
     server = await listen(app)
 
     exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE)

@@ -17,8 +17,8 @@ import {
   agentPressErrorHandler,
   authenticatePartner,
   requireScopes,
-  requireToolScopes,
 } from 'passport-agentpress-partner'
+import { requireToolScopes } from 'passport-agentpress-partner/mcp'
 import {
   METRIC_NAMES,
   instrumentOpenTelemetry,
@@ -62,7 +62,7 @@ describe('OpenTelemetry: request decisions count what was answered (scope gates 
     // requireToolScopes after authenticatePartner and a JSON parser.
     app.post(
       '/mcp',
-      authenticatePartner(passport, { body: 'jsonrpc' }),
+      authenticatePartner(strategy, { body: 'jsonrpc' }),
       express.json(),
       requireToolScopes({ add_note: ['mcp:write'], list_notes: ['mcp:read'] }),
       ok,

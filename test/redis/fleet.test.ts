@@ -5,12 +5,11 @@
 import { expect } from 'chai'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { createClient } from 'redis'
+import { PartnerTokenVerifier, createKeyRotationRouter } from 'passport-agentpress-partner'
 import {
   DIAGNOSTICS_CHANNELS,
-  PartnerTokenVerifier,
-  createKeyRotationRouter,
   type FleetConnectionMessage,
-} from 'passport-agentpress-partner'
+} from 'passport-agentpress-partner/diagnostics'
 import { createRedisFleet } from 'passport-agentpress-partner/redis'
 import {
   computeWebhookSignature,

@@ -8,7 +8,8 @@ import express from 'express'
 import passport from 'passport'
 import { request } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { AgentPressPartnerStrategy, readBearerToken } from 'passport-agentpress-partner'
+import { AgentPressPartnerStrategy } from 'passport-agentpress-partner'
+import { readBearerToken } from '../../dist/core/token/bearer.js'
 
 function time(fn: () => void): number {
   const started = performance.now()

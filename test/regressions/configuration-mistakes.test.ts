@@ -98,8 +98,8 @@ describe('regression: configuration mistakes are named at construction', () => {
   })
 
   it('a string route scope is refused when authenticatePartner is mounted', () => {
-    const passport = new Passport()
-    expect(() => authenticatePartner(passport, { scope: 'mcp:write' as never }))
+    const strategy = new AgentPressPartnerStrategy({ partnerMcp: BASE }, async () => ({}))
+    expect(() => authenticatePartner(strategy, { scope: 'mcp:write' as never }))
       .to.throw(TypeError)
       .with.property(
         'message',
@@ -209,7 +209,7 @@ describe('regression: mistakes that show only on a request are said once, loudly
       expect(res.get('www-authenticate')).to.equal(undefined)
       expect(JSON.parse(res.text)).to.deep.equal({
         message:
-          'passport.authenticate() options.scope must be an array of scope strings, not a string: use ["mcp:write"] (Passport gives a strategy no hook when a route is mounted, so this shows on the first request; authenticatePartner(passport, { scope }) checks it at mount time)',
+          'passport.authenticate() options.scope must be an array of scope strings, not a string: use ["mcp:write"] (Passport gives a strategy no hook when a route is mounted, so this shows on the first request; authenticatePartner(strategy, { scope }) checks it at mount time)',
       })
     } finally {
       await server.close()

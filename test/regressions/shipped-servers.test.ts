@@ -9,11 +9,8 @@ import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { once } from 'node:events'
 import express5 from 'express'
-import {
-  createKeyRotationRouter,
-  PartnerTokenVerifier,
-  requireToolScopes,
-} from 'passport-agentpress-partner'
+import { createKeyRotationRouter, PartnerTokenVerifier } from 'passport-agentpress-partner'
+import { requireToolScopes } from 'passport-agentpress-partner/mcp'
 import { createMockAgentPress, createMockControl } from 'passport-agentpress-partner/testing'
 import { startServer } from '../../examples/express-mcp-server/server.mjs'
 import { startConnectApp } from '../../examples/connect-app/server.mjs'

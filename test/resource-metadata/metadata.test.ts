@@ -11,9 +11,9 @@ import { getOAuthProtectedResourceMetadataUrl } from '@modelcontextprotocol/sdk/
 import {
   protectedResourceMetadata,
   protectedResourceMetadataUrl,
-  type ProtectedResourceMetadataHandler,
   type ProtectedResourceMetadataOptions,
 } from 'passport-agentpress-partner'
+import { type ProtectedResourceMetadataHandler } from '../../dist/resource-metadata/metadata.js'
 
 // `express4` is an npm alias of express@4 with no types of its own; it has express's API.
 const express4 = createRequire(import.meta.url)('express4') as typeof express5

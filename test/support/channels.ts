@@ -1,6 +1,6 @@
 // Records every message published on the package's diagnostics channels, in order.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import { DIAGNOSTICS_CHANNELS } from 'passport-agentpress-partner'
+import { DIAGNOSTICS_CHANNELS } from 'passport-agentpress-partner/diagnostics'
 
 export type ChannelKey = keyof typeof DIAGNOSTICS_CHANNELS
 

@@ -8,7 +8,6 @@ import passportModule from 'passport'
 import { createClient } from 'redis'
 import {
   AgentPressPartnerStrategy,
-  authenticatePartner,
   createKeyRotationRouter,
   type PartnerTokenVerifier,
 } from 'passport-agentpress-partner'
@@ -18,6 +17,7 @@ import {
   type RedisFleetOptions,
 } from 'passport-agentpress-partner/redis'
 import type { MockAgentPress } from 'passport-agentpress-partner/testing'
+import { passportJson } from './stacks.js'
 
 export const WEBHOOK = '/webhook'
 
@@ -42,7 +42,7 @@ export async function startInstance(
   passport.use(strategy)
   const app = express()
   app.use(WEBHOOK, createKeyRotationRouter({ webhookSecret: mock.webhookSecret, strategy, fleet }))
-  app.get('/mcp', authenticatePartner(passport, { body: 'json' }), (req, res) => {
+  app.get('/mcp', passportJson(passport, { body: 'json' }), (req, res) => {
     res.json({ sub: (req.user as { id: string }).id })
   })
   const server: Server = createServer(app)

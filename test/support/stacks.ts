@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import passportModule from 'passport'
 import type { Response } from 'supertest'
+import { agentPressErrorHandler } from 'passport-agentpress-partner'
 import { payloadOf } from './tokens.js'
 
 // `express4` is an npm alias of express@4 with no types of its own; it has express's API.
@@ -33,6 +34,27 @@ export type PassportInstance = InstanceType<typeof passportModule.Passport>
 /** A new Passport instance, so apps never share strategies. */
 export function newPassport(): PassportInstance {
   return new passportModule.Passport()
+}
+
+/**
+ * The documented Passport way to JSON (or JSON-RPC) refusal bodies, as one route middleware:
+ * `passport.authenticate(name, { session: false, failWithError: true, scope })` whose errors go to
+ * `agentPressErrorHandler({ body })` (an application mounts the handler after its routes).
+ */
+export function passportJson(
+  passport: PassportInstance,
+  options: { body?: 'json' | 'jsonrpc'; strategy?: string | string[]; scope?: string[] } = {},
+): Handler {
+  const authenticate = passport.authenticate(options.strategy ?? 'agentpress-partner', {
+    session: false,
+    failWithError: true,
+    ...(options.scope === undefined ? {} : { scope: options.scope }),
+  }) as Handler
+  const onError = agentPressErrorHandler({ body: options.body ?? 'json' })
+  return (req, res, next) =>
+    authenticate(req, res, (err?: unknown) =>
+      err === undefined || err === null ? next() : onError(err, req, res, next),
+    )
 }
 
 /** The terminal handler of every route: echoes what authentication left on the request. */

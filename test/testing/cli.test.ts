@@ -126,6 +126,19 @@ describe('agentpress-mock CLI', function () {
         expect(stdout).to.include(`\n  ${command}  `)
     })
 
+    for (const command of ['serve', 'token', 'rotate']) {
+      it(`${command} --help (and -h) prints the usage, exit 0`, async () => {
+        const help = await run(['--help'])
+        for (const flag of ['--help', '-h']) {
+          expect(await run([command, flag])).to.deep.equal({
+            code: 0,
+            stdout: help.stdout,
+            stderr: '',
+          })
+        }
+      })
+    }
+
     it('no command prints the usage to stderr, exit 2', async () => {
       const { code, stdout, stderr } = await run([])
       expect(code).to.equal(2)

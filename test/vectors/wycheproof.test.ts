@@ -156,6 +156,27 @@ describe('Wycheproof Ed25519 vectors through the package’s import and verify p
     })
   })
 
+  it('RFC 9864 labels and key metadata (§3): alg "Ed25519", key_ops with verify, ext import the same key; key_ops without verify none', () => {
+    groups.forEach((group, i) => {
+      const base = { ...group.publicKeyJwk, kid: kidOf(i) }
+      for (const extra of [
+        { alg: 'Ed25519' },
+        { alg: 'EdDSA' },
+        { alg: 'Ed25519', key_ops: ['verify'], ext: true },
+        { key_ops: ['sign', 'verify'], ext: false },
+      ]) {
+        const imported = importEd25519Jwk({ ...base, ...extra })
+        expect(imported, `group ${i} ${JSON.stringify(extra)}`).to.not.be.a('string')
+        const x = ((imported as { key: KeyObject }).key.export({ format: 'jwk' }) as { x: string })
+          .x
+        expect(Buffer.from(x, 'base64url').toString('hex')).to.equal(group.publicKey.pk)
+      }
+      expect(importEd25519Jwk({ ...base, key_ops: ['sign'] })).to.equal('wrong_key_ops')
+      expect(importEd25519Jwk({ ...base, alg: 'ed25519' })).to.equal('wrong_alg')
+      expect(importEd25519Jwk({ ...base, ext: 'true' })).to.equal('bad_ext')
+    })
+  })
+
   const counted = { valid: 0, invalid: 0 }
   after(() => {
     // Every vector ran with the expected verdict (a failure would have stopped short of 151).

@@ -7,7 +7,7 @@
  * enforced by this package itself, more strictly.)
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto'
-import { isCanonicalBase64url } from './token.js'
+import { isCanonicalBase64url, isEd25519Alg } from './token.js'
 
 // p = 2^255 - 19, the field prime of edwards25519.
 const P = (1n << 255n) - 19n
@@ -51,14 +51,19 @@ export type KeyRejection =
   | 'wrong_crv'
   | 'wrong_use'
   | 'wrong_alg'
+  | 'wrong_key_ops'
+  | 'bad_ext'
   | 'private_key'
   | 'bad_x'
   | 'small_order'
 
 /**
  * Turns one JWKS entry into a verification key, or says why it is not a candidate (§3):
- * `kty: OKP`, `crv: Ed25519`, `use` absent or `sig`, `alg` absent or `EdDSA`, no private `d`,
- * `x` a canonical base64url encoding of 32 bytes that is not a small-order point.
+ * `kty: OKP`, `crv: Ed25519`, `use` absent or `sig`, `alg` absent, `EdDSA` or `Ed25519` (RFC 9864's
+ * fully specified name of the same algorithm), `key_ops` absent or an array containing `verify`
+ * (RFC 7517 §4.3: a key published for other operations is not a verification key), `ext` absent or
+ * a boolean, no private `d`, `x` a canonical base64url encoding of 32 bytes that is not a
+ * small-order point.
  *
  * @internal
  */
@@ -69,7 +74,11 @@ export function importEd25519Jwk(jwk: unknown): { kid: string; key: KeyObject } 
   if (k.kty !== 'OKP') return 'wrong_kty'
   if (k.crv !== 'Ed25519') return 'wrong_crv'
   if (k.use !== undefined && k.use !== 'sig') return 'wrong_use'
-  if (k.alg !== undefined && k.alg !== 'EdDSA') return 'wrong_alg'
+  if (k.alg !== undefined && !isEd25519Alg(k.alg)) return 'wrong_alg'
+  if (k.key_ops !== undefined && !(Array.isArray(k.key_ops) && k.key_ops.includes('verify'))) {
+    return 'wrong_key_ops'
+  }
+  if (k.ext !== undefined && typeof k.ext !== 'boolean') return 'bad_ext'
   if (k.d !== undefined) return 'private_key'
   if (typeof k.x !== 'string' || k.x.length !== 43 || !isCanonicalBase64url(k.x)) return 'bad_x'
   const bytes = Buffer.from(k.x, 'base64url')

@@ -1,9 +1,20 @@
 /**
  * The compact-JWS grammar a partner token must satisfy before any cryptography (§2,
  * RFC 8725 §3.x): bounded size, exactly three canonical base64url segments, JSON-object header and
- * payload, `alg` pinned to EdDSA, no `crit`, a non-empty `kid`.
+ * payload, `alg` pinned to EdDSA (`EdDSA` or RFC 9864's `Ed25519`), no `crit`, a non-empty `kid`.
  */
 import { PartnerTokenError } from '../refusals/errors.js'
+
+/**
+ * The two names of EdDSA over Ed25519 a token header or a JWK may carry (§2, §3): `EdDSA` (RFC 8037)
+ * and `Ed25519` (RFC 9864). Exact strings: `ed25519`, `EdDSA ` and every other value are refused.
+ * A header and a key may name it differently; both name the one algorithm the key verifies.
+ *
+ * @internal
+ */
+export function isEd25519Alg(alg: unknown): boolean {
+  return alg === 'EdDSA' || alg === 'Ed25519'
+}
 
 /** Largest accepted token, in characters (§2: 8 KiB). */
 const MAX_TOKEN_LENGTH = 8192
@@ -84,7 +95,7 @@ function malformed(): PartnerTokenError {
 
 /**
  * Splits and decodes a compact JWS, enforcing §2's structural rules in order:
- * size and shape → `malformed`; `alg` other than `EdDSA` → `alg_not_allowed`; `crit` → `malformed`;
+ * size and shape → `malformed`; `alg` other than `EdDSA` or `Ed25519` → `alg_not_allowed`; `crit` → `malformed`;
  * `kid` absent, empty or not a string → `kid_missing_or_unknown`.
  *
  * Duplicate JSON members resolve as `JSON.parse` does (the last one wins), the same value the
@@ -106,8 +117,9 @@ export function parseToken(token: unknown): ParsedToken {
   const payload = header && decodeJsonObject(token.slice(first + 1, second))
   if (!header || !payload) throw malformed()
 
-  // RFC 8725 §3.1: the algorithm is pinned, never taken from the token.
-  if (header.alg !== 'EdDSA') throw new PartnerTokenError('alg_not_allowed')
+  // RFC 8725 §3.1: the algorithm is pinned, never taken from the token: EdDSA over Ed25519, under
+  // either of its names (`EdDSA`, RFC 8037; `Ed25519`, RFC 9864), exactly.
+  if (!isEd25519Alg(header.alg)) throw new PartnerTokenError('alg_not_allowed')
   // RFC 7515 §4.1.11: we understand no extension, so any `crit` (even empty) is refused.
   if ('crit' in header) throw malformed()
   const kid = header.kid

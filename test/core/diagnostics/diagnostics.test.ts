@@ -6,20 +6,19 @@ import express from 'express'
 import {
   AUTH_ERRORS,
   AgentPressPartnerStrategy,
-  DIAGNOSTICS_CHANNELS,
   MemoryReplayStore,
   MultiIssuerVerifier,
   PartnerTokenVerifier,
-  authenticatePartner,
   createKeyRotationRouter,
 } from 'passport-agentpress-partner'
+import { DIAGNOSTICS_CHANNELS } from 'passport-agentpress-partner/diagnostics'
 import {
   createMockAgentPress,
   deliverWebhook,
   type MockAgentPress,
 } from 'passport-agentpress-partner/testing'
 import { listen, send, type Listening } from '../../support/wire.js'
-import { newPassport } from '../../support/stacks.js'
+import { newPassport, passportJson } from '../../support/stacks.js'
 import { recordChannels, withoutDuration, type Recorder } from '../../support/channels.js'
 import { closedPort } from '../../support/servers.js'
 import { flipChar, parts, payloadOf } from '../../support/tokens.js'
@@ -120,16 +119,12 @@ describe('diagnostics channels', function () {
     const ok: express.RequestHandler = (_req, res) => {
       res.json({ ok: true })
     }
-    app.get('/mcp', authenticatePartner(passport, { body: 'json' }), ok)
-    app.get('/admin', authenticatePartner(passport, { body: 'json', strategy: 'admin' }), ok)
-    app.get('/down', authenticatePartner(passport, { body: 'json', strategy: 'down' }), ok)
-    app.get('/boom', authenticatePartner(passport, { body: 'json', strategy: 'boom' }), ok)
-    app.get('/replay', authenticatePartner(passport, { body: 'json', strategy: 'replay' }), ok)
-    app.get(
-      '/replay-down',
-      authenticatePartner(passport, { body: 'json', strategy: 'replay-down' }),
-      ok,
-    )
+    app.get('/mcp', passportJson(passport, { body: 'json' }), ok)
+    app.get('/admin', passportJson(passport, { body: 'json', strategy: 'admin' }), ok)
+    app.get('/down', passportJson(passport, { body: 'json', strategy: 'down' }), ok)
+    app.get('/boom', passportJson(passport, { body: 'json', strategy: 'boom' }), ok)
+    app.get('/replay', passportJson(passport, { body: 'json', strategy: 'replay' }), ok)
+    app.get('/replay-down', passportJson(passport, { body: 'json', strategy: 'replay-down' }), ok)
     // The default error handler's page would carry the message: answer a bare 500 instead.
     app.use(((_err, _req, res, _next) => {
       res.status(500).json({ error: 'server_error' })

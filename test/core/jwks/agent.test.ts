@@ -10,12 +10,11 @@ import { createProxy } from 'proxy'
 import {
   AgentPressPartnerStrategy,
   PartnerTokenVerifier,
-  authenticatePartner,
   type JwksFetchError,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
 import { listen, send, type Listening, type WireResponse } from '../../support/wire.js'
-import { newPassport } from '../../support/stacks.js'
+import { newPassport, passportJson } from '../../support/stacks.js'
 import { closedPort, within } from '../../support/servers.js'
 
 const AUDIENCE = 'http://127.0.0.1:3000/mcp'
@@ -95,7 +94,7 @@ describe('jwksAgent: the JWKS fetch through a CONNECT proxy', function () {
       ),
     )
     const built = express()
-    built.get('/mcp', authenticatePartner(passport, { body: 'json' }), (req, res) => {
+    built.get('/mcp', passportJson(passport, { body: 'json' }), (req, res) => {
       res.json({ user: (req as { user?: unknown }).user })
     })
     const server = await listen(built)

@@ -3,6 +3,8 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import {
   DIAGNOSTICS_CHANNELS,
   type JwksFetchEndMessage,
+} from 'passport-agentpress-partner/diagnostics'
+import {
   JwksFetchError,
   JwksUnavailableError,
   PartnerTokenVerifier,
@@ -267,7 +269,11 @@ describe('JWKS cache', () => {
       ['crv X25519', { ...good, crv: 'X25519' }],
       ['use enc', { ...good, use: 'enc' }],
       ['alg RS256', { ...good, alg: 'RS256' }],
-      ['alg Ed25519', { ...good, alg: 'Ed25519' }],
+      ['alg ed25519 (RFC 9864 name, wrong case)', { ...good, alg: 'ed25519' }],
+      ['alg "EdDSA " (a trailing space)', { ...good, alg: 'EdDSA ' }],
+      ['key_ops ["encrypt"]', { ...good, key_ops: ['encrypt'] }],
+      ['key_ops "verify" (not an array)', { ...good, key_ops: 'verify' }],
+      ['ext "false" (not a boolean)', { ...good, ext: 'false' }],
       ['a private d', { ...good, d: good.x }],
       ['x too short', { ...good, x: good.x.slice(0, 42) }],
       ['x padded', { ...good, x: `${good.x}=` }],

@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { buildChallenge } from 'passport-agentpress-partner'
+import { buildChallenge } from '../../../dist/core/refusals/challenge.js'
 
 describe('buildChallenge', () => {
   it('emits the parameters in order', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { readBearerToken } from 'passport-agentpress-partner'
+import { readBearerToken } from '../../../dist/core/token/bearer.js'
 
 describe('readBearerToken', () => {
   const read = (authorization?: string, rawHeaders?: string[]) =>

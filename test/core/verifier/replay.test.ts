@@ -14,7 +14,7 @@ import {
   type ReplayStore,
 } from 'passport-agentpress-partner'
 import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-partner/testing'
-import { STACKS, buildApp, echo, newPassport } from '../../support/stacks.js'
+import { STACKS, buildApp, echo, newPassport, passportJson } from '../../support/stacks.js'
 import { flipChar, parts } from '../../support/tokens.js'
 
 async function reason(promise: Promise<unknown>): Promise<string> {
@@ -148,7 +148,7 @@ describe('replay rejection (verifier option `replay`)', () => {
       const passport = newPassport()
       passport.use(strategy)
       const app = buildApp(stack, [
-        { path: '/mcp', handlers: [authenticatePartner(passport, { body: 'json' }), echo] },
+        { path: '/mcp', handlers: [passportJson(passport, { body: 'json' }), echo] },
         // Without Passport: the same answers.
         { path: '/direct', handlers: [authenticatePartner(strategy, { body: 'json' }), echo] },
       ])

@@ -200,8 +200,12 @@ describe('PartnerTokenVerifier', () => {
       ['ES256', () => signWith(privateKey(), header({ alg: 'ES256' }), claims())],
       ['PS256', () => signWith(privateKey(), header({ alg: 'PS256' }), claims())],
       [
-        'Ed25519 (the fully-specified name)',
-        () => signWith(privateKey(), header({ alg: 'Ed25519' }), claims()),
+        'ed25519 (RFC 9864’s name in the wrong case)',
+        () => signWith(privateKey(), header({ alg: 'ed25519' }), claims()),
+      ],
+      [
+        '"EdDSA " (a trailing space)',
+        () => signWith(privateKey(), header({ alg: 'EdDSA ' }), claims()),
       ],
       ['eddsa (wrong case)', () => signWith(privateKey(), header({ alg: 'eddsa' }), claims())],
       ['a missing alg', () => signWith(privateKey(), header({ alg: undefined }), claims())],
