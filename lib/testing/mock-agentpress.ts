@@ -251,18 +251,23 @@ function merge(
  * await mock.close()
  * ```
  */
-const MOCK_OPTIONS: ReadonlySet<string> = new Set([
-  'orgSlug',
-  'audience',
-  'extProvider',
-  'sub',
-  'scope',
-  'ttlSec',
-  'webhookSecret',
-  'webhookSigning',
-  'port',
-  'clock',
-])
+// Every option, as a record over the interface's keys: an option added there without a line here
+// is a compile error, so the unknown-option check can never refuse a real option.
+const MOCK_OPTION_NAMES: Record<keyof MockAgentPressOptions, true> = {
+  orgSlug: true,
+  audience: true,
+  extProvider: true,
+  sub: true,
+  scope: true,
+  ttlSec: true,
+  webhookSecret: true,
+  webhookSigning: true,
+  port: true,
+  clock: true,
+  keyAlg: true,
+  tokenAlg: true,
+}
+const MOCK_OPTIONS: ReadonlySet<string> = new Set(Object.keys(MOCK_OPTION_NAMES))
 
 export async function createMockAgentPress(
   options: MockAgentPressOptions = {},
