@@ -18,6 +18,7 @@ import { DIAGNOSTICS_CHANNELS } from 'passport-agentpress-partner/diagnostics'
  */
 export function logThroughChannels(log, { issuers }) {
   const ours = new Set(issuers)
+  let parsedWarned = false
   const listeners = {
     [DIAGNOSTICS_CHANNELS.webhookDelivery]: (m) => {
       // Another server's verified delivery (refusals carry no issuer: they are logged by all).
@@ -29,7 +30,17 @@ export function logThroughChannels(log, { issuers }) {
       } else if (m.outcome === 'duplicate') log(`key rotation: duplicate acknowledged${id}`)
       else if (m.outcome === 'ignored') log(`key rotation: ignored, ${m.reason} ${m.issuer}${id}`)
       else if (m.outcome === 'unavailable') {
-        log(`key rotation: JWKS refresh failed, answered 503 so AgentPress retries${id}`)
+        const what = m.reason === 'jwks_unavailable' ? 'JWKS refresh failed' : m.reason
+        log(`key rotation: ${what}, answered 503 so AgentPress retries${id}`)
+      } else if (m.reason === 'body_already_parsed') {
+        // A setup mistake only AgentPress would see (it retries for a day): once, loudly.
+        if (parsedWarned) return
+        parsedWarned = true
+        log(
+          'KEY ROTATION WEBHOOK MISCONFIGURED: a body parser (express.json()?) ran before the ' +
+            'key-rotation router, so every delivery fails with 500 body_already_parsed. Mount the ' +
+            'router before any body parser.',
+        )
       } else log(`key rotation webhook refused: ${m.status} ${m.reason}`)
     },
     [DIAGNOSTICS_CHANNELS.jwksFetchEnd]: (m) => {

@@ -13,7 +13,6 @@
  * The hot path (a cached key, a `verify` that calls `done` synchronously) runs to `success`
  * without a promise: our verifiers answer synchronously when they can.
  */
-import { publishRequestDecision } from '../core/diagnostics/publish.js'
 import type { IncomingMessage } from 'node:http'
 import { readBearerToken, readBearerTokenUnscanned } from '../core/token/bearer.js'
 import { verifyObserved } from '../core/diagnostics/verify.js'
@@ -31,6 +30,7 @@ import {
   SCOPE_IMPLICATION,
   type RefusalCarrier,
 } from './refusal.js'
+import { decideAccepted, decideRefused, decideServerError } from './decision.js'
 import {
   callVerify,
   isThenable,
@@ -203,7 +203,7 @@ function accept(
     } catch (err) {
       return serverError(req, actions, err)
     }
-    publishRequestDecision(SUCCESS)
+    decideAccepted(req)
     auditDecision(req, 'accepted')
     deliver(actions, 'success', user, authInfo)
   })
@@ -220,7 +220,7 @@ function refuse(
   thrown?: unknown,
 ): void {
   req[FAILURE_REASON] = reason
-  publishRequestDecision({ kind: 'fail', reason })
+  decideRefused(req, reason)
   auditDecision(req, 'refused')
   if (AUTH_ERRORS[reason].status === 401) {
     return deliver(actions, 'fail', settings.challenges[reason])
@@ -253,11 +253,8 @@ function deliver(
   }
 }
 
-const SUCCESS = Object.freeze({ kind: 'success' as const })
-const SERVER_ERROR = Object.freeze({ kind: 'error' as const })
-
 function serverError(req: RefusalCarrier, actions: AuthActions, err: unknown): void {
-  publishRequestDecision(SERVER_ERROR)
+  decideServerError(req)
   auditDecision(req, 'error')
   deliver(actions, 'error', asError(err))
 }

@@ -4,9 +4,9 @@
  * deduplication memory and the fleet.
  */
 import {
-  assertWebhookSecrets,
   prepareKeyRotation,
   type PreparedKeyRotation,
+  type WebhookSecretOption,
 } from '../core/key-rotation/verify.js'
 import type { KeyRotationEvent } from '../core/key-rotation/event.js'
 import {
@@ -52,8 +52,14 @@ export type KeyRotationRouterOptions = KeyRotationRouterCommonOptions &
 
 /** The options of {@link createKeyRotationRouter} besides `strategy`/`verifiers`. */
 export interface KeyRotationRouterCommonOptions {
-  /** The webhook secret, or several while the secret itself is rotated (§5). */
-  webhookSecret: string | readonly string[]
+  /**
+   * The webhook secret, or several while the secret itself is rotated (§5). A router serving
+   * several orgs binds each secret to its org's issuer(s), `{ secret, issuer, label? }`: a delivery
+   * then acts only on its secret's issuers, and one naming another issuer is refused 401
+   * `signature_mismatch`. The `webhook:delivery` channel reports which secret matched (its
+   * `label`, else its index).
+   */
+  webhookSecret: WebhookSecretOption | readonly WebhookSecretOption[]
   /**
    * Called once per processed event, after the refresh succeeded and before the 200 is sent; not
    * for duplicates, failed refreshes or events of an issuer no verifier trusts. Not awaited;
@@ -126,6 +132,43 @@ function resolveVerifiers(options: KeyRotationRouterOptions): readonly TokenVeri
   return checkRotationTargets(list, name)
 }
 
+/**
+ * §5: each secret acts on its own org only. Bound secrets must name issuers the router's verifiers
+ * trust; several unbound secrets in front of several issuers would let any org's secret act on
+ * every org, so that is refused with the fix.
+ */
+function checkSecretBindings(
+  prepared: PreparedKeyRotation,
+  verifiers: readonly TokenVerifier[],
+): void {
+  const { bindings } = prepared
+  const trusted = new Set(verifiers.map((v) => v.issuer))
+  if (bindings[0]!.issuers === undefined) {
+    const issuers = [...trusted].filter((issuer) => issuer !== undefined)
+    if (bindings.length > 1 && issuers.length > 1) {
+      throw new TypeError(
+        `webhookSecret: ${bindings.length} secrets in front of ${issuers.length} issuers would let each org's secret act on every org; bind each secret to its issuer: webhookSecret: [{ secret, issuer }, …]`,
+      )
+    }
+    return
+  }
+  const missing = verifiers.findIndex((v) => v.issuer === undefined)
+  if (missing !== -1) {
+    throw new TypeError(
+      `webhookSecret binds secrets to issuers, so every verifier needs an issuer (verifier #${missing} has none)`,
+    )
+  }
+  bindings.forEach((binding, index) => {
+    for (const issuer of binding.issuers!) {
+      if (!trusted.has(issuer)) {
+        throw new TypeError(
+          `webhookSecret[${index}].issuer ${JSON.stringify(issuer)} is not the issuer of any verifier behind this router: use the exact issuer URL of its strategy or verifier`,
+        )
+      }
+    }
+  })
+}
+
 /** The router's settings, validated once at construction. @internal */
 export interface KeyRotationRouterSettings {
   readonly prepared: PreparedKeyRotation
@@ -144,9 +187,12 @@ export function normalizeRouterOptions(
 ): KeyRotationRouterSettings {
   optionsObject(options, 'createKeyRotationRouter: options must be an object')
   rejectUnknownKeys(options, KNOWN_OPTIONS, 'createKeyRotationRouter')
-  const secret = assertWebhookSecrets(options.webhookSecret, 'webhookSecret')
+  const prepared = prepareKeyRotation(
+    { ...options, secret: options.webhookSecret },
+    'webhookSecret',
+  )
   const verifiers = resolveVerifiers(options)
-  const prepared = prepareKeyRotation({ ...options, secret })
+  checkSecretBindings(prepared, verifiers)
   const { clock } = prepared
   const onRotation = optionalFunction(options.onRotation, 'onRotation must be a function')
   const bodyTimeoutMs = positiveMs(options.bodyTimeoutMs, 'bodyTimeoutMs', 10_000)

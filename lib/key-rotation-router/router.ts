@@ -14,7 +14,7 @@ import {
   type KeyRotationRouterReason,
 } from '../core/key-rotation/errors.js'
 import type { IgnoredWebhookEvent, KeyRotationEvent } from '../core/key-rotation/event.js'
-import { verifyPrepared } from '../core/key-rotation/verify.js'
+import { secretMatchOf, verifyPrepared } from '../core/key-rotation/verify.js'
 import { pathOf, sendJson, type Middleware } from '../http/connect.js'
 import { BodyReadError, hasUnreadBody, preParsedBody, readBody } from '../http/raw-body.js'
 import { JWKS_RETRY_AFTER_SECONDS } from '../core/refusals/reasons.js'
@@ -82,6 +82,7 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): Midd
   const { prepared, bodyTimeoutMs, fleet, deliveries } = normalizeRouterOptions(options)
   const deliver = createRotationDeliveries(deliveries)
   fleet?.join({ prepared, verifiers: deliveries.verifiers, apply: (event) => deliver(event) })
+  let warnedParsed = false
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const encoding = req.headers['content-encoding']
@@ -94,6 +95,14 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): Midd
     let body: Uint8Array
     const parsed = preParsedBody(req)
     if (parsed === 'consumed') {
+      // Only AgentPress sees this 500, and it retries for a day: say it once, loudly, here.
+      if (!warnedParsed) {
+        warnedParsed = true
+        process.emitWarning(
+          `createKeyRotationRouter: every delivery will fail with 500 body_already_parsed. ${keyRotationRefusal('body_already_parsed').description}`,
+          { code: 'AGENTPRESS_WEBHOOK_BODY_ALREADY_PARSED' },
+        )
+      }
       refuse(res, 'body_already_parsed')
       return
     } else if (parsed !== undefined) body = parsed
@@ -125,7 +134,12 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): Midd
       'ignored' in event
         ? NOT_A_ROTATION
         : await deliver(event, fleet === undefined ? undefined : signedDelivery(body, req.headers))
-    publishWebhookDelivery(outcome.status, outcome.body, 'ignored' in event ? undefined : event)
+    publishWebhookDelivery(
+      outcome.status,
+      outcome.body,
+      'ignored' in event ? undefined : event,
+      secretMatchOf(event),
+    )
     send(
       res,
       outcome.status,

@@ -11,6 +11,7 @@ import { optionsObject, rejectUnknownKeys } from '../core/validate.js'
 import { offerAuditResponse } from '../http/audit.js'
 import { authenticate, type AuthActions, type AuthSettings } from '../http/authenticate.js'
 import type { ErrorMiddleware, Middleware, NextFunction } from '../http/connect.js'
+import { RESPONSE } from '../http/decision.js'
 import {
   BODY_FORMAT,
   FAILURE_REASON,
@@ -131,9 +132,10 @@ class DirectActions implements AuthActions {
 
 function direct(settings: AuthSettings, format: ErrorBodyFormat): Middleware {
   return function authenticatePartnerDirect(req: IncomingMessage, res, next) {
-    const request = req as RefusalCarrier
+    const request = req as RefusalCarrier & { [RESPONSE]?: ServerResponse }
     request[BODY_FORMAT] = format
     offerAuditResponse(req, res)
+    request[RESPONSE] = res
     authenticate(settings, req, new DirectActions(request, res, next, format))
   }
 }

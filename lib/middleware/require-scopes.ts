@@ -11,6 +11,7 @@ import {
 } from '../core/token/scope.js'
 import { rejectUnknownKeys } from '../core/validate.js'
 import type { Middleware } from '../http/connect.js'
+import { decideRefused } from '../http/decision.js'
 import {
   BODY_FORMAT,
   CHALLENGE_CONTEXT,
@@ -102,6 +103,8 @@ export function refuseScopes(
   needed: readonly string[],
 ): void {
   request[FAILURE_REASON] = 'insufficient_scope'
+  // Counted as the refusal it is (the strategy's acceptance before it is replaced).
+  decideRefused(request, 'insufficient_scope')
   const context = request[CHALLENGE_CONTEXT] ?? {}
   const error = new AgentPressHttpError('insufficient_scope', { ...context, scope: needed })
   const format = request[BODY_FORMAT]

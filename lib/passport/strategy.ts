@@ -179,7 +179,13 @@ function routeSettings(base: AuthSettings, options: { scope?: unknown }): AuthSe
   if (routes === undefined) ROUTES.set(base, (routes = new WeakMap()))
   let settings = routes.get(options)
   if (settings === undefined) {
-    settings = withRouteScopes(base, options.scope, 'passport.authenticate() options.scope')
+    try {
+      settings = withRouteScopes(base, options.scope, 'passport.authenticate() options.scope')
+    } catch (err) {
+      throw new TypeError(
+        `${(err as Error).message} (Passport gives a strategy no hook when a route is mounted, so this shows on the first request; authenticatePartner(strategy, { scope }) checks it at mount time)`,
+      )
+    }
     routes.set(options, settings)
   }
   return settings

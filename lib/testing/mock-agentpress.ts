@@ -15,6 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import type { KeyRotationEvent } from '../core/key-rotation/event.js'
 import type { PartnerTokenVerifierOptions } from '../core/verifier/options.js'
+import { optionsObject, rejectUnknownKeys } from '../core/validate.js'
 import { requestPathOr400 } from './request-target.js'
 import {
   computeWebhookSignature,
@@ -250,9 +251,29 @@ function merge(
  * await mock.close()
  * ```
  */
+// Every option, as a record over the interface's keys: an option added there without a line here
+// is a compile error, so the unknown-option check can never refuse a real option.
+const MOCK_OPTION_NAMES: Record<keyof MockAgentPressOptions, true> = {
+  orgSlug: true,
+  audience: true,
+  extProvider: true,
+  sub: true,
+  scope: true,
+  ttlSec: true,
+  webhookSecret: true,
+  webhookSigning: true,
+  port: true,
+  clock: true,
+  keyAlg: true,
+  tokenAlg: true,
+}
+const MOCK_OPTIONS: ReadonlySet<string> = new Set(Object.keys(MOCK_OPTION_NAMES))
+
 export async function createMockAgentPress(
   options: MockAgentPressOptions = {},
 ): Promise<MockAgentPress> {
+  optionsObject(options, 'createMockAgentPress: options must be an object')
+  rejectUnknownKeys(options, MOCK_OPTIONS, 'createMockAgentPress')
   const orgSlug = options.orgSlug ?? 'mock-org'
   const audience = options.audience ?? 'http://127.0.0.1:3000/mcp'
   const extProvider = options.extProvider ?? 'example-partner'

@@ -126,6 +126,16 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
   sendJson(res, status, JSON.stringify(body), undefined, true)
 }
 
+// What reverse proxies add to a request they forward (RFC 7239 and the de facto X- headers).
+const FORWARDING_HEADERS = [
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+  'via',
+]
+
 function hostIsLoopback(host: string | undefined): boolean {
   if (host === undefined) return false
   // `[::1]:8080`, `127.0.0.1:8080`, `localhost`.
@@ -200,7 +210,8 @@ function field<T>(
  *   `delivery` is the receiver's `{ status, body, headers }` or `{ error }` when it was unreachable.
  *
  * Refusals are JSON `{ "error": "<message>" }` with 400/403/404/405/413/415; a peer that is not a
- * loopback address is 403 `control API is loopback only`, whatever its `Host` says.
+ * loopback address is 403 `control API is loopback only`, whatever its `Host` says, and so is a
+ * request carrying a proxy's forwarding header (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`, `Via`).
  *
  * @example
  * ```ts
@@ -297,6 +308,14 @@ export function createMockControl(
     // The peer address decides who may mint tokens: a Host header is whatever the client writes.
     // Host and Origin are still checked, against DNS rebinding from a browser on this machine.
     if (!peerIsLoopback(req)) throw new ControlError(403, 'control API is loopback only')
+    // Behind a reverse proxy on this machine every client is a loopback peer: a request the proxy
+    // forwarded says so in these headers, and is refused whoever sent it.
+    if (FORWARDING_HEADERS.some((name) => req.headers[name] !== undefined)) {
+      throw new ControlError(
+        403,
+        'proxied requests are not allowed: the control API is loopback only',
+      )
+    }
     if (!hostIsLoopback(req.headers.host)) throw new ControlError(403, 'Host not allowed')
     if (req.headers.origin !== undefined)
       throw new ControlError(403, 'browser requests are not allowed')

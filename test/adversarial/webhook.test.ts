@@ -37,8 +37,8 @@ describe('adversarial catalogue over HTTP: webhook attacks through the key-rotat
   this.timeout(60_000)
   const live = catalogueSuite()
 
-  const SECRET = 'whsec_catalogue_0123456789abcdef'
-  const OTHER_SECRET = 'whsec_another_secret_0123456789'
+  const SECRET = 'whsec_catalogue0123456789abcdef000'
+  const OTHER_SECRET = 'whsec_anothersecret01234567890'
   const PATH = '/webhooks/agentpress/key-rotation'
   const TS = String(NOW)
   let hooks: MockAgentPress

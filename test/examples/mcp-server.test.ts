@@ -315,7 +315,7 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
       const delivery = await deliverWebhook(
         server.webhookUrl!,
         { id: 'evt_forged', type: 'signing_key_rotation', retiredKid: 'a', newCurrentKid: 'b' },
-        { secret: 'whsec_not_the_right_secret_000000' },
+        { secret: 'whsec_nottherightsecret0000000' },
       )
       expect([delivery.status, delivery.body]).to.deep.equal([
         401,
@@ -467,7 +467,7 @@ describe('examples/express-mcp-server, end to end with the MCP SDK client', func
         extProvider: 'example-partner',
         jwksUrl: server.mock!.jwksUrl,
       },
-      webhookSecret: 'whsec_configured_secret_0123456789',
+      webhookSecret: 'whsec_configuredsecret012345678900',
     })
     try {
       expect(other.mock).to.equal(undefined)

@@ -31,7 +31,7 @@ describe('examples/express-mcp-server: readiness and operator logs', function ()
   })
 
   it('a webhook with a wrong secret: 401 and one line naming the reason, not the secret', async () => {
-    const wrong = 'whsec_someone-else-entirely-0123'
+    const wrong = 'whsec_someoneelseentirely01230'
     const result = await deliverWebhook(server.webhookUrl!, server.mock!.rotateKeys(), {
       secret: wrong,
     })

@@ -20,8 +20,8 @@ import {
 import { FUZZ_RUNS, params, suiteTimeout } from './config.js'
 import { CountingVerifier } from '../support/doubles.js'
 
-const SECRET = 'whsec_fuzz_0123456789abcdef0123'
-const OTHER = 'whsec_other_0123456789abcdef012'
+const SECRET = 'whsec_fuzz0123456789abcdef0123'
+const OTHER = 'whsec_other0123456789abcdef012'
 const PATH = '/hooks/key-rotation'
 const NOW = Date.UTC(2026, 10, 21, 12, 0, 0) / 1000
 const ISSUER = 'https://api.agent.press/orgs/fuzz'

@@ -22,8 +22,8 @@ import { signWebhook } from 'passport-agentpress-partner/testing'
 export const express4 = createRequire(import.meta.url)('express4') as typeof express
 
 export const PATH = '/webhooks/agentpress/key-rotation'
-export const SECRET = 'whsec_router_test_0123456789'
-export const OTHER_SECRET = 'whsec_router_other_0123456789'
+export const SECRET = 'whsec_routertest0123456789'
+export const OTHER_SECRET = 'whsec_routerother0123456789000'
 export const ISSUER_A = 'https://api.agent.press/orgs/acme-org'
 export const ISSUER_B = 'https://stg-api.agent.press/orgs/acme-org'
 export const T0 = 1_700_000_000

@@ -39,7 +39,7 @@ describe('requireToolScopes()', () => {
       [
         'scopes that are not a list',
         { add_note: 'mcp:write' },
-        'requireToolScopes() toolScopes["add_note"] must be an array of scope strings',
+        'requireToolScopes() toolScopes["add_note"] must be an array of scope strings, not a string: use ["mcp:write"]',
       ],
       [
         'a scope with a space',

@@ -139,7 +139,7 @@ describe('OpenTelemetry metrics (passport-agentpress-partner/opentelemetry)', fu
     const rotation = mock.rotateKeys()
     expect(await deliver({ ...rotation })).to.equal(200)
     expect(await deliver({ ...rotation })).to.equal(200)
-    expect(await deliver({ ...mock.rotateKeys() }, 'whsec_not-the-configured-secret')).to.equal(401)
+    expect(await deliver({ ...mock.rotateKeys() }, 'whsec_nottheconfiguredsecret00')).to.equal(401)
     expect(await deliver({ ...mock.rotateKeys({ emergency: true }) })).to.equal(200)
 
     const metrics = await collect()

@@ -300,7 +300,7 @@ describe('AgentPressPartnerStrategy', () => {
       [
         'requiredScopes not an array',
         () => strategy({ requiredScopes: 'mcp:read' as any }),
-        'options.requiredScopes must be an array of scope strings',
+        'options.requiredScopes must be an array of scope strings, not a string: use ["mcp:read"]',
       ],
       [
         'requiredScopes with a space',

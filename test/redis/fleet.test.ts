@@ -314,7 +314,7 @@ describe('Redis fleet (one process, real redis-server)', function () {
             signature: computeWebhookSignature(secret, timestamp, body),
           })
         const fetches = mock.jwksRequestCount
-        await client.publish(`${prefix}:rotations`, envelope(now, 'whsec_not-the-secret-at-all'))
+        await client.publish(`${prefix}:rotations`, envelope(now, 'whsec_notthesecretatall000'))
         // Signed with the real secret, but captured long ago: outside the ±300 s window.
         await client.publish(`${prefix}:rotations`, envelope(now - 400, mock.webhookSecret))
         await client.publish(`${prefix}:rotations`, '{"origin":1}')

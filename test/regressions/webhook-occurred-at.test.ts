@@ -9,7 +9,7 @@ import {
 } from 'passport-agentpress-partner'
 import { signWebhook } from 'passport-agentpress-partner/testing'
 
-const secret = 'whsec_review_secret_0123456789'
+const secret = 'whsec_reviewsecret012345678900'
 const now = Date.UTC(2026, 10, 21, 10, 0, 0)
 
 function verified(occurredAt: unknown) {

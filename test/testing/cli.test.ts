@@ -219,7 +219,7 @@ describe('agentpress-mock CLI', function () {
         '--ext-provider',
         'acme-partner',
         '--webhook-secret',
-        'whsec_cli_test_secret_0123456789',
+        'whsec_clitestsecret01234567890',
       ]))
       verifier = new PartnerTokenVerifier({
         issuer: config.issuer,
@@ -239,7 +239,7 @@ describe('agentpress-mock CLI', function () {
         jwksUrl: `${config.url}/orgs/acme-org/.well-known/jwks.json`,
         audience: 'http://127.0.0.1:3999/mcp',
         extProvider: 'acme-partner',
-        webhookSecret: 'whsec_cli_test_secret_0123456789',
+        webhookSecret: 'whsec_clitestsecret01234567890',
       })
       expect(config.currentKid).to.match(/^ap-[0-9a-f]{12}$/)
     })
@@ -322,7 +322,7 @@ describe('agentpress-mock CLI', function () {
     it('rotate delivers a signed webhook the rotation router accepts; new-key tokens verify', async () => {
       const before = await run(['token', '--server', config.url])
       await verifier.verifyToken(before.stdout.trim())
-      const receiver = await startReceiver('whsec_cli_test_secret_0123456789', verifier)
+      const receiver = await startReceiver('whsec_clitestsecret01234567890', verifier)
       try {
         const fetches = verifier.jwksFetchCount
         const { code, stdout, stderr } = await run([
@@ -363,7 +363,7 @@ describe('agentpress-mock CLI', function () {
     it('rotate --emergency withdraws the retired key at once', async () => {
       const old = await run(['token', '--server', config.url])
       await verifier.verifyToken(old.stdout.trim())
-      const receiver = await startReceiver('whsec_cli_test_secret_0123456789', verifier)
+      const receiver = await startReceiver('whsec_clitestsecret01234567890', verifier)
       try {
         const { code, stdout } = await run([
           'rotate',
@@ -401,7 +401,7 @@ describe('agentpress-mock CLI', function () {
 
     it('rotate exits 1 when the receiver refuses the webhook', async () => {
       // A receiver holding another secret answers 401 signature_mismatch.
-      const receiver = await startReceiver('whsec_some_other_secret_0123456789', verifier)
+      const receiver = await startReceiver('whsec_someothersecret0123456789000', verifier)
       try {
         const { code, stdout, stderr } = await run([
           'rotate',

@@ -143,7 +143,8 @@ export interface JwksStateMessage {
 /**
  * Outcome of one webhook delivery: `accepted` (processed, 200), `duplicate` (200, no refresh),
  * `ignored` (authentic but for an issuer nobody trusts, 200), `refused` (4xx/5xx refusal with its
- * reason), `unavailable` (the refresh failed: 503, AgentPress retries).
+ * reason), `unavailable` (an outage — the refresh failed or the fleet could not have the delivery:
+ * 503, AgentPress retries).
  */
 export type WebhookOutcome = 'accepted' | 'duplicate' | 'ignored' | 'refused' | 'unavailable'
 
@@ -160,6 +161,14 @@ export interface WebhookDeliveryMessage {
   readonly emergency: boolean | null
   /** The delivery id once verified (to correlate with AgentPress's delivery log), else `null`. */
   readonly eventId: string | null
+  /**
+   * Which configured `webhookSecret` verified the delivery, by its position (0 = the first), or
+   * `null` before the signature matched. Watch it during a secret rotation: once the old secret's
+   * index stops appearing, AgentPress signs with the new one.
+   */
+  readonly secretIndex: number | null
+  /** The `label` of that secret when it has one (never the secret), else `null`. */
+  readonly secretLabel: string | null
 }
 
 /**

@@ -20,6 +20,9 @@ const jwksState = channel(DIAGNOSTICS_CHANNELS.jwksState)
 const webhookDelivery = channel(DIAGNOSTICS_CHANNELS.webhookDelivery)
 const fleetConnection = channel(DIAGNOSTICS_CHANNELS.fleetConnection)
 
+/** Whether anyone listens to the request decisions (so a caller can skip preparing one). @internal */
+export const requestDecisionObserved = (): boolean => requestDecision.hasSubscribers
+
 /**
  * Publishes the strategy's decision for one request: a success, a refusal (any reason of the
  * table, answered with its status) or a server error.
@@ -118,10 +121,16 @@ export interface DeliveredEvent {
   readonly emergency?: boolean | undefined
 }
 
+/** Which configured secret verified a delivery (never the secret). @internal */
+export interface DeliverySecret {
+  readonly index: number
+  readonly label: string | null
+}
+
 /**
  * Publishes one answered delivery. `body` is the JSON answer, from which the outcome follows:
- * `{error}` → refused (503 `jwks_unavailable` → unavailable); `{duplicate}`; `{ignored}`; else
- * accepted.
+ * `{error}` → refused, or unavailable when it is an outage (503: `jwks_unavailable`,
+ * `fleet_unavailable`); `{duplicate}`; `{ignored}`; else accepted.
  *
  * @internal
  */
@@ -129,13 +138,15 @@ export function publishWebhookDelivery(
   status: number,
   body: Readonly<Record<string, unknown>>,
   event?: DeliveredEvent,
+  secret?: DeliverySecret,
 ): void {
   if (!webhookDelivery.hasSubscribers) return
   let outcome: M.WebhookOutcome = 'accepted'
   let reason: string | null = null
   if (typeof body.error === 'string') {
     reason = body.error
-    outcome = status === 503 && reason === 'jwks_unavailable' ? 'unavailable' : 'refused'
+    // A 503 is an outage AgentPress retries (keys or the fleet unreachable), never a refusal.
+    outcome = status === 503 ? 'unavailable' : 'refused'
   } else if (body.duplicate === true) outcome = 'duplicate'
   else if (typeof body.ignored === 'string') {
     outcome = 'ignored'
@@ -148,6 +159,8 @@ export function publishWebhookDelivery(
     issuer: event?.issuer ?? null,
     emergency: event === undefined ? null : event.emergency === true,
     eventId: event?.id ?? null,
+    secretIndex: secret?.index ?? null,
+    secretLabel: secret?.label ?? null,
   }
   webhookDelivery.publish(message)
 }

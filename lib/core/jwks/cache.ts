@@ -80,6 +80,7 @@ export class JwksCache {
     now: () => this.#now(),
     started: () => this.#slot.wake(),
     settled: () => this.#settled(),
+    usableKeyCount: (keys) => this.#usableKeyCount(keys),
   }
   #lastKidMissAt = -Infinity
   #queued: Promise<void> | undefined
@@ -147,18 +148,23 @@ export class JwksCache {
     }
     this.#revoked.add(kid)
     publishJwksRevocation(this.#options.issuer, this.#revoked.size)
+    // Revoking the last usable key changes readiness at once (fresh → cold, stale → unavailable).
+    this.#settled()
+  }
+
+  #usableKeyCount(keys: KeyMap): number {
+    let count = 0
+    for (const [kid, key] of keys) if (key !== null && !this.#revoked.has(kid)) count++
+    return count
   }
 
   /** Readiness of this key set now (see `JwksState`); ages on the monotonic clock. */
   status(): JwksStatus {
     const fetches = this.#fetches
     const keys = fetches.keys
-    const usable =
-      keys === undefined || this.#revoked.size === 0
-        ? keys
-        : new Map([...keys].filter(([kid]) => !this.#revoked.has(kid)))
     return jwksStatusOf(this.#options, {
-      keys: usable,
+      keys,
+      usableKeyCount: keys === undefined ? 0 : this.#usableKeyCount(keys),
       fetchedAt: fetches.wall.fetchedAt,
       lastAttemptAt: fetches.wall.lastAttemptAt,
       failedAt: fetches.wall.failedAt,
@@ -318,6 +324,8 @@ export interface JwksFetchHooks {
   readonly started: () => void
   /** A fetch has settled, and the state says how. */
   readonly settled: () => void
+  /** The kids of `keys` that can verify a token: neither shared by several keys nor revoked. */
+  readonly usableKeyCount: (keys: KeyMap) => number
 }
 
 /**
@@ -349,7 +357,9 @@ export function startFetch(
     state.wall.fetchedAt = options.clock()
     state.lastError = undefined
     state.failedAt = -Infinity
-    publishJwksFetchEnd(started, issuer, jwksUrl, { keyCount: state.keys!.size })
+    publishJwksFetchEnd(started, issuer, jwksUrl, {
+      keyCount: hooks.usableKeyCount(state.keys!),
+    })
     hooks.settled()
   })
   const settled = run

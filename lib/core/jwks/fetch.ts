@@ -175,10 +175,12 @@ export function fetchJwks(
       agent: agent ?? false,
       headers,
     })
-    const timer = setTimeout(
-      () => fail('timeout', `JWKS fetch timed out after ${timeoutMs} ms`),
-      timeoutMs,
-    )
+    // At the deadline, first let the I/O already received be read: timers run before the poll
+    // phase, so headers sitting in the socket (a declared Content-Length over the cap, an error
+    // status) decide the answer rather than the race between a busy event loop and the clock.
+    const timer = setTimeout(() => {
+      setImmediate(() => fail('timeout', `JWKS fetch timed out after ${timeoutMs} ms`))
+    }, timeoutMs)
     req.on('error', (cause) => fail('network', 'JWKS fetch failed', { cause }))
     req.on('response', (res: IncomingMessage) => {
       const status = res.statusCode ?? 0
@@ -196,6 +198,7 @@ export function fetchJwks(
       }
       if (status !== 200)
         return fail('http_status', `JWKS endpoint answered ${status}`, { httpStatus: status })
+      // A declared length over the cap is refused from the headers alone, before any body byte.
       const declared = Number(res.headers['content-length'])
       if (declared > MAX_JWKS_BYTES)
         return fail('too_large', `JWKS response exceeds ${MAX_JWKS_BYTES} bytes`)

@@ -20,7 +20,11 @@ import type { JwksFetchError, JwksFetchErrorReason, JwksOptions, KeyMap } from '
 export interface JwksStatus {
   readonly issuer: string
   readonly state: JwksState
-  /** Usable kids in the cached set (0 when cold). */
+  /**
+   * Usable kids in the cached set: kids whose key can verify a token — an Ed25519 key of §3, its
+   * kid not shared by another key, not revoked. 0 unless `fresh` or `stale`. The same count as
+   * `keyCount` on `jwks:fetch:end` (which counts at the fetch; a later revocation lowers this one).
+   */
   readonly keyCount: number
   /** When the last fetch started. */
   readonly lastFetchAt: number | null
@@ -56,6 +60,8 @@ export function canServe(state: JwksState): boolean {
 /** The cache fields the status is computed from. @internal */
 export interface CacheSnapshot {
   readonly keys: KeyMap | undefined
+  /** The kids of `keys` that can verify a token (not shared, not revoked). */
+  readonly usableKeyCount: number
   readonly fetchedAt: number
   readonly lastAttemptAt: number | undefined
   readonly failedAt: number
@@ -69,12 +75,13 @@ export function jwksStatusOf(
   options: Pick<JwksOptions, 'issuer' | 'clock' | 'jwksCacheMaxAgeMs' | 'jwksStaleMaxMs'>,
   cache: CacheSnapshot,
 ): JwksStatus {
-  let keyCount = 0
-  if (cache.keys !== undefined) for (const key of cache.keys.values()) if (key !== null) keyCount++
+  const keyCount = cache.usableKeyCount
   const age = cache.ageMs ?? options.clock() - cache.fetchedAt
   const failed = cache.lastError !== undefined
   let state: JwksState
-  if (cache.keys === undefined) state = failed ? 'unavailable' : 'cold'
+  // No usable key (none published in a usable form, or the only one revoked) verifies no token:
+  // that is not ready, whatever the age of the document says.
+  if (cache.keys === undefined || keyCount === 0) state = failed ? 'unavailable' : 'cold'
   else if (age < options.jwksCacheMaxAgeMs) state = 'fresh'
   else if (age < options.jwksCacheMaxAgeMs + options.jwksStaleMaxMs) state = 'stale'
   else state = failed ? 'unavailable' : 'cold'

@@ -7,6 +7,7 @@ import type { KeyRotationEvent } from './event.js'
 import { AUTH_ERRORS } from '../refusals/reasons.js'
 import type { TokenVerifier } from '../verifier/verifier.js'
 import type { RotationFleet, SignedDelivery } from './fleet.js'
+import { secretMatchOf } from './verify.js'
 
 /** How long a processed id is remembered: the key overlap window of §3 (24 h). */
 const REMEMBER_MS = 24 * 60 * 60 * 1000
@@ -120,10 +121,17 @@ export function createRotationDeliveries(
     )
   }
 
-  const targetsOf = (event: KeyRotationEvent): TokenVerifier[] =>
-    verifiers.filter(
-      (v) => event.issuer === undefined || v.issuer === undefined || v.issuer === event.issuer,
+  // §5: a secret bound to its org's issuers acts on those only, even when the event names none.
+  const targetsOf = (event: KeyRotationEvent): TokenVerifier[] => {
+    const bound = secretMatchOf(event)?.issuers
+    return verifiers.filter((v) =>
+      bound !== undefined
+        ? v.issuer !== undefined &&
+          bound.has(v.issuer) &&
+          (event.issuer === undefined || v.issuer === event.issuer)
+        : event.issuer === undefined || v.issuer === undefined || v.issuer === event.issuer,
     )
+  }
   // Revokes `kid` on every target; false when one of them threw.
   const revokeAt = (targets: readonly TokenVerifier[], kid: string): boolean => {
     let revoked = true

@@ -60,6 +60,12 @@ let lastTokens: string[] = []
  */
 export function checkScopes(value: unknown, name: string, allowEmpty: boolean): readonly string[] {
   if (value === undefined && allowEmpty) return Object.freeze([])
+  if (typeof value === 'string') {
+    const list = value.split(/[\s,]+/u).filter((scope) => scope !== '')
+    throw new TypeError(
+      `${name} must be an array of scope strings, not a string: use ${JSON.stringify(list)}`,
+    )
+  }
   if (!Array.isArray(value)) throw new TypeError(`${name} must be an array of scope strings`)
   if (value.length === 0 && !allowEmpty) throw new TypeError(`${name} must name at least one scope`)
   value.forEach((scope: unknown, i) => {

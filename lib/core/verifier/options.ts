@@ -102,6 +102,13 @@ export interface NormalizedVerifierOptions extends JwksOptions {
   readonly ed25519: Ed25519BackendName
 }
 
+/**
+ * The largest `clockTolerance`, in seconds: five minutes, the webhook's timestamp window (§5).
+ * Tokens live 60 s; a tolerance past this would accept expired tokens for many times their
+ * lifetime and hide a clock that is simply wrong. @internal
+ */
+export const MAX_CLOCK_TOLERANCE_SEC = 300
+
 /** Default `maxTokenLifetimeSec`: the largest `exp - iat` a verifier accepts. @internal */
 export const DEFAULT_MAX_TOKEN_LIFETIME_SEC = 600
 
@@ -178,21 +185,37 @@ export function normalizeVerifierOptions(input: unknown): NormalizedVerifierOpti
   secureUrl(audience, 'options.audience')
   const expectedExtProvider = nonEmptyString(options, 'expectedExtProvider')
 
+  if (/\/\.well-known\/|\.json$/iu.test(issuer)) {
+    // Every token would be issuer_mismatch: `iss` is the org's URL, never its key set's.
+    const base = issuer.replace(/\/\.well-known\/.*$/iu, '')
+    throw new TypeError(
+      `options.issuer ${JSON.stringify(issuer)} is a JWKS URL, not an issuer: use the issuer ${JSON.stringify(base)} (the JWKS URL is derived from it)`,
+    )
+  }
   let jwksUrl: string
   if (options.jwksUrl === undefined) {
-    // §1: the JWKS is always at <issuer>/.well-known/jwks.json.
-    jwksUrl = secureUrl(
-      `${issuer}/.well-known/jwks.json`,
-      'options.jwksUrl (derived from options.issuer)',
-    ).href
+    // §1: the JWKS is always at <issuer>/.well-known/jwks.json. The issuer is what was configured,
+    // so a mistake is reported against it, not against the URL derived from it.
+    secureUrl(issuer, 'options.issuer')
+    jwksUrl = new URL(`${issuer}/.well-known/jwks.json`).href
   } else {
     jwksUrl = secureUrl(nonEmptyString(options, 'jwksUrl'), 'options.jwksUrl').href
+    if (options.jwksUrl.replace(/\/+$/u, '') === issuer) {
+      throw new TypeError(
+        `options.jwksUrl is the issuer URL, not a JWKS URL: omit jwksUrl (the JWKS is at ${JSON.stringify(`${issuer}/.well-known/jwks.json`)})`,
+      )
+    }
   }
 
   const clockToleranceSec =
     options.clockTolerance === undefined
       ? 30
       : parseDurationSec(options.clockTolerance, 'options.clockTolerance')
+  if (clockToleranceSec > MAX_CLOCK_TOLERANCE_SEC) {
+    throw new TypeError(
+      `options.clockTolerance must be at most ${MAX_CLOCK_TOLERANCE_SEC} seconds, got ${clockToleranceSec}: tokens live 60 s, so a larger tolerance keeps expired tokens valid for many times their lifetime (fix the server clock with NTP instead)`,
+    )
+  }
   const maxTokenLifetimeSec = options.maxTokenLifetimeSec ?? DEFAULT_MAX_TOKEN_LIFETIME_SEC
   if (
     typeof maxTokenLifetimeSec !== 'number' ||

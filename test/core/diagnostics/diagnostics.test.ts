@@ -518,7 +518,14 @@ describe('diagnostics channels', function () {
       secrets.add(event.newCurrentKid)
       expect((await deliver({ ...event })).body).to.deep.equal({ received: true })
       expect((await deliver({ ...event })).body).to.deep.equal({ received: true, duplicate: true })
-      const base = { status: 200, issuer: rotating.issuer, emergency: false, eventId: event.id }
+      const base = {
+        status: 200,
+        issuer: rotating.issuer,
+        emergency: false,
+        eventId: event.id,
+        secretIndex: 0,
+        secretLabel: null,
+      }
       expect(recorder.of('webhookDelivery')).to.deep.equal([
         { outcome: 'accepted', reason: null, ...base },
         { outcome: 'duplicate', reason: null, ...base },
@@ -540,12 +547,14 @@ describe('diagnostics channels', function () {
           issuer: 'https://api.agent.press/orgs/nobody',
           emergency: false,
           eventId: event.id,
+          secretIndex: 0,
+          secretLabel: null,
         },
       ])
     })
 
     it('refused: signed with a wrong secret → 401 signature_mismatch, nothing of the event', async () => {
-      const wrong = 'whsec_this-is-not-the-right-secret'
+      const wrong = 'whsec_thisisnottherightsecret0'
       secrets.add(wrong)
       const result = await deliver({ ...rotating.rotateKeys({ emergency: true }) }, wrong)
       expect(result.status).to.equal(401)
@@ -561,6 +570,8 @@ describe('diagnostics channels', function () {
           issuer: null,
           emergency: null,
           eventId: null,
+          secretIndex: null,
+          secretLabel: null,
         },
       ])
       expect(recorder.of('jwksRevocation')).to.deep.equal([])
@@ -581,6 +592,8 @@ describe('diagnostics channels', function () {
           issuer: rotating.issuer,
           emergency: true,
           eventId: event.id,
+          secretIndex: 0,
+          secretLabel: null,
         },
       ])
       // Revocation is announced before the refresh starts (the old key is refused at once).
@@ -607,6 +620,8 @@ describe('diagnostics channels', function () {
             issuer: rotating.issuer,
             emergency: false,
             eventId: event.id,
+            secretIndex: 0,
+            secretLabel: null,
           },
         ])
       } finally {

@@ -1,4 +1,9 @@
 import { expect } from 'chai'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import {
+  DIAGNOSTICS_CHANNELS,
+  type JwksFetchEndMessage,
+} from 'passport-agentpress-partner/diagnostics'
 import {
   JwksFetchError,
   JwksUnavailableError,
@@ -8,6 +13,19 @@ import { createMockAgentPress, type MockAgentPress } from 'passport-agentpress-p
 import { closedPort, startCountingServer, within } from '../../support/servers.js'
 import { signWith } from '../../support/tokens.js'
 import { reasonOf } from '../../support/doubles.js'
+
+/** Resolves once `count` JWKS fetches of `issuer` have ended (from the diagnostics channel). */
+function fetchEnds(issuer: string, count: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0
+    const listener = (message: unknown): void => {
+      if ((message as JwksFetchEndMessage).issuer !== issuer || ++seen < count) return
+      unsubscribe(DIAGNOSTICS_CHANNELS.jwksFetchEnd, listener)
+      resolve()
+    }
+    subscribe(DIAGNOSTICS_CHANNELS.jwksFetchEnd, listener)
+  })
+}
 
 describe('JWKS cache', () => {
   let mock: MockAgentPress
@@ -36,8 +54,11 @@ describe('JWKS cache', () => {
     const forged = Array.from({ length: 500 }, (_, i) =>
       signWith(key, { alg: 'EdDSA', kid: `random-${i}-${Math.random()}` }, { iss: mock.issuer }),
     )
+    // Pin the order instead of sleeping: wait (bounded) for the end of the refetch the first miss
+    // starts, whatever the load of the machine.
+    const refetchEnded = fetchEnds(verifier.issuer, 1)
     const pending = forged.map((t) => reasonOf(verifier.verifyToken(t)))
-    await new Promise((r) => setTimeout(r, 50))
+    await within(refetchEnded, 10_000)
     // The first miss started a refetch at once; the 499 that arrived after it started are held:
     // only a fetch that starts after them may refuse them.
     expect(mock.jwksRequestCount).to.equal(2)

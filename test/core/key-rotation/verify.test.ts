@@ -14,8 +14,8 @@ import {
 } from '../../../dist/core/key-rotation/verify.js'
 import { computeWebhookSignature, signWebhook } from 'passport-agentpress-partner/testing'
 
-const SECRET = 'whsec_test_0123456789abcdef'
-const OTHER_SECRET = 'whsec_other_0123456789abcdef'
+const SECRET = 'whsec_test0123456789abcdef'
+const OTHER_SECRET = 'whsec_other0123456789abcdef000'
 const NOW_SEC = 1_700_000_000
 const clock = (): number => NOW_SEC * 1000 + 999 // sub-second part must not shift the window
 const EVENT = {

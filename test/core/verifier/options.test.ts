@@ -55,7 +55,7 @@ describe('PartnerTokenVerifier options', () => {
     expect(tol('30s')).to.equal(30)
     expect(tol('1m')).to.equal(60)
     expect(tol('2 minutes')).to.equal(120)
-    expect(tol('1h')).to.equal(3600)
+    expect(tol('5m')).to.equal(300)
     expect(tol('1.5s')).to.equal(1.5)
   })
 
@@ -101,7 +101,7 @@ describe('PartnerTokenVerifier options', () => {
     [
       'a non-URL issuer without jwksUrl',
       { issuer: 'acme' },
-      'options.jwksUrl (derived from options.issuer) must be an absolute URL, got "acme/.well-known/jwks.json"',
+      'options.issuer must be an absolute URL, got "acme"',
     ],
     [
       'NaN tolerance',
