@@ -66,6 +66,8 @@ const EXPORTS: Record<string, { values: string[]; types: string[] }> = {
       'VerifyFunction',
       'VerifyFunctionWithRequest',
       'VerifyKeyRotationOptions',
+      'WebhookSecretBinding',
+      'WebhookSecretOption',
     ],
   },
   './testing': {
