@@ -68,12 +68,7 @@ export {
   KeyRotationVerifyError,
   type KeyRotationVerifyErrorReason,
 } from './core/key-rotation/errors.js'
-export {
-  verifyKeyRotation,
-  type VerifyKeyRotationOptions,
-  type WebhookSecretBinding,
-  type WebhookSecretOption,
-} from './core/key-rotation/verify.js'
+export { verifyKeyRotation, type VerifyKeyRotationOptions } from './core/key-rotation/verify.js'
 export {
   createKeyRotationRouter,
   type KeyRotationRouterOptions,

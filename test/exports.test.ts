@@ -66,8 +66,6 @@ const EXPORTS: Record<string, { values: string[]; types: string[] }> = {
       'VerifyFunction',
       'VerifyFunctionWithRequest',
       'VerifyKeyRotationOptions',
-      'WebhookSecretBinding',
-      'WebhookSecretOption',
     ],
   },
   './testing': {
