@@ -50,7 +50,7 @@ describe('requireMcpScopes(): rules, batches, failures', () => {
       [
         'a rule that is a string',
         { prompts: { rewrite: 'notes:write' } },
-        'requireMcpScopes() prompts["rewrite"] must be an array of scope strings',
+        'requireMcpScopes() prompts["rewrite"] must be an array of scope strings, not a string: use ["notes:write"]',
       ],
       [
         'a table that is a list',

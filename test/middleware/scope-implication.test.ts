@@ -60,7 +60,7 @@ describe('scope implication (implies)', () => {
       [
         'gate: implied scopes not a list',
         () => requireMcpScopes({ implies: { 'notes:write': 'notes:read' } as never }),
-        'requireMcpScopes() options.implies["notes:write"] must be an array of scope strings',
+        'requireMcpScopes() options.implies["notes:write"] must be an array of scope strings, not a string: use ["notes:read"]',
       ],
     ]
     for (const [what, make, message] of cases) {
