@@ -35,7 +35,7 @@ const JWKS_UNAVAILABLE = {
 const KEY = 'agentpress:revocations'
 
 describe('the fleet against a hanging JWKS and a Redis writer without the secret (processes)', function () {
-  this.timeout(90_000)
+  this.timeout(240_000)
   let redis: RedisServer
   let mock: MockAgentPress
   let instances: Example[] = []
@@ -66,7 +66,7 @@ describe('the fleet against a hanging JWKS and a Redis writer without the secret
     await Promise.all(
       instances.slice(1).map((e, i) =>
         // Bounded by a refresh queued behind one the hanging JWKS still holds (jwksTimeoutMs).
-        eventually(async () => (await readiness(e)).body.relaysApplied === applied[i]! + 1, 15_000),
+        eventually(async () => (await readiness(e)).body.relaysApplied === applied[i]! + 1, 60_000),
       ),
     )
   }
