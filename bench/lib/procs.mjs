@@ -36,7 +36,11 @@ export function runJsonChild(script, arg, { cpu, pin, timeoutMs, nodeArgs = [] }
  */
 export function startServer(script, arg, { cpu, pin, timeoutMs = 20_000 }) {
   const [cmd, pre] = pinnedNode(cpu, pin)
-  const child = spawn(cmd, [...pre, script, JSON.stringify(arg)], {
+  // BENCH_SERVER_PROFILE=1 keeps a .cpuprofile of every scenario server in bench/.out/ (DevTools).
+  const profile = process.env.BENCH_SERVER_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${new URL('../.out/', import.meta.url).pathname}`]
+    : []
+  const child = spawn(cmd, [...pre, ...profile, script, JSON.stringify(arg)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   })
   const exited = new Promise((resolve) => child.once('exit', resolve))
