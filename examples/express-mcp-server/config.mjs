@@ -14,6 +14,9 @@
  * - AGENTPRESS_REPLAY            on|off: refuse a token used twice (default on with REDIS_URL,
  *   else off; on without REDIS_URL remembers used tokens in this process only)
  * - JWKS_WARM_UP                 `false` (or `0`) skips fetching the JWKS at boot; default on
+ * - AGENTPRESS_MOCK_CONTROL      `1` serves the embedded mock's control API (/_mock/token,
+ *   /_mock/rotate: what `agentpress-mock token|rotate --server` call) to loopback peers; default
+ *   off, because it mints tokens this server accepts. Only with the embedded mock
  *
  * With neither AGENTPRESS_ISSUER nor AGENTPRESS_ORG_SLUG set, the server starts an embedded mock
  * AgentPress (MCP_AUDIENCE, AGENTPRESS_EXT_PROVIDER and AGENTPRESS_WEBHOOK_SECRET then configure it).
@@ -60,6 +63,15 @@ function checkUrl(name, value, { issuer = false } = {}) {
   }
 }
 
+/** `AGENTPRESS_MOCK_CONTROL`: on only when asked for in so many words. */
+function onOff(name, value) {
+  if (value === undefined || /^(?:0|false|off|no)$/i.test(value)) return false
+  if (/^(?:1|true|on|yes)$/i.test(value)) return true
+  throw new ConfigError(
+    `${name} must be 1 (serve the mock control API) or 0 (default), got ${JSON.stringify(value)}`,
+  )
+}
+
 /** @param {NodeJS.ProcessEnv} env */
 export function configFromEnv(env = process.env) {
   const get = (name) => {
@@ -79,6 +91,7 @@ export function configFromEnv(env = process.env) {
     warmUp: !/^(?:0|false|no|off)$/i.test(get('JWKS_WARM_UP') ?? ''),
     redisUrl: get('REDIS_URL'),
     replay: get('AGENTPRESS_REPLAY'),
+    mockControl: onOff('AGENTPRESS_MOCK_CONTROL', get('AGENTPRESS_MOCK_CONTROL')),
   }
   if (config.replay !== undefined && config.replay !== 'on' && config.replay !== 'off') {
     throw new ConfigError('AGENTPRESS_REPLAY must be "on" or "off"')
@@ -126,6 +139,12 @@ export function configFromEnv(env = process.env) {
   }
   if (issuer !== undefined && orgSlug !== undefined) {
     throw new ConfigError('set AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG, not both')
+  }
+  if (config.mockControl) {
+    throw new ConfigError(
+      'AGENTPRESS_MOCK_CONTROL serves the embedded mock AgentPress, and there is none with ' +
+        'AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG set: unset one of them',
+    )
   }
   if (config.extProvider === undefined) {
     throw new ConfigError(

@@ -43,6 +43,12 @@ export interface StartServerOptions {
   redisUrl?: string
   /** Replay rejection: Redis with `redisUrl`, else this process's memory. Default on with `redisUrl`. */
   replay?: 'on' | 'off'
+  /**
+   * Serve the embedded mock's control API (`/_mock/token`, `/_mock/rotate`) to loopback peers
+   * (`AGENTPRESS_MOCK_CONTROL=1` for `npm start`). Default false: it mints tokens this server
+   * accepts, so those paths are 404. Only with the embedded mock (a ConfigError with `agentpress`).
+   */
+  mockControl?: boolean
 }
 
 export interface RunningServer {

@@ -45,8 +45,10 @@ export const SCOPES = ['mcp:read', 'mcp:write']
 
 /**
  * Starts the example server. Every option is optional; with no `agentpress` it runs an embedded
- * mock AgentPress (returned as `mock`) and also mounts the mock's loopback control API
- * (`/_mock/token`, `/_mock/rotate`), so `agentpress-mock token --server <url>` works against it.
+ * mock AgentPress (returned as `mock`). The mock's control API (`/_mock/token`, `/_mock/rotate`,
+ * which `agentpress-mock token|rotate --server <url>` call) mints tokens this server accepts, so it
+ * is mounted only with `mockControl: true` (`AGENTPRESS_MOCK_CONTROL=1`), and then answers loopback
+ * peers without proxy forwarding headers only.
  *
  * @param {import('./server.d.mts').StartServerOptions} [options]
  * @returns {Promise<import('./server.d.mts').RunningServer>}
@@ -61,7 +63,18 @@ export async function startServer(options = {}) {
     log = console.log,
     redisUrl,
     replay = redisUrl === undefined ? 'off' : 'on',
+    mockControl = false,
   } = options
+
+  if (typeof mockControl !== 'boolean') {
+    throw new ConfigError(`mockControl must be true or false, got ${String(mockControl)}`)
+  }
+  if (mockControl && options.agentpress !== undefined) {
+    throw new ConfigError(
+      'mockControl (AGENTPRESS_MOCK_CONTROL) serves the embedded mock AgentPress, and there is ' +
+        'none with a configured issuer: unset it, or unset AGENTPRESS_ISSUER / AGENTPRESS_ORG_SLUG',
+    )
+  }
 
   if (options.agentpress === undefined && redisUrl !== undefined) {
     throw new ConfigError(
@@ -173,8 +186,9 @@ export async function startServer(options = {}) {
     }
     // Readiness for a load balancer: 200 while every issuer's keys can answer (stale included).
     built.get(READY_PATH, readinessHandler(strategy))
-    // Local development only: mint tokens / rotate keys of the embedded mock over loopback.
-    if (mock !== undefined) built.use(createMockControl(mock))
+    // Local development only, and only when asked for: mint tokens / rotate keys of the embedded
+    // mock over loopback. Off, /_mock/… is a 404 like any path nothing is mounted on.
+    if (mock !== undefined && mockControl) built.use(createMockControl(mock))
     // 3. The MCP endpoint. The transport's DNS-rebinding protection (Streamable HTTP: servers
     // MUST validate Origin) accepts only this server's own host and origin, and the audience's
     // when it is a public URL in front of it; a request without Origin (AgentPress calls
@@ -248,6 +262,7 @@ export async function startServer(options = {}) {
     await fleet?.start()
     // Fetch the keys before taking traffic; an outage is logged, never fatal (503 until it ends).
     stopLogging = logThroughChannels(log, { issuers: [trust.issuer] })
+    if (mock !== undefined) log(mockControl ? MOCK_CONTROL_ON : MOCK_CONTROL_OFF)
     const warm = warmUp ? await strategy.warmUp() : { issuers: [] }
     for (const status of warm.issuers) {
       log(
@@ -286,6 +301,16 @@ export async function startServer(options = {}) {
     throw err
   }
 }
+
+// One line each in the startup log: whether the embedded mock's control API is served, and why.
+const MOCK_CONTROL_OFF =
+  'mock control API off: /_mock/token and /_mock/rotate would mint tokens this server accepts ' +
+  'for any loopback peer (a reverse proxy on this machine too), so they are never served by ' +
+  'default; set AGENTPRESS_MOCK_CONTROL=1 (startServer({ mockControl: true })) to use ' +
+  '`agentpress-mock token|rotate|check --issuer` against this server'
+const MOCK_CONTROL_ON =
+  'mock control API on (AGENTPRESS_MOCK_CONTROL=1): /_mock/token and /_mock/rotate mint tokens ' +
+  'this server accepts, for loopback peers without proxy forwarding headers only'
 
 // The fleet lives in a subpath whose peer dependency (`redis`) is optional: loaded only when used.
 async function startFleet(redisUrl, log) {
@@ -330,12 +355,22 @@ function banner(running, config) {
       `    -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\`,
       `    -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_note","arguments":{"text":"hello"}}}'`,
       '',
-      'Mint more tokens (choose sub, scope, ttl; see --help):',
-      `  npm run -s mock -- token --server ${running.url} --sub bob --scope mcp:read`,
-      `  curl -s -X POST ${running.url}/_mock/token -H 'Content-Type: application/json' -d '{"sub":"bob","scope":"mcp:read"}'`,
-      'Rotate the signing key through the signed webhook:',
-      `  npm run -s mock -- rotate --server ${running.url} --webhook ${running.webhookUrl}`,
     )
+    if (config.mockControl) {
+      lines.push(
+        'Mint more tokens (choose sub, scope, ttl; see --help):',
+        `  npm run -s mock -- token --server ${running.url} --sub bob --scope mcp:read`,
+        `  curl -s -X POST ${running.url}/_mock/token -H 'Content-Type: application/json' -d '{"sub":"bob","scope":"mcp:read"}'`,
+        'Rotate the signing key through the signed webhook:',
+        `  npm run -s mock -- rotate --server ${running.url} --webhook ${running.webhookUrl}`,
+      )
+    } else {
+      lines.push(
+        'Mint more tokens or rotate the key from another shell: restart with',
+        '  AGENTPRESS_MOCK_CONTROL=1 npm start',
+        `then: npm run -s mock -- token --server ${running.url} --sub bob --scope mcp:read`,
+      )
+    }
   } else {
     lines.push(
       `Trusting ${running.issuer} (ext_provider ${config.agentpress.extProvider})`,
@@ -373,6 +408,7 @@ async function main() {
       ...(config.agentpress === undefined ? {} : { agentpress: config.agentpress }),
       ...(config.redisUrl === undefined ? {} : { redisUrl: config.redisUrl }),
       ...(config.replay === undefined ? {} : { replay: config.replay }),
+      mockControl: config.mockControl,
     })
   } catch (err) {
     // A TypeError from the package is a configuration it refused (e.g. a secret or URL rule).

@@ -324,7 +324,9 @@ async function callControl(
     const reason = (parsed as { error?: unknown } | undefined)?.error
     throw new CommandError(
       `${server.origin} answered ${response.status}${typeof reason === 'string' ? `: ${reason}` : ''}` +
-        (response.status === 404 ? ` (is it an ${NAME} serve?)` : ''),
+        (response.status === 404
+          ? ` (no control API there: is it \`${NAME} serve\`? The example server serves it only with AGENTPRESS_MOCK_CONTROL=1)`
+          : ''),
     )
   }
   return parsed as Record<string, unknown>

@@ -156,6 +156,45 @@ describe('commands', function () {
       )
       const mcpUrl = /^MCP server: +(http:\/\/127\.0\.0\.1:\d+\/mcp)$/m.exec(stdout)?.[1]
       const token = /-H 'Authorization: Bearer ([\w-]+\.[\w-]+\.[\w-]+)'/.exec(stdout)?.[1]
+      expect(mcpUrl, stdout).to.be.a('string')
+      expect(token, stdout).to.be.a('string')
+      // The control API is off: the banner says how to turn it on, and /_mock/token is a 404.
+      expect(stdout).to.include('  AGENTPRESS_MOCK_CONTROL=1 npm start\n')
+      const minted = await fetch(`${mcpUrl!.replace(/\/mcp$/, '')}/_mock/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: '{}',
+      })
+      expect(minted.status).to.equal(404)
+      const res = await fetch(mcpUrl!, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+        },
+        body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+      })
+      expect(res.status).to.equal(200)
+    } finally {
+      await stop(child)
+    }
+  })
+
+  it('AGENTPRESS_MOCK_CONTROL=1 npm start: its curl token works, and so does the printed mint command', async () => {
+    const { child, stdout } = await runUntil(
+      'npm',
+      ['start'],
+      cleanEnv({ PORT: '0', AGENTPRESS_MOCK_CONTROL: '1' }),
+      'Press Ctrl+C to stop.',
+      150_000,
+    )
+    try {
+      expect(stdout).to.include(
+        'No AGENTPRESS_ISSUER or AGENTPRESS_ORG_SLUG set: started an embedded mock AgentPress.',
+      )
+      const mcpUrl = /^MCP server: +(http:\/\/127\.0\.0\.1:\d+\/mcp)$/m.exec(stdout)?.[1]
+      const token = /-H 'Authorization: Bearer ([\w-]+\.[\w-]+\.[\w-]+)'/.exec(stdout)?.[1]
       const body = /-d '(\{"jsonrpc".*\})'$/m.exec(stdout)?.[1]
       expect(mcpUrl, stdout).to.be.a('string')
       expect(token, stdout).to.be.a('string')

@@ -178,7 +178,7 @@ describe('agentpress-mock check', function () {
     })
 
     it('--issuer (the embedded mock): the positive path passes too, replay and emergency rotation included', async () => {
-      example = await startExample({ AGENTPRESS_REPLAY: 'on' })
+      example = await startExample({ AGENTPRESS_REPLAY: 'on', AGENTPRESS_MOCK_CONTROL: '1' })
       const webhook = `${example.url}/webhooks/agentpress/key-rotation`
       const { run: result, report } = await check([
         'check',
@@ -206,7 +206,7 @@ describe('agentpress-mock check', function () {
     })
 
     it('replay off: the replay probe is a warning, not a failure (exit 0)', async () => {
-      example = await startExample({ AGENTPRESS_REPLAY: 'off' })
+      example = await startExample({ AGENTPRESS_REPLAY: 'off', AGENTPRESS_MOCK_CONTROL: '1' })
       const { run: result, report } = await check([
         'check',
         `${example.url}/mcp`,
