@@ -3,17 +3,17 @@
  * `agentpress-mock`: a mock AgentPress for local work against a running MCP server.
  *
  * How `token` and `rotate` reach the keys of a running `serve`: they don't. The private keys never
- * leave the `serve` process; it answers the control API of `createMockControl` (`/_mock/…`) on the
- * same loopback port as its JWKS, and the other commands are its clients. The same API is what the
- * example MCP server mounts beside its embedded mock, so `token`/`rotate` work against `npm start`
+ * leave the `serve` process, a `createMockAgentPress` on the chosen port; it answers the control
+ * API of `createMockControl` (`/_mock/…`) on the same loopback port as its JWKS, and the other
+ * commands are its clients. The same API is what the example MCP server mounts beside its embedded
+ * mock when asked to (`AGENTPRESS_MOCK_CONTROL=1`), so `token`/`rotate` work against `npm start`
  * too. See `testing/mock-control.ts` for why it is safe to leave on a loopback port.
  *
  * Exit codes: 0 success; 1 the command ran and failed (server unreachable, webhook refused);
  * 2 usage error.
  */
 import { readFileSync } from 'node:fs'
-import { createServer, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 
@@ -21,8 +21,11 @@ import type { KeyRotationEvent } from '../core/key-rotation/event.js'
 import { isLoopbackHost } from '../core/validate.js'
 import { DEFAULT_MAX_TOKEN_LIFETIME_SEC } from '../core/verifier/options.js'
 import { sendJson } from '../http/connect.js'
-import { requestPathOr400 } from './request-target.js'
-import { createMockAgentPress, type MockAgentPress } from './mock-agentpress.js'
+import {
+  startMockAgentPress,
+  type MockAgentPress,
+  type MockAgentPressOptions,
+} from './mock-agentpress.js'
 import { createMockControl, MOCK_CONTROL_PATH, type MockControlHandler } from './mock-control.js'
 import type { WebhookDeliveryResult } from './webhook.js'
 import { runCheck } from './check/check.js'
@@ -146,52 +149,26 @@ type ServeConfig = Pick<
 >
 
 /**
- * The `serve` process's HTTP server: the JWKS at the issuer it announces, plus the control API of
- * `createMockControl`. The keys and the signer are the test kit's `createMockAgentPress`; its own
- * listener stays idle, because the issuer must carry the port the user chose.
+ * The `serve` process's mock: `createMockAgentPress` on the chosen port, serving its JWKS (GET and
+ * HEAD only) at the issuer it announces, and the control API of `createMockControl` on the same
+ * port; any other path is 404 `{"error":"not found"}`.
  */
-async function startServe(
-  mock: MockAgentPress,
-  port: number,
-  orgSlug: string,
-): Promise<{ server: Server; config: ServeConfig }> {
+async function startServe(options: MockAgentPressOptions): Promise<MockAgentPress> {
   let control: MockControlHandler | undefined
-  const jwksPath = `/orgs/${orgSlug}/.well-known/jwks.json`
   const notFound = (res: ServerResponse): void => sendJson(res, 404, '{"error":"not found"}')
-
-  const server = createServer((req, res) => {
-    const path = requestPathOr400(req, res)
-    if (path === undefined) return
-    if (path !== jwksPath) return control!(req, res, () => notFound(res))
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.statusCode = 405
-      res.setHeader('Allow', 'GET, HEAD')
-      return res.end()
+  const mock = await startMockAgentPress(options, (req, res, _path, jwks) => {
+    if (!jwks) {
+      control!(req, res, () => notFound(res))
+      return true
     }
-    // Exactly what the mock publishes: during an overlap window, the retiring key too.
-    const body = JSON.stringify({ keys: mock.keys.map((key) => key.publicJwk) })
-    res.setHeader('Content-Type', 'application/json')
-    res.setHeader('Cache-Control', 'no-store')
-    res.end(body)
+    if (req.method === 'GET' || req.method === 'HEAD') return false
+    res.statusCode = 405
+    res.setHeader('Allow', 'GET, HEAD')
+    res.end()
+    return true
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, '127.0.0.1', () => resolve())
-  })
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const issuer = `${url}/orgs/${orgSlug}`
-  const jwksUrl = `${issuer}/.well-known/jwks.json`
-  control = createMockControl(mock, { issuer, jwksUrl })
-  const config = Object.freeze({
-    url,
-    issuer,
-    jwksUrl,
-    audience: mock.audience,
-    extProvider: mock.extProvider,
-    webhookSecret: mock.webhookSecret,
-    currentKid: mock.currentKid,
-  })
-  return { server, config }
+  control = createMockControl(mock)
+  return mock
 }
 
 async function serve(args: string[]): Promise<void> {
@@ -222,35 +199,45 @@ async function serve(args: string[]): Promise<void> {
     )
   }
 
-  const mock = await createMockAgentPress({
-    orgSlug,
-    ...(audience === undefined ? {} : { audience }),
-    ...(values['ext-provider'] === undefined ? {} : { extProvider: str(values, 'ext-provider')! }),
-    ...(webhookSecret === undefined ? {} : { webhookSecret }),
-    ...(values.sub === undefined ? {} : { sub: str(values, 'sub')! }),
-    ...(values.scope === undefined ? {} : { scope: str(values, 'scope')! }),
-  })
-  let started: { server: Server; config: ServeConfig }
+  let mock: MockAgentPress
   try {
-    started = await startServe(mock, port, orgSlug)
+    mock = await startServe({
+      port,
+      orgSlug,
+      ...(audience === undefined ? {} : { audience }),
+      ...(values['ext-provider'] === undefined
+        ? {}
+        : { extProvider: str(values, 'ext-provider')! }),
+      ...(webhookSecret === undefined ? {} : { webhookSecret }),
+      ...(values.sub === undefined ? {} : { sub: str(values, 'sub')! }),
+      ...(values.scope === undefined ? {} : { scope: str(values, 'scope')! }),
+    })
   } catch (err) {
-    await mock.close()
     const code = (err as NodeJS.ErrnoException).code
+    // Only the listen can fail with a system error code; anything else is not a listen failure.
+    if (typeof code !== 'string') throw err
     throw new CommandError(
       code === 'EADDRINUSE'
         ? `port ${port} is already in use (try --port 0)`
         : `cannot listen: ${(err as Error).message}`,
     )
   }
-  const { server, config } = started
+  const config: ServeConfig = Object.freeze({
+    url: mock.url,
+    issuer: mock.issuer,
+    jwksUrl: mock.jwksUrl,
+    audience: mock.audience,
+    extProvider: mock.extProvider,
+    webhookSecret: mock.webhookSecret,
+    currentKid: mock.currentKid,
+  })
 
   // Handlers first, output second: a parent that reads the banner may signal at once.
   const stopped = new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
-      server.closeAllConnections()
-      server.close(() => void mock.close().then(resolve, resolve))
+      void mock.close().then(resolve, resolve)
     }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)

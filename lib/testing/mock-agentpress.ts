@@ -60,7 +60,11 @@ export interface MockAgentPressOptions {
   webhookSecret?: string
   /** How this mock's webhooks are signed by default (per call, `signWebhook` options override). */
   webhookSigning?: WebhookSigningForm
-  /** Port to listen on (127.0.0.1). Default 0: any free port. */
+  /**
+   * Port to listen on (127.0.0.1 only): a whole number from 0 to 65535. Default 0: any free port.
+   * The issuer and JWKS URL carry the port chosen; a port in use rejects with the listen error
+   * (`code: 'EADDRINUSE'`).
+   */
   port?: number
   /** Clock in milliseconds; default `Date.now`. */
   clock?: () => number
@@ -237,20 +241,6 @@ function merge(
   return out
 }
 
-/**
- * Starts a mock AgentPress on 127.0.0.1.
- *
- * @example
- * ```ts
- * import { createMockAgentPress } from 'passport-agentpress-partner/testing'
- * import { PartnerTokenVerifier } from 'passport-agentpress-partner'
- *
- * const mock = await createMockAgentPress({ audience: 'http://127.0.0.1:3000/mcp' })
- * const verifier = new PartnerTokenVerifier(mock.partnerMcp)
- * const claims = await verifier.verifyToken(mock.signToken({ sub: 'alice' }))
- * await mock.close()
- * ```
- */
 // Every option, as a record over the interface's keys: an option added there without a line here
 // is a compile error, so the unknown-option check can never refuse a real option.
 const MOCK_OPTION_NAMES: Record<keyof MockAgentPressOptions, true> = {
@@ -269,11 +259,64 @@ const MOCK_OPTION_NAMES: Record<keyof MockAgentPressOptions, true> = {
 }
 const MOCK_OPTIONS: ReadonlySet<string> = new Set(Object.keys(MOCK_OPTION_NAMES))
 
+/**
+ * Starts a mock AgentPress on 127.0.0.1 (`port`, default 0: any free port). Options are checked
+ * first: an unknown one, or a bad `orgSlug`, `port`, `keyAlg`, `tokenAlg` or webhook signing form,
+ * is a `TypeError` naming it.
+ *
+ * @example
+ * ```ts
+ * import { createMockAgentPress } from 'passport-agentpress-partner/testing'
+ * import { PartnerTokenVerifier } from 'passport-agentpress-partner'
+ *
+ * const mock = await createMockAgentPress({ audience: 'http://127.0.0.1:3000/mcp' })
+ * const verifier = new PartnerTokenVerifier(mock.partnerMcp)
+ * const claims = await verifier.verifyToken(mock.signToken({ sub: 'alice' }))
+ * await mock.close()
+ * ```
+ */
 export async function createMockAgentPress(
   options: MockAgentPressOptions = {},
 ): Promise<MockAgentPress> {
+  return startMockAgentPress(options)
+}
+
+/**
+ * Answers a request the mock's server received before the mock does (the `agentpress-mock serve`
+ * CLI mounts its control API this way): `true` when it answered. `path` is the request's path,
+ * `jwks` whether it is the mock's JWKS path.
+ *
+ * @internal
+ */
+export type MockRequestHook = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  jwks: boolean,
+) => boolean
+
+function mockPort(value: unknown): number {
+  if (value === undefined) return 0
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
+    throw new TypeError(
+      `options.port must be a whole number from 0 to 65535 (0 picks a free port), got ${String(value)}`,
+    )
+  }
+  return value
+}
+
+/**
+ * {@link createMockAgentPress}, with a hook that sees every request first.
+ *
+ * @internal
+ */
+export async function startMockAgentPress(
+  options: MockAgentPressOptions = {},
+  before?: MockRequestHook,
+): Promise<MockAgentPress> {
   optionsObject(options, 'createMockAgentPress: options must be an object')
   rejectUnknownKeys(options, MOCK_OPTIONS, 'createMockAgentPress')
+  const listenPort = mockPort(options.port)
   const orgSlug = options.orgSlug ?? 'mock-org'
   const audience = options.audience ?? 'http://127.0.0.1:3000/mcp'
   const extProvider = options.extProvider ?? 'example-partner'
@@ -300,7 +343,9 @@ export async function createMockAgentPress(
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = requestPathOr400(req, res)
     if (path === undefined) return
-    if (path !== `/orgs/${orgSlug}/.well-known/jwks.json`) {
+    const jwks = path === `/orgs/${orgSlug}/.well-known/jwks.json`
+    if (before?.(req, res, path, jwks) === true) return
+    if (!jwks) {
       res.statusCode = 404
       res.end()
       return
@@ -370,7 +415,7 @@ export async function createMockAgentPress(
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve())
+    server.listen(listenPort, '127.0.0.1', () => resolve())
   })
   const { port } = server.address() as AddressInfo
   const url = `http://127.0.0.1:${port}`
