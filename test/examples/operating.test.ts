@@ -17,7 +17,14 @@ describe('examples/express-mcp-server: readiness and operator logs', function ()
   after(() => server?.close())
 
   it('warms the keys up at boot: one fetch, one line, and the readiness endpoint answers 200', async () => {
-    expect(log).to.deep.equal([`signing keys ready for ${server.issuer} (1 key(s))`])
+    expect(log).to.deep.equal([
+      // The embedded mock's control API is off by default, and the log says why (issue 26 item 8).
+      'mock control API off: /_mock/token and /_mock/rotate would mint tokens this server accepts ' +
+        'for any loopback peer (a reverse proxy on this machine too), so they are never served by ' +
+        'default; set AGENTPRESS_MOCK_CONTROL=1 (startServer({ mockControl: true })) to use ' +
+        '`agentpress-mock token|rotate|check --issuer` against this server',
+      `signing keys ready for ${server.issuer} (1 key(s))`,
+    ])
     expect(server.mock!.jwksRequestCount).to.equal(1)
     const res = await fetch(server.readyUrl)
     expect(res.status).to.equal(200)
