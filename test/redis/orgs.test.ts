@@ -199,6 +199,11 @@ describe('a two-org fleet: each secret acts on its own org on every instance (pr
       expect(stored.map(({ issuer, kid }) => ({ issuer, kid }))).to.deep.equal([
         { issuer: orgA.issuer, kid: shared },
       ])
+      // MAC'd under A's secret, the one that verified the delivery.
+      const { expiresAtMs } = stored[0] as { expiresAtMs: number }
+      expect(JSON.parse((await client.zRange(KEY, 0, -1))[0]!)).to.deep.equal(
+        JSON.parse(record(SECRET_A, orgA.issuer, shared, expiresAtMs)),
+      )
     } finally {
       await client.close()
     }
@@ -264,5 +269,46 @@ describe('a two-org fleet: each secret acts on its own org on every instance (pr
     expect((await fleetOf(late)).stats.recordsRefused).to.equal(2)
     expect(late.stderr).to.include('names no issuer')
     expect(late.stderr).to.include('is not bound to')
+  })
+
+  it("a processed marker MAC'd under A's secret does not make B's delivery a duplicate; B's own does", async () => {
+    const marker = (secret: string, id: string) =>
+      createHmac('sha256', secret)
+        .update(JSON.stringify(['agentpress-partner/processed/1', id]))
+        .digest('hex')
+    const client = await inspector(redis.url)
+    const post = async (signed: { body: string; headers: Record<string, string> }) => {
+      const res = await fetch(`${instances[1]!.url}/webhook`, {
+        method: 'POST',
+        headers: signed.headers,
+        body: signed.body,
+      })
+      return { status: res.status, body: await res.json() }
+    }
+    try {
+      const first = orgB.rotateKeys()
+      await client.set(`${PREFIX}:processed:${first.id}`, marker(SECRET_A, first.id))
+      const fetchesB = orgB.jwksRequestCount
+      const relayed = (await fleetOf(instances[0]!)).stats.relaysApplied!
+      expect(await post(orgB.signWebhook(first))).to.deep.equal({
+        status: 200,
+        body: { received: true },
+      })
+      // Processed in full: refreshed at instance 2, relayed and refreshed at instance 1.
+      await eventually(
+        async () => (await fleetOf(instances[0]!)).stats.relaysApplied === relayed + 1,
+        30_000,
+      )
+      expect(orgB.jwksRequestCount).to.equal(fetchesB + 2)
+      const second = orgB.rotateKeys()
+      await client.set(`${PREFIX}:processed:${second.id}`, marker(SECRET_B, second.id))
+      expect(await post(orgB.signWebhook(second))).to.deep.equal({
+        status: 200,
+        body: { received: true, duplicate: true },
+      })
+      expect(orgB.jwksRequestCount).to.equal(fetchesB + 2)
+    } finally {
+      await client.close()
+    }
   })
 })
