@@ -230,6 +230,9 @@ const modes = {
 }
 const activeModes = Object.entries(modes).filter(([, m]) => m)
 
+/** Operations per interleaved slice of a round (see the rounds below). */
+const CHUNK = 250
+
 // Collect garbage between measurements so none pays for the previous one's (run with --expose-gc).
 const collect = () => globalThis.gc?.()
 
@@ -271,13 +274,27 @@ for (let a = 0; a < rounds * 2 && attempts.filter((x) => x.clean).length < round
   ]
   const stop = foreignWindow(cfg.cpu)
   const own0 = ownMs()
-  const got = {}
+  // Each measurement's tokens, prepared before anything is timed.
   let i = 0
-  for (const [name, mode] of order) {
-    const { opsPerSec, bad } = await measure(mode, pool.slice(i, (i += ops)))
-    ;(got[name] ??= []).push(opsPerSec)
-    failures[name] = (failures[name] ?? 0) + bad
+  const runs = order.map(([name, mode]) => {
+    const tokens = pool.slice(i, (i += ops))
+    return { name, mode, items: mode.prepare ? mode.prepare(tokens) : tokens, ns: 0 }
+  })
+  // Interleaved in slices of CHUNK operations: every mode runs a slice, then the next slice of
+  // each, so the machine's drift over seconds (this VM's speed wanders ±20 % between seconds
+  // with nothing else running) falls on every mode alike instead of on whichever ran then.
+  for (let at = 0; at < ops; at += CHUNK) {
+    collect()
+    for (const run of runs) {
+      const slice = run.items.slice(at, at + CHUNK)
+      const start = process.hrtime.bigint()
+      const bad = await run.mode.run(slice)
+      run.ns += Number(process.hrtime.bigint() - start)
+      failures[run.name] = (failures[run.name] ?? 0) + bad
+    }
   }
+  const got = {}
+  for (const run of runs) (got[run.name] ??= []).push((run.items.length * 1e9) / run.ns)
   const foreign = stop(ownMs() - own0)
   const raw = (got.raw[0] + got.raw[1]) / 2
   const round = {

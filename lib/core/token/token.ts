@@ -113,9 +113,15 @@ export function parseToken(token: unknown): ParsedToken {
   const signature = token.slice(second + 1)
   if (first === 0 || second === first + 1 || !isCanonicalBase64url(signature)) throw malformed()
 
-  const header = decodeJsonObject(token.slice(0, first))
+  const headerSegment = token.slice(0, first)
+  // An issuer signs every token of a key with the same header: one it already passed is not
+  // decoded again (the checks below are a pure function of the segment's text).
+  const known = passedHeaders.get(headerSegment)
+  const header = known?.header ?? decodeJsonObject(headerSegment)
   const payload = header && decodeJsonObject(token.slice(first + 1, second))
   if (!header || !payload) throw malformed()
+  const signingInput = token.slice(0, second)
+  if (known !== undefined) return { header, payload, kid: known.kid, signingInput, signature }
 
   // RFC 8725 §3.1: the algorithm is pinned, never taken from the token: EdDSA over Ed25519, under
   // either of its names (`EdDSA`, RFC 8037; `Ed25519`, RFC 9864), exactly.
@@ -126,6 +132,21 @@ export function parseToken(token: unknown): ParsedToken {
   if (typeof kid !== 'string' || kid.length === 0) {
     throw new PartnerTokenError('kid_missing_or_unknown')
   }
+  rememberHeader(headerSegment, Object.freeze(header), kid)
   // `jku`, `x5u`, `jwk`, `x5c` are deliberately never read: keys come only from the configured JWKS.
-  return { header, payload, kid, signingInput: token.slice(0, second), signature }
+  return { header, payload, kid, signingInput, signature }
+}
+
+// The last few header segments that passed every header check, with what they decoded to (frozen:
+// shared by every token that carries the same segment). Bounded: a stream of distinct headers only
+// replaces entries, it never grows the map.
+const PASSED_HEADERS_MAX = 16
+const passedHeaders = new Map<string, { header: Readonly<Record<string, unknown>>; kid: string }>()
+
+function rememberHeader(segment: string, header: Readonly<Record<string, unknown>>, kid: string) {
+  if (segment.length > 1024) return
+  if (passedHeaders.size >= PASSED_HEADERS_MAX) {
+    passedHeaders.delete(passedHeaders.keys().next().value!)
+  }
+  passedHeaders.set(segment, { header, kid })
 }

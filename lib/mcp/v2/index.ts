@@ -26,20 +26,7 @@ import {
 } from '../adapter.js'
 
 export type { PartnerOAuthTokenVerifier, PartnerTokenVerifierAdapterOptions } from '../adapter.js'
-export { limitToolsToScopes, type ToolRegistry } from '../tools-list.js'
-export { limitToScopes, type ScopedRegistry } from '../limit-to-scopes.js'
-export {
-  requireMcpScopes,
-  requireToolScopes,
-  type GrantedScopes,
-  type McpScopeGate,
-  type McpScopeRules,
-  type ScopeRule,
-  type ScopeRuleAuthInfo,
-  type ScopeRuleFunction,
-  type ToolScopeGate,
-  type ToolScopes,
-} from '../tool-scopes.js'
+export * from '../gate.js'
 
 /** The part of v2's `OAuthError` (`@modelcontextprotocol/server`) this entry uses. */
 type OAuthErrorClass = new (code: string, message: string) => Error
