@@ -2,7 +2,7 @@
 import { fmtFixed, fmtInt, fmtRatio, median } from './lib/common.mjs'
 import { scenarios } from './http/scenarios.mjs'
 import { FOREIGN_LIMIT } from './lib/cpu.mjs'
-import { CPU_TARGETS, overheadVerdict, pairedDifference } from './lib/stats.mjs'
+import { CPU_TARGETS, overheadVerdict, pairedDifference, summary } from './lib/stats.mjs'
 
 const TARGET_CORE = 0.8
 // The libsodium backend (docs/ed25519-backends.md): × R_raw and × R_sodium of the same round.
@@ -417,6 +417,61 @@ export function render(results, config) {
         verdicts,
         'HTTP server CPU',
       ),
+    )
+  }
+  if (results.pair) {
+    out.push(
+      `\n### Server CPU per request over HTTP, paired (the two servers of each comparison loaded at once on ${m.pinned ? 'CPU 0' : 'one machine'}, ${config.connections / 2} connections each, ${config.duration}s windows opened and closed together)`,
+    )
+    const rows = []
+    for (const p of Object.values(results.pair)) {
+      const { a, b } = p
+      const target = CPU_TARGETS.find(([x, y]) => x === a && y === b)
+      const [limit, text] = target
+        ? [target[2], target[3]]
+        : [undefined, `\`${a}\` − \`${b}\` (diagnostic)`]
+      if (p.unavailable) {
+        rows.push([`\`${a}\` − \`${b}\``, '', '', '', '', p.unavailable])
+        verdicts.push([`HTTP paired: ${text} ≤ ${limit} µs CPU/req`, 'not measured', p.unavailable])
+        continue
+      }
+      const d = pairedDifference(p.cpuA, p.cpuB)
+      const sa = summary(p.cpuA)
+      const sb = summary(p.cpuB)
+      rows.push([
+        `\`${a}\` − \`${b}\``,
+        sa ? `${us(sa.median)} (${us(sa.min)}–${us(sa.max)})` : 'n/a',
+        sb ? `${us(sb.median)} (${us(sb.min)}–${us(sb.max)})` : 'n/a',
+        `${pct(median(p.busyA))} / ${pct(median(p.busyB))}`,
+        d === undefined ? 'n/a' : `${diffText(d)} (${d.n} rounds)`,
+        limit === undefined ? '—' : `≤ ${limit} µs`,
+      ])
+      if (limit === undefined) continue
+      const v = overheadVerdict(d, limit)
+      verdicts.push([
+        `HTTP paired: ${text} ≤ ${limit} µs CPU/req`,
+        d === undefined ? 'not measured' : `${diffText(d)} µs (${d.n} rounds)`,
+        v.text,
+      ])
+    }
+    out.push(
+      table(
+        [
+          'a − b',
+          'a: median µs CPU/req (min–max)',
+          'b: median µs CPU/req (min–max)',
+          'server busy a / b',
+          'Δ µs, median [95% CI]',
+          'target',
+        ],
+        rows,
+      ),
+    )
+    out.push(
+      '\nBoth servers share one CPU during the same window, so the machine drift that moves a ' +
+        'scenario by ±10–20 % between rounds falls on both alike; Δ is taken round by round. Each ' +
+        'server gets about half the CPU (server busy ≈ 50 %), so the absolute µs are not those of a ' +
+        'server alone; the difference is what the comparison is for.',
     )
   }
   if (results.inproc) {

@@ -23,7 +23,7 @@ import { jwksCore, jwksHttpScenario } from './jwks.mjs'
 import { startBenchRedis } from './lib/redis.mjs'
 import { fanoutLatency, fanoutLatencyJwksHanging } from './fleet/fanout.mjs'
 import { buildNoEventsDist } from './lib/no-events.mjs'
-import { CPU_SCENARIOS, summary } from './lib/stats.mjs'
+import { CPU_SCENARIOS, CPU_TARGETS, summary } from './lib/stats.mjs'
 
 const began = Date.now()
 const say = (msg) => process.stderr.write(`${msg}\n`)
@@ -228,6 +228,94 @@ async function httpRounds(ids, rRaw) {
   return http
 }
 
+/**
+ * The paired CPU phase: for each target of CPU_TARGETS (a − b ≤ limit), both servers run at once,
+ * pinned to the same CPU, loaded by one load generator (half the connections each), their CPU
+ * windows opened and closed together; per round the difference of their CPU per answered request.
+ * Which server starts first alternates. Returns per pair its rounds and figures by round.
+ */
+async function pairedRounds() {
+  const out = {}
+  const bound = 15_000 * 1.15
+  const poolFile = join(workDir, 'pair-pool.txt')
+  // BENCH_PAIRS=a:b,c:d compares other pairs (an A/A pair such as ours-core:ours-core shows the
+  // method's own noise); default: the pairs of the CPU targets.
+  const pairs = process.env.BENCH_PAIRS
+    ? process.env.BENCH_PAIRS.split(',').map((p) => p.split(':'))
+    : CPU_TARGETS
+  for (const [a, b] of pairs) {
+    const key = `${a} vs ${b}`
+    const pair = (out[key] = { a, b, cpuA: [], cpuB: [], busyA: [], busyB: [], foreign: [] })
+    for (let r = 0; r < config.pairRounds; r++) {
+      await quietGate()
+      jwks.reset()
+      const ids = r % 2 === 0 ? [a, b] : [b, a]
+      const servers = []
+      try {
+        for (const id of ids) {
+          const build = scenarios[id].noEvents ? noEventsBuild() : {}
+          const server = await startServer(
+            join(BENCH_DIR, 'http', 'server.mjs'),
+            {
+              scenario: id,
+              issuer: jwks.issuer,
+              jwksUrl: jwks.jwksUrl,
+              publicJwk: identity.publicJwk,
+              noEventsEntry: build.entry,
+              noEventsUnavailable: build.unavailable,
+            },
+            { cpu: 0, pin },
+          )
+          servers.push(server)
+          if (server.unavailable) throw new Error(`${id}: ${server.unavailable}`)
+        }
+        const pool = await makePool(Math.ceil(bound * (config.duration + config.warmup)), {
+          privateKeyPem: identity.privateKeyPem,
+          issuer: jwks.issuer,
+        })
+        writeFileSync(poolFile, pool.join('\n'), 'latin1')
+        const res = await runJsonChild(
+          join(BENCH_DIR, 'http', 'loadgen.mjs'),
+          {
+            targets: servers.map((s) => ({
+              port: s.port,
+              controlPort: s.controlPort,
+              serverPid: s.pid,
+            })),
+            poolFile,
+            connections: config.connections,
+            duration: config.duration,
+            warmup: config.warmup,
+            serverCpu: pin ? 0 : null,
+          },
+          { cpu: 1, pin, timeoutMs: (config.duration + config.warmup) * 1000 + 60_000 },
+        )
+        // In an A/A pair (`a` = `b`), `a` is the server started first.
+        const ra = res.targets[ids.indexOf(a)]
+        const rb = res.targets[ids.lastIndexOf(b)]
+        pair.cpuA.push(ra.serverCpuUsPerReq ?? NaN)
+        pair.cpuB.push(rb.serverCpuUsPerReq ?? NaN)
+        pair.busyA.push(ra.serverBusy ?? NaN)
+        pair.busyB.push(rb.serverBusy ?? NaN)
+        pair.foreign.push(res.foreignServerCpu)
+        const bad = res.targets.reduce((n, t) => n + t.non2xx + t.errors, 0)
+        say(
+          `  round ${r + 1} ${a} ${fmtFixed(ra.serverCpuUsPerReq, 1)} µs/req (${pctText(ra.serverBusy)}), ` +
+            `${b} ${fmtFixed(rb.serverCpuUsPerReq, 1)} µs/req (${pctText(rb.serverBusy)})  ` +
+            `non2xx+errors ${bad}  foreign ${pctText(res.foreignServerCpu)}${res.poolWrapped ? '  TOKENS REUSED' : ''}`,
+        )
+      } catch (error) {
+        pair.unavailable = String(error.message)
+        say(`  ${key}: not measured (${pair.unavailable})`)
+        break
+      } finally {
+        for (const s of servers) await s.stop?.()
+      }
+    }
+  }
+  return out
+}
+
 try {
   // ---- (1)+(2) core ---------------------------------------------------------------------------
   if (config.phases.includes('core')) {
@@ -264,6 +352,14 @@ try {
       `\n== ${cpuOnly ? 'CPU per request over HTTP' : 'HTTP'} (${config.httpRounds} rounds × ${config.duration}s + ${config.warmup}s warm-up; ${ids.join(', ')})`,
     )
     results[key] = await httpRounds(ids, rRaw)
+  }
+
+  // ---- (3b') CPU per request, paired: the two sides of each target loaded at once ---------------
+  if (config.phases.includes('pair')) {
+    say(
+      `\n== CPU per request over HTTP, paired (${config.pairRounds} rounds × ${config.duration}s + ${config.warmup}s warm-up per pair)`,
+    )
+    results.pair = await pairedRounds()
   }
 
   // ---- (3c) CPU per request in process (no sockets) ----------------------------------------------

@@ -17,12 +17,12 @@ const authorization = () => {
   return `Bearer ${pool[next++]}`
 }
 
-function run(duration) {
+function run(duration, port = cfg.port, connections = cfg.connections) {
   return new Promise((resolve, reject) => {
     autocannon(
       {
-        url: `http://127.0.0.1:${cfg.port}`,
-        connections: cfg.connections,
+        url: `http://127.0.0.1:${port}`,
+        connections,
         pipelining: 1,
         duration,
         requests: [
@@ -42,10 +42,50 @@ function run(duration) {
 }
 
 // The server's own CPU window (server.mjs), opened and closed around the measured run.
-async function control(what) {
-  if (cfg.controlPort === undefined) return undefined
-  const res = await fetch(`http://127.0.0.1:${cfg.controlPort}/${what}`)
+async function control(what, controlPort = cfg.controlPort) {
+  if (controlPort === undefined) return undefined
+  const res = await fetch(`http://127.0.0.1:${controlPort}/${what}`)
   return res.json()
+}
+
+// Server CPU per answered request, and the share of one CPU the server used, in a window.
+const perRequest = (w) =>
+  w && w.answered > 0 ? (w.cpuUserUs + w.cpuSystemUs) / w.answered : undefined
+const busy = (w) =>
+  w && w.wallMs > 0 ? (w.cpuUserUs + w.cpuSystemUs) / (w.wallMs * 1000) : undefined
+
+// Paired mode (`targets`): two servers sharing one CPU, loaded at once, half the connections each,
+// their CPU windows opened and closed together. Whatever the machine does during the window
+// (this VM's speed wanders ±20 % between seconds) it does to both: the difference of their CPU
+// per request is what the two adapters cost, not when each happened to run.
+if (Array.isArray(cfg.targets)) {
+  const each = Math.max(1, Math.floor(cfg.connections / cfg.targets.length))
+  await Promise.all(cfg.targets.map((t) => run(cfg.warmup, t.port, each)))
+  const stop = foreignWindow(cfg.serverCpu)
+  const own0 = process.cpuUsage()
+  const servers0 = cfg.targets.map((t) => pidCpuMs(t.serverPid))
+  await Promise.all(cfg.targets.map((t) => control('start', t.controlPort)))
+  const results = await Promise.all(cfg.targets.map((t) => run(cfg.duration, t.port, each)))
+  const windows = await Promise.all(cfg.targets.map((t) => control('stop', t.controlPort)))
+  const ours = cfg.targets.reduce((a, t, i) => a + pidCpuMs(t.serverPid) - servers0[i], 0)
+  const own = process.cpuUsage(own0)
+  process.stdout.write(
+    JSON.stringify({
+      foreignServerCpu: stop(ours),
+      loadCpuMs: (own.user + own.system) / 1000,
+      poolWrapped: wrapped,
+      targets: results.map((result, i) => ({
+        ok2xx: result['2xx'],
+        non2xx: result.non2xx,
+        errors: result.errors,
+        rps: result['2xx'] / result.duration,
+        serverCpuUsPerReq: perRequest(windows[i]),
+        serverBusy: busy(windows[i]),
+        serverWindow: windows[i],
+      })),
+    }) + '\n',
+  )
+  process.exit(0)
 }
 
 const warm = await run(cfg.warmup)

@@ -21,7 +21,7 @@ function envNumber(name, fallback) {
   return value
 }
 
-export const PHASES = ['core', 'http', 'cpu', 'inproc', 'jwks', 'fleet']
+export const PHASES = ['core', 'http', 'cpu', 'pair', 'inproc', 'jwks', 'fleet']
 export const DEFAULT_PHASES = ['core', 'http', 'inproc', 'jwks', 'fleet']
 
 function phasesOf(raw) {
@@ -64,6 +64,8 @@ export const config = Object.freeze({
    * scenarios `http` already measures)
    */
   phases: phasesOf(process.env.BENCH_PHASES),
+  /** rounds of each pair of the paired CPU phase (two servers loaded at once on one CPU) */
+  pairRounds: envNumber('BENCH_PAIR_ROUNDS', 8),
   /** rounds of the in-process CPU phase */
   inprocRounds: envNumber('BENCH_INPROC_ROUNDS', 9),
   /** requests per scenario and round of the in-process CPU phase */

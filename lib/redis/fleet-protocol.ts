@@ -1,6 +1,6 @@
 /**
  * What travels through Redis between instances: the relay envelope (the signed delivery as
- * received, plus the MAC'd revocation record of an emergency) and the Lua scripts that write
+ * received, plus the MAC'd revocation records of an emergency) and the Lua scripts that write
  * records, markers and relays atomically. Nothing here is trusted on arrival: `openRelay`
  * re-verifies the delivery with this instance's own webhook secret and window.
  */
@@ -44,10 +44,10 @@ local last = zcall('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if last and last[2] then redis.call('PEXPIREAT', KEYS[2], last[2]) end`
 
 // KEYS: processed marker, revocation set. ARGV: now, marker ('' for none), marker ttl, channel,
-// message ('' for none: the relay already went out), record expiry, record text (both '' when
-// not an emergency). One atomic step: the marker, the record and the relay exist together.
+// message ('' for none: the relay already went out), then (expiry, text) of each record (none
+// when not an emergency). One atomic step: the marker, the records and the relay exist together.
 // Returns { receivers, damage ('' when the set is sound) }.
-export const PUBLISH_SCRIPT = `${RECORDS("if ARGV[7] ~= '' then zcall('ZADD', KEYS[2], ARGV[6], ARGV[7]) end")}
+export const PUBLISH_SCRIPT = `${RECORDS("for i = 6, #ARGV, 2 do zcall('ZADD', KEYS[2], ARGV[i], ARGV[i + 1]) end")}
 if ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 local receivers = 0
 if ARGV[5] ~= '' then receivers = redis.call('PUBLISH', ARGV[4], ARGV[5]) end
@@ -74,32 +74,57 @@ for _, text in ipairs(texts) do
 end
 return reply`
 
-/** The message published for a delivery this instance verified and applied. @internal */
+/** Most records one relay carries (one per issuer of the delivery's secret). */
+export const MAX_RELAYED_RECORDS = 64
+
+/**
+ * The message published for a delivery this instance verified and applied, carrying the texts of
+ * its revocation records: one as `revocation` (the format every version reads), several as
+ * `revocations`.
+ *
+ * @internal
+ */
 export function relayMessage(
   origin: string,
   delivery: SignedDelivery,
-  revocation: string | undefined,
+  revocations: readonly string[],
 ): string {
   return JSON.stringify({
     origin,
     body: Buffer.from(delivery.body).toString('base64'),
     timestamp: delivery.timestamp,
     signature: delivery.signature,
-    revocation,
+    ...(revocations.length === 1
+      ? { revocation: revocations[0] }
+      : revocations.length > 1
+        ? { revocations }
+        : {}),
   })
 }
 
-/** What a received message is. @internal */
+/** What a received message is; `revocations`: the record texts it carries (unverified). @internal */
 export type OpenedRelay =
   | { readonly kind: 'own' }
-  | { readonly kind: 'refused'; readonly why: string; readonly revocation?: string }
-  | { readonly kind: 'event'; readonly event: KeyRotationEvent; readonly revocation?: string }
+  | { readonly kind: 'refused'; readonly why: string; readonly revocations: readonly string[] }
+  | {
+      readonly kind: 'event'
+      readonly event: KeyRotationEvent
+      readonly revocations: readonly string[]
+    }
+
+// The record texts of an envelope: `revocation` (one) and `revocations` (several).
+function carriedRecords(envelope: Record<string, unknown>): readonly string[] {
+  const { revocation, revocations } = envelope
+  const list = Array.isArray(revocations) ? revocations.slice(0, MAX_RELAYED_RECORDS) : []
+  if (typeof revocation === 'string') list.push(revocation)
+  return list.filter((text): text is string => typeof text === 'string')
+}
 
 /**
  * Parses a relayed message and verifies the delivery it carries as AgentPress signed it, with this
  * instance's own secret and ±window. A relay whose delivery is refused (older than the window, for
- * one) still hands over the revocation record it carries: that record has its own MAC and is
- * applied if it verifies, whatever the relay's age.
+ * one) still hands over the revocation records it carries: each has its own MAC and is applied if
+ * it verifies (under a secret bound to its issuer), whatever the relay's age.
  *
  * @internal
  */
@@ -108,19 +133,22 @@ export function openRelay(
   ownOrigin: string,
   prepared: PreparedKeyRotation,
 ): OpenedRelay {
-  if (message.length > MAX_MESSAGE_CHARS) return { kind: 'refused', why: 'too large' }
+  const none: readonly string[] = []
+  if (message.length > MAX_MESSAGE_CHARS) {
+    return { kind: 'refused', why: 'too large', revocations: none }
+  }
   let envelope: unknown
   try {
     envelope = JSON.parse(message)
   } catch {
-    return { kind: 'refused', why: 'not JSON' }
+    return { kind: 'refused', why: 'not JSON', revocations: none }
   }
-  if (typeof envelope !== 'object' || envelope === null) {
-    return { kind: 'refused', why: 'not an object' }
+  if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) {
+    return { kind: 'refused', why: 'not an object', revocations: none }
   }
-  const { origin, body, timestamp, signature, revocation } = envelope as Record<string, unknown>
+  const { origin, body, timestamp, signature } = envelope as Record<string, unknown>
   if (origin === ownOrigin) return { kind: 'own' } // applied before it was published
-  const carried = typeof revocation === 'string' ? { revocation } : {}
+  const carried = { revocations: carriedRecords(envelope as Record<string, unknown>) }
   if (typeof body !== 'string' || typeof timestamp !== 'string' || typeof signature !== 'string') {
     return { kind: 'refused', why: 'fields missing', ...carried }
   }

@@ -104,34 +104,41 @@ export class FleetRecords {
     }
     if (status !== 'ok') throw this.#wrongType('something unreadable')
     const before = this.#context.stats.recordsRefused
+    const reasons = new Set<string>()
     // Longer than any genuine record: junk, counted as refused (never read, never checked).
-    if (typeof detail === 'number' && detail > 0) this.#context.stats.recordsRefused += detail
-    for (const text of texts) this.apply(member, String(text), true)
+    if (typeof detail === 'number' && detail > 0) {
+      this.#context.stats.recordsRefused += detail
+      reasons.add('it does not verify')
+    }
+    for (const text of texts) {
+      const why = this.apply(member, String(text), true)
+      if (typeof why === 'string') reasons.add(why)
+    }
     const refused = this.#context.stats.recordsRefused - before
     if (refused > 0) {
       this.#context.report(
-        new Error(`refused ${refused} stored revocation record(s) that do not verify`),
+        new Error(`refused ${refused} stored revocation record(s): ${[...reasons].join('; ')}`),
       )
     }
   }
 
   /**
-   * Applies a record's text (stored, or carried by a relay) if it verifies. A refused text is
-   * counted once; `quiet` leaves the report to the caller.
+   * Applies a record's text (stored, or carried by a relay) if it verifies and its secret may act
+   * on its issuer here (§5). A refused text is counted once and its reason returned (`false` for
+   * one refused before); `quiet` leaves the report to the caller.
    */
-  apply(member: RotationFleetMember, text: string, quiet = false): boolean {
+  apply(member: RotationFleetMember, text: string, quiet = false): true | false | string {
     if (this.#refused.has(text)) return false
-    const record = openRevocation(member.prepared.secrets, text, Date.now())
-    if (record === undefined) {
+    const opened = openRevocation(member.prepared, text, Date.now())
+    if (opened.record === undefined) {
       if (this.#refused.size >= MAX_RECORDS) this.#refused.clear()
       this.#refused.add(text)
       this.#context.stats.recordsRefused++
-      if (!quiet)
-        this.#context.report(new Error('refused a revocation record that does not verify'))
-      return false
+      if (!quiet) this.#context.report(new Error(`refused a revocation record: ${opened.refused}`))
+      return opened.refused
     }
-    applyRevocation(member.verifiers, record)
-    if (this.hold(record)) this.#context.stats.recordsApplied++
+    applyRevocation(member.verifiers, opened.record)
+    if (this.hold(opened.record)) this.#context.stats.recordsApplied++
     return true
   }
 

@@ -27,8 +27,9 @@ export interface RelayTarget {
 }
 
 /**
- * The `EVAL` of `PUBLISH_SCRIPT` for one delivery: the processed marker (`''` for none), the record
- * and the relay (none for `delivery: undefined`: it already went out), written in one atomic step.
+ * The `EVAL` of `PUBLISH_SCRIPT` for one delivery: the processed marker (`''` for none), the
+ * records of an emergency and the relay (none for `delivery: undefined`: it already went out),
+ * written in one atomic step.
  *
  * @internal
  */
@@ -37,17 +38,16 @@ export function publishCommand(
   processedKey: string,
   marker: string,
   delivery: SignedDelivery | undefined,
-  record: RevocationRecord | undefined,
+  records: readonly RevocationRecord[],
   now: number,
 ): string[] {
+  const texts = records.map(revocationText)
   let message = ''
   if (delivery !== undefined) {
-    message = relayMessage(
-      target.origin,
-      delivery,
-      record === undefined ? undefined : revocationText(record),
-    )
-    // Never more than any receiver accepts: a delivery is at most 8 KiB.
+    message = relayMessage(target.origin, delivery, texts)
+    // Never more than any receiver accepts. A secret bound to many issuers can make the carried
+    // records too many: they are stored in the same step, and the receivers' sync reads them.
+    if (message.length > MAX_MESSAGE_CHARS) message = relayMessage(target.origin, delivery, [])
     if (message.length > MAX_MESSAGE_CHARS) {
       throw new RangeError(`a relay is at most ${MAX_MESSAGE_CHARS} characters`)
     }
@@ -63,8 +63,7 @@ export function publishCommand(
     String(PROCESSED_TTL_MS),
     target.channel,
     message,
-    record === undefined ? '' : String(record.expiresAtMs),
-    record === undefined ? '' : revocationText(record),
+    ...records.flatMap((record, i) => [String(record.expiresAtMs), texts[i]!]),
   ]
 }
 
@@ -86,7 +85,7 @@ export function receiveRelay(
   const relay = openRelay(message, receiver.origin, member.prepared)
   if (relay.kind === 'own') return
   // A record MAC'd under the webhook secret revokes, whatever the relay around it (late, say).
-  if (relay.revocation !== undefined) receiver.records.apply(member, relay.revocation)
+  for (const text of relay.revocations) receiver.records.apply(member, text)
   if (relay.kind === 'refused') {
     receiver.stats.relaysRefused++
     receiver.report(new Error(`refused a relayed delivery: ${relay.why}`))

@@ -11,10 +11,11 @@
 import { randomUUID } from 'node:crypto'
 import type { KeyRotationEvent } from '../core/key-rotation/event.js'
 import type { ReplayStore } from '../core/verifier/replay.js'
+import type { PreparedKeyRotation } from '../core/key-rotation/verify.js'
 import {
   isProcessedMarker,
   processedMarker,
-  signRevocation,
+  revocationRecords,
   type RevocationRecord,
   type RotationFleet,
   type RotationFleetMember,
@@ -162,10 +163,12 @@ export class RedisFleet implements RotationFleet, ReplayStore {
     if (state === 'ready' || state === 'reconnecting') this.#connection.resync()
   }
 
-  /** @internal */
-  async wasProcessed(id: string): Promise<boolean> {
+  /** @internal Without the event, no secret can be told to count: not processed (safe). */
+  async wasProcessed(id: string, event?: KeyRotationEvent): Promise<boolean> {
+    const prepared = this.#prepared()
+    if (event === undefined || event.id !== id) return false
     const value = await this.#send(['GET', this.#processedKey(id)])
-    return isProcessedMarker(this.#secrets(), id, value)
+    return isProcessedMarker(prepared, event, value)
   }
 
   /** @internal */
@@ -174,25 +177,26 @@ export class RedisFleet implements RotationFleet, ReplayStore {
     event: KeyRotationEvent,
     options: { readonly processed?: boolean; readonly relayed?: boolean } = {},
   ): Promise<void> {
-    const secrets = this.#secrets()
+    const prepared = this.#prepared()
     const now = Date.now()
     const relayed = options.relayed === true
-    let record: RevocationRecord | undefined
-    if (event.emergency === true && !relayed) {
-      record = signRevocation(secrets, event, now + this.#revocationTtlMs)
-    }
-    const marker = options.processed === false ? '' : processedMarker(secrets, event.id)
+    // One record per issuer the delivery's secret acts on, MAC'd under that secret (§5).
+    const records: readonly RevocationRecord[] =
+      event.emergency === true && !relayed
+        ? revocationRecords(prepared, event, now + this.#revocationTtlMs)
+        : []
+    const marker = options.processed === false ? '' : processedMarker(prepared, event)
     const processedKey = this.#processedKey(event.id)
     const command = publishCommand(
       this.#relays,
       processedKey,
       marker,
       relayed ? undefined : delivery,
-      record,
+      records,
       now,
     )
     const reply = await this.#send(command)
-    if (record !== undefined) this.#records.hold(record)
+    for (const record of records) this.#records.hold(record)
     // The set of records was damaged (the relay and the marker went out all the same).
     const damage = this.#records.damage(Array.isArray(reply) ? reply[1] : undefined)
     if (damage !== undefined) this.#connection.damaged(damage)
@@ -216,14 +220,14 @@ export class RedisFleet implements RotationFleet, ReplayStore {
     return `${this.prefix}:processed:${id}`
   }
 
-  #secrets(): readonly string[] {
+  #prepared(): PreparedKeyRotation {
     const member = this.#member
     if (member === undefined) {
       throw new TypeError(
         'no key-rotation router uses this fleet (createKeyRotationRouter({ fleet }))',
       )
     }
-    return member.prepared.secrets
+    return member.prepared
   }
 
   #report(error: Error): void {

@@ -303,7 +303,7 @@ describe('the fleet against a hanging JWKS and a Redis writer without the secret
       emergency: true,
     }
     const signed = mock.signWebhook(event, { timestamp: Math.floor(Date.now() / 1000) - 400 })
-    const record = signRevocation([mock.webhookSecret], event, Date.now() + 3_600_000)
+    const record = signRevocation(mock.webhookSecret, event.issuer, kid, Date.now() + 3_600_000)
     const client = await inspector(redis.url)
     try {
       const before = await Promise.all(instances.map(async (e) => (await readiness(e)).body))
@@ -316,7 +316,7 @@ describe('the fleet against a hanging JWKS and a Redis writer without the secret
             timestamp: signed.headers['X-AgentPress-Timestamp']!,
             signature: signed.headers['X-AgentPress-Signature']!,
           },
-          revocationText(record),
+          [revocationText(record)],
         ),
       )
       for (const [i, example] of instances.entries()) {
@@ -332,8 +332,9 @@ describe('the fleet against a hanging JWKS and a Redis writer without the secret
       await rotateEverywhere()
       const missed = await usedToken()
       const stored = signRevocation(
-        [mock.webhookSecret],
-        { ...event, id: 'evt_missed', retiredKid: mock.currentKid },
+        mock.webhookSecret,
+        mock.issuer,
+        mock.currentKid,
         Date.now() + 3_600_000,
       )
       await client.zAdd(KEY, { score: stored.expiresAtMs, value: revocationText(stored) })

@@ -203,7 +203,7 @@ export function createRotationDeliveries(
     // An emergency's key is refused here before even asking the fleet (idempotent).
     if (event.emergency === true) revokeAt(targetsOf(event), event.retiredKid)
     // An outage here is not a verdict: process locally; the publish then decides the answer.
-    const processed = await fleet!.wasProcessed(event.id).catch(() => false)
+    const processed = await fleet!.wasProcessed(event.id, event).catch(() => false)
     if (!processed) return apply(event, signed)
     remember(event.id)
     return DUPLICATE

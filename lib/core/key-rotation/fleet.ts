@@ -9,7 +9,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { KeyRotationEvent } from './event.js'
-import type { PreparedKeyRotation } from './verify.js'
+import { secretMatchOf, type PreparedKeyRotation, type SecretMatch } from './verify.js'
 import type { TokenVerifier } from '../verifier/verifier.js'
 
 /**
@@ -61,8 +61,11 @@ export interface RotationFleetMember {
 export interface RotationFleet {
   /** Called once by the router at construction. */
   join(member: RotationFleetMember): void
-  /** Whether another instance already processed and published event `id`; rejects on an outage. */
-  wasProcessed(id: string): Promise<boolean>
+  /**
+   * Whether another instance already processed and published event `id` (`event`, when given,
+   * decides which secrets' markers count); rejects on an outage.
+   */
+  wasProcessed(id: string, event?: KeyRotationEvent): Promise<boolean>
   /**
    * Shares a delivery this instance verified and applied: the relay, the "processed" marker and,
    * for an emergency, the stored revocation. Rejects when the fleet cannot have it (503). With
@@ -80,8 +83,10 @@ export interface RotationFleet {
 }
 
 /**
- * A stored emergency revocation: the retired `kid` of `issuer` (`''` when the event named no
- * issuer: every verifier) is refused until `expiresAtMs`; `mac` authenticates the three.
+ * A stored emergency revocation: the retired `kid` of `issuer` is refused until `expiresAtMs`;
+ * `mac` authenticates the three under the webhook secret that verified the delivery. `issuer` is
+ * `''` (every verifier) only for a secret bound to no issuer; a bound secret's delivery is stored
+ * as one record per issuer it acts on.
  *
  * @internal
  */
@@ -101,61 +106,135 @@ const processedInput = (id: string): string =>
 const mac = (secret: string, input: string): string =>
   createHmac('sha256', Buffer.from(secret, 'utf8')).update(input, 'utf8').digest('hex')
 
-function macMatches(secrets: readonly string[], input: string, received: unknown): boolean {
-  if (typeof received !== 'string' || !/^[0-9a-f]{64}$/.test(received)) return false
-  const given = Buffer.from(received, 'hex')
-  let matched = false
-  for (const secret of secrets) {
-    if (timingSafeEqual(given, Buffer.from(mac(secret, input), 'hex'))) matched = true
+// For each secret, whether `received` is the MAC of `input` under it (every secret is computed:
+// timing says nothing about which one matched).
+function macMatches(secrets: readonly string[], input: string, received: unknown): boolean[] {
+  if (typeof received !== 'string' || !/^[0-9a-f]{64}$/.test(received)) {
+    return secrets.map(() => false)
   }
-  return matched
+  const given = Buffer.from(received, 'hex')
+  return secrets.map((secret) => timingSafeEqual(given, Buffer.from(mac(secret, input), 'hex')))
+}
+
+// The configured secret that verified `event` (the router's events always carry it).
+function matchOf(prepared: PreparedKeyRotation, event: KeyRotationEvent): SecretMatch {
+  const match = secretMatchOf(event)
+  if (match !== undefined) return match
+  const first = prepared.bindings[0]!
+  if (prepared.bindings.length === 1 && first.issuers === undefined) {
+    return { index: 0, label: first.label, issuers: undefined }
+  }
+  // With several secrets (or one bound) the secret decides what the event may act on: an event
+  // that did not come from this router's verification has none, so it is never shared.
+  throw new TypeError('the event was not verified by this key-rotation router')
 }
 
 /**
- * The record revoking `event.retiredKid`, MAC'd with the first (current) secret.
+ * The issuers an event acts on as its secret allows (§5): the event's issuer, else every issuer
+ * its secret is bound to, else `['']` (every verifier) for an unbound secret.
+ */
+const issuersOf = (event: KeyRotationEvent, match: SecretMatch): readonly string[] =>
+  event.issuer !== undefined
+    ? [event.issuer]
+    : match.issuers !== undefined
+      ? [...match.issuers].sort()
+      : ['']
+
+/**
+ * One record revoking `kid` of `issuer` until `expiresAtMs`, MAC'd under `secret`.
  *
  * @internal
  */
 export function signRevocation(
-  secrets: readonly string[],
-  event: KeyRotationEvent,
+  secret: string,
+  issuer: string,
+  kid: string,
   expiresAtMs: number,
 ): RevocationRecord {
-  const issuer = event.issuer ?? ''
-  const kid = event.retiredKid
   return Object.freeze({
     issuer,
     kid,
     expiresAtMs,
-    mac: mac(secrets[0]!, revocationInput(issuer, kid, expiresAtMs)),
+    mac: mac(secret, revocationInput(issuer, kid, expiresAtMs)),
   })
 }
 
 /**
- * Parses a stored record (JSON text) and checks its MAC under any secret; `undefined` when it is
- * malformed, forged or expired.
+ * The records an emergency `event` is stored and relayed as: one per issuer it acts on (the issuer
+ * it names, else every issuer its secret is bound to; `''` only for an unbound secret), each MAC'd
+ * under the secret that verified the delivery. A receiver applies a record only to an issuer that
+ * secret is bound to there, so no record can carry one org's secret to another org.
+ *
+ * @internal
+ */
+export function revocationRecords(
+  prepared: PreparedKeyRotation,
+  event: KeyRotationEvent,
+  expiresAtMs: number,
+): readonly RevocationRecord[] {
+  const match = matchOf(prepared, event)
+  const secret = prepared.secrets[match.index]!
+  return Object.freeze(
+    issuersOf(event, match).map((issuer) =>
+      signRevocation(secret, issuer, event.retiredKid, expiresAtMs),
+    ),
+  )
+}
+
+/** A stored or relayed record, opened: the record, or why it changes nothing. @internal */
+export type OpenedRevocation =
+  | { readonly record: RevocationRecord; readonly refused?: undefined }
+  | { readonly refused: string; readonly record?: undefined }
+
+const DOES_NOT_VERIFY = Object.freeze({ refused: 'it does not verify' })
+
+/**
+ * Parses a stored or relayed record (JSON text) and decides what it may act on here: it must be
+ * MAC'd under a configured secret that may act on its issuer — an unbound secret on any (`''`:
+ * every verifier), a bound secret on its own issuers only. A record MAC'd under one org's secret
+ * that names another org, or (written by an older version) names no issuer, is refused, saying so.
  *
  * @internal
  */
 export function openRevocation(
-  secrets: readonly string[],
+  prepared: Pick<PreparedKeyRotation, 'secrets' | 'bindings'>,
   text: string,
   nowMs: number,
-): RevocationRecord | undefined {
-  if (text.length > 4096) return undefined
+): OpenedRevocation {
+  if (text.length > 4096) return DOES_NOT_VERIFY
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch {
-    return undefined
+    return DOES_NOT_VERIFY
   }
-  if (typeof value !== 'object' || value === null) return undefined
+  if (typeof value !== 'object' || value === null) return DOES_NOT_VERIFY
   const { issuer, kid, expiresAtMs, mac: received } = value as Record<string, unknown>
-  if (typeof issuer !== 'string' || typeof kid !== 'string' || kid === '') return undefined
-  if (typeof expiresAtMs !== 'number' || !Number.isSafeInteger(expiresAtMs)) return undefined
-  if (expiresAtMs <= nowMs) return undefined
-  if (!macMatches(secrets, revocationInput(issuer, kid, expiresAtMs), received)) return undefined
-  return Object.freeze({ issuer, kid, expiresAtMs, mac: received as string })
+  if (typeof issuer !== 'string' || typeof kid !== 'string' || kid === '') return DOES_NOT_VERIFY
+  if (typeof expiresAtMs !== 'number' || !Number.isSafeInteger(expiresAtMs)) {
+    return DOES_NOT_VERIFY
+  }
+  if (expiresAtMs <= nowMs) return { refused: 'it has expired' }
+  const verified = macMatches(prepared.secrets, revocationInput(issuer, kid, expiresAtMs), received)
+  const by = verified.indexOf(true)
+  if (by === -1) return DOES_NOT_VERIFY
+  const allowed = verified.some((ok, index) => {
+    const bound = prepared.bindings[index]!.issuers
+    return ok && (bound === undefined || (issuer !== '' && bound.has(issuer)))
+  })
+  if (!allowed) {
+    const { label } = prepared.bindings[by]!
+    const secret = label === null ? `secret #${by}` : `secret ${JSON.stringify(label)}`
+    return {
+      refused:
+        issuer === ''
+          ? `it names no issuer, but ${secret} that MACs it is bound to issuers, so it cannot ` +
+            'say which org it is for (written by an older version; the relayed delivery itself ' +
+            'still revokes, and a resent rotation writes records naming their issuer)'
+          : `it names an issuer ${secret} that MACs it is not bound to`,
+    }
+  }
+  return { record: Object.freeze({ issuer, kid, expiresAtMs, mac: received as string }) }
 }
 
 /** The JSON text a record is stored as. @internal */
@@ -167,7 +246,7 @@ export const revocationText = (record: RevocationRecord): string =>
     mac: record.mac,
   })
 
-/** Revokes the record's kid on every matching verifier. @internal */
+/** Revokes the record's kid on every verifier of its issuer (`''`: every verifier). @internal */
 export function applyRevocation(
   verifiers: readonly TokenVerifier[],
   record: RevocationRecord,
@@ -183,16 +262,32 @@ export function applyRevocation(
   }
 }
 
-/** The value of the shared "event `id` was processed" marker. @internal */
-export const processedMarker = (secrets: readonly string[], id: string): string =>
-  mac(secrets[0]!, processedInput(id))
+/**
+ * The value of the shared "event `id` was processed" marker, MAC'd under the secret that verified
+ * `event`.
+ *
+ * @internal
+ */
+export const processedMarker = (prepared: PreparedKeyRotation, event: KeyRotationEvent): string =>
+  mac(prepared.secrets[matchOf(prepared, event).index]!, processedInput(event.id))
 
-/** Whether `value` is an authentic marker for `id`. @internal */
-export const isProcessedMarker = (
-  secrets: readonly string[],
-  id: string,
+/**
+ * Whether `value` is an authentic marker for `event`: MAC'd under a secret that may act on every
+ * issuer `event` acts on (so one org's secret cannot mark another org's delivery as done).
+ *
+ * @internal
+ */
+export function isProcessedMarker(
+  prepared: PreparedKeyRotation,
+  event: KeyRotationEvent,
   value: unknown,
-): boolean => macMatches(secrets, processedInput(id), value)
+): boolean {
+  const targets = issuersOf(event, matchOf(prepared, event))
+  return macMatches(prepared.secrets, processedInput(event.id), value).some((ok, index) => {
+    const bound = prepared.bindings[index]!.issuers
+    return ok && (bound === undefined || targets.every((issuer) => bound.has(issuer)))
+  })
+}
 
 /** Validates the router's `fleet` option. @internal */
 export function checkFleet(value: unknown, name: string): RotationFleet | undefined {
