@@ -23,7 +23,7 @@ interface Result {
 }
 
 /** Runs the CLI to completion; kills it and fails after `timeoutMs`. */
-function run(args: string[], timeoutMs = 10_000): Promise<Result> {
+function run(args: string[], timeoutMs = 30_000): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
@@ -61,8 +61,8 @@ function startServe(args: string[]): Promise<{ child: ChildProcess; config: Serv
     let out = ''
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error('serve did not print its configuration within 10 s'))
-    }, 10_000)
+      reject(new Error('serve did not print its configuration within 30 s'))
+    }, 30_000)
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk
       const end = out.indexOf('\n')
@@ -114,7 +114,8 @@ async function closeServer(server: Server): Promise<void> {
 const HINT = "Run 'agentpress-mock --help' for usage.\n"
 
 describe('agentpress-mock CLI', function () {
-  this.timeout(30_000)
+  // Child processes on a loaded machine: the bounds below (30 s to start) must fit inside.
+  this.timeout(60_000)
 
   describe('usage', () => {
     it('--help prints the usage of every command, exit 0', async () => {
@@ -528,7 +529,7 @@ describe('agentpress-mock CLI', function () {
     })
     let out = ''
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no banner within 10 s')), 10_000)
+      const timer = setTimeout(() => reject(new Error('no banner within 30 s')), 30_000)
       child.stdout.on('data', (chunk: Buffer) => {
         out += chunk
         if (out.includes('Press Ctrl+C to stop.')) {
