@@ -283,8 +283,12 @@ for (let a = 0; a < rounds * 2 && attempts.filter((x) => x.clean).length < round
   // Interleaved in slices of CHUNK operations: every mode runs a slice, then the next slice of
   // each, so the machine's drift over seconds (this VM's speed wanders ±20 % between seconds
   // with nothing else running) falls on every mode alike instead of on whichever ran then.
+  // One collection per round, not per slice: a forced full collection every few hundred
+  // operations drops the hidden classes and inline-cache entries no live object holds, and the
+  // modes that add properties to a request (Passport's) would pay to rebuild them each time,
+  // which a server with requests in flight does not.
+  collect()
   for (let at = 0; at < ops; at += CHUNK) {
-    collect()
     for (const run of runs) {
       const slice = run.items.slice(at, at + CHUNK)
       const start = process.hrtime.bigint()
