@@ -102,6 +102,25 @@ say(
 let noEvents
 const noEventsBuild = () => (noEvents ??= buildNoEventsDist())
 
+/** One scenario's server process, pinned to CPU 0 (`{ unavailable }` when it cannot run here). */
+function startScenarioServer(id) {
+  const build = scenarios[id].noEvents ? noEventsBuild() : {}
+  return startServer(
+    join(BENCH_DIR, 'http', 'server.mjs'),
+    {
+      scenario: id,
+      issuer: jwks.issuer,
+      jwksUrl: jwks.jwksUrl,
+      publicJwk: identity.publicJwk,
+      redisUrl: redis.url,
+      redisUnavailable: redis.unavailable,
+      noEventsEntry: build.entry,
+      noEventsUnavailable: build.unavailable,
+    },
+    { cpu: 0, pin },
+  )
+}
+
 /**
  * Runs `ids` in `config.httpRounds` interleaved rounds (the order rotates every round), each run a
  * fresh server, a fresh token pool, a warm-up and the measured load; returns per scenario its
@@ -117,21 +136,7 @@ async function httpRounds(ids, rRaw) {
   const runOnce = async (id) => {
     await quietGate()
     jwks.reset()
-    const build = scenarios[id].noEvents ? noEventsBuild() : {}
-    const server = await startServer(
-      join(BENCH_DIR, 'http', 'server.mjs'),
-      {
-        scenario: id,
-        issuer: jwks.issuer,
-        jwksUrl: jwks.jwksUrl,
-        publicJwk: identity.publicJwk,
-        redisUrl: redis.url,
-        redisUnavailable: redis.unavailable,
-        noEventsEntry: build.entry,
-        noEventsUnavailable: build.unavailable,
-      },
-      { cpu: 0, pin },
-    )
+    const server = await startScenarioServer(id)
     if (server.unavailable) return server
     try {
       const size = scenarios[id].verifies
@@ -253,19 +258,7 @@ async function pairedRounds() {
       const servers = []
       try {
         for (const id of ids) {
-          const build = scenarios[id].noEvents ? noEventsBuild() : {}
-          const server = await startServer(
-            join(BENCH_DIR, 'http', 'server.mjs'),
-            {
-              scenario: id,
-              issuer: jwks.issuer,
-              jwksUrl: jwks.jwksUrl,
-              publicJwk: identity.publicJwk,
-              noEventsEntry: build.entry,
-              noEventsUnavailable: build.unavailable,
-            },
-            { cpu: 0, pin },
-          )
+          const server = await startScenarioServer(id)
           servers.push(server)
           if (server.unavailable) throw new Error(`${id}: ${server.unavailable}`)
         }
