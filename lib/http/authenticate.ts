@@ -25,8 +25,8 @@ import { hasScopes, parseScope, type Implication } from '../core/token/scope.js'
 import { auditClaims, auditDecision, auditing, beginAudit } from './audit.js'
 import { authInfoOf, mcpAuthInfoOf, type AgentPressAuthInfo } from './auth-info.js'
 import {
-  CHALLENGE_CONTEXT,
   FAILURE_REASON,
+  setChallengeContext,
   SCOPE_IMPLICATION,
   type RefusalCarrier,
 } from './refusal.js'
@@ -84,7 +84,7 @@ export function authenticate(
   actions: AuthActions,
 ): void {
   const request = req as RefusalCarrier
-  request[CHALLENGE_CONTEXT] = settings.context
+  setChallengeContext(request, settings.context)
   if (settings.implication !== undefined) request[SCOPE_IMPLICATION] = settings.implication
   // The audit trail (opt-in): one boolean read when nobody subscribes.
   if (auditing()) beginAudit(request)

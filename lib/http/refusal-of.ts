@@ -16,7 +16,7 @@ import {
 } from '../core/refusals/errors.js'
 import { renderableRefusal } from '../core/refusals/refusal-errors.js'
 import { AUTH_ERRORS, type PartnerTokenErrorReason } from '../core/refusals/reasons.js'
-import { CHALLENGE_CONTEXT, FAILURE_REASON, type RefusalCarrier } from './refusal.js'
+import { challengeContextOf, FAILURE_REASON, type RefusalCarrier } from './refusal.js'
 
 /**
  * The refusal behind a request's failed authentication, as the error this package renders it
@@ -49,7 +49,7 @@ export function refusalOf(req: IncomingMessage, err?: unknown): AgentPressAuthEr
   // means that error is what happened last.
   if (reason === undefined || AUTH_ERRORS[reason].status !== 401) return undefined
   if (err !== undefined && err !== null && !isAuthenticationError(err)) return undefined
-  const context = (req as RefusalCarrier)[CHALLENGE_CONTEXT] ?? {}
+  const context = challengeContextOf(req) ?? {}
   return reason === 'no_credentials'
     ? new AgentPressHttpError('no_credentials', context)
     : new PartnerTokenError(reason as PartnerTokenErrorReason, context)

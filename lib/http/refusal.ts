@@ -2,9 +2,11 @@
  * The refusal a request carries, and its rendering as a JSON or JSON-RPC body.
  *
  * A Passport `fail` reaches an error handler only as a bare `AuthenticationError`, and
- * `requireScopes` runs after the strategy in another middleware: what they need to know travels on
- * the request under four `Symbol.for` keys. The keys are spelled exactly so (a contract across
- * copies of this package), and only this file reads or writes them.
+ * `requireScopes` runs after the strategy in another middleware: what they need to know travels
+ * with the request — the route state in a WeakMap shared by every copy of this package (see
+ * `routeStates`), the rest under `Symbol.for` keys only set when needed (a refusal, `implies`).
+ * The keys are spelled exactly so (a contract across copies of this package), and only this file
+ * reads or writes them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { challengeFor, type ChallengeContext } from '../core/refusals/challenge.js'
@@ -39,6 +41,61 @@ export const SCOPE_IMPLICATION: unique symbol = Symbol.for('passport-agentpress-
  * ```
  */
 export type ErrorBodyFormat = 'json' | 'jsonrpc'
+
+/**
+ * The route state of a request (the challenge context of the strategy that ran, the body format of
+ * `authenticatePartner`), kept beside the request rather than on it. Under Express every request
+ * object has a hidden class of its own (it is re-parented onto `app.request`), so every property
+ * added to it takes V8's slow path — about 10–15 µs of CPU each, measured paired over HTTP — where
+ * a WeakMap entry costs a fraction of a µs. The map is shared by every copy of this package in the
+ * process (found on `globalThis` under a `Symbol.for` key, as the request keys above are), and a
+ * request carrying the `Symbol.for` properties (set by an older copy) is still read.
+ */
+interface RouteState {
+  context?: ChallengeContext
+  format?: ErrorBodyFormat
+}
+
+const ROUTE_STATES = Symbol.for('passport-agentpress-partner.routeStates')
+
+function sharedRouteStates(): WeakMap<object, RouteState> {
+  const holder = globalThis as { [ROUTE_STATES]?: unknown }
+  const found = holder[ROUTE_STATES]
+  if (found instanceof WeakMap) return found as WeakMap<object, RouteState>
+  const created = new WeakMap<object, RouteState>()
+  if (found === undefined) {
+    Object.defineProperty(holder, ROUTE_STATES, { value: created, configurable: true })
+  }
+  return created
+}
+
+const routeStates = sharedRouteStates()
+
+function routeStateOf(req: object): RouteState {
+  let state = routeStates.get(req)
+  if (state === undefined) routeStates.set(req, (state = {}))
+  return state
+}
+
+/** Records the challenge context of the strategy deciding `req`. @internal */
+export function setChallengeContext(req: object, context: ChallengeContext): void {
+  routeStateOf(req).context = context
+}
+
+/** Records the body format `authenticatePartner` answers `req` with. @internal */
+export function setBodyFormat(req: object, format: ErrorBodyFormat): void {
+  routeStateOf(req).format = format
+}
+
+/** The challenge context recorded for `req`, if any. @internal */
+export function challengeContextOf(req: object): ChallengeContext | undefined {
+  return routeStates.get(req)?.context ?? (req as RefusalCarrier)[CHALLENGE_CONTEXT]
+}
+
+/** The body format recorded for `req`, if any. @internal */
+export function bodyFormatOf(req: object): ErrorBodyFormat | undefined {
+  return routeStates.get(req)?.format ?? (req as RefusalCarrier)[BODY_FORMAT]
+}
 
 /** A request with the refusal state of this package. @internal */
 export type RefusalCarrier = IncomingMessage & {
@@ -109,7 +166,7 @@ export function renderRefusal(
     AUTH_ERRORS[reason].status === res.statusCode
   ) {
     if (!res.hasHeader('WWW-Authenticate')) {
-      res.setHeader('WWW-Authenticate', challengeFor(reason, req[CHALLENGE_CONTEXT]) ?? 'Bearer')
+      res.setHeader('WWW-Authenticate', challengeFor(reason, challengeContextOf(req)) ?? 'Bearer')
     }
     writeRefusal(res, reason, undefined, format)
     return true

@@ -13,9 +13,9 @@ import { authenticate, type AuthActions, type AuthSettings } from '../http/authe
 import type { ErrorMiddleware, Middleware, NextFunction } from '../http/connect.js'
 import { RESPONSE } from '../http/decision.js'
 import {
-  BODY_FORMAT,
   FAILURE_REASON,
   renderRefusal,
+  setBodyFormat,
   writeRefusal,
   type ErrorBodyFormat,
   type RefusalCarrier,
@@ -133,7 +133,7 @@ class DirectActions implements AuthActions {
 function direct(settings: AuthSettings, format: ErrorBodyFormat): Middleware {
   return function authenticatePartnerDirect(req: IncomingMessage, res, next) {
     const request = req as RefusalCarrier & { [RESPONSE]?: ServerResponse; res?: unknown }
-    request[BODY_FORMAT] = format
+    setBodyFormat(request, format)
     offerAuditResponse(req, res)
     // Express links the response already (`req.res`); Connect does not. One property fewer on
     // every Express request: each one added to a request costs a hidden-class transition.

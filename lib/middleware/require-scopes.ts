@@ -13,8 +13,8 @@ import { rejectUnknownKeys } from '../core/validate.js'
 import type { Middleware } from '../http/connect.js'
 import { decideRefused } from '../http/decision.js'
 import {
-  BODY_FORMAT,
-  CHALLENGE_CONTEXT,
+  bodyFormatOf,
+  challengeContextOf,
   FAILURE_REASON,
   SCOPE_IMPLICATION,
   writeRefusal,
@@ -105,9 +105,9 @@ export function refuseScopes(
   request[FAILURE_REASON] = 'insufficient_scope'
   // Counted as the refusal it is (the strategy's acceptance before it is replaced).
   decideRefused(request, 'insufficient_scope')
-  const context = request[CHALLENGE_CONTEXT] ?? {}
+  const context = challengeContextOf(request) ?? {}
   const error = new AgentPressHttpError('insufficient_scope', { ...context, scope: needed })
-  const format = request[BODY_FORMAT]
+  const format = bodyFormatOf(request)
   if (format === undefined || res.headersSent) return next(error)
   writeRefusal(res, error.reason, error.headers, format)
 }
