@@ -111,11 +111,21 @@ async function attempt(command: string, args: string[], cwd: string) {
     const { stdout, stderr } = await exec(command, args, { cwd, env, timeout: 240_000 })
     return { code: 0, stdout, stderr }
   } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string }
+    const e = err as {
+      code?: number | null
+      stdout?: string
+      stderr?: string
+      killed?: boolean
+      signal?: string | null
+    }
+    // A run that ended by a signal (killed at the timeout, or a crash) says so in stderr.
+    const ended = e.signal
+      ? ` [ended by ${e.signal}${e.killed ? ' after the 240 s timeout' : ''}]`
+      : ''
     return {
       code: typeof e.code === 'number' ? e.code : -1,
       stdout: e.stdout ?? '',
-      stderr: e.stderr ?? String(err),
+      stderr: (e.stderr || (typeof e.code === 'number' ? '' : String(err))) + ended,
     }
   }
 }
