@@ -56,17 +56,17 @@ describe('the fleet against a hanging JWKS and a Redis writer without the secret
     return token
   }
   // A normal rotation through instance 1: every instance refreshes and knows the new key.
+  // Waited for by what it means — each instance accepts a token of the new key — not by the relay
+  // counter: a relay that joins a refresh the hanging JWKS of an earlier test still holds settles
+  // with that refresh's failure and is never counted (seen once on an idle Node 26), while the
+  // instance learns the key on its next fetch all the same.
   const rotateEverywhere = async (): Promise<void> => {
-    const applied = await Promise.all(
-      instances.slice(1).map(async (e) => (await readiness(e)).body.relaysApplied as number),
-    )
     const event = mock.rotateKeys()
     publishAll()
     expect(await webhook(instances[0]!, mock.signWebhook(event))).to.deep.equal(RECEIVED)
     await Promise.all(
-      instances.slice(1).map((e, i) =>
-        // Bounded by a refresh queued behind one the hanging JWKS still holds (jwksTimeoutMs).
-        eventually(async () => (await readiness(e)).body.relaysApplied === applied[i]! + 1, 60_000),
+      instances.map((e) =>
+        eventually(async () => (await mcp(e, mock.signToken())).status === 200, 60_000),
       ),
     )
   }
