@@ -45,7 +45,12 @@ if (cfg.stub) {
 const chains = {}
 const unavailable = {}
 for (const id of cfg.ids) {
-  if (cfg.stub && !scenarios[id].ours && !['passport-core', 'ours-core'].includes(id)) continue
+  if (
+    cfg.stub &&
+    !scenarios[id].ours &&
+    !['passport-core', 'ours-core', 'passport-core-auth', 'ours-core-props'].includes(id)
+  )
+    continue
   const app = {
     get(path, ...handlers) {
       chains[id] = handlers.flat()

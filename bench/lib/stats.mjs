@@ -67,6 +67,18 @@ export const CPU_TARGETS = [
     'Without Passport: `authenticatePartner(strategy)` (`ours-direct`) − thinnest middleware over PartnerTokenVerifier (`ours-core`)',
   ],
   [
+    'ours',
+    'passport-core-auth',
+    2,
+    'Passport strategy, same request properties: `ours` − thinnest Passport strategy that also sets `req.auth` (`passport-core-auth`)',
+  ],
+  [
+    'ours-direct',
+    'ours-core-props',
+    1,
+    'Without Passport, same request properties: `ours-direct` − thinnest middleware that sets `req.auth`, `req.user`, `req.authInfo` (`ours-core-props`)',
+  ],
+  [
     'ours-direct',
     'ours-direct-no-events',
     0.5,
@@ -83,4 +95,6 @@ export const CPU_SCENARIOS = [
   'ours-core',
   'ours-direct',
   'ours-direct-no-events',
+  'passport-core-auth',
+  'ours-core-props',
 ]
