@@ -78,6 +78,12 @@ function contractObjects(token, claims) {
   }
 }
 
+// Collects the handlers a scenario mounts on GET /mcp, to mount them behind another middleware.
+function collectedRoute() {
+  const routes = { handlers: [], get: (path, ...handlers) => routes.handlers.push(...handlers) }
+  return routes
+}
+
 /**
  * Each entry: `{ title, setup(app, cfg) }`. `setup` mounts the route, or throws an Error whose
  * message says why the scenario cannot run here (it is then reported, not measured).
@@ -439,6 +445,23 @@ export const scenarios = {
         },
         ok,
       )
+    },
+  },
+
+  'ours-core-props-weakmap': {
+    title:
+      'diagnostic: ours-core-props that also records a state object per request in a WeakMap keyed by the request',
+    verifies: true,
+    diagnostic: true,
+    async setup(app, cfg) {
+      const states = new WeakMap()
+      const inner = collectedRoute()
+      await scenarios['ours-core-props'].setup(inner, cfg)
+      const record = (req, res, next) => {
+        states.set(req, { context: cfg })
+        next()
+      }
+      app.get('/mcp', record, ...inner.handlers)
     },
   },
 
