@@ -78,6 +78,70 @@ function contractObjects(token, claims) {
   }
 }
 
+// The verifier of the thin baselines: our core alone, configured like every other scenario.
+async function coreVerifier(cfg) {
+  const pkg = await import('passport-agentpress-partner').catch(() => ({}))
+  if (typeof pkg.PartnerTokenVerifier !== 'function')
+    throw new Error('PartnerTokenVerifier not built')
+  return new pkg.PartnerTokenVerifier({
+    issuer: cfg.issuer,
+    audience: AUDIENCE,
+    expectedExtProvider: EXT_PROVIDER,
+    jwksUrl: cfg.jwksUrl,
+  })
+}
+
+// The thinnest Passport strategy over the verifier; `sameProperties`: it also hangs what ours
+// hangs on the request (contractObjects).
+async function thinPassportRoute(app, cfg, sameProperties) {
+  const verifier = await coreVerifier(cfg)
+  const { Passport, Strategy } = await import('passport')
+  class ThinStrategy extends Strategy {
+    name = 'thin'
+    authenticate(req) {
+      const token = bearer(req)
+      if (token === undefined) return this.fail('Bearer')
+      verifier.verifyToken(token).then(
+        (claims) => {
+          if (!sameProperties) return this.success({ id: claims.sub })
+          const { user, authInfo, auth } = contractObjects(token, claims)
+          req.auth = auth
+          this.success(user, authInfo)
+        },
+        () => this.fail('Bearer'),
+      )
+    }
+  }
+  const passport = new Passport()
+  passport.use(new ThinStrategy())
+  app.get('/mcp', passport.authenticate('thin', { session: false }), ok)
+}
+
+// The thinnest Express middleware over the verifier (`req.auth = claims`); `sameProperties`: it
+// sets `req.auth`, `req.user` and `req.authInfo` as ours does.
+async function thinMiddlewareRoute(app, cfg, sameProperties) {
+  const verifier = await coreVerifier(cfg)
+  const authenticate = (req, res, next) => {
+    const token = bearer(req)
+    if (token === undefined) return unauthorized(res)
+    verifier.verifyToken(token).then(
+      (claims) => {
+        if (!sameProperties) {
+          req.auth = claims
+          return next()
+        }
+        const { user, authInfo, auth } = contractObjects(token, claims)
+        req.auth = auth
+        req.user = user
+        req.authInfo = authInfo
+        next()
+      },
+      () => unauthorized(res),
+    )
+  }
+  app.get('/mcp', authenticate, ok)
+}
+
 // Collects the handlers a scenario mounts on GET /mcp, to mount them behind another middleware.
 function collectedRoute() {
   const routes = { handlers: [], get: (path, ...handlers) => routes.handlers.push(...handlers) }
@@ -316,30 +380,7 @@ export const scenarios = {
     diagnostic: true,
     async setup(app, cfg) {
       // What any Passport adapter over our core must pay: Passport plus an asynchronous verify.
-      const pkg = await import('passport-agentpress-partner').catch(() => ({}))
-      if (typeof pkg.PartnerTokenVerifier !== 'function')
-        throw new Error('PartnerTokenVerifier not built')
-      const { Passport, Strategy } = await import('passport')
-      const verifier = new pkg.PartnerTokenVerifier({
-        issuer: cfg.issuer,
-        audience: AUDIENCE,
-        expectedExtProvider: EXT_PROVIDER,
-        jwksUrl: cfg.jwksUrl,
-      })
-      class ThinStrategy extends Strategy {
-        name = 'thin'
-        authenticate(req) {
-          const token = bearer(req)
-          if (token === undefined) return this.fail('Bearer')
-          verifier.verifyToken(token).then(
-            (claims) => this.success({ id: claims.sub }),
-            () => this.fail('Bearer'),
-          )
-        }
-      }
-      const passport = new Passport()
-      passport.use(new ThinStrategy())
-      app.get('/mcp', passport.authenticate('thin', { session: false }), ok)
+      await thinPassportRoute(app, cfg, false)
     },
   },
 
@@ -348,30 +389,7 @@ export const scenarios = {
     verifies: true,
     diagnostic: true,
     async setup(app, cfg) {
-      const pkg = await import('passport-agentpress-partner').catch(() => ({}))
-      if (typeof pkg.PartnerTokenVerifier !== 'function')
-        throw new Error('PartnerTokenVerifier not built')
-      const verifier = new pkg.PartnerTokenVerifier({
-        issuer: cfg.issuer,
-        audience: AUDIENCE,
-        expectedExtProvider: EXT_PROVIDER,
-        jwksUrl: cfg.jwksUrl,
-      })
-      app.get(
-        '/mcp',
-        (req, res, next) => {
-          const token = bearer(req)
-          if (token === undefined) return unauthorized(res)
-          verifier.verifyToken(token).then(
-            (claims) => {
-              req.auth = claims
-              next()
-            },
-            () => unauthorized(res),
-          )
-        },
-        ok,
-      )
+      await thinMiddlewareRoute(app, cfg, false)
     },
   },
 
@@ -381,34 +399,7 @@ export const scenarios = {
     verifies: true,
     diagnostic: true,
     async setup(app, cfg) {
-      const pkg = await import('passport-agentpress-partner').catch(() => ({}))
-      if (typeof pkg.PartnerTokenVerifier !== 'function')
-        throw new Error('PartnerTokenVerifier not built')
-      const { Passport, Strategy } = await import('passport')
-      const verifier = new pkg.PartnerTokenVerifier({
-        issuer: cfg.issuer,
-        audience: AUDIENCE,
-        expectedExtProvider: EXT_PROVIDER,
-        jwksUrl: cfg.jwksUrl,
-      })
-      class ThinStrategy extends Strategy {
-        name = 'thin'
-        authenticate(req) {
-          const token = bearer(req)
-          if (token === undefined) return this.fail('Bearer')
-          verifier.verifyToken(token).then(
-            (claims) => {
-              const { user, authInfo, auth } = contractObjects(token, claims)
-              req.auth = auth
-              this.success(user, authInfo)
-            },
-            () => this.fail('Bearer'),
-          )
-        }
-      }
-      const passport = new Passport()
-      passport.use(new ThinStrategy())
-      app.get('/mcp', passport.authenticate('thin', { session: false }), ok)
+      await thinPassportRoute(app, cfg, true)
     },
   },
 
@@ -418,33 +409,7 @@ export const scenarios = {
     verifies: true,
     diagnostic: true,
     async setup(app, cfg) {
-      const pkg = await import('passport-agentpress-partner').catch(() => ({}))
-      if (typeof pkg.PartnerTokenVerifier !== 'function')
-        throw new Error('PartnerTokenVerifier not built')
-      const verifier = new pkg.PartnerTokenVerifier({
-        issuer: cfg.issuer,
-        audience: AUDIENCE,
-        expectedExtProvider: EXT_PROVIDER,
-        jwksUrl: cfg.jwksUrl,
-      })
-      app.get(
-        '/mcp',
-        (req, res, next) => {
-          const token = bearer(req)
-          if (token === undefined) return unauthorized(res)
-          verifier.verifyToken(token).then(
-            (claims) => {
-              const { user, authInfo, auth } = contractObjects(token, claims)
-              req.auth = auth
-              req.user = user
-              req.authInfo = authInfo
-              next()
-            },
-            () => unauthorized(res),
-          )
-        },
-        ok,
-      )
+      await thinMiddlewareRoute(app, cfg, true)
     },
   },
 
