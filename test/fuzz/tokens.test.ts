@@ -190,13 +190,23 @@ describe('fuzzing the bearer path (fast-check)', function () {
   let verifier: PartnerTokenVerifier
   const now = Date.UTC(2026, 10, 21, 12, 0, 0)
   const clock = () => now
+  // Intervals (cooldown, max age) on a clock that moves a second per reading: a mutated `kid` is
+  // looked up by a refetch at once instead of waiting out a real 5 s cooldown. With the fixed
+  // `clock` driving them too, every unknown kid after the first waited 5 s of real time (the two
+  // properties below took ~25 s of their 30 s timeout, mostly asleep).
+  let ticks = 0
+  const monotonicClock = () => (ticks += 1000)
 
   before(async () => {
     mock = await createMockAgentPress({ clock })
     const passport = newPassport()
     passport.use(
       new AgentPressPartnerStrategy(
-        { partnerMcp: { ...mock.partnerMcp, clock }, realm: REALM, resourceMetadataUrl: false },
+        {
+          partnerMcp: { ...mock.partnerMcp, clock, monotonicClock },
+          realm: REALM,
+          resourceMetadataUrl: false,
+        },
         async (claims: PartnerTokenClaims) => ({ sub: claims.sub }),
       ),
     )
@@ -212,7 +222,7 @@ describe('fuzzing the bearer path (fast-check)', function () {
       res.json({ ok: true })
     })
     server = await listen(app)
-    verifier = new PartnerTokenVerifier({ ...mock.partnerMcp, clock })
+    verifier = new PartnerTokenVerifier({ ...mock.partnerMcp, clock, monotonicClock })
   })
   after(async () => {
     await server.close()
