@@ -202,11 +202,6 @@ export function importEd25519Jwk(
   }
 }
 
-// The signature and the signed bytes are written into buffers of the module's own: a verify is
-// synchronous (both backends), so one pair serves every token and allocates no backing store.
-const SIGNATURE = Buffer.allocUnsafeSlow(64)
-const SIGNING_INPUT = Buffer.allocUnsafeSlow(8192) // §2: a token is at most 8 KiB
-
 /**
  * Verifies an Ed25519 signature (given as canonical base64url of 64 bytes) over an ASCII signing
  * input with `backend` (default `node:crypto`). A small-order `R` is refused before the backend
@@ -221,8 +216,7 @@ export function verifyEd25519(
   backend: Ed25519Backend = NODE_CRYPTO_BACKEND,
 ): boolean {
   if (signature.length !== 86) return false // 64 bytes, unpadded base64url
-  if (signingInput.length > SIGNING_INPUT.length) return false
-  if (SIGNATURE.write(signature, 0, 'base64url') !== 64 || hasSmallOrderR(SIGNATURE)) return false
-  const length = SIGNING_INPUT.write(signingInput, 0, 'latin1')
-  return backend.verify(key, SIGNING_INPUT.subarray(0, length), SIGNATURE)
+  const sig = Buffer.from(signature, 'base64url')
+  if (sig.length !== 64 || hasSmallOrderR(sig)) return false
+  return backend.verify(key, Buffer.from(signingInput, 'latin1'), sig)
 }

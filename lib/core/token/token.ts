@@ -62,24 +62,19 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 const isJsonSpace = (byte: number): boolean =>
   byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d
 
-// Where a segment's bytes are decoded: a segment never outgrows a token, and parsing is
-// synchronous, so one buffer serves every token and a decode allocates no backing store (each
-// token used to take ~600 bytes of Buffer pool, a fresh 8 KiB ArrayBuffer every ~13 tokens).
-const decoded = Buffer.allocUnsafeSlow(MAX_TOKEN_LENGTH)
-
 function decodeJsonObject(segment: string): Record<string, unknown> | undefined {
   if (!isCanonicalBase64url(segment)) return undefined
-  const length = decoded.write(segment, 0, 'base64url')
+  const bytes = Buffer.from(segment, 'base64url')
   // Only an object can pass: answer anything else without paying for a thrown SyntaxError.
   let first = 0
-  while (first < length && isJsonSpace(decoded[first]!)) first++
-  if (first === length || decoded[first] !== 0x7b) return undefined
+  while (first < bytes.length && isJsonSpace(bytes[first]!)) first++
+  if (bytes[first] !== 0x7b) return undefined
   // Buffer#toString replaces invalid UTF-8 with U+FFFD; only then is the strict decoder needed to
   // tell an encoded U+FFFD from invalid input.
-  const text = decoded.toString('utf8', 0, length)
+  const text = bytes.toString('utf8')
   if (text.includes('\ufffd')) {
     try {
-      utf8.decode(decoded.subarray(0, length))
+      utf8.decode(bytes)
     } catch {
       return undefined
     }
