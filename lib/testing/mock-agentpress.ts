@@ -3,19 +3,13 @@
  * serving the JWKS of an Ed25519 key it generated, a token minter, key rotation, and switches that
  * make the JWKS endpoint misbehave. It implements the same contract (docs/wire-contract.md) as the verifier.
  */
-import {
-  createHash,
-  generateKeyPairSync,
-  randomBytes,
-  randomUUID,
-  sign,
-  type KeyObject,
-} from 'node:crypto'
+import { createHash, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { KeyRotationEvent } from '../core/key-rotation/event.js'
 import type { PartnerTokenVerifierOptions } from '../core/verifier/options.js'
 import { optionsObject, rejectUnknownKeys } from '../core/validate.js'
+import { newEd25519KeyPair } from './ed25519-key.js'
 import { requestPathOr400 } from './request-target.js'
 import {
   computeWebhookSignature,
@@ -210,9 +204,8 @@ export interface MockAgentPress {
 }
 
 function newKey(alg: MockAlg): MockSigningKey {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const { privateKey, x } = newEd25519KeyPair()
   const kid = `ap-${randomBytes(6).toString('hex')}`
-  const { x } = publicKey.export({ format: 'jwk' }) as { x: string }
   return Object.freeze({
     kid,
     privateKey,

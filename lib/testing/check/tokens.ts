@@ -4,7 +4,8 @@
  * `--issuer`) minted by the mock with one claim wrong. `check` holds no AgentPress key and never
  * sees a real token.
  */
-import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto'
+import { createHmac, createPublicKey, randomBytes, sign } from 'node:crypto'
+import { newEd25519KeyPair } from '../ed25519-key.js'
 import type { KeyObject } from 'node:crypto'
 
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
@@ -16,9 +17,8 @@ export interface ForeignKey {
 }
 
 export function foreignKey(kid: string): ForeignKey {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
-  const jwk = publicKey.export({ format: 'jwk' }) as Record<string, unknown>
-  return { privateKey, publicJwk: { ...jwk, kid, alg: 'EdDSA', use: 'sig' } }
+  const { privateKey, x } = newEd25519KeyPair()
+  return { privateKey, publicJwk: { kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' } }
 }
 
 /** `header.payload.signature`, EdDSA-signed by `key`. */
