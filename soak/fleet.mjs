@@ -13,7 +13,8 @@
 // set, every rotation answered 200, heap growth ≤ margin on every instance, every Redis key has an
 // expiry and the key count stays within what the accepted tokens of one lifetime explain.
 import { fork } from 'node:child_process'
-import { createHmac, generateKeyPairSync, randomUUID, sign } from 'node:crypto'
+import { createHmac, randomUUID, sign } from 'node:crypto'
+import { newEd25519KeyPair } from '../dist/testing/ed25519-key.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import os from 'node:os'
@@ -91,7 +92,7 @@ const instances = await Promise.all([0, 1, 2].map(startInstance))
 // ---- tokens, signed here with the mock's private keys (kept even after the mock withdraws them)
 let active = mock.keys.at(-1)
 const retiredAt = new Map() // kid → when an emergency rotation revoked it
-const attacker = generateKeyPairSync('ed25519').privateKey
+const attacker = newEd25519KeyPair().privateKey
 const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url')
 function token(claims = {}, header = {}, key = active.privateKey) {
   const now = Math.floor(Date.now() / 1000)

@@ -12,7 +12,8 @@
 // expected set (so no 5xx), heap growth ≤ margin, JWKS fetches ≤ 1 per cooldown window + 1 (plus
 // the one refresh the rotation webhook asks for).
 import { fork } from 'node:child_process'
-import { createHmac, createPrivateKey, generateKeyPairSync, randomUUID, sign } from 'node:crypto'
+import { createHmac, createPrivateKey, randomUUID, sign } from 'node:crypto'
+import { newEd25519KeyPair } from '../dist/testing/ed25519-key.js'
 import { Agent, request } from 'node:http'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -68,7 +69,7 @@ const keys = ready.keys.map((k) => ({
   key: createPrivateKey({ key: k.jwk, format: 'jwk' }),
 }))
 const current = keys.at(-1)
-const attacker = generateKeyPairSync('ed25519').privateKey
+const attacker = newEd25519KeyPair().privateKey
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY })
 // Random-kid tokens are held by the verifier until a JWKS fetch that started after them (≤ one
 // cooldown, §3): they get their own sockets and do not occupy one of the CONCURRENCY slots,

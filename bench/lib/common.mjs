@@ -1,12 +1,7 @@
 // Shared helpers of the benchmark: configuration knobs, statistics, the Ed25519 test identity and
 // the token shapes every scenario verifies. Plain Node ESM so the bench measures the built dist/.
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  randomBytes,
-  sign,
-} from 'node:crypto'
+import { createPrivateKey, createPublicKey, randomBytes, sign } from 'node:crypto'
+import { newEd25519KeyPair } from '../../dist/testing/ed25519-key.js'
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -110,7 +105,7 @@ export const ORG_PATH = '/orgs/bench-org'
 export const LIFETIME_SEC = 600
 
 export function createIdentity() {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const { privateKey, publicKey } = newEd25519KeyPair()
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid: KID, use: 'sig', alg: 'EdDSA' }
   return {
     privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),

@@ -3,7 +3,8 @@
 // the app builders, and `catalogueSuite()`, the setup every catalogue describe registers.
 import { expect } from 'chai'
 import express5 from 'express'
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { type KeyObject } from 'node:crypto'
+import { newEd25519KeyPair } from '../../lib/testing/ed25519-key.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import {
@@ -124,7 +125,7 @@ export interface Ctx {
 
 // ── Shared fixtures ──────────────────────────────────────────────────────────────────────────
 export function contextFor(mock: MockAgentPress, trap: CountingServer): Ctx {
-  const attackerPair = generateKeyPairSync('ed25519')
+  const attackerPair = newEd25519KeyPair()
   const attackerJwk = attackerPair.publicKey.export({ format: 'jwk' }) as Record<string, string>
   const current = () => mock.keys.at(-1)!
   const ctx: Ctx = {

@@ -2,7 +2,8 @@
 // on Express 5 and a loopback JWKS whose document and request count the row controls; the exact
 // answer and the number of fetches are asserted. Shared setup: catalogue-support.ts.
 import { expect } from 'chai'
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { type KeyObject } from 'node:crypto'
+import { newEd25519KeyPair } from '../../lib/testing/ed25519-key.js'
 import { startCountingServer, type CountingServer } from '../support/servers.js'
 import { reportRuntimeAdmits, smallOrderForgery } from '../support/small-order.js'
 import { enc, signRaw } from '../support/tokens.js'
@@ -28,8 +29,8 @@ describe('adversarial catalogue over HTTP: JWKS attacks (loopback JWKS the test 
   const PROVIDER = 'jwks-partner'
   let jwks: CountingServer
   let document: unknown
-  const genuine = generateKeyPairSync('ed25519')
-  const other = generateKeyPairSync('ed25519')
+  const genuine = newEd25519KeyPair()
+  const other = newEd25519KeyPair()
   const jwkOf = (key: KeyObject, extra: Record<string, unknown> = {}) => ({
     ...(key.export({ format: 'jwk' }) as Record<string, string>),
     kid: 'k1',

@@ -3,7 +3,8 @@
 // must not make a legitimately rotated key fail; it may cost latency within a stated bound
 // (README, "The JWKS cache": at most one cooldown plus two fetch timeouts; typically < cooldown).
 import { expect } from 'chai'
-import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
+import { newEd25519KeyPair } from '../../lib/testing/ed25519-key.js'
 import {
   JwksUnavailableError,
   PartnerTokenError,
@@ -28,7 +29,7 @@ describe('random-kid spray during a rotation without the webhook (measured)', fu
 
   it('refuses 0 legitimate requests; bounded extra latency; bounded issuer fetch rate', async () => {
     const mock = await createMockAgentPress()
-    const attacker = generateKeyPairSync('ed25519').privateKey
+    const attacker = newEd25519KeyPair().privateKey
     try {
       const verifier = new PartnerTokenVerifier({ ...mock.partnerMcp, jwksCooldownMs: COOLDOWN_MS })
       await verifier.verifyToken(mock.signToken())

@@ -4,7 +4,7 @@
 // JWKS refreshes it caused. Shared setup: catalogue-support.ts.
 import { expect } from 'chai'
 import express5 from 'express'
-import { generateKeyPairSync } from 'node:crypto'
+import { newEd25519KeyPair } from '../../lib/testing/ed25519-key.js'
 import type { IncomingMessage } from 'node:http'
 import { gzipSync, deflateSync, brotliCompressSync } from 'node:zlib'
 import {
@@ -554,7 +554,7 @@ describe('adversarial catalogue over HTTP: webhook attacks through the key-rotat
       })
 
       it('a body carrying a URL and keys → 200, the trap sees 0 requests, the key is not trusted', async () => {
-        const attacker = generateKeyPairSync('ed25519')
+        const attacker = newEd25519KeyPair()
         const jwk = {
           ...(attacker.publicKey.export({ format: 'jwk' }) as object),
           kid: 'attacker-kid',

@@ -4,7 +4,8 @@
 // a crash, and the first good fetch recovers. Time travel goes through the verifier's `clock`.
 import { expect } from 'chai'
 import express from 'express'
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { type KeyObject } from 'node:crypto'
+import { newEd25519KeyPair } from '../../lib/testing/ed25519-key.js'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   AgentPressPartnerStrategy,
@@ -62,7 +63,7 @@ interface Key {
   jwk: Record<string, string>
 }
 function newKey(kid: string): Key {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519')
+  const { privateKey, publicKey } = newEd25519KeyPair()
   return {
     kid,
     privateKey,

@@ -7,7 +7,7 @@
 import { expect } from 'chai'
 import express from 'express'
 import fc from 'fast-check'
-import { generateKeyPairSync } from 'node:crypto'
+import { newEd25519KeyPair } from '../../lib/testing/ed25519-key.js'
 import {
   AgentPressPartnerStrategy,
   PartnerTokenError,
@@ -357,7 +357,7 @@ describe('fuzzing the bearer path (fast-check)', function () {
 
   it('tokens built from arbitrary header and payload JSON, signed with the genuine key, never crash and answer from the fixed set', async () => {
     const key = mock.keys.at(-1)!
-    const other = generateKeyPairSync('ed25519').privateKey
+    const other = newEd25519KeyPair().privateKey
     const member = fc.constantFrom(
       'alg',
       'kid',

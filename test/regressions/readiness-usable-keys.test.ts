@@ -6,7 +6,8 @@
 // usable kids (jwks:fetch:end counted every distinct kid, shared and revoked ones included).
 import { expect } from 'chai'
 import express from 'express'
-import { generateKeyPairSync } from 'node:crypto'
+import { createPublicKey, generateKeyPairSync } from 'node:crypto'
+import { newEd25519KeyPair } from '../../lib/testing/ed25519-key.js'
 import { PartnerTokenVerifier } from 'passport-agentpress-partner'
 import { readinessHandler } from 'passport-agentpress-partner/diagnostics'
 import { recordChannels } from '../support/channels.js'
@@ -18,15 +19,23 @@ const T0 = Date.UTC(2026, 11, 1, 9, 0, 0)
 const iso = (ms: number) => new Date(ms).toISOString()
 
 const ed25519 = (kid: string) => ({
-  ...(generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }) as object),
+  ...(newEd25519KeyPair().publicKey.export({ format: 'jwk' }) as object),
   kid,
   use: 'sig',
   alg: 'EdDSA',
 })
 const RSA = {
-  ...(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({
-    format: 'jwk',
-  }) as object),
+  // Generated as DER and re-imported: a key object of generateKeyPairSync's own can deadlock
+  // Node 20 when exported during a garbage collection (lib/testing/ed25519-key.ts).
+  ...(createPublicKey({
+    key: generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      publicKeyEncoding: { type: 'spki', format: 'der' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+    }).publicKey,
+    format: 'der',
+    type: 'spki',
+  }).export({ format: 'jwk' }) as object),
   kid: 'rsa-1',
   alg: 'RS256',
 }

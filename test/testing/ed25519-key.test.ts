@@ -34,4 +34,24 @@ describe('test kit Ed25519 key pairs', () => {
     )
     expect(using).to.deep.equal([])
   })
+
+  it('no test, bench, soak or example holds a key object made by generateKeyPair(Sync)', () => {
+    // The same deadlock reaches any process that exports such a key: keys there come from
+    // newEd25519KeyPair, or are generated straight into DER/PEM (no key object of the job's own).
+    const repo = join(import.meta.dirname, '..', '..')
+    const self = join('test', 'testing', 'ed25519-key.test.ts')
+    const sources = ['lib', 'test', 'bench', 'soak', 'examples', 'scripts'].flatMap((dir) =>
+      readdirSync(join(repo, dir), { recursive: true, encoding: 'utf8' })
+        .map((f) => join(dir, f))
+        .filter((f) => /\.(ts|mts|mjs|cjs|js)$/.test(f) && !f.includes('.out') && f !== self),
+    )
+    expect(sources.length).to.be.above(100)
+    const offending = sources.filter((f) => {
+      const text = readFileSync(join(repo, f), 'utf8')
+      return [...text.matchAll(/\bgenerateKeyPair(Sync)?\s*\(/g)].some(
+        (m) => !text.slice(m.index, m.index + 300).includes('publicKeyEncoding'),
+      )
+    })
+    expect(offending).to.deep.equal([])
+  })
 })

@@ -1,5 +1,6 @@
 import { expect } from 'chai'
-import { generateKeyPairSync, createPublicKey } from 'node:crypto'
+import { createPublicKey } from 'node:crypto'
+import { newEd25519KeyPair } from '../../../lib/testing/ed25519-key.js'
 import {
   JwksUnavailableError,
   PartnerTokenError,
@@ -277,7 +278,7 @@ describe('PartnerTokenVerifier', () => {
     }
 
     it('refuses a kid that two published keys share (ambiguous)', async () => {
-      const other = generateKeyPairSync('ed25519')
+      const other = newEd25519KeyPair()
       const x = (other.publicKey.export({ format: 'jwk' }) as { x: string }).x
       mock.setJwksDocument({
         keys: [mock.keys[0]!.publicJwk, { kty: 'OKP', crv: 'Ed25519', x, kid: mock.currentKid }],
@@ -314,7 +315,7 @@ describe('PartnerTokenVerifier', () => {
 
   describe('signature → signature_invalid (checked before the claims)', () => {
     it('refuses a token signed by another key under the right kid', async () => {
-      const other = generateKeyPairSync('ed25519').privateKey
+      const other = newEd25519KeyPair().privateKey
       expect(await outcome(verifier, signWith(other, header(), claims()))).to.equal(
         'signature_invalid',
       )
@@ -362,7 +363,7 @@ describe('PartnerTokenVerifier', () => {
     })
 
     it('reports the signature, not the expiry, for a forged expired token', async () => {
-      const other = generateKeyPairSync('ed25519').privateKey
+      const other = newEd25519KeyPair().privateKey
       const forged = signWith(
         other,
         header(),
@@ -506,7 +507,7 @@ describe('PartnerTokenVerifier', () => {
     it('never fetches jku, x5u, jwk or x5c', async () => {
       const trap = await startCountingServer()
       try {
-        const evil = generateKeyPairSync('ed25519')
+        const evil = newEd25519KeyPair()
         const evilJwk = { ...(evil.publicKey.export({ format: 'jwk' }) as object), kid: 'evil' }
         const good = mock.signToken(
           {},
