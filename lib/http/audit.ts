@@ -1,7 +1,8 @@
 /**
  * The request side of the audit trail (`core/diagnostics/audit.ts` names the channel and the
  * event). When nobody subscribes, the request path pays one `hasSubscribers` read at the start of
- * authentication and one property read at each decision: no clock, no listener, no object.
+ * authentication and one counter read at each decision: no clock, no listener, no object, and no
+ * read of the request.
  *
  * When someone does, authentication starts a small state on the request: the start time, and
  * later the verified claims, the decision and (from the tool gate) the JSON-RPC method and tool
@@ -25,6 +26,32 @@ import { FAILURE_REASON, type RefusalCarrier } from './refusal.js'
 
 const audit = channel(AUDIT_CHANNEL)
 
+// How many audit states are open (begun, not yet settled), shared by every copy of this package in
+// the process: while none is, no request carries one, and the decision hooks do not read the
+// request at all (a missing property read on an Express request takes V8's slow path, refusal.ts).
+const OPEN_AUDITS = Symbol.for('passport-agentpress-partner.openAudits')
+
+function sharedOpenAudits(): { count: number } {
+  const holder = globalThis as { [OPEN_AUDITS]?: unknown }
+  const found = holder[OPEN_AUDITS] as { count?: unknown } | undefined
+  if (found !== null && typeof found === 'object' && typeof found.count === 'number') {
+    return found as { count: number }
+  }
+  const created = { count: 0 }
+  if (found === undefined) {
+    Object.defineProperty(holder, OPEN_AUDITS, { value: created, configurable: true })
+  }
+  return created
+}
+
+const openAudits = sharedOpenAudits()
+
+function settle(state: AuditState): void {
+  if (state.settled) return
+  state.settled = true
+  openAudits.count--
+}
+
 /** The audit state of a request. @internal */
 export const AUDIT_STATE: unique symbol = Symbol.for('passport-agentpress-partner.audit')
 /** The response of a request, for middleware that has it when the strategy does not. @internal */
@@ -37,6 +64,8 @@ interface AuditState {
   methods: string[] | null
   tools: string[] | null
   published: boolean
+  /** Published, or its response gone: no longer counted as open. */
+  settled: boolean
   /** Publish at the decision: the response is out of reach. */
   readonly atDecision: boolean
 }
@@ -73,9 +102,11 @@ export function beginAudit(req: AuditCarrier): void {
     methods: null,
     tools: null,
     published: false,
+    settled: false,
     atDecision: res === undefined,
   }
   req[AUDIT_STATE] = state
+  openAudits.count++
   if (res !== undefined) {
     const done = (): void => publish(req, state, res)
     res.once('finish', done)
@@ -85,12 +116,14 @@ export function beginAudit(req: AuditCarrier): void {
 
 /** Records the verified claims (before any later check can refuse). @internal */
 export function auditClaims(req: AuditCarrier, claims: PartnerTokenClaims): void {
+  if (openAudits.count === 0) return
   const state = req[AUDIT_STATE]
   if (state !== undefined) state.claims = claims
 }
 
 /** Records the strategy's decision. @internal */
 export function auditDecision(req: AuditCarrier, decision: 'accepted' | 'refused' | 'error'): void {
+  if (openAudits.count === 0) return
   const state = req[AUDIT_STATE]
   if (state === undefined) return
   state.decision = decision
@@ -123,6 +156,8 @@ export function auditCalls(req: IncomingMessage, body: unknown): void {
 const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/
 
 function publish(req: AuditCarrier, state: AuditState, res: ServerResponse | undefined): void {
+  // The response is done (or the decision was the last chance): nothing more can be recorded.
+  settle(state)
   // Undecided (the client left while the keys were fetched): no decision, no record.
   if (state.published || state.decision === undefined) return
   state.published = true

@@ -26,8 +26,9 @@ import { auditClaims, auditDecision, auditing, beginAudit } from './audit.js'
 import { authInfoOf, mcpAuthInfoOf, type AgentPressAuthInfo } from './auth-info.js'
 import {
   FAILURE_REASON,
-  setChallengeContext,
+  recordRoute,
   SCOPE_IMPLICATION,
+  type ErrorBodyFormat,
   type RefusalCarrier,
 } from './refusal.js'
 import { decideAccepted, decideRefused, decideServerError } from './decision.js'
@@ -74,7 +75,8 @@ export interface AuthSettings {
 /**
  * Decides one request. Never throws and never rejects: every outcome becomes exactly one action,
  * and an action that throws (Passport, or a challenge of another strategy that `setHeader`
- * refuses) is reported as an error instead of crashing.
+ * refuses) is reported as an error instead of crashing. `format`: the body format of
+ * `authenticatePartner` (recorded for `requireScopes`).
  *
  * @internal
  */
@@ -82,9 +84,10 @@ export function authenticate(
   settings: AuthSettings,
   req: IncomingMessage,
   actions: AuthActions,
+  format?: ErrorBodyFormat,
 ): void {
   const request = req as RefusalCarrier
-  setChallengeContext(request, settings.context)
+  recordRoute(request, settings.context, format)
   if (settings.implication !== undefined) request[SCOPE_IMPLICATION] = settings.implication
   // The audit trail (opt-in): one boolean read when nobody subscribes.
   if (auditing()) beginAudit(request)

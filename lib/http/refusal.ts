@@ -52,8 +52,8 @@ export type ErrorBodyFormat = 'json' | 'jsonrpc'
  * request carrying the `Symbol.for` properties (set by an older copy) is still read.
  */
 interface RouteState {
-  context?: ChallengeContext
-  format?: ErrorBodyFormat
+  context: ChallengeContext | undefined
+  format: ErrorBodyFormat | undefined
 }
 
 const ROUTE_STATES = Symbol.for('passport-agentpress-partner.routeStates')
@@ -73,18 +73,25 @@ const routeStates = sharedRouteStates()
 
 function routeStateOf(req: object): RouteState {
   let state = routeStates.get(req)
-  if (state === undefined) routeStates.set(req, (state = {}))
+  if (state === undefined) {
+    state = { context: undefined, format: undefined }
+    routeStates.set(req, state)
+  }
   return state
 }
 
-/** Records the challenge context of the strategy deciding `req`. @internal */
-export function setChallengeContext(req: object, context: ChallengeContext): void {
-  routeStateOf(req).context = context
-}
-
-/** Records the body format `authenticatePartner` answers `req` with. @internal */
-export function setBodyFormat(req: object, format: ErrorBodyFormat): void {
-  routeStateOf(req).format = format
+/**
+ * Records the route state of the strategy deciding `req`, in one map entry: its challenge context,
+ * and from `authenticatePartner` its body format. @internal
+ */
+export function recordRoute(
+  req: object,
+  context: ChallengeContext,
+  format?: ErrorBodyFormat,
+): void {
+  const state = routeStateOf(req)
+  state.context = context
+  if (format !== undefined) state.format = format
 }
 
 /** The challenge context recorded for `req`, if any. @internal */

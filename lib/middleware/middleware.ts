@@ -10,12 +10,12 @@
 import { optionsObject, rejectUnknownKeys } from '../core/validate.js'
 import { offerAuditResponse } from '../http/audit.js'
 import { authenticate, type AuthActions, type AuthSettings } from '../http/authenticate.js'
-import type { ErrorMiddleware, Middleware, NextFunction } from '../http/connect.js'
 import { RESPONSE } from '../http/decision.js'
+import { requestDecisionObserved } from '../core/diagnostics/publish.js'
+import type { ErrorMiddleware, Middleware, NextFunction } from '../http/connect.js'
 import {
   FAILURE_REASON,
   renderRefusal,
-  setBodyFormat,
   writeRefusal,
   type ErrorBodyFormat,
   type RefusalCarrier,
@@ -132,13 +132,15 @@ class DirectActions implements AuthActions {
 
 function direct(settings: AuthSettings, format: ErrorBodyFormat): Middleware {
   return function authenticatePartnerDirect(req: IncomingMessage, res, next) {
-    const request = req as RefusalCarrier & { [RESPONSE]?: ServerResponse; res?: unknown }
-    setBodyFormat(request, format)
     offerAuditResponse(req, res)
-    // Express links the response already (`req.res`); Connect does not. One property fewer on
-    // every Express request: each one added to a request costs a hidden-class transition.
-    if (request.res !== res) request[RESPONSE] = res
-    authenticate(settings, req, new DirectActions(request, res, next, format))
+    // Only a decision subscriber needs the response (Express links it as `req.res`, Connect does
+    // not). Nothing else is read from or added to the request here: under Express each such
+    // access takes V8's slow path (refusal.ts), and the route state (body format) is kept beside it.
+    if (requestDecisionObserved()) {
+      const request = req as RefusalCarrier & { [RESPONSE]?: ServerResponse; res?: unknown }
+      if (request.res !== res) request[RESPONSE] = res
+    }
+    authenticate(settings, req, new DirectActions(req as RefusalCarrier, res, next, format), format)
   }
 }
 
