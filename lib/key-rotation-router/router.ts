@@ -81,7 +81,22 @@ function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread
 export function createKeyRotationRouter(options: KeyRotationRouterOptions): Middleware {
   const { prepared, bodyTimeoutMs, fleet, deliveries } = normalizeRouterOptions(options)
   const deliver = createRotationDeliveries(deliveries)
-  fleet?.join({ prepared, verifiers: deliveries.verifiers, apply: (event) => deliver(event) })
+  fleet?.join({
+    prepared,
+    verifiers: deliveries.verifiers,
+    // A relayed event's outcome is nobody's HTTP answer: a failure rejects, for the fleet to count
+    // and report (an emergency's revocation is in force by then, whatever the refresh did).
+    apply: (event) =>
+      deliver(event).then((outcome) => {
+        if (outcome.status === 200) return outcome
+        const reason = String(outcome.body.error)
+        throw new Error(
+          `relayed key rotation ${event.id} (${event.issuer ?? 'no issuer'}) not applied in full here: ${reason}${
+            event.emergency === true ? ' (the retired kid is revoked)' : ''
+          }`,
+        )
+      }),
+  })
   let warnedParsed = false
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

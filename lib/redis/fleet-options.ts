@@ -31,6 +31,12 @@ export interface RedisFleetStats {
   relaysApplied: number
   /** Relayed messages refused: not an envelope, or a delivery that does not verify here. */
   relaysRefused: number
+  /**
+   * Relayed deliveries that verified here but whose JWKS refresh failed: the revocation they carry
+   * is applied, the new keys are not fetched yet (reported through `onError`; the next refresh or
+   * a token of an unknown kid fetches them).
+   */
+  relaysFailed: number
   /** Distinct revocation records applied (read on start or reconnect, or carried by a relay). */
   recordsApplied: number
   /** Records refused (malformed, forged or expired), counted each time one is read. */

@@ -72,7 +72,7 @@ export interface RelayReceiver {
   readonly origin: string
   readonly records: FleetRecords
   /** The fleet's counters (`RedisFleetStats`). */
-  readonly stats: { relaysApplied: number; relaysRefused: number }
+  readonly stats: { relaysApplied: number; relaysRefused: number; relaysFailed: number }
   readonly report: (error: Error) => void
 }
 
@@ -91,9 +91,13 @@ export function receiveRelay(
     receiver.report(new Error(`refused a relayed delivery: ${relay.why}`))
     return
   }
-  // Revoked at once (inside apply, before any await); counted once the refresh settled too.
+  // Revoked at once (inside apply, before any await); counted once the refresh settled too:
+  // applied, or failed (the revocation stands, the keys are not fetched yet).
   member.apply(relay.event).then(
     () => receiver.stats.relaysApplied++,
-    (error: unknown) => receiver.report(error instanceof Error ? error : new Error(String(error))),
+    (error: unknown) => {
+      receiver.stats.relaysFailed++
+      receiver.report(error instanceof Error ? error : new Error(String(error)))
+    },
   )
 }

@@ -65,6 +65,7 @@ export class RedisFleet implements RotationFleet, ReplayStore {
   readonly stats: RedisFleetStats = {
     relaysApplied: 0,
     relaysRefused: 0,
+    relaysFailed: 0,
     recordsApplied: 0,
     recordsRefused: 0,
     syncs: 0,

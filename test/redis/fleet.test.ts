@@ -183,6 +183,37 @@ describe('Redis fleet (one process, real redis-server)', function () {
       expect(a.fleet.stats.relaysApplied).to.equal(0) // its own publish is not applied twice
     })
 
+    it('a relay whose JWKS refresh fails here still revokes, counted as relaysFailed, reported once', async () => {
+      const errors: Error[] = []
+      // A third instance whose JWKS URL refuses connections: its refresh on the relay fails.
+      const jwksDown = `http://127.0.0.1:${await closedPort()}/.well-known/jwks.json`
+      const c = await startInstance(
+        mock,
+        { url: redis.url, prefix, onError: (error) => errors.push(error) },
+        { jwksUrl: jwksDown },
+      )
+      try {
+        const old = mock.signToken()
+        const event = mock.rotateKeys({ emergency: true })
+        expect(await post(a.url, mock.signWebhook(event))).to.deep.equal(RECEIVED)
+        await eventually(
+          () => c.fleet.stats.relaysFailed === 1 && b.fleet.stats.relaysApplied === 1,
+        )
+        expect(c.fleet.stats).to.include({ relaysApplied: 0, relaysFailed: 1, relaysRefused: 0 })
+        expect(b.fleet.stats).to.include({ relaysApplied: 1, relaysFailed: 0, relaysRefused: 0 })
+        expect(errors).to.have.length(1)
+        expect(errors[0]!.message).to.equal(
+          `relayed key rotation ${event.id} (${event.issuer}) not applied in full here: jwks_unavailable (the retired kid is revoked)`,
+        )
+        // The revocation stands at C without its keys: the retired kid is refused as revoked (401),
+        // the new one cannot be checked there (503, never 401).
+        expect(await call(c.url, old)).to.deep.equal(REVOKED)
+        expect((await call(c.url, mock.signToken())).status).to.equal(503)
+      } finally {
+        await c.close()
+      }
+    })
+
     it('a retry landing on another instance is a duplicate there, without another fetch', async () => {
       const event = mock.rotateKeys()
       const signed = mock.signWebhook(event)
@@ -250,7 +281,9 @@ describe('Redis fleet (one process, real redis-server)', function () {
         retryAfter: '5',
         body: { error: 'jwks_unavailable', error_description: 'Signing keys unavailable' },
       })
-      await eventually(() => b.fleet.stats.relaysApplied === 1)
+      // B's refresh fails too: the relay is counted as failed there, its revocation stands.
+      await eventually(() => b.fleet.stats.relaysFailed === 1)
+      expect(b.fleet.stats.relaysApplied).to.equal(0)
       expect(await call(b.url, old[0]!)).to.deep.equal(REVOKED)
       const client = await inspector(redis.url)
       try {

@@ -28,14 +28,18 @@ export interface Instance {
   close(): Promise<void>
 }
 
-/** One instance: GET /mcp (JSON refusals) echoing `sub`, POST /webhook with the fleet. */
+/**
+ * One instance: GET /mcp (JSON refusals) echoing `sub`, POST /webhook with the fleet. `partnerMcp`
+ * overrides the mock's verifier options (a JWKS URL that fails, say).
+ */
 export async function startInstance(
   mock: MockAgentPress,
   fleetOptions: RedisFleetOptions,
+  partnerMcp: { jwksUrl?: string } = {},
 ): Promise<Instance> {
   const fleet = createRedisFleet(fleetOptions)
   const strategy = new AgentPressPartnerStrategy(
-    { partnerMcp: { ...mock.partnerMcp, replay: fleet }, realm: 'mcp' },
+    { partnerMcp: { ...mock.partnerMcp, ...partnerMcp, replay: fleet }, realm: 'mcp' },
     async (claims) => ({ id: claims.sub }),
   )
   const passport = new passportModule.Passport()

@@ -43,7 +43,11 @@ export interface RotationFleetMember {
   readonly prepared: PreparedKeyRotation
   /** The verifiers a revocation applies to. */
   readonly verifiers: readonly TokenVerifier[]
-  /** Processes a verified, relayed event locally (revoke, refresh), never publishing it again. */
+  /**
+   * Processes a verified, relayed event locally (revoke, refresh), never publishing it again;
+   * rejects when it could not be applied in full (the refresh failed; an emergency's revocation
+   * is in force all the same).
+   */
   apply(event: KeyRotationEvent): Promise<unknown>
 }
 
