@@ -138,6 +138,7 @@ const NAME = /^[\w./:-]{1,64}$/
  * message or a batch). Never the arguments. @internal
  */
 export function auditCalls(req: IncomingMessage, body: unknown): void {
+  if (openAudits.count === 0) return
   const state = (req as AuditCarrier)[AUDIT_STATE]
   if (state === undefined) return
   const methods: string[] = []

@@ -87,7 +87,8 @@ export function authenticate(
   format?: ErrorBodyFormat,
 ): void {
   const request = req as RefusalCarrier
-  recordRoute(request, settings.context, format)
+  recordRoute(request, settings.context, settings.implication, format)
+  // For an older copy's requireScopes, which reads the request (set only with `implies`).
   if (settings.implication !== undefined) request[SCOPE_IMPLICATION] = settings.implication
   // The audit trail (opt-in): one boolean read when nobody subscribes.
   if (auditing()) beginAudit(request)

@@ -54,6 +54,8 @@ export type ErrorBodyFormat = 'json' | 'jsonrpc'
 interface RouteState {
   context: ChallengeContext | undefined
   format: ErrorBodyFormat | undefined
+  /** The strategy's `implies`; the key is there (maybe `undefined`) once this version recorded it. */
+  implication?: Implication | undefined
 }
 
 const ROUTE_STATES = Symbol.for('passport-agentpress-partner.routeStates')
@@ -74,24 +76,37 @@ const routeStates = sharedRouteStates()
 function routeStateOf(req: object): RouteState {
   let state = routeStates.get(req)
   if (state === undefined) {
-    state = { context: undefined, format: undefined }
+    state = { context: undefined, format: undefined, implication: undefined }
     routeStates.set(req, state)
   }
   return state
 }
 
 /**
- * Records the route state of the strategy deciding `req`, in one map entry: its challenge context,
- * and from `authenticatePartner` its body format. @internal
+ * Records the route state of the strategy deciding `req`, in one map entry: its challenge context
+ * and scope implication, and from `authenticatePartner` its body format. @internal
  */
 export function recordRoute(
   req: object,
   context: ChallengeContext,
+  implication: Implication | undefined,
   format?: ErrorBodyFormat,
 ): void {
   const state = routeStateOf(req)
   state.context = context
+  state.implication = implication
   if (format !== undefined) state.format = format
+}
+
+/**
+ * The scope implication of the strategy that decided `req`: from its route state, or the request
+ * property an older copy of this package set (read only then: a missing property read on an
+ * Express request takes V8's slow path). @internal
+ */
+export function scopeImplicationOf(req: object): Implication | undefined {
+  const state = routeStates.get(req)
+  if (state !== undefined && 'implication' in state) return state.implication
+  return (req as RefusalCarrier)[SCOPE_IMPLICATION]
 }
 
 /** The challenge context recorded for `req`, if any. @internal */

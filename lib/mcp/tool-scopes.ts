@@ -29,7 +29,7 @@ import {
 } from '../core/validate.js'
 import { sendJson, type Middleware } from '../http/connect.js'
 import { auditCalls } from '../http/audit.js'
-import { SCOPE_IMPLICATION, type RefusalCarrier } from '../http/refusal.js'
+import { scopeImplicationOf, type RefusalCarrier } from '../http/refusal.js'
 import { grantedScopes, refuseScopes } from '../middleware/require-scopes.js'
 
 /**
@@ -400,7 +400,7 @@ function buildGate(
     if (unruled) return refuseScopes(request, res, next, [])
     if (needed.length === 0) return next()
     const granted = grantedScopes(request)
-    if (hasScopes(granted, needed, implication ?? request[SCOPE_IMPLICATION])) return next()
+    if (hasScopes(granted, needed, implication ?? scopeImplicationOf(request))) return next()
     refuseScopes(request, res, next, sortByRules(book.order, needed))
   } as Middleware as McpScopeGate & Record<string, unknown>
 

@@ -145,7 +145,7 @@ describe('request properties added by the adapters (Express 5)', () => {
       expect(other.challengeContextOf).to.not.equal(refusal.challengeContextOf)
       const req = {}
       const context = Object.freeze({ realm: 'copy' })
-      refusal.recordRoute(req, context, 'jsonrpc')
+      refusal.recordRoute(req, context, undefined, 'jsonrpc')
       expect(other.challengeContextOf(req)).to.equal(context)
       expect(other.bodyFormatOf(req)).to.equal('jsonrpc')
       // A request an older copy annotated with the Symbol.for keys is still read.

@@ -2,8 +2,9 @@
 // object's hidden class is seldom shared, so each property read or added there takes V8's slow
 // path (several µs of CPU each over HTTP, docs/performance.md): with nobody observing (no audit
 // trail, no decision subscriber), `authenticatePartner` reads the two header properties and adds
-// the three properties users and the MCP SDK read — nothing else; its route state (challenge
-// context, body format, response) lives in the package's WeakMap.
+// the three properties users and the MCP SDK read — nothing else, and `requireScopes` after it
+// reads `authInfo`; the route state (challenge context, scope implication, body format) lives in
+// the package's WeakMap.
 import { expect } from 'chai'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
@@ -103,6 +104,11 @@ describe('request reads and writes on the success path', () => {
     expect([...new Set(touches.reads)].sort()).to.deep.equal(['headers', 'rawHeaders'])
     expect(touches.writes).to.deep.equal(['auth', 'user', 'authInfo'])
     expect((req as { user?: unknown }).user).to.deep.equal({ id: 'user-7' })
+    // requireScopes after it, granted: it reads the granted scopes from req.authInfo, nothing else.
+    touches.reads.length = 0
+    expect(await run(requireScopes('mcp:tools'), req, response())).to.equal(undefined)
+    expect(touches.reads).to.deep.equal(['authInfo'])
+    expect(touches.writes).to.deep.equal(['auth', 'user', 'authInfo'])
   })
 
   it('requireScopes after it still answers 403 with the strategy’s challenge (route state kept)', async () => {
