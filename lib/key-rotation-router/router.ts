@@ -19,7 +19,7 @@ import { pathOf, sendJson, type Middleware } from '../http/connect.js'
 import { BodyReadError, hasUnreadBody, preParsedBody, readBody } from '../http/raw-body.js'
 import { JWKS_RETRY_AFTER_SECONDS } from '../core/refusals/reasons.js'
 import { createRotationDeliveries, type RotationOutcome } from '../core/key-rotation/deliveries.js'
-import { signedDelivery } from '../core/key-rotation/fleet.js'
+import { signedDelivery, type RelayedEventResult } from '../core/key-rotation/fleet.js'
 import { publishWebhookDelivery } from '../core/diagnostics/publish.js'
 import { normalizeRouterOptions, type KeyRotationRouterOptions } from './options.js'
 
@@ -53,6 +53,8 @@ function refuse(res: ServerResponse, reason: KeyRotationRouterReason, bodyUnread
   send(res, row.status, body, headers)
 }
 
+const APPLIED: RelayedEventResult = Object.freeze({ applied: true })
+
 /**
  * Creates the key-rotation webhook receiver (§5). Mount it at the URL registered with
  * AgentPress, **before** any global body parser (or keep `req.rawBody` with
@@ -84,18 +86,11 @@ export function createKeyRotationRouter(options: KeyRotationRouterOptions): Midd
   fleet?.join({
     prepared,
     verifiers: deliveries.verifiers,
-    // A relayed event's outcome is nobody's HTTP answer: a failure rejects, for the fleet to count
-    // and report (an emergency's revocation is in force by then, whatever the refresh did).
+    // A relayed event's outcome is nobody's HTTP answer: the fleet counts and reports it.
     apply: (event) =>
-      deliver(event).then((outcome) => {
-        if (outcome.status === 200) return outcome
-        const reason = String(outcome.body.error)
-        throw new Error(
-          `relayed key rotation ${event.id} (${event.issuer ?? 'no issuer'}) not applied in full here: ${reason}${
-            event.emergency === true ? ' (the retired kid is revoked)' : ''
-          }`,
-        )
-      }),
+      deliver(event).then((outcome) =>
+        outcome.status === 200 ? APPLIED : { applied: false, reason: String(outcome.body.error) },
+      ),
   })
   let warnedParsed = false
 

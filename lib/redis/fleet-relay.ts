@@ -92,12 +92,25 @@ export function receiveRelay(
     return
   }
   // Revoked at once (inside apply, before any await); counted once the refresh settled too:
-  // applied, or failed (the revocation stands, the keys are not fetched yet).
-  member.apply(relay.event).then(
-    () => receiver.stats.relaysApplied++,
-    (error: unknown) => {
-      receiver.stats.relaysFailed++
-      receiver.report(error instanceof Error ? error : new Error(String(error)))
+  // applied, or failed (the revocation stands, the keys are not fetched yet) and reported.
+  const event = relay.event
+  const failed = (why: string): void => {
+    receiver.stats.relaysFailed++
+    receiver.report(
+      new Error(
+        `relayed key rotation ${event.id} (${event.issuer ?? 'no issuer'}) not applied in full here: ${why}${
+          event.emergency === true ? ' (the retired kid is revoked)' : ''
+        }`,
+      ),
+    )
+  }
+  member.apply(event).then(
+    (result: unknown) => {
+      // A router of an older copy resolves its HTTP outcome instead: counted as applied, as before.
+      const outcome = result as { applied?: unknown; reason?: unknown } | null | undefined
+      if (outcome?.applied === false) failed(String(outcome.reason ?? 'unknown'))
+      else receiver.stats.relaysApplied++
     },
+    (error: unknown) => failed(error instanceof Error ? error.message : String(error)),
   )
 }

@@ -44,11 +44,19 @@ export interface RotationFleetMember {
   /** The verifiers a revocation applies to. */
   readonly verifiers: readonly TokenVerifier[]
   /**
-   * Processes a verified, relayed event locally (revoke, refresh), never publishing it again;
-   * rejects when it could not be applied in full (the refresh failed; an emergency's revocation
-   * is in force all the same).
+   * Processes a verified, relayed event locally (revoke, refresh), never publishing it again.
+   * Never rejects: resolves `{ applied: false, reason }` when the event could not be applied in full
+   * (the refresh failed; an emergency's revocation is in force all the same).
    */
-  apply(event: KeyRotationEvent): Promise<unknown>
+  apply(event: KeyRotationEvent): Promise<RelayedEventResult>
+}
+
+/** What applying a relayed event did on this instance (see {@link RotationFleetMember.apply}). */
+export interface RelayedEventResult {
+  /** Done in full: revoked (an emergency) and refreshed, or nothing to do here. */
+  readonly applied: boolean
+  /** Why not, when `applied` is false: the refusal reason (`jwks_unavailable`). */
+  readonly reason?: string
 }
 
 /**
