@@ -22,6 +22,7 @@ import { performance } from 'node:perf_hooks'
 import { AUDIT_CHANNEL, type AuditEvent } from '../core/diagnostics/audit.js'
 import { AUTH_ERRORS } from '../core/refusals/reasons.js'
 import type { PartnerTokenClaims } from '../core/token/claims.js'
+import { processShared } from './process-shared.js'
 import { FAILURE_REASON, type RefusalCarrier } from './refusal.js'
 
 const audit = channel(AUDIT_CHANNEL)
@@ -29,22 +30,14 @@ const audit = channel(AUDIT_CHANNEL)
 // How many audit states are open (begun, not yet settled), shared by every copy of this package in
 // the process: while none is, no request carries one, and the decision hooks do not read the
 // request at all (a missing property read on an Express request takes V8's slow path, refusal.ts).
-const OPEN_AUDITS = Symbol.for('passport-agentpress-partner.openAudits')
-
-function sharedOpenAudits(): { count: number } {
-  const holder = globalThis as { [OPEN_AUDITS]?: unknown }
-  const found = holder[OPEN_AUDITS] as { count?: unknown } | undefined
-  if (found !== null && typeof found === 'object' && typeof found.count === 'number') {
-    return found as { count: number }
-  }
-  const created = { count: 0 }
-  if (found === undefined) {
-    Object.defineProperty(holder, OPEN_AUDITS, { value: created, configurable: true })
-  }
-  return created
-}
-
-const openAudits = sharedOpenAudits()
+const openAudits = processShared(
+  'openAudits',
+  (found) =>
+    found !== null &&
+    typeof found === 'object' &&
+    typeof (found as { count?: unknown }).count === 'number',
+  () => ({ count: 0 }),
+)
 
 function settle(state: AuditState): void {
   if (state.settled) return

@@ -14,6 +14,7 @@ import { renderableRefusal } from '../core/refusals/refusal-errors.js'
 import { AUTH_ERRORS, type AuthErrorReason } from '../core/refusals/reasons.js'
 import type { Implication } from '../core/token/scope.js'
 import { sendJson } from './connect.js'
+import { processShared } from './process-shared.js'
 
 /** Why the strategy refused the request (for the renderers of a Passport `fail`). @internal */
 export const FAILURE_REASON: unique symbol = Symbol.for('passport-agentpress-partner.failure')
@@ -58,20 +59,11 @@ interface RouteState {
   implication?: Implication | undefined
 }
 
-const ROUTE_STATES = Symbol.for('passport-agentpress-partner.routeStates')
-
-function sharedRouteStates(): WeakMap<object, RouteState> {
-  const holder = globalThis as { [ROUTE_STATES]?: unknown }
-  const found = holder[ROUTE_STATES]
-  if (found instanceof WeakMap) return found as WeakMap<object, RouteState>
-  const created = new WeakMap<object, RouteState>()
-  if (found === undefined) {
-    Object.defineProperty(holder, ROUTE_STATES, { value: created, configurable: true })
-  }
-  return created
-}
-
-const routeStates = sharedRouteStates()
+const routeStates = processShared(
+  'routeStates',
+  (found) => found instanceof WeakMap,
+  () => new WeakMap<object, RouteState>(),
+)
 
 function routeStateOf(req: object): RouteState {
   let state = routeStates.get(req)
