@@ -39,7 +39,8 @@ describe('the fleet member the key-rotation router hands a fleet', () => {
     const before = mock.jwksRequestCount
     expect(await member.apply(event)).to.deep.equal({ applied: true })
     expect(mock.jwksRequestCount).to.equal(before + 1)
-    expect((await strategy.verifiers[0]!.verifyToken(mock.signToken())).sub).to.be.a('string')
+    const claims = await strategy.verifiers[0]!.verifyToken(mock.signToken({ sub: 'user-9' }))
+    expect(claims).to.include({ sub: 'user-9', iss: mock.partnerMcp.issuer })
   })
 
   it('JWKS down: resolves { applied: false, reason: "jwks_unavailable" }, never rejects; the emergency revocation holds', async () => {

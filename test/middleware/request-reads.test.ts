@@ -157,7 +157,16 @@ describe('request reads and writes on the success path', () => {
       res.end('{}')
       expect(open.count).to.equal(0)
       expect(seen).to.have.length(1)
-      expect(seen[0]).to.include({ outcome: 'accepted', status: 200, reason: null })
+      expect(seen[0]).to.include({
+        outcome: 'accepted',
+        status: 200,
+        reason: null,
+        issuer: mock.partnerMcp.issuer,
+        extProvider: mock.partnerMcp.expectedExtProvider,
+        methods: null,
+        tools: null,
+        traceparent: null,
+      })
     } finally {
       unsubscribe(AUDIT_CHANNEL, listener)
     }
