@@ -216,7 +216,19 @@ export function verifyEd25519(
   backend: Ed25519Backend = NODE_CRYPTO_BACKEND,
 ): boolean {
   if (signature.length !== 86) return false // 64 bytes, unpadded base64url
-  const sig = Buffer.from(signature, 'base64url')
-  if (sig.length !== 64 || hasSmallOrderR(sig)) return false
-  return backend.verify(key, Buffer.from(signingInput, 'latin1'), sig)
+  // Both inputs are written into buffers of this module, not allocated per call: a backend's verify
+  // is synchronous, so nothing else can run between the writes and the verdict.
+  if (SIGNATURE.write(signature, 0, 'base64url') !== 64 || hasSmallOrderR(SIGNATURE)) return false
+  if (signingInput.length > MESSAGE.length) return false // longer than any token we parse
+  return backend.verify(key, messageView(MESSAGE.write(signingInput, 0, 'latin1')), SIGNATURE)
+}
+
+const SIGNATURE = Buffer.allocUnsafeSlow(64)
+// A signing input is shorter than the largest token (8 KiB, token.ts).
+const MESSAGE = Buffer.allocUnsafeSlow(8192)
+// The view of MESSAGE's first bytes last used: tokens of one issuer mostly share one length.
+let lastView = MESSAGE.subarray(0, 0)
+function messageView(length: number): Buffer {
+  if (lastView.length !== length) lastView = MESSAGE.subarray(0, length)
+  return lastView
 }

@@ -62,19 +62,24 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 const isJsonSpace = (byte: number): boolean =>
   byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d
 
+// One buffer every segment is decoded into: decoding is synchronous and the text is copied out of it
+// before anything else runs, so no token's bytes outlive its parse. A segment of the largest token
+// (8 KiB of base64url) decodes to at most 6 KiB.
+const scratch = Buffer.allocUnsafeSlow((MAX_TOKEN_LENGTH * 3) / 4)
+
 function decodeJsonObject(segment: string): Record<string, unknown> | undefined {
   if (!isCanonicalBase64url(segment)) return undefined
-  const bytes = Buffer.from(segment, 'base64url')
+  const length = scratch.write(segment, 0, 'base64url')
   // Only an object can pass: answer anything else without paying for a thrown SyntaxError.
   let first = 0
-  while (first < bytes.length && isJsonSpace(bytes[first]!)) first++
-  if (bytes[first] !== 0x7b) return undefined
-  // Buffer#toString replaces invalid UTF-8 with U+FFFD; only then is the strict decoder needed to
-  // tell an encoded U+FFFD from invalid input.
-  const text = bytes.toString('utf8')
+  while (first < length && isJsonSpace(scratch[first]!)) first++
+  if (first === length || scratch[first] !== 0x7b) return undefined
+  // Decoding replaces invalid UTF-8 with U+FFFD; only then is the strict decoder needed to tell an
+  // encoded U+FFFD from invalid input.
+  const text = scratch.toString('utf8', 0, length)
   if (text.includes('\ufffd')) {
     try {
-      utf8.decode(bytes)
+      utf8.decode(scratch.subarray(0, length))
     } catch {
       return undefined
     }

@@ -52,3 +52,58 @@ describe('parseToken: the remembered headers', () => {
     expect(parseToken(token({ alg: 'EdDSA', kid: 'kid-0' })).kid).to.equal('kid-0')
   })
 })
+
+// parseToken decodes every segment into one buffer of the module and verifyEd25519 writes the
+// signing input and signature into two more: what one call leaves there must never reach the next.
+describe('parseToken and verifyEd25519: the shared decode buffers', () => {
+  it('a short payload after a long one decodes to itself alone', () => {
+    const header = { alg: 'EdDSA', kid: 'k-buf' }
+    const long = parseToken(token(header, b64({ sub: 'x'.repeat(4000), pad: 'y'.repeat(1500) })))
+    expect((long.payload.sub as string).length).to.equal(4000)
+    const short = parseToken(token(header, b64({ s: 1 })))
+    expect(short.payload).to.deep.equal({ s: 1 })
+    // A payload that decodes to fewer bytes than the previous one and is not JSON on its own.
+    expect(reasonOf(token(header, b64({ s: 1 }).slice(0, 6)))).to.equal('malformed')
+    expect(reasonOf(token(header, Buffer.from('{"a":').toString('base64url')))).to.equal(
+      'malformed',
+    )
+  })
+
+  it('largest payload a token can carry decodes whole', () => {
+    const header = { alg: 'EdDSA', kid: 'k-max' }
+    const headerLength = b64(header).length
+    // 8192 characters in all: header, two dots, an 86-character signature, and the payload.
+    const room = 8192 - headerLength - 2 - 86
+    const fill = Math.floor((room * 3) / 4) - '{"p":""}'.length
+    const payload = b64({ p: 'z'.repeat(fill) })
+    expect(payload.length).to.be.at.most(room)
+    const parsed = parseToken(token(header, payload))
+    expect((parsed.payload.p as string).length).to.equal(fill)
+  })
+
+  it('each signature is checked against its own signing input, whatever the lengths before it', async () => {
+    const { newEd25519KeyPair } = await import('../../../dist/testing/ed25519-key.js')
+    const { sign } = await import('node:crypto')
+    const { importEd25519Jwk, verifyEd25519 } = await import('../../../dist/core/token/ed25519.js')
+    const { privateKey, publicKey } = newEd25519KeyPair()
+    const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k' }
+    const imported = importEd25519Jwk(jwk)
+    if (typeof imported === 'string') throw new Error(imported)
+    const inputs = ['a.b', 'a'.repeat(300) + '.b', 'a.bc', 'a'.repeat(300) + '.c', 'a.b']
+    const signatures = inputs.map((input) =>
+      sign(null, Buffer.from(input, 'latin1'), privateKey).toString('base64url'),
+    )
+    const verdicts: boolean[] = []
+    for (let round = 0; round < 2; round++) {
+      inputs.forEach((input, i) => {
+        verdicts.push(verifyEd25519(imported.key, input, signatures[i]!))
+        // The signature of another input of the same or another length never verifies this one.
+        verdicts.push(verifyEd25519(imported.key, input, signatures[(i + 1) % inputs.length]!))
+      })
+    }
+    // Only the last input's neighbour (the first) is the same text, so its signature verifies it.
+    const expected = inputs.flatMap((input, i) => [true, inputs[(i + 1) % inputs.length] === input])
+    expect(expected.filter(Boolean)).to.have.length(6)
+    expect(verdicts).to.deep.equal([...expected, ...expected])
+  })
+})
