@@ -26,10 +26,11 @@ import { auditClaims, auditDecision, auditing, beginAudit } from './audit.js'
 import { authInfoOf, mcpAuthInfoOf, type AgentPressAuthInfo } from './auth-info.js'
 import {
   FAILURE_REASON,
+  markGranted,
   recordRoute,
   SCOPE_IMPLICATION,
-  type ErrorBodyFormat,
   type RefusalCarrier,
+  type RouteState,
 } from './refusal.js'
 import { decideAccepted, decideRefused, decideServerError } from './decision.js'
 import {
@@ -70,13 +71,18 @@ export interface AuthSettings {
   readonly resourceOf: (claims: PartnerTokenClaims) => URL | undefined
   /** The challenge of each reason, rendered once. */
   readonly challenges: Readonly<Record<AuthErrorReason, string | undefined>>
+  /**
+   * What `requireScopes` and the renderers after this decision need (challenge context, scope
+   * implication, body format), built once: hung on `req.authInfo` and `req.auth` on acceptance,
+   * recorded beside the request on refusal.
+   */
+  readonly route: RouteState
 }
 
 /**
  * Decides one request. Never throws and never rejects: every outcome becomes exactly one action,
  * and an action that throws (Passport, or a challenge of another strategy that `setHeader`
- * refuses) is reported as an error instead of crashing. `format`: the body format of
- * `authenticatePartner` (recorded for `requireScopes`).
+ * refuses) is reported as an error instead of crashing.
  *
  * @internal
  */
@@ -84,10 +90,8 @@ export function authenticate(
   settings: AuthSettings,
   req: IncomingMessage,
   actions: AuthActions,
-  format?: ErrorBodyFormat,
 ): void {
   const request = req as RefusalCarrier
-  recordRoute(request, settings.context, settings.implication, format)
   // For an older copy's requireScopes, which reads the request (set only with `implies`).
   if (settings.implication !== undefined) request[SCOPE_IMPLICATION] = settings.implication
   // The audit trail (opt-in): one boolean read when nobody subscribes.
@@ -201,9 +205,14 @@ function accept(
     }
     let authInfo: AgentPressAuthInfo
     try {
-      authInfo = authInfoOf(claims, scopes, info)
+      // Both carry the route state (hidden), so requireScopes after Passport's `authInfo: false`
+      // still finds it.
+      authInfo = markGranted(authInfoOf(claims, scopes, info), settings.route)
       // Passport sets only req.user and req.authInfo; the MCP SDK's transports read req.auth.
-      req.auth = mcpAuthInfoOf(token, claims, scopes, user, settings.resourceOf(claims))
+      req.auth = markGranted(
+        mcpAuthInfoOf(token, claims, scopes, user, settings.resourceOf(claims)),
+        settings.route,
+      )
     } catch (err) {
       return serverError(req, actions, err)
     }
@@ -224,6 +233,7 @@ function refuse(
   thrown?: unknown,
 ): void {
   req[FAILURE_REASON] = reason
+  recordRoute(req, settings.route)
   decideRefused(req, reason)
   auditDecision(req, 'refused')
   if (AUTH_ERRORS[reason].status === 401) {

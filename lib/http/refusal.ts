@@ -3,8 +3,9 @@
  *
  * A Passport `fail` reaches an error handler only as a bare `AuthenticationError`, and
  * `requireScopes` runs after the strategy in another middleware: what they need to know travels
- * with the request — the route state in a WeakMap shared by every copy of this package (see
- * `routeStates`), the rest under `Symbol.for` keys only set when needed (a refusal, `implies`).
+ * with the request — the route state (see `RouteState`) on the objects an acceptance hangs on it,
+ * or beside a refused one in a WeakMap shared by every copy of this package, the rest under
+ * `Symbol.for` keys only set when needed (a refusal, `implies`).
  * The keys are spelled exactly so (a contract across copies of this package), and only this file
  * reads or writes them.
  */
@@ -44,19 +45,42 @@ export const SCOPE_IMPLICATION: unique symbol = Symbol.for('passport-agentpress-
 export type ErrorBodyFormat = 'json' | 'jsonrpc'
 
 /**
- * The route state of a request (the challenge context of the strategy that ran, the body format of
- * `authenticatePartner`), kept beside the request rather than on it. Under Express every request
- * object has a hidden class of its own (it is re-parented onto `app.request`), so every property
- * added to it takes V8's slow path — about 10–15 µs of CPU each, measured paired over HTTP — where
- * a WeakMap entry costs a fraction of a µs. The map is shared by every copy of this package in the
- * process (found on `globalThis` under a `Symbol.for` key, as the request keys above are), and a
- * request carrying the `Symbol.for` properties (set by an older copy) is still read.
+ * Where the route state lives on an `authInfo` this package built for an accepted request: a
+ * non-enumerable key, so JSON, spread, `deepStrictEqual` and chai's deep equality see the object as
+ * before. @internal
  */
-interface RouteState {
-  context: ChallengeContext | undefined
-  format: ErrorBodyFormat | undefined
-  /** The strategy's `implies`; the key is there (maybe `undefined`) once this version recorded it. */
-  implication?: Implication | undefined
+export const ROUTE_STATE: unique symbol = Symbol.for('passport-agentpress-partner.route')
+
+/**
+ * The route state of a strategy's decision (its challenge context and scope implication, and from
+ * `authenticatePartner` its body format): built once per route, never per request. It travels
+ * with an accepted request on the objects we hang on it (`req.authInfo`, `req.auth`, under
+ * {@link ROUTE_STATE}) and with a refused one in a WeakMap beside the request. Neither goes on the
+ * request itself: under Express every request object has a hidden class of its own (it is
+ * re-parented onto `app.request`), so every property added to it takes V8's slow path — about
+ * 10–15 µs of CPU each, measured paired over HTTP. Nor does an accepted request get a WeakMap
+ * entry: beside a verification's allocations such a weak entry costs about 1 µs of collection work
+ * per request (docs/performance.md), a hidden key on an object we create anyway a tenth of that.
+ * The map and the key are shared by every copy of this package in the process (`Symbol.for`, and
+ * the map found on `globalThis`), and a request carrying the `Symbol.for` properties an older copy
+ * set is still read.
+ *
+ * @internal
+ */
+export interface RouteState {
+  readonly context: ChallengeContext | undefined
+  readonly format: ErrorBodyFormat | undefined
+  /** The strategy's `implies`; the key is there (maybe `undefined`) in every state this version built. */
+  readonly implication?: Implication | undefined
+}
+
+/** The route state of one route, frozen (built at construction). @internal */
+export function routeState(
+  context: ChallengeContext | undefined,
+  implication: Implication | undefined,
+  format?: ErrorBodyFormat,
+): RouteState {
+  return Object.freeze({ context, format, implication })
 }
 
 const routeStates = processShared(
@@ -65,50 +89,86 @@ const routeStates = processShared(
   () => new WeakMap<object, RouteState>(),
 )
 
-function routeStateOf(req: object): RouteState {
-  let state = routeStates.get(req)
-  if (state === undefined) {
-    state = { context: undefined, format: undefined, implication: undefined }
-    routeStates.set(req, state)
-  }
-  return state
+/** Records the route state of the strategy that refused `req` (for the renderers after it). @internal */
+export function recordRoute(req: object, route: RouteState): void {
+  routeStates.set(req, route)
 }
 
 /**
- * Records the route state of the strategy deciding `req`, in one map entry: its challenge context
- * and scope implication, and from `authenticatePartner` its body format. @internal
+ * Marks an object this package built for an accepted request (`authInfo`, `auth`) with the route
+ * state of the strategy that accepted it, for `requireScopes` and the MCP tool gate after it.
+ *
+ * @internal
  */
-export function recordRoute(
-  req: object,
-  context: ChallengeContext,
-  implication: Implication | undefined,
-  format?: ErrorBodyFormat,
-): void {
-  const state = routeStateOf(req)
-  state.context = context
-  state.implication = implication
-  if (format !== undefined) state.format = format
+export function markGranted<T extends object>(holder: T, route: RouteState): T {
+  Object.defineProperty(holder, ROUTE_STATE, { value: route })
+  return holder
+}
+
+function routeIn(holder: unknown): RouteState | undefined {
+  if (holder === null || typeof holder !== 'object') return undefined
+  const route = (holder as { [ROUTE_STATE]?: unknown })[ROUTE_STATE]
+  return route !== null && typeof route === 'object' ? (route as RouteState) : undefined
 }
 
 /**
- * The scope implication of the strategy that decided `req`: from its route state, or the request
+ * The route state of the strategy that accepted `req`, for the checks after it: on its
+ * `authInfo` (given: the caller has read it already), else on `req.auth` (Passport's
+ * `authInfo: false`), else the one recorded for the request. @internal
+ */
+export function grantedRouteOf(req: RefusalCarrier, authInfo: unknown): RouteState | undefined {
+  return routeIn(authInfo) ?? routeIn(req.auth) ?? routeStates.get(req)
+}
+
+/**
+ * The scope implication of the strategy that accepted `req`: from its route state, or the request
  * property an older copy of this package set (read only then: a missing property read on an
  * Express request takes V8's slow path). @internal
  */
-export function scopeImplicationOf(req: object): Implication | undefined {
-  const state = routeStates.get(req)
-  if (state !== undefined && 'implication' in state) return state.implication
-  return (req as RefusalCarrier)[SCOPE_IMPLICATION]
+export function scopeImplicationOf(
+  req: RefusalCarrier,
+  authInfo: unknown = req.authInfo,
+): Implication | undefined {
+  const route = grantedRouteOf(req, authInfo)
+  if (route !== undefined && 'implication' in route) return route.implication
+  return req[SCOPE_IMPLICATION]
 }
 
-/** The challenge context recorded for `req`, if any. @internal */
+/**
+ * The challenge context of the strategy that decided `req`: the one that refused it, else the one
+ * that accepted it, else what an older copy set on the request. @internal
+ */
 export function challengeContextOf(req: object): ChallengeContext | undefined {
-  return routeStates.get(req)?.context ?? (req as RefusalCarrier)[CHALLENGE_CONTEXT]
+  const request = req as RefusalCarrier
+  return (
+    (routeStates.get(req) ?? routeIn(request.authInfo) ?? routeIn(request.auth))?.context ??
+    request[CHALLENGE_CONTEXT]
+  )
 }
 
-/** The body format recorded for `req`, if any. @internal */
+/** The body format recorded for `req`, if any (as {@link challengeContextOf}). @internal */
 export function bodyFormatOf(req: object): ErrorBodyFormat | undefined {
-  return routeStates.get(req)?.format ?? (req as RefusalCarrier)[BODY_FORMAT]
+  const request = req as RefusalCarrier
+  return (
+    (routeStates.get(req) ?? routeIn(request.authInfo) ?? routeIn(request.auth))?.format ??
+    request[BODY_FORMAT]
+  )
+}
+
+/**
+ * The challenge context and body format for a refusal after the strategy accepted `req`
+ * (`requireScopes`, the MCP tool gate): the accepting strategy's, else as
+ * {@link challengeContextOf}. @internal
+ */
+export function grantedRefusalRoute(
+  req: RefusalCarrier,
+  authInfo: unknown,
+): { context: ChallengeContext | undefined; format: ErrorBodyFormat | undefined } {
+  const route = grantedRouteOf(req, authInfo)
+  return {
+    context: route?.context ?? req[CHALLENGE_CONTEXT],
+    format: route?.format ?? req[BODY_FORMAT],
+  }
 }
 
 /** A request with the refusal state of this package. @internal */

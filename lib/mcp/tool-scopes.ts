@@ -399,9 +399,10 @@ function buildGate(
     }
     if (unruled) return refuseScopes(request, res, next, [])
     if (needed.length === 0) return next()
-    const granted = grantedScopes(request)
-    if (hasScopes(granted, needed, implication ?? scopeImplicationOf(request))) return next()
-    refuseScopes(request, res, next, sortByRules(book.order, needed))
+    const held = request.authInfo
+    const granted = grantedScopes(request, held)
+    if (hasScopes(granted, needed, implication ?? scopeImplicationOf(request, held))) return next()
+    refuseScopes(request, res, next, sortByRules(book.order, needed), held)
   } as Middleware as McpScopeGate & Record<string, unknown>
 
   const allowed = (found: NamedRule[] | undefined, params: object, granted: GrantedScopes) => {

@@ -16,6 +16,7 @@ import type { ErrorMiddleware, Middleware, NextFunction } from '../http/connect.
 import {
   FAILURE_REASON,
   renderRefusal,
+  routeState,
   writeRefusal,
   type ErrorBodyFormat,
   type RefusalCarrier,
@@ -130,17 +131,22 @@ class DirectActions implements AuthActions {
   }
 }
 
-function direct(settings: AuthSettings, format: ErrorBodyFormat): Middleware {
+function direct(base: AuthSettings, format: ErrorBodyFormat): Middleware {
+  // The route state with this middleware's body format, for requireScopes after it.
+  const settings: AuthSettings = Object.freeze({
+    ...base,
+    route: routeState(base.context, base.implication, format),
+  })
   return function authenticatePartnerDirect(req: IncomingMessage, res, next) {
     offerAuditResponse(req, res)
     // Only a decision subscriber needs the response (Express links it as `req.res`, Connect does
     // not). Nothing else is read from or added to the request here: under Express each such
-    // access takes V8's slow path (refusal.ts), and the route state (body format) is kept beside it.
+    // access takes V8's slow path (refusal.ts), and the route state (body format) travels apart.
     if (requestDecisionObserved()) {
       const request = req as RefusalCarrier & { [RESPONSE]?: ServerResponse; res?: unknown }
       if (request.res !== res) request[RESPONSE] = res
     }
-    authenticate(settings, req, new DirectActions(req as RefusalCarrier, res, next, format), format)
+    authenticate(settings, req, new DirectActions(req as RefusalCarrier, res, next, format))
   }
 }
 

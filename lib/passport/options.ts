@@ -24,6 +24,7 @@ import type {
   VerifyFunctionWithRequest,
 } from '../http/authenticate.js'
 import { checkResourceMetadataUrl, derivedMetadataUrl, resourceResolver } from './resource.js'
+import { routeState } from '../http/refusal.js'
 
 /** The default strategy name, as in `passport.authenticate('agentpress-partner')`. @internal */
 export const STRATEGY_NAME = 'agentpress-partner'
@@ -154,6 +155,7 @@ export function normalizeStrategyOptions(
       verifier instanceof MultiIssuerVerifier || verifier instanceof PartnerTokenVerifier,
     resourceOf: resourceResolver(verifier, verifiers),
     challenges: renderChallenges(context, requiredScopes),
+    route: routeState(context, implication),
   })
   return { name, verifiers, settings }
 }
@@ -190,6 +192,7 @@ export function withRouteScopes(
     context,
     requiredScopes,
     challenges: renderChallenges(context, requiredScopes),
+    route: routeState(context, settings.implication, settings.route.format),
   })
 }
 

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Passport } from 'passport'
 import {
+  agentPressErrorHandler,
   AgentPressPartnerStrategy,
   authenticatePartner,
   requireScopes,
@@ -70,6 +71,14 @@ describe('request properties added by the adapters (Express 5)', () => {
       passport.authenticate('agentpress-partner', { session: false }),
       record('passport'),
     )
+    // Passport's `authInfo: false` leaves req.authInfo unset: the route state is found on req.auth.
+    app.get(
+      '/passport-no-authinfo',
+      passport.authenticate('agentpress-partner', { session: false, authInfo: false }),
+      requireScopes('mcp:write'),
+      record('passport-no-authinfo'),
+    )
+    app.use(agentPressErrorHandler())
     server = app.listen(0, '127.0.0.1')
     await new Promise((resolve) => server.once('listening', resolve))
   })
@@ -134,6 +143,17 @@ describe('request properties added by the adapters (Express 5)', () => {
     })
   })
 
+  it("after Passport's authInfo: false, requireScopes still answers with the strategy's realm and metadata", async () => {
+    expect(await get('/passport-no-authinfo')).to.deep.equal({
+      status: 403,
+      challenge:
+        'Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope", scope="mcp:write", ' +
+        `resource_metadata="${mock.partnerMcp.audience.replace(/\/mcp$/, '')}/.well-known/oauth-protected-resource/mcp"`,
+      body: { error: 'insufficient_scope', error_description: 'Insufficient scope' },
+    })
+    expect((await get('/passport-no-authinfo', 'mcp:write')).status).to.equal(200)
+  })
+
   it('a second copy of the package reads the route state this copy recorded', () => {
     const dir = mkdtempSync(join(tmpdir(), 'app-copy-'))
     try {
@@ -145,9 +165,25 @@ describe('request properties added by the adapters (Express 5)', () => {
       expect(other.challengeContextOf).to.not.equal(refusal.challengeContextOf)
       const req = {}
       const context = Object.freeze({ realm: 'copy' })
-      refusal.recordRoute(req, context, undefined, 'jsonrpc')
+      const route = refusal.routeState(context, undefined, 'jsonrpc')
+      // A refusal: the state beside the request.
+      refusal.recordRoute(req, route)
       expect(other.challengeContextOf(req)).to.equal(context)
       expect(other.bodyFormatOf(req)).to.equal('jsonrpc')
+      // An acceptance: the state on the authInfo this copy built, hidden from JSON and spread.
+      const implication = new Map([['notes:write', ['notes:read']]])
+      const authInfo = refusal.markGranted(
+        { scopes: ['notes:write'] },
+        refusal.routeState(context, implication, 'json'),
+      )
+      const accepted = { authInfo } as unknown as Parameters<typeof other.scopeImplicationOf>[0]
+      expect(other.scopeImplicationOf(accepted)).to.equal(implication)
+      expect(other.grantedRefusalRoute(accepted, authInfo)).to.deep.equal({
+        context,
+        format: 'json',
+      })
+      expect(JSON.stringify(authInfo)).to.equal('{"scopes":["notes:write"]}')
+      expect({ ...authInfo }).to.deep.equal({ scopes: ['notes:write'] })
       // A request an older copy annotated with the Symbol.for keys is still read.
       const old = { [Symbol.for('passport-agentpress-partner.context')]: context }
       expect(refusal.challengeContextOf(old)).to.equal(context)

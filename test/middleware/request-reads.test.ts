@@ -3,8 +3,9 @@
 // path (several µs of CPU each over HTTP, docs/performance.md): with nobody observing (no audit
 // trail, no decision subscriber), `authenticatePartner` reads the two header properties and adds
 // the three properties users and the MCP SDK read — nothing else, and `requireScopes` after it
-// reads `authInfo`; the route state (challenge context, scope implication, body format) lives in
-// the package's WeakMap.
+// reads `authInfo`; the route state (challenge context, scope implication, body format) travels
+// hidden on `req.authInfo` and `req.auth`, and only a refused request gets an entry in the
+// package's WeakMap (a weak entry per request costs collection work, docs/performance.md).
 import { expect } from 'chai'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
@@ -137,6 +138,46 @@ describe('request reads and writes on the success path', () => {
         data: { reason: 'insufficient_scope' },
       },
     })
+  })
+
+  it('an accepted request gets no route-state entry; its state is hidden on authInfo and auth; a refused one gets the entry', async () => {
+    const routeStates = (globalThis as Record<symbol, WeakMap<object, unknown>>)[
+      Symbol.for('passport-agentpress-partner.routeStates')
+    ]!
+    expect(routeStates).to.be.an.instanceOf(WeakMap)
+    const middleware = authenticatePartner(strategy, { body: 'jsonrpc' })
+    const accepted = recordedRequest(mock.signToken({ scope: 'mcp:tools' }), {
+      reads: [],
+      writes: [],
+    })
+    expect(await run(middleware, accepted, response())).to.equal(undefined)
+    expect(routeStates.has(accepted)).to.equal(false)
+    const { authInfo, auth } = accepted as unknown as { authInfo: object; auth: object }
+    const key = Symbol.for('passport-agentpress-partner.route')
+    for (const holder of [authInfo, auth]) {
+      const descriptor = Object.getOwnPropertyDescriptor(holder, key)
+      expect(descriptor?.enumerable).to.equal(false)
+      expect(descriptor?.value).to.include({ format: 'jsonrpc' })
+      expect(Object.isFrozen(descriptor?.value)).to.equal(true)
+    }
+    // Invisible to JSON, spread and deep equality.
+    expect(Object.keys(authInfo).sort()).to.deep.equal(['claims', 'issuer', 'scopes'])
+    expect({ ...authInfo }).to.deep.equal(authInfo)
+    // The same frozen state for every request of the route: nothing built per request.
+    const again = recordedRequest(mock.signToken(), { reads: [], writes: [] })
+    await run(middleware, again, response())
+    expect(
+      Object.getOwnPropertyDescriptor((again as { authInfo?: object }).authInfo!, key)?.value,
+    ).to.equal(Object.getOwnPropertyDescriptor(authInfo, key)?.value)
+
+    const refused = recordedRequest('not-a-token', { reads: [], writes: [] })
+    const res = response()
+    await new Promise((resolve) => {
+      middleware(refused, res, resolve)
+      setImmediate(() => resolve('answered'))
+    })
+    expect(res.statusCode).to.equal(401)
+    expect(routeStates.get(refused)).to.include({ format: 'jsonrpc' })
   })
 
   it('with an audit subscriber the request carries its audit state, and the count of open audits returns to 0', async () => {
