@@ -125,12 +125,15 @@ describe('request properties added by the adapters (Express 5)', () => {
     expect(added).to.deep.equal(['auth', 'authInfo', 'user'])
   })
 
+  // The 403 challenge of a route needing mcp:write, from the strategy's realm and audience.
+  const writeScopeChallenge = (): string =>
+    'Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope", scope="mcp:write", ' +
+    `resource_metadata="${mock.partnerMcp.audience.replace(/\/mcp$/, '')}/.well-known/oauth-protected-resource/mcp"`
+
   it('the route state still reaches requireScopes: the jsonrpc body and the realm of the 403', async () => {
     expect(await get('/direct-jsonrpc')).to.deep.equal({
       status: 403,
-      challenge:
-        'Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope", scope="mcp:write", ' +
-        `resource_metadata="${mock.partnerMcp.audience.replace(/\/mcp$/, '')}/.well-known/oauth-protected-resource/mcp"`,
+      challenge: writeScopeChallenge(),
       body: {
         jsonrpc: '2.0',
         id: null,
@@ -146,9 +149,7 @@ describe('request properties added by the adapters (Express 5)', () => {
   it("after Passport's authInfo: false, requireScopes still answers with the strategy's realm and metadata", async () => {
     expect(await get('/passport-no-authinfo')).to.deep.equal({
       status: 403,
-      challenge:
-        'Bearer realm="mcp", error="insufficient_scope", error_description="Insufficient scope", scope="mcp:write", ' +
-        `resource_metadata="${mock.partnerMcp.audience.replace(/\/mcp$/, '')}/.well-known/oauth-protected-resource/mcp"`,
+      challenge: writeScopeChallenge(),
       body: { error: 'insufficient_scope', error_description: 'Insufficient scope' },
     })
     expect((await get('/passport-no-authinfo', 'mcp:write')).status).to.equal(200)
