@@ -430,6 +430,28 @@ export const scenarios = {
     },
   },
 
+  'ours-core-props-rawheaders': {
+    title:
+      'diagnostic: ours-core-props that also counts the Authorization lines of req.rawHeaders, as our strict header read does',
+    verifies: true,
+    diagnostic: true,
+    async setup(app, cfg) {
+      const inner = collectedRoute()
+      await scenarios['ours-core-props'].setup(inner, cfg)
+      const count = (req, res, next) => {
+        const raw = req.rawHeaders
+        let lines = 0
+        for (let i = 0; i < raw.length; i += 2) {
+          const name = raw[i]
+          if (name.length === 13 && name.toLowerCase() === 'authorization') lines++
+        }
+        if (lines > 1) return unauthorized(res)
+        next()
+      }
+      app.get('/mcp', count, ...inner.handlers)
+    },
+  },
+
   auth0: {
     title: 'express-oauth2-jwt-bearer (EdDSA)',
     verifies: true,
