@@ -116,7 +116,7 @@ function routeIn(holder: unknown): RouteState | undefined {
  * `authInfo` (given: the caller has read it already), else on `req.auth` (Passport's
  * `authInfo: false`), else the one recorded for the request. @internal
  */
-export function grantedRouteOf(req: RefusalCarrier, authInfo: unknown): RouteState | undefined {
+function grantedRouteOf(req: RefusalCarrier, authInfo: unknown): RouteState | undefined {
   return routeIn(authInfo) ?? routeIn(req.auth) ?? routeStates.get(req)
 }
 
@@ -141,17 +141,8 @@ export function scopeImplicationOf(
 export function challengeContextOf(req: object): ChallengeContext | undefined {
   const request = req as RefusalCarrier
   return (
-    (routeStates.get(req) ?? routeIn(request.authInfo) ?? routeIn(request.auth))?.context ??
+    (routeStates.get(req) ?? grantedRouteOf(request, request.authInfo))?.context ??
     request[CHALLENGE_CONTEXT]
-  )
-}
-
-/** The body format recorded for `req`, if any (as {@link challengeContextOf}). @internal */
-export function bodyFormatOf(req: object): ErrorBodyFormat | undefined {
-  const request = req as RefusalCarrier
-  return (
-    (routeStates.get(req) ?? routeIn(request.authInfo) ?? routeIn(request.auth))?.format ??
-    request[BODY_FORMAT]
   )
 }
 

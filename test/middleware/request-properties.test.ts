@@ -170,7 +170,10 @@ describe('request properties added by the adapters (Express 5)', () => {
       // A refusal: the state beside the request.
       refusal.recordRoute(req, route)
       expect(other.challengeContextOf(req)).to.equal(context)
-      expect(other.bodyFormatOf(req)).to.equal('jsonrpc')
+      expect(other.grantedRefusalRoute(req as never, undefined)).to.deep.equal({
+        context,
+        format: 'jsonrpc',
+      })
       // An acceptance: the state on the authInfo this copy built, hidden from JSON and spread.
       const implication = new Map([['notes:write', ['notes:read']]])
       const authInfo = refusal.markGranted(

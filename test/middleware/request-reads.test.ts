@@ -160,9 +160,9 @@ describe('request reads and writes on the success path', () => {
       expect(descriptor?.value).to.include({ format: 'jsonrpc' })
       expect(Object.isFrozen(descriptor?.value)).to.equal(true)
     }
-    // Invisible to JSON, spread and deep equality.
+    // Invisible to JSON, spread and deep equality (which compare own enumerable keys and symbols).
     expect(Object.keys(authInfo).sort()).to.deep.equal(['claims', 'issuer', 'scopes'])
-    expect({ ...authInfo }).to.deep.equal(authInfo)
+    expect(Object.getOwnPropertySymbols({ ...authInfo })).to.deep.equal([])
     // The same frozen state for every request of the route: nothing built per request.
     const again = recordedRequest(mock.signToken(), { reads: [], writes: [] })
     await run(middleware, again, response())
@@ -177,6 +177,16 @@ describe('request reads and writes on the success path', () => {
       setImmediate(() => resolve('answered'))
     })
     expect(res.statusCode).to.equal(401)
+    const audience = new URL(mock.partnerMcp.audience)
+    const metadata = `${audience.origin}/.well-known/oauth-protected-resource${audience.pathname}`
+    expect(res.written.headers['www-authenticate']).to.equal(
+      `Bearer error="invalid_token", error_description="Malformed token", resource_metadata="${metadata}"`,
+    )
+    expect(JSON.parse(res.written.body)).to.deep.equal({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32001, message: 'Malformed token', data: { reason: 'malformed' } },
+    })
     expect(routeStates.get(refused)).to.include({ format: 'jsonrpc' })
   })
 
