@@ -48,7 +48,13 @@ for (const id of cfg.ids) {
   if (
     cfg.stub &&
     !scenarios[id].ours &&
-    !['passport-core', 'ours-core', 'passport-core-auth', 'ours-core-props'].includes(id)
+    ![
+      'passport-core',
+      'ours-core',
+      'passport-core-auth',
+      'ours-core-props',
+      'ours-core-props-sync',
+    ].includes(id)
   )
     continue
   const app = {
@@ -141,10 +147,14 @@ for (let r = 0; r < cfg.rounds; r++) {
   // this VM's speed wanders ±20 % between seconds with nothing else running, and a slice-by-slice
   // rotation spreads that drift over every scenario alike.
   const batches = order.map((id) => ({ id, tokens: take(cfg.ops), us: 0 }))
-  // One collection per round, not per slice: a full collection every few hundred requests drops
-  // the hidden classes no live object holds (a request's added properties), and every scenario
-  // would then pay to rebuild them, which a server with requests in flight never does.
-  globalThis.gc?.()
+  // No forced collection by default (BENCH_INPROC_GC=1 forces one per round, as before
+  // 2026-12-07): a full collection drops the hidden classes no live object holds (the minimal
+  // requests' added properties), and V8 then throws away the optimised code that embeds them
+  // ("weak objects") in every scenario at once; the chains with more functions take longer to
+  // be optimised again, which no server sees (a traced pair of HTTP servers showed no such
+  // deoptimisation). Measured: `ours-direct` − `ours-core-props-sync` +4.6 to +9.3 µs with the
+  // collection, +0.7 without (bench/RESULTS.md, 2026-12-07, fourth session).
+  if (cfg.forceGc) globalThis.gc?.()
   for (let at = 0; at < cfg.ops; at += CHUNK) {
     for (const batch of batches) {
       const slice = batch.tokens.slice(at, at + CHUNK)

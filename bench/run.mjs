@@ -389,6 +389,7 @@ try {
           publicJwk: identity.publicJwk,
           noEventsEntry: build.entry,
           noEventsUnavailable: build.unavailable,
+          forceGc: process.env.BENCH_INPROC_GC === '1',
         },
         {
           cpu: 0,

@@ -452,6 +452,39 @@ export const scenarios = {
     },
   },
 
+  'ours-core-props-sync': {
+    title:
+      'diagnostic: ours-core-props completing synchronously (verifyNow: the claims at once when the key is cached, as our adapters do)',
+    verifies: true,
+    diagnostic: true,
+    async setup(app, cfg) {
+      const verifier = await coreVerifier(cfg)
+      const accept = (req, token, claims, next) => {
+        const { user, authInfo, auth } = contractObjects(token, claims)
+        req.auth = auth
+        req.user = user
+        req.authInfo = authInfo
+        next()
+      }
+      const authenticate = (req, res, next) => {
+        const token = bearer(req)
+        if (token === undefined) return unauthorized(res)
+        let found
+        try {
+          found = verifier.verifyNow(token)
+        } catch {
+          return unauthorized(res)
+        }
+        if (!(found instanceof Promise)) return accept(req, token, found, next)
+        found.then(
+          (claims) => accept(req, token, claims, next),
+          () => unauthorized(res),
+        )
+      }
+      app.get('/mcp', authenticate, ok)
+    },
+  },
+
   auth0: {
     title: 'express-oauth2-jwt-bearer (EdDSA)',
     verifies: true,
