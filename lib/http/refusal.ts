@@ -45,25 +45,15 @@ export const SCOPE_IMPLICATION: unique symbol = Symbol.for('passport-agentpress-
 export type ErrorBodyFormat = 'json' | 'jsonrpc'
 
 /**
- * Where the route state lives on an `authInfo` this package built for an accepted request: a
- * non-enumerable key, so JSON, spread, `deepStrictEqual` and chai's deep equality see the object as
- * before. @internal
- */
-export const ROUTE_STATE: unique symbol = Symbol.for('passport-agentpress-partner.route')
-
-/**
  * The route state of a strategy's decision (its challenge context and scope implication, and from
  * `authenticatePartner` its body format): built once per route, never per request. It travels
- * with an accepted request on the objects we hang on it (`req.authInfo`, `req.auth`, under
- * {@link ROUTE_STATE}) and with a refused one in a WeakMap beside the request. Neither goes on the
- * request itself: under Express every request object has a hidden class of its own (it is
- * re-parented onto `app.request`), so every property added to it takes V8's slow path — about
- * 10–15 µs of CPU each, measured paired over HTTP. Nor does an accepted request get a WeakMap
- * entry: beside a verification's allocations such a weak entry costs about 1 µs of collection work
- * per request (docs/performance.md), a hidden key on an object we create anyway a tenth of that.
- * The map and the key are shared by every copy of this package in the process (`Symbol.for`, and
- * the map found on `globalThis`), and a request carrying the `Symbol.for` properties an older copy
- * set is still read.
+ * with an accepted request on the objects we hang on it (`req.authInfo`, `req.auth`, as a private
+ * field: see {@link markGranted}) and with a refused one in a WeakMap beside the request. Neither
+ * goes on the request itself: under Express every request object has a hidden class of its own
+ * (it is re-parented onto `app.request`), so every property added to it takes V8's slow path —
+ * about 10–15 µs of CPU each, measured paired over HTTP. The map and the field's class are shared
+ * by every copy of this package in the process (found on `globalThis`), and a request carrying the
+ * `Symbol.for` properties an older copy set is still read.
  *
  * @internal
  */
@@ -94,21 +84,65 @@ export function recordRoute(req: object, route: RouteState): void {
   routeStates.set(req, route)
 }
 
+/** Puts a route state on an object built elsewhere, and reads it back. @internal */
+export interface RouteStamp {
+  readonly mark: (holder: object, route: RouteState) => void
+  readonly read: (holder: object) => RouteState | undefined
+}
+
+// The route state as a private field added to an object built elsewhere: the base constructor
+// returns the object it is given, so the derived constructor adds its field to that object. A
+// private field is no property: JSON, spread, Object.getOwnPropertySymbols, `deepStrictEqual` and
+// chai's deep equality see the object as before, and the prototype is unchanged. Adding it is an
+// inline-cached store; the `Object.defineProperty` of a non-enumerable key it replaces is a
+// runtime call, and the two of them cost +8.1 µs [+3.2, +23.2] per request over HTTP (paired, 16
+// rounds; the private field −5.6 [−11.2, +5.2], nothing measurable; bench/RESULTS.md).
+function createRouteStamp(): RouteStamp {
+  class Holder {
+    constructor(holder: object) {
+      return holder as Holder
+    }
+  }
+  class Stamped extends Holder {
+    #route: RouteState
+    constructor(holder: object, route: RouteState) {
+      super(holder)
+      this.#route = route
+    }
+    static mark(holder: object, route: RouteState): void {
+      if (!(#route in holder)) new Stamped(holder, route)
+    }
+    static read(holder: object): RouteState | undefined {
+      return #route in holder ? (holder as Stamped).#route : undefined
+    }
+  }
+  return Object.freeze({ mark: Stamped.mark, read: Stamped.read })
+}
+
+const routeStamp = processShared(
+  'routeStamp',
+  (found): found is RouteStamp =>
+    typeof (found as RouteStamp | undefined)?.mark === 'function' &&
+    typeof (found as RouteStamp | undefined)?.read === 'function',
+  createRouteStamp,
+)
+
 /**
  * Marks an object this package built for an accepted request (`authInfo`, `auth`) with the route
- * state of the strategy that accepted it, for `requireScopes` and the MCP tool gate after it.
+ * state of the strategy that accepted it, for `requireScopes` and the MCP tool gate after it. An
+ * object already marked keeps its state.
  *
  * @internal
  */
 export function markGranted<T extends object>(holder: T, route: RouteState): T {
-  Object.defineProperty(holder, ROUTE_STATE, { value: route })
+  routeStamp.mark(holder, route)
   return holder
 }
 
-function routeIn(holder: unknown): RouteState | undefined {
+/** The route state {@link markGranted} put on `holder`, if any. @internal */
+export function routeIn(holder: unknown): RouteState | undefined {
   if (holder === null || typeof holder !== 'object') return undefined
-  const route = (holder as { [ROUTE_STATE]?: unknown })[ROUTE_STATE]
-  return route !== null && typeof route === 'object' ? (route as RouteState) : undefined
+  return routeStamp.read(holder)
 }
 
 /**

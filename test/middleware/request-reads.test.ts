@@ -7,6 +7,7 @@
 // hidden on `req.authInfo` and `req.auth`, and only a refused request gets an entry in the
 // package's WeakMap (a weak entry per request costs collection work, docs/performance.md).
 import { expect } from 'chai'
+import assert from 'node:assert'
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -153,22 +154,25 @@ describe('request reads and writes on the success path', () => {
     expect(await run(middleware, accepted, response())).to.equal(undefined)
     expect(routeStates.has(accepted)).to.equal(false)
     const { authInfo, auth } = accepted as unknown as { authInfo: object; auth: object }
-    const key = Symbol.for('passport-agentpress-partner.route')
+    const stamp = (globalThis as Record<symbol, { read(holder: object): unknown }>)[
+      Symbol.for('passport-agentpress-partner.routeStamp')
+    ]!
     for (const holder of [authInfo, auth]) {
-      const descriptor = Object.getOwnPropertyDescriptor(holder, key)
-      expect(descriptor?.enumerable).to.equal(false)
-      expect(descriptor?.value).to.include({ format: 'jsonrpc' })
-      expect(Object.isFrozen(descriptor?.value)).to.equal(true)
+      const route = stamp.read(holder)
+      expect(route).to.include({ format: 'jsonrpc' })
+      expect(Object.isFrozen(route)).to.equal(true)
+      // A private field, no property: invisible to JSON, spread, reflection and deep equality.
+      expect(Reflect.ownKeys(holder).every((key) => typeof key === 'string')).to.equal(true)
+      expect(Object.getPrototypeOf(holder)).to.equal(Object.prototype)
     }
-    // Invisible to JSON, spread and deep equality (which compare own enumerable keys and symbols).
-    expect(Object.keys(authInfo).sort()).to.deep.equal(['claims', 'issuer', 'scopes'])
-    expect(Object.getOwnPropertySymbols({ ...authInfo })).to.deep.equal([])
+    expect(Reflect.ownKeys(authInfo).sort()).to.deep.equal(['claims', 'issuer', 'scopes'])
+    expect(stamp.read({ ...authInfo })).to.equal(undefined)
+    const { claims, scopes, issuer } = authInfo as Record<string, unknown>
+    assert.deepStrictEqual(authInfo, { claims, scopes, issuer })
     // The same frozen state for every request of the route: nothing built per request.
     const again = recordedRequest(mock.signToken(), { reads: [], writes: [] })
     await run(middleware, again, response())
-    expect(
-      Object.getOwnPropertyDescriptor((again as { authInfo?: object }).authInfo!, key)?.value,
-    ).to.equal(Object.getOwnPropertyDescriptor(authInfo, key)?.value)
+    expect(stamp.read((again as { authInfo?: object }).authInfo!)).to.equal(stamp.read(authInfo))
 
     const refused = recordedRequest('not-a-token', { reads: [], writes: [] })
     const res = response()
