@@ -84,8 +84,8 @@ export function recordRoute(req: object, route: RouteState): void {
   routeStates.set(req, route)
 }
 
-/** Puts a route state on an object built elsewhere, and reads it back. @internal */
-export interface RouteStamp {
+/** Puts a route state on an object built elsewhere, and reads it back. */
+interface RouteStamp {
   readonly mark: (holder: object, route: RouteState) => void
   readonly read: (holder: object) => RouteState | undefined
 }
@@ -139,8 +139,8 @@ export function markGranted<T extends object>(holder: T, route: RouteState): T {
   return holder
 }
 
-/** The route state {@link markGranted} put on `holder`, if any. @internal */
-export function routeIn(holder: unknown): RouteState | undefined {
+/** The route state {@link markGranted} put on `holder`, if any. */
+function routeIn(holder: unknown): RouteState | undefined {
   if (holder === null || typeof holder !== 'object') return undefined
   return routeStamp.read(holder)
 }
