@@ -97,6 +97,20 @@ function cpuSection(byId, heading, note, verdicts, label) {
   return out.join('\n')
 }
 
+// What the speed probe saw (bench/run.mjs, speedWatch): runs repeated because the CPU ran slow.
+const speedText = (s, kept) => {
+  if (!s || !Number.isFinite(s.fastestUs)) return ''
+  const probes = kept.filter(Number.isFinite)
+  const slow = probes.filter((p) => p > s.fastestUs * (1 + s.limit)).length
+  return (
+    ` Speed probe (one Ed25519 verify, timed in the server four times a second): fastest ${fmtFixed(s.fastestUs, 1)} µs; ` +
+    `${s.repeated} run${s.repeated === 1 ? '' : 's'} repeated because the CPU ran more than ${pct(s.limit)} slower (budget ${s.budget}); ` +
+    `${slow} of ${probes.length} kept run${probes.length === 1 ? '' : 's'} still slow.`
+  )
+}
+const keptProbes = (phase) =>
+  Object.values(phase ?? {}).flatMap((h) => (h.rounds ?? []).map((x) => x.probeUs ?? NaN))
+
 export function render(results, config) {
   const out = []
   const verdicts = []
@@ -297,7 +311,7 @@ export function render(results, config) {
       cpuSection(
         http,
         '\n### Server CPU per request (same HTTP runs)',
-        CPU_NOTE,
+        CPU_NOTE + speedText(results.speed?.http, keptProbes(http)),
         verdicts,
         'HTTP server CPU',
       ),
@@ -413,7 +427,8 @@ export function render(results, config) {
                 .filter((h) => h.rounds)
                 .map((h) => h.foreign),
             ),
-          )}.`,
+          )}.` +
+          speedText(results.speed?.cpu, keptProbes(results.cpu)),
         verdicts,
         'HTTP server CPU',
       ),
@@ -471,7 +486,10 @@ export function render(results, config) {
       '\nBoth servers share one CPU during the same window, so the machine drift that moves a ' +
         'scenario by ±10–20 % between rounds falls on both alike; Δ is taken round by round. Each ' +
         'server gets about half the CPU (server busy ≈ 50 %), so the absolute µs are not those of a ' +
-        'server alone; the difference is what the comparison is for.',
+        'server alone; the difference is what the comparison is for.' +
+        Object.values(results.pair)
+          .map((p) => (p.speed ? ` \`${p.a}\` − \`${p.b}\`:${speedText(p.speed, p.probe)}` : ''))
+          .join(''),
     )
   }
   if (results.inproc) {

@@ -34,8 +34,11 @@ function phasesOf(raw) {
 export const config = Object.freeze({
   /** seconds of measured load per HTTP scenario and round */
   duration: envNumber('BENCH_DURATION', 5),
-  /** seconds of warm-up load per HTTP scenario and round (JIT + JWKS cache) */
-  warmup: envNumber('BENCH_WARMUP', 1),
+  /**
+   * seconds of warm-up load per HTTP scenario and round (JIT + JWKS cache); after 1 s a fresh
+   * server still spent 2–3 × its steady CPU per request for another 1–2 s (bench/README.md)
+   */
+  warmup: envNumber('BENCH_WARMUP', 3),
   /** rounds of every HTTP scenario; the table quotes medians */
   httpRounds: envNumber('BENCH_HTTP_ROUNDS', 5),
   /** concurrent connections of the load generator */
@@ -50,6 +53,11 @@ export const config = Object.freeze({
   coldConcurrency: envNumber('BENCH_COLD_CONCURRENCY', 500),
   /** requests of the JWKS random-kid test */
   randomKidRequests: envNumber('BENCH_RANDOM_KID_REQUESTS', 10000),
+  /**
+   * a run whose speed probe (bench/http/server.mjs) is more than this share slower than the
+   * fastest probe of its phase ran on a slowed CPU and is repeated (at most twice)
+   */
+  slowLimit: envNumber('BENCH_SLOW_LIMIT', 0.1),
   /** seconds after the start past which the bench stops waiting for quiet CPUs and repeating runs */
   patienceSec: envNumber('BENCH_PATIENCE', 150),
   /** comma-separated subset of HTTP scenario ids (default: all) */
