@@ -487,9 +487,10 @@ export function render(results, config) {
         'scenario by ±10–20 % between rounds falls on both alike; Δ is taken round by round. Each ' +
         'server gets about half the CPU (server busy ≈ 50 %), so the absolute µs are not those of a ' +
         'server alone; the difference is what the comparison is for.' +
-        Object.values(results.pair)
-          .map((p) => (p.speed ? ` \`${p.a}\` − \`${p.b}\`:${speedText(p.speed, p.probe)}` : ''))
-          .join(''),
+        speedText(
+          Object.values(results.pair).find((p) => p.speed)?.speed,
+          Object.values(results.pair).flatMap((p) => p.probe ?? []),
+        ),
     )
   }
   if (results.inproc) {
