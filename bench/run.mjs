@@ -121,16 +121,17 @@ function startScenarioServer(id) {
   )
 }
 
+const cpuText = (res) => `${fmtFixed(res.serverCpuUsPerReq, 1)} µs CPU/req`
+
 /**
  * This VM's CPU switches between speeds for seconds at a time with nothing else running (about
  * 70 µs per Ed25519 verify at full speed, 95–105 µs slowed; the server's CPU per request moves
  * with it, 1.4–1.7 ×). Every server times a fixed verify four times a second during its window
  * (`probeUs`, bench/http/server.mjs). A run whose probe is more than `config.slowLimit` over the
  * fastest probe of the phase is repeated, at most twice, within `budget` repeats in all; the run
- * with the faster probe is kept. `summary()` says how many were repeated and how many stayed slow.
+ * with the faster probe is kept. `summary()` says how many were repeated (the report counts the
+ * kept runs still slow).
  */
-const cpuText = (res) => `${fmtFixed(res.serverCpuUsPerReq, 1)} µs CPU/req`
-
 function speedWatch(budget) {
   let fastest = Infinity
   let repeated = 0
@@ -222,7 +223,7 @@ async function httpRounds(ids, rRaw, phase) {
   // Other processes on this machine (tests, builds) can steal CPU mid-run: a run where they
   // took more than FOREIGN_LIMIT of either CPU is repeated once, within a bounded retry budget.
   let retries = Math.ceil(ids.length * config.httpRounds * 0.5)
-  // The machine itself can run slow: a run whose speed probe says so is repeated (slowGate).
+  // The machine itself can run slow: a run whose speed probe says so is repeated (speedWatch).
   const speed = speedWatch(Math.ceil(ids.length * config.httpRounds * 0.5))
   for (let r = 0; r < config.httpRounds; r++) {
     // rotate the order every round so drift does not favour one scenario
