@@ -6,9 +6,10 @@
 // every thread of it: JS, GC, libuv) and the count of answered requests; `GET /stop` answers the
 // difference as JSON. CPU time per request is then what the server spent per answered request,
 // whatever other processes took of the CPU meanwhile.
-import { generateKeyPairSync, sign, verify } from 'node:crypto'
+import { sign, verify } from 'node:crypto'
 import { createServer } from 'node:http'
 import express from 'express'
+import { newEd25519KeyPair } from '../../dist/testing/ed25519-key.js'
 import { counter, scenarios } from './scenarios.mjs'
 
 const cfg = JSON.parse(process.argv[2])
@@ -37,7 +38,7 @@ app.use((err, req, res, next) => {
 // message (the work that dominates a request), timed one by one; the fastest of the five is that
 // moment's speed of this CPU (a slower host, a busy sibling thread) whatever else runs. Its own
 // CPU time is taken out of the window's.
-const probeKey = generateKeyPairSync('ed25519')
+const probeKey = newEd25519KeyPair()
 const probeMessage = Buffer.alloc(256, 7)
 const probeSignature = sign(null, probeMessage, probeKey.privateKey)
 function probe() {
