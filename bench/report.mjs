@@ -488,7 +488,7 @@ export function render(results, config) {
         'server gets about half the CPU (server busy ≈ 50 %), so the absolute µs are not those of a ' +
         'server alone; the difference is what the comparison is for.' +
         speedText(
-          Object.values(results.pair).find((p) => p.speed)?.speed,
+          results.speed?.pair,
           Object.values(results.pair).flatMap((p) => p.probe ?? []),
         ),
     )

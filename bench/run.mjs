@@ -296,7 +296,6 @@ async function httpRounds(ids, rRaw, phase) {
       ratio: http[id].ratios ? median(http[id].ratios) : undefined,
       foreign: median(rs.map((x) => x.foreign)),
       serverBusy: median(rs.map((x) => x.serverBusy).filter(Number.isFinite)),
-      probe: summary(rs.map((x) => x.probeUs ?? NaN)),
       cpuByRound,
       cpu: summary(cpuByRound),
     })
@@ -413,8 +412,8 @@ async function pairedRounds() {
       pair.probe.push(probeUs)
       pair.foreign.push(foreign)
     }
-    pair.speed = speed.summary()
   }
+  results.speed = { ...results.speed, pair: speed.summary() }
   return out
 }
 

@@ -10,6 +10,7 @@ import { sign, verify } from 'node:crypto'
 import { createServer } from 'node:http'
 import express from 'express'
 import { newEd25519KeyPair } from '../../dist/testing/ed25519-key.js'
+import { median } from '../lib/common.mjs'
 import { counter, scenarios } from './scenarios.mjs'
 
 const cfg = JSON.parse(process.argv[2])
@@ -69,13 +70,12 @@ const control = createServer((req, res) => {
   } else if (req.url === '/stop' && window !== undefined) {
     const cpu = process.cpuUsage(window.cpu)
     clearInterval(window.timer)
-    const probes = window.probeNs.sort((x, y) => x - y)
     res.end(
       JSON.stringify({
         // The probe's CPU is taken out of user time (verify runs in user mode).
         cpuUserUs: cpu.user - window.probeCpuUs,
         cpuSystemUs: cpu.system,
-        probeUs: probes.length > 0 ? probes[probes.length >> 1] / 1000 : undefined,
+        probeUs: window.probeNs.length > 0 ? median(window.probeNs) / 1000 : undefined,
         answered: counter.answered - window.answered,
         wallMs: performance.now() - window.t0,
       }),
