@@ -111,6 +111,59 @@ const speedText = (s, kept) => {
 const keptProbes = (phase) =>
   Object.values(phase ?? {}).flatMap((h) => (h.rounds ?? []).map((x) => x.probeUs ?? NaN))
 
+// The table of a paired comparison (`pair` or `mix` phase): each pair's two sides, one column of
+// the phase's own (`[heading, cell(pair)]`), the difference round by round, and the target's
+// verdict pushed onto `verdicts`.
+function pairTable(pairs, label, verdicts, [heading, cell]) {
+  const rows = []
+  for (const p of Object.values(pairs)) {
+    const { a, b } = p
+    const target = CPU_TARGETS.find(([x, y]) => x === a && y === b)
+    const [limit, text] = target
+      ? [target[2], target[3]]
+      : [undefined, `\`${a}\` − \`${b}\` (diagnostic)`]
+    if (p.unavailable) {
+      rows.push([`\`${a}\` − \`${b}\``, '', '', '', '', p.unavailable])
+      if (limit !== undefined)
+        verdicts.push([`${label}: ${text} ≤ ${limit} µs CPU/req`, 'not measured', p.unavailable])
+      continue
+    }
+    const d = pairedDifference(p.cpuA, p.cpuB)
+    const sa = summary(p.cpuA)
+    const sb = summary(p.cpuB)
+    rows.push([
+      `\`${a}\` − \`${b}\``,
+      sa ? `${us(sa.median)} (${us(sa.min)}–${us(sa.max)})` : 'n/a',
+      sb ? `${us(sb.median)} (${us(sb.min)}–${us(sb.max)})` : 'n/a',
+      cell(p),
+      d === undefined ? 'n/a' : `${diffText(d)} (${d.n} rounds)`,
+      limit === undefined ? '—' : `≤ ${limit} µs`,
+    ])
+    if (limit === undefined) continue
+    const v = overheadVerdict(d, limit)
+    verdicts.push([
+      `${label}: ${text} ≤ ${limit} µs CPU/req`,
+      d === undefined ? 'not measured' : `${diffText(d)} µs (${d.n} rounds)`,
+      v.text,
+    ])
+  }
+  return table(
+    [
+      'a − b',
+      'a: median µs CPU/req (min–max)',
+      'b: median µs CPU/req (min–max)',
+      heading,
+      'Δ µs, median [95% CI]',
+      'target',
+    ],
+    rows,
+  )
+}
+
+// A rejection's cost as a fraction of one verify: measured against a verify of the same round
+// (bench/core.mjs), or, in results written before that, against the median verify of the rounds.
+const rejectFraction = (v, seq) => v.fraction ?? seq / v.opsPerSec
+
 export function render(results, config) {
   const out = []
   const verdicts = []
@@ -215,7 +268,7 @@ export function render(results, config) {
         k,
         fmtInt(v.opsPerSec),
         fmtFixed(1e6 / v.opsPerSec, 2),
-        fmtFixed(seq / v.opsPerSec, 3),
+        fmtFixed(rejectFraction(v, seq), 3),
         v.wrongReason === 0 && v.accepted === 0
           ? 'yes'
           : `NO (${v.wrongReason} wrong, ${v.accepted} accepted: ${v.sampleReason ?? ''})`,
@@ -228,7 +281,7 @@ export function render(results, config) {
             'rejection',
             'median ops/s',
             'µs/op',
-            'fraction of one verify',
+            'fraction of one verify (same round)',
             'right reason',
             'JWKS fetches',
             'foreign CPU',
@@ -236,7 +289,7 @@ export function render(results, config) {
           rows2,
         ),
       )
-      const worst = Math.max(...Object.values(core.rejections).map((v) => seq / v.opsPerSec))
+      const worst = Math.max(...Object.values(core.rejections).map((v) => rejectFraction(v, seq)))
       verdicts.push([
         `Cheap rejections ≤ ${TARGET_REJECT} × one verify`,
         `worst ${fmtFixed(worst, 3)}`,
@@ -438,49 +491,11 @@ export function render(results, config) {
     out.push(
       `\n### Server CPU per request over HTTP, paired (the two servers of each comparison loaded at once on ${m.pinned ? 'CPU 0' : 'one machine'}, ${config.connections / 2} connections each, ${config.duration}s windows opened and closed together)`,
     )
-    const rows = []
-    for (const p of Object.values(results.pair)) {
-      const { a, b } = p
-      const target = CPU_TARGETS.find(([x, y]) => x === a && y === b)
-      const [limit, text] = target
-        ? [target[2], target[3]]
-        : [undefined, `\`${a}\` − \`${b}\` (diagnostic)`]
-      if (p.unavailable) {
-        rows.push([`\`${a}\` − \`${b}\``, '', '', '', '', p.unavailable])
-        verdicts.push([`HTTP paired: ${text} ≤ ${limit} µs CPU/req`, 'not measured', p.unavailable])
-        continue
-      }
-      const d = pairedDifference(p.cpuA, p.cpuB)
-      const sa = summary(p.cpuA)
-      const sb = summary(p.cpuB)
-      rows.push([
-        `\`${a}\` − \`${b}\``,
-        sa ? `${us(sa.median)} (${us(sa.min)}–${us(sa.max)})` : 'n/a',
-        sb ? `${us(sb.median)} (${us(sb.min)}–${us(sb.max)})` : 'n/a',
-        `${pct(median(p.busyA))} / ${pct(median(p.busyB))}`,
-        d === undefined ? 'n/a' : `${diffText(d)} (${d.n} rounds)`,
-        limit === undefined ? '—' : `≤ ${limit} µs`,
-      ])
-      if (limit === undefined) continue
-      const v = overheadVerdict(d, limit)
-      verdicts.push([
-        `HTTP paired: ${text} ≤ ${limit} µs CPU/req`,
-        d === undefined ? 'not measured' : `${diffText(d)} µs (${d.n} rounds)`,
-        v.text,
-      ])
-    }
     out.push(
-      table(
-        [
-          'a − b',
-          'a: median µs CPU/req (min–max)',
-          'b: median µs CPU/req (min–max)',
-          'server busy a / b',
-          'Δ µs, median [95% CI]',
-          'target',
-        ],
-        rows,
-      ),
+      pairTable(results.pair, 'HTTP paired', verdicts, [
+        'server busy a / b',
+        (p) => `${pct(median(p.busyA))} / ${pct(median(p.busyB))}`,
+      ]),
     )
     out.push(
       '\nBoth servers share one CPU during the same window, so the machine drift that moves a ' +
@@ -490,6 +505,30 @@ export function render(results, config) {
         speedText(
           results.speed?.pair,
           Object.values(results.pair).flatMap((p) => p.probe ?? []),
+        ),
+    )
+  }
+  if (results.mix) {
+    out.push(
+      `\n### Server CPU per request over HTTP, same process (both sides of each comparison in one server process on ${m.pinned ? 'CPU 0' : 'one machine'}, taking turns every ${config.mixBlockMs} ms; ${config.connections} connections, ${config.mixDuration}s windows)`,
+    )
+    out.push(
+      pairTable(results.mix, 'HTTP same process', verdicts, [
+        'requests a / b per round (median)',
+        (p) =>
+          `${fmtInt(median(p.answered.map((x) => x[0])))} / ${fmtInt(median(p.answered.map((x) => x[1])))}`,
+      ]),
+    )
+    out.push(
+      '\nOne server process holds both sides, each on an Express app of its own, and hands every ' +
+        'request to the side whose turn it is; each side is measured over its own turns. A fresh ' +
+        'process per round (the side that starts alternates). What differs between two processes ' +
+        '(JIT decisions, heap layout, a slower minute of the machine) and moves a scenario by more ' +
+        'than the targets falls on both sides alike; what the two sides share (Express, Passport, ' +
+        'Node) also warms up for both.' +
+        speedText(
+          results.speed?.mix,
+          Object.values(results.mix).flatMap((p) => p.probe ?? []),
         ),
     )
   }
