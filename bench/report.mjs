@@ -111,10 +111,9 @@ const speedText = (s, kept) => {
 const keptProbes = (phase) =>
   Object.values(phase ?? {}).flatMap((h) => (h.rounds ?? []).map((x) => x.probeUs ?? NaN))
 
-// The table of a paired comparison (`pair` or `mix` phase): each pair's two sides, one column of
-// the phase's own (`[heading, cell(pair)]`), the difference round by round, and the target's
-// verdict pushed onto `verdicts`.
-function pairTable(pairs, label, verdicts, [heading, cell]) {
+// The table of the paired phase: each pair's two sides, the difference round by round, and the
+// target's verdict pushed onto `verdicts`.
+function pairTable(pairs, label, verdicts) {
   const rows = []
   for (const p of Object.values(pairs)) {
     const { a, b } = p
@@ -135,7 +134,7 @@ function pairTable(pairs, label, verdicts, [heading, cell]) {
       `\`${a}\` − \`${b}\``,
       sa ? `${us(sa.median)} (${us(sa.min)}–${us(sa.max)})` : 'n/a',
       sb ? `${us(sb.median)} (${us(sb.min)}–${us(sb.max)})` : 'n/a',
-      cell(p),
+      `${pct(median(p.busyA))} / ${pct(median(p.busyB))}`,
       d === undefined ? 'n/a' : `${diffText(d)} (${d.n} rounds)`,
       limit === undefined ? '—' : `≤ ${limit} µs`,
     ])
@@ -152,7 +151,7 @@ function pairTable(pairs, label, verdicts, [heading, cell]) {
       'a − b',
       'a: median µs CPU/req (min–max)',
       'b: median µs CPU/req (min–max)',
-      heading,
+      'server busy a / b',
       'Δ µs, median [95% CI]',
       'target',
     ],
@@ -491,12 +490,7 @@ export function render(results, config) {
     out.push(
       `\n### Server CPU per request over HTTP, paired (the two servers of each comparison loaded at once on ${m.pinned ? 'CPU 0' : 'one machine'}, ${config.connections / 2} connections each, ${config.duration}s windows opened and closed together)`,
     )
-    out.push(
-      pairTable(results.pair, 'HTTP paired', verdicts, [
-        'server busy a / b',
-        (p) => `${pct(median(p.busyA))} / ${pct(median(p.busyB))}`,
-      ]),
-    )
+    out.push(pairTable(results.pair, 'HTTP paired', verdicts))
     out.push(
       '\nBoth servers share one CPU during the same window, so the machine drift that moves a ' +
         'scenario by ±10–20 % between rounds falls on both alike; Δ is taken round by round. Each ' +
@@ -505,30 +499,6 @@ export function render(results, config) {
         speedText(
           results.speed?.pair,
           Object.values(results.pair).flatMap((p) => p.probe ?? []),
-        ),
-    )
-  }
-  if (results.mix) {
-    out.push(
-      `\n### Server CPU per request over HTTP, same process (both sides of each comparison in one server process on ${m.pinned ? 'CPU 0' : 'one machine'}, taking turns every ${config.mixBlockMs} ms; ${config.connections} connections, ${config.mixDuration}s windows)`,
-    )
-    out.push(
-      pairTable(results.mix, 'HTTP same process', verdicts, [
-        'requests a / b per round (median)',
-        (p) =>
-          `${fmtInt(median(p.answered.map((x) => x[0])))} / ${fmtInt(median(p.answered.map((x) => x[1])))}`,
-      ]),
-    )
-    out.push(
-      '\nOne server process holds both sides, each on an Express app of its own, and hands every ' +
-        'request to the side whose turn it is; each side is measured over its own turns. A fresh ' +
-        'process per round (the side that starts alternates). What differs between two processes ' +
-        '(JIT decisions, heap layout, a slower minute of the machine) and moves a scenario by more ' +
-        'than the targets falls on both sides alike; what the two sides share (Express, Passport, ' +
-        'Node) also warms up for both.' +
-        speedText(
-          results.speed?.mix,
-          Object.values(results.mix).flatMap((p) => p.probe ?? []),
         ),
     )
   }

@@ -102,18 +102,13 @@ say(
 let noEvents
 const noEventsBuild = () => (noEvents ??= buildNoEventsDist())
 
-/**
- * One scenario's server process, pinned to CPU 0 (`{ unavailable }` when it cannot run here); `id`
- * an array of two: both in one process, taking turns (the `mix` phase; `extra`: `first`, `blockMs`).
- */
-function startScenarioServer(id, extra = {}) {
-  const ids = Array.isArray(id) ? id : [id]
-  const build = ids.some((x) => scenarios[x].noEvents) ? noEventsBuild() : {}
+/** One scenario's server process, pinned to CPU 0 (`{ unavailable }` when it cannot run here). */
+function startScenarioServer(id) {
+  const build = scenarios[id].noEvents ? noEventsBuild() : {}
   return startServer(
     join(BENCH_DIR, 'http', 'server.mjs'),
     {
-      ...(Array.isArray(id) ? { mix: id } : { scenario: id }),
-      ...extra,
+      scenario: id,
       issuer: jwks.issuer,
       jwksUrl: jwks.jwksUrl,
       publicJwk: identity.publicJwk,
@@ -422,125 +417,6 @@ async function pairedRounds() {
   return out
 }
 
-/**
- * The same-process CPU phase: for each pair (CPU_TARGETS, or BENCH_PAIRS), one server process
- * holds both sides, each on an Express app of its own, and hands the requests to one side, then
- * the other, every `config.mixBlockMs` (bench/http/server.mjs); per round (a fresh process, the
- * side that starts alternating) each side's CPU per answered request over its blocks. Both sides
- * share the process's state (its JIT, heap and layout) and, within a quarter of a second, the
- * machine's speed, which between two processes differ by more than the targets.
- */
-async function mixedRounds() {
-  const out = {}
-  const bound = 15_000 * 1.15
-  const poolFile = join(workDir, 'mix-pool.txt')
-  const pairs = process.env.BENCH_PAIRS
-    ? process.env.BENCH_PAIRS.split(',').map((p) => p.split(':'))
-    : CPU_TARGETS
-  const speed = speedWatch(Math.ceil(pairs.length * config.mixRounds * 0.5))
-  const side = (blocks, s) => {
-    const mine = blocks.filter((x) => x.side === s)
-    const cpuUs = mine.reduce((n, x) => n + x.cpuUs, 0)
-    const answered = mine.reduce((n, x) => n + x.answered, 0)
-    return { blocks: mine.length, answered, cpuUsPerReq: answered > 0 ? cpuUs / answered : NaN }
-  }
-  const measure = async (a, b, r) => {
-    await quietGate()
-    jwks.reset()
-    const server = await startScenarioServer([a, b], { first: r % 2, blockMs: config.mixBlockMs })
-    if (server.unavailable) throw new Error(server.unavailable)
-    try {
-      const pool = await makePool(Math.ceil(bound * (config.mixDuration + config.warmup)), {
-        privateKeyPem: identity.privateKeyPem,
-        issuer: jwks.issuer,
-      })
-      writeFileSync(poolFile, pool.join('\n'), 'latin1')
-      const res = await runJsonChild(
-        join(BENCH_DIR, 'http', 'loadgen.mjs'),
-        {
-          port: server.port,
-          controlPort: server.controlPort,
-          poolFile,
-          connections: config.connections,
-          duration: config.mixDuration,
-          warmup: config.warmup,
-          serverPid: server.pid,
-          serverCpu: pin ? 0 : null,
-          loadCpu: pin ? 1 : null,
-        },
-        { cpu: 1, pin, timeoutMs: (config.mixDuration + config.warmup) * 1000 + 60_000 },
-      )
-      const blocks = res.serverWindow?.blocks ?? []
-      return {
-        res,
-        blocks,
-        ra: side(blocks, 0),
-        rb: side(blocks, 1),
-        probeUs: res.serverWindow?.probeUs,
-        foreign: Math.max(res.foreignServerCpu || 0, res.foreignLoadCpu || 0),
-      }
-    } finally {
-      await server.stop()
-    }
-  }
-  const text = (x) => `${fmtFixed(x.cpuUsPerReq, 1)} µs CPU/req (${x.blocks} blocks)`
-  const rounds = []
-  for (const [a, b] of pairs) {
-    const key = `${a} vs ${b}`
-    const pair = (out[key] = {
-      a,
-      b,
-      cpuA: [],
-      cpuB: [],
-      answered: [],
-      probe: [],
-      foreign: [],
-      blocks: [],
-    })
-    const describe = (x) => `${a} ${text(x.ra)}, ${b} ${text(x.rb)}`
-    const kept = []
-    for (let r = 0; r < config.mixRounds; r++) {
-      try {
-        const again = () => measure(a, b, r)
-        const got = await speed.gate(await again(), again, `${key} round ${r + 1}`, describe)
-        kept.push(got)
-        say(
-          `  round ${r + 1} ${describe(got)}  probe ${fmtFixed(got.probeUs, 1)} µs  ` +
-            `non2xx+errors ${got.res.non2xx + got.res.errors}  foreign ${pctText(got.foreign)}` +
-            `${got.res.poolWrapped ? '  TOKENS REUSED' : ''}`,
-        )
-      } catch (error) {
-        pair.unavailable = String(error.message)
-        say(`  ${key}: not measured (${pair.unavailable})`)
-        break
-      }
-    }
-    rounds.push({ pair, kept, describe })
-  }
-  // Rounds kept before the phase's fastest probe was known are judged again against it.
-  for (const { pair, kept, describe } of rounds) {
-    for (let r = 0; r < kept.length && !pair.unavailable; r++) {
-      const label = `${pair.a} vs ${pair.b} round ${r + 1}`
-      try {
-        kept[r] = await speed.gate(kept[r], () => measure(pair.a, pair.b, r), label, describe)
-      } catch (error) {
-        say(`  ${label}: repeat failed (${error.message}); the first run is kept`)
-      }
-    }
-    for (const { ra, rb, probeUs, foreign, blocks } of kept) {
-      // Each block of the round: [side (0: a), CPU µs, requests answered].
-      pair.blocks.push(blocks.map((x) => [x.side, Math.round(x.cpuUs), x.answered]))
-      pair.cpuA.push(ra.cpuUsPerReq)
-      pair.cpuB.push(rb.cpuUsPerReq)
-      pair.answered.push([ra.answered, rb.answered])
-      pair.probe.push(probeUs)
-      pair.foreign.push(foreign)
-    }
-  }
-  results.speed = { ...results.speed, mix: speed.summary() }
-  return out
-}
-
 try {
   // ---- (1)+(2) core ---------------------------------------------------------------------------
   if (config.phases.includes('core')) {
@@ -585,14 +461,6 @@ try {
       `\n== CPU per request over HTTP, paired (${config.pairRounds} rounds × ${config.duration}s + ${config.warmup}s warm-up per pair)`,
     )
     results.pair = await pairedRounds()
-  }
-
-  // ---- (3b'') CPU per request, both sides in one server process, taking turns -------------------
-  if (config.phases.includes('mix')) {
-    say(
-      `\n== CPU per request over HTTP, same process (${config.mixRounds} rounds × ${config.mixDuration}s + ${config.warmup}s warm-up per pair, turns of ${config.mixBlockMs} ms)`,
-    )
-    results.mix = await mixedRounds()
   }
 
   // ---- (3c) CPU per request in process (no sockets) ----------------------------------------------

@@ -14,34 +14,26 @@ import { median } from '../lib/common.mjs'
 import { counter, scenarios } from './scenarios.mjs'
 
 const cfg = JSON.parse(process.argv[2])
-// `mix: [a, b]`: both scenarios in this one process, each on an Express app of its own; every
-// request goes to the app whose turn it is, and the turn alternates every `blockMs` (see "Same
-// process" below). Otherwise the one scenario `scenario`.
-const ids = cfg.mix ?? [cfg.scenario]
-const apps = []
-for (const id of ids) {
-  const scenario = scenarios[id]
-  if (scenario === undefined) throw new Error(`unknown scenario ${id}`)
-  const app = express()
-  app.disable('x-powered-by')
-  try {
-    await scenario.setup(app, cfg)
-  } catch (error) {
-    const reason = String(error.message).replace(/\s+/g, ' ')
-    process.stdout.write(`UNAVAILABLE ${ids.length > 1 ? `${id}: ` : ''}${reason}\n`)
-    process.exit(0)
-  }
-  // Failures answer with their status and headers but are not logged (finalhandler would print
-  // every 401's stack, which only the JWKS phase provokes).
-  app.use((err, req, res, next) => {
-    void next
-    counter.answered++
-    res.status(err.status ?? err.statusCode ?? 500)
-    if (err.headers) res.set(err.headers)
-    res.end()
-  })
-  apps.push(app)
+const scenario = scenarios[cfg.scenario]
+if (scenario === undefined) throw new Error(`unknown scenario ${cfg.scenario}`)
+
+const app = express()
+app.disable('x-powered-by')
+try {
+  await scenario.setup(app, cfg)
+} catch (error) {
+  process.stdout.write(`UNAVAILABLE ${String(error.message).replace(/\s+/g, ' ')}\n`)
+  process.exit(0)
 }
+// Failures answer with their status and headers but are not logged (finalhandler would print every
+// 401's stack, which only the JWKS phase provokes).
+app.use((err, req, res, next) => {
+  void next
+  counter.answered++
+  res.status(err.status ?? err.statusCode ?? 500)
+  if (err.headers) res.set(err.headers)
+  res.end()
+})
 
 // The speed probe: four times a second during the window, five Ed25519 verifies of one fixed
 // message (the work that dominates a request), timed one by one; the fastest of the five is that
@@ -63,44 +55,7 @@ function probe() {
   window.probeNs.push(best)
 }
 
-// Same process (`mix`): the turn passes from one app to the other every `blockMs`, warm-up
-// included. During the window each block records its CPU time (the probe's taken out) and the
-// requests answered in it, on the side whose turn it was; the window opens on a block boundary and
-// a block the window's end cuts short is dropped. A request is handled when it arrives (the
-// verifying scenarios answer within the tick), so its CPU lands in the block of its app.
-// The measured window (`/start` to `/stop`), undefined outside it.
 let window
-const blockMs = cfg.blockMs ?? 250
-let turn = cfg.first ?? 0
-let block
-let blockTimer
-function openBlock() {
-  const cpu = process.cpuUsage()
-  block = {
-    cpuUs: cpu.user + cpu.system,
-    probeCpuUs: window?.probeCpuUs ?? 0,
-    answered: counter.answered,
-  }
-}
-function closeBlock() {
-  const cpu = process.cpuUsage()
-  if (window?.blocks !== undefined) {
-    window.blocks.push({
-      side: turn,
-      cpuUs: cpu.user + cpu.system - block.cpuUs - (window.probeCpuUs - block.probeCpuUs),
-      answered: counter.answered - block.answered,
-    })
-  }
-  turn = 1 - turn
-  openBlock()
-}
-function startBlocks() {
-  clearInterval(blockTimer)
-  openBlock()
-  blockTimer = setInterval(closeBlock, blockMs)
-}
-if (apps.length > 1) startBlocks()
-
 const control = createServer((req, res) => {
   if (req.url === '/start') {
     window = {
@@ -110,19 +65,11 @@ const control = createServer((req, res) => {
       probeCpuUs: 0,
       probeNs: [],
       timer: setInterval(probe, 250),
-      blocks: apps.length > 1 ? [] : undefined,
-    }
-    // The window's first block starts now, with the side `first` names.
-    if (apps.length > 1) {
-      turn = cfg.first ?? 0
-      startBlocks()
     }
     res.end('{}')
   } else if (req.url === '/stop' && window !== undefined) {
     const cpu = process.cpuUsage(window.cpu)
     clearInterval(window.timer)
-    const blocks = window.blocks
-    window.blocks = undefined
     res.end(
       JSON.stringify({
         // The probe's CPU is taken out of user time (verify runs in user mode).
@@ -131,7 +78,6 @@ const control = createServer((req, res) => {
         probeUs: window.probeNs.length > 0 ? median(window.probeNs) / 1000 : undefined,
         answered: counter.answered - window.answered,
         wallMs: performance.now() - window.t0,
-        blocks,
       }),
     )
   } else {
@@ -140,14 +86,9 @@ const control = createServer((req, res) => {
   }
 })
 await new Promise((resolve) => control.listen(0, '127.0.0.1', resolve))
-const [app, other] = apps
-const server =
-  other === undefined
-    ? app.listen(0, '127.0.0.1', ready)
-    : createServer((req, res) => apps[turn](req, res)).listen(0, '127.0.0.1', ready)
-function ready() {
+const server = app.listen(0, '127.0.0.1', () => {
   process.stdout.write(`READY ${server.address().port} ${control.address().port}\n`)
-}
+})
 server.keepAliveTimeout = 10_000
 // The orchestrator closes stdin to stop us; a lost orchestrator must not leave a server behind.
 process.stdin.on('end', () => process.exit(0))

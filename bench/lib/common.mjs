@@ -16,7 +16,7 @@ function envNumber(name, fallback) {
   return value
 }
 
-export const PHASES = ['core', 'http', 'cpu', 'pair', 'mix', 'inproc', 'jwks', 'fleet']
+export const PHASES = ['core', 'http', 'cpu', 'pair', 'inproc', 'jwks', 'fleet']
 export const DEFAULT_PHASES = ['core', 'http', 'inproc', 'jwks', 'fleet']
 
 function phasesOf(raw) {
@@ -63,18 +63,12 @@ export const config = Object.freeze({
   /** comma-separated subset of HTTP scenario ids (default: all) */
   only: (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean),
   /**
-   * comma-separated phases to run: core,http,cpu,pair,mix,inproc,jwks,fleet (default: all but `cpu`, whose
+   * comma-separated phases to run: core,http,cpu,inproc,jwks,fleet (default: all but `cpu`, whose
    * scenarios `http` already measures)
    */
   phases: phasesOf(process.env.BENCH_PHASES),
   /** rounds of each pair of the paired CPU phase (two servers loaded at once on one CPU) */
   pairRounds: envNumber('BENCH_PAIR_ROUNDS', 8),
-  /** rounds (server processes) of each pair of the same-process CPU phase (`mix`) */
-  mixRounds: envNumber('BENCH_MIX_ROUNDS', 8),
-  /** seconds of measured load per round of the `mix` phase */
-  mixDuration: envNumber('BENCH_MIX_DURATION', 10),
-  /** milliseconds each side of a `mix` pair has the server before the other's turn */
-  mixBlockMs: envNumber('BENCH_MIX_BLOCK_MS', 250),
   /** rounds of the in-process CPU phase */
   inprocRounds: envNumber('BENCH_INPROC_ROUNDS', 9),
   /** requests per scenario and round of the in-process CPU phase */
