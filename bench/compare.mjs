@@ -39,6 +39,23 @@ for (const [label, pick] of sections) {
     )
   }
 }
+// How steady each run's CPU was (the speed probe, bench/README.md): a run that used up its repeats,
+// or kept runs on a slowed CPU, measured a machine that was not the same all along.
+for (const [name, r] of [
+  ['A', a],
+  ['B', b],
+]) {
+  const s = r.speed?.http ?? r.speed?.cpu
+  if (!s || !Number.isFinite(s.fastestUs)) continue
+  const probes = Object.values(r.http ?? r.cpu ?? {}).flatMap((h) =>
+    (h.rounds ?? []).map((x) => x.probeUs),
+  )
+  const slow = probes.filter((p) => p > s.fastestUs * (1 + s.limit)).length
+  const unsteady = slow > 0 || s.repeated >= s.budget
+  process.stdout.write(
+    `run ${name}: fastest probe ${fmtFixed(s.fastestUs, 1)} µs, ${s.repeated} of ${s.budget} repeats used, ${slow} kept run${slow === 1 ? '' : 's'} slow${unsteady ? ': the CPU was not steady through this run' : ''}\n`,
+  )
+}
 if (compared === 0) {
   process.stdout.write('no scenario has CPU figures in both runs\n')
   process.exit(2)
