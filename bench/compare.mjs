@@ -4,6 +4,7 @@
 // scenario measured in both differs by more than `limit` (default 0.03).
 import { readFileSync } from 'node:fs'
 import { fmtFixed } from './lib/common.mjs'
+import { keptProbes, speedOf } from './lib/stats.mjs'
 
 const [fileA, fileB, limitArg] = process.argv.slice(2)
 if (!fileA || !fileB) {
@@ -45,15 +46,10 @@ for (const [name, r] of [
   ['A', a],
   ['B', b],
 ]) {
-  const s = r.speed?.http ?? r.speed?.cpu
-  if (!s || !Number.isFinite(s.fastestUs)) continue
-  const probes = Object.values(r.http ?? r.cpu ?? {}).flatMap((h) =>
-    (h.rounds ?? []).map((x) => x.probeUs),
-  )
-  const slow = probes.filter((p) => p > s.fastestUs * (1 + s.limit)).length
-  const unsteady = slow > 0 || s.repeated >= s.budget
+  const s = speedOf(r.speed?.http ?? r.speed?.cpu, keptProbes(r.http ?? r.cpu))
+  if (s === undefined) continue
   process.stdout.write(
-    `run ${name}: fastest probe ${fmtFixed(s.fastestUs, 1)} µs, ${s.repeated} of ${s.budget} repeats used, ${slow} kept run${slow === 1 ? '' : 's'} slow${unsteady ? ': the CPU was not steady through this run' : ''}\n`,
+    `run ${name}: fastest probe ${fmtFixed(s.fastestUs, 1)} µs, ${s.repeated} of ${s.budget} repeats used, ${s.slow} kept run${s.slow === 1 ? '' : 's'} slow${s.steady ? '' : ': the CPU was not steady through this run'}\n`,
   )
 }
 if (compared === 0) {

@@ -2,7 +2,14 @@
 import { fmtFixed, fmtInt, fmtRatio, median } from './lib/common.mjs'
 import { scenarios } from './http/scenarios.mjs'
 import { FOREIGN_LIMIT } from './lib/cpu.mjs'
-import { CPU_TARGETS, overheadVerdict, pairedDifference, summary } from './lib/stats.mjs'
+import {
+  CPU_TARGETS,
+  keptProbes,
+  overheadVerdict,
+  pairedDifference,
+  speedOf,
+  summary,
+} from './lib/stats.mjs'
 
 const TARGET_CORE = 0.8
 // The libsodium backend (docs/ed25519-backends.md): × R_raw and × R_sodium of the same round.
@@ -98,18 +105,15 @@ function cpuSection(byId, heading, note, verdicts, label) {
 }
 
 // What the speed probe saw (bench/run.mjs, speedWatch): runs repeated because the CPU ran slow.
-const speedText = (s, kept) => {
-  if (!s || !Number.isFinite(s.fastestUs)) return ''
-  const probes = kept.filter(Number.isFinite)
-  const slow = probes.filter((p) => p > s.fastestUs * (1 + s.limit)).length
+const speedText = (summary, probes) => {
+  const s = speedOf(summary, probes)
+  if (s === undefined) return ''
   return (
     ` Speed probe (one Ed25519 verify, timed in the server four times a second): fastest ${fmtFixed(s.fastestUs, 1)} µs; ` +
     `${s.repeated} run${s.repeated === 1 ? '' : 's'} repeated because the CPU ran more than ${pct(s.limit)} slower (budget ${s.budget}); ` +
-    `${slow} of ${probes.length} kept run${probes.length === 1 ? '' : 's'} still slow.`
+    `${s.slow} of ${s.kept} kept run${s.kept === 1 ? '' : 's'} still slow.`
   )
 }
-const keptProbes = (phase) =>
-  Object.values(phase ?? {}).flatMap((h) => (h.rounds ?? []).map((x) => x.probeUs ?? NaN))
 
 // The table of the paired phase: each pair's two sides, the difference round by round, and the
 // target's verdict pushed onto `verdicts`.
@@ -515,7 +519,7 @@ export function render(results, config) {
     out.push(
       cpuSection(
         results.inproc,
-        `\n### CPU per request in process (no sockets; ${config.inprocRounds} interleaved rounds × ${fmtInt(config.inprocOps)} requests in ${Math.min(config.inprocProcesses, config.inprocRounds)} processes, one CPU)`,
+        `\n### CPU per request in process (no sockets; ${config.inprocRounds} interleaved rounds × ${fmtInt(config.inprocOps)} requests in ${config.inprocProcesses} processes, one CPU)`,
         'The same middleware chains driven with minimal request/response objects: Express, the router ' +
           'and the sockets are left out, so differences between adapters show at least as large as over ' +
           `HTTP. Foreign CPU per round: median ${pct(median(results.inprocForeign ?? []))}, max ${pct(Math.max(...(results.inprocForeign ?? [NaN])))}.`,
@@ -529,7 +533,7 @@ export function render(results, config) {
     out.push(
       cpuSection(
         results.inprocStub,
-        `\n### Diagnostic: the adapters alone, in process (\`PartnerTokenVerifier#verifyNow\` stubbed to answer prepared claims; ${config.inprocRounds} interleaved rounds × ${fmtInt(config.inprocOps * 5)} requests in ${Math.min(config.inprocProcesses, config.inprocRounds)} processes)`,
+        `\n### Diagnostic: the adapters alone, in process (\`PartnerTokenVerifier#verifyNow\` stubbed to answer prepared claims; ${config.inprocRounds} interleaved rounds × ${fmtInt(config.inprocOps * 5)} requests in ${config.inprocProcesses} processes)`,
         "No signature check and no claims check: what remains is each adapter's own work and the chain, " +
           'so the differences to the thin adapters show with a far smaller spread than with the ~100 µs ' +
           'verification in every request. Diagnostic: the targets are judged with the real verification above. ' +

@@ -469,7 +469,7 @@ try {
       (config.only.length > 0 ? config.only : CPU_SCENARIOS).includes(id),
     )
     say(
-      `\n== CPU per request in process (${config.inprocRounds} rounds × ${config.inprocOps} requests in ${Math.min(config.inprocProcesses, config.inprocRounds)} processes; ${ids.join(', ')})`,
+      `\n== CPU per request in process (${config.inprocRounds} rounds × ${config.inprocOps} requests in ${config.inprocProcesses} processes; ${ids.join(', ')})`,
     )
     await quietGate()
     const build = ids.some((id) => scenarios[id].noEvents) ? noEventsBuild() : {}
@@ -483,7 +483,7 @@ try {
     // Rounds spread over `config.inprocProcesses` processes: what V8 makes of one chain differs
     // from process to process (±10 µs per request between two chains over HTTP), a difference
     // the rounds of one process all share; rounds of several processes put it in the interval.
-    const processes = Math.min(config.inprocProcesses, config.inprocRounds)
+    const processes = config.inprocProcesses
     const inproc = async (stub) => {
       const runs = []
       for (let p = 0; p < processes; p++) {

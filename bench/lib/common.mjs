@@ -71,8 +71,11 @@ export const config = Object.freeze({
   pairRounds: envNumber('BENCH_PAIR_ROUNDS', 8),
   /** rounds of the in-process CPU phase */
   inprocRounds: envNumber('BENCH_INPROC_ROUNDS', 9),
-  /** processes the in-process CPU phase spreads its rounds over (each a fresh JIT) */
-  inprocProcesses: envNumber('BENCH_INPROC_PROCESSES', 3),
+  /** processes the in-process CPU phase spreads its rounds over (each a fresh JIT; ≤ its rounds) */
+  inprocProcesses: Math.min(
+    envNumber('BENCH_INPROC_PROCESSES', 3),
+    envNumber('BENCH_INPROC_ROUNDS', 9),
+  ),
   /** requests per scenario and round of the in-process CPU phase */
   inprocOps: envNumber('BENCH_INPROC_OPS', 4000),
   /** emergency rotations of the fleet phase (fan-out latency across 3 processes) */

@@ -98,3 +98,25 @@ export const CPU_SCENARIOS = [
   'passport-core-auth',
   'ours-core-props',
 ]
+
+/**
+ * The probe's kept runs of one HTTP phase (`results.http` or `results.cpu`) judged against its
+ * speed summary (`results.speed.*`, bench/run.mjs speedWatch): how many were kept, how many still
+ * slow, and whether the CPU was steady through the phase (no slow run kept, repeats not used up).
+ * `undefined` when the phase has no probe figures.
+ */
+export function speedOf(summary, probes) {
+  if (!summary || !Number.isFinite(summary.fastestUs)) return undefined
+  const kept = probes.filter(Number.isFinite)
+  const slow = kept.filter((p) => p > summary.fastestUs * (1 + summary.limit)).length
+  return {
+    ...summary,
+    kept: kept.length,
+    slow,
+    steady: slow === 0 && summary.repeated < summary.budget,
+  }
+}
+
+/** The probe readings of a phase's kept runs (`results.http` or `results.cpu`). */
+export const keptProbes = (phase) =>
+  Object.values(phase ?? {}).flatMap((h) => (h.rounds ?? []).map((x) => x.probeUs ?? NaN))
