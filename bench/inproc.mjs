@@ -113,9 +113,6 @@ function request(chain, authorization) {
   })
 }
 
-/** Requests per interleaved slice of a round. */
-const CHUNK = 250
-
 // The measured loop, in a function of its own so V8 optimises it like the rest.
 async function drive(chain, batch) {
   let failed = 0
@@ -136,16 +133,26 @@ for (const id of ids) {
 
 const out = Object.fromEntries(ids.map((id) => [id, { cpuByRound: [], failed: 0 }]))
 const foreign = []
-for (let r = 0; r < cfg.rounds; r++) {
-  const order = ids.map((_, i) => ids[(i + r) % ids.length])
+// Round -1 settles, uncounted: the first rounds that interleave the chains re-optimise the
+// adapters' small functions (traced with --trace-opt: markGranted, hasScopes, accept, parseScope
+// … compiled again during it, after 2,000 or 10,000 warm-up requests alike), and `ours-direct`
+// then cost 4–8 µs per request more than in every later round (bench/RESULTS.md, 2026-12-08).
+for (let r = -1; r < cfg.rounds; r++) {
+  const settling = r < 0
+  const order = ids.map((_, i) => ids[(i + r + ids.length) % ids.length])
   // Foreign load on our CPU, and on the other one (where none of ours runs in this phase): the
   // larger is reported.
   const stop = foreignWindow(cfg.cpu)
   const stopOther = cfg.cpu === null ? undefined : foreignWindow(1 - cfg.cpu)
   const own0 = cpuUs()
-  // Interleaved in slices of CHUNK requests (every scenario a slice, then the next slice of each):
-  // this VM's speed wanders ±20 % between seconds with nothing else running, and a slice-by-slice
-  // rotation spreads that drift over every scenario alike.
+  // Interleaved in slices of `cfg.slice` requests (every scenario a slice, then the next slice of
+  // each): this VM's speed wanders ±20 % between seconds with nothing else running, and a
+  // slice-by-slice rotation spreads that drift over every scenario alike. Finer slices cancel more
+  // of it but put the other chains' code between every few requests of one: slices of 10 with
+  // all nine scenarios measured `ours-direct` − `ours-core` at +3.8 µs [+2.5, +4.5] where four
+  // scenarios (less code between two turns) and the adapters alone gave +0.3 to +1.0, a bias
+  // against the chains with more code (bench/RESULTS.md, 2026-12-08). Hence 250 by default;
+  // `BENCH_INPROC_SLICE` changes it.
   const batches = order.map((id) => ({ id, tokens: take(cfg.ops), us: 0 }))
   // No forced collection by default (BENCH_INPROC_GC=1 forces one per round, as before
   // 2026-12-07): a full collection drops the hidden classes no live object holds (the minimal
@@ -155,21 +162,23 @@ for (let r = 0; r < cfg.rounds; r++) {
   // deoptimisation). Measured: `ours-direct` − `ours-core-props-sync` +4.6 to +9.3 µs with the
   // collection, +0.7 without (bench/RESULTS.md, 2026-12-07, fourth session).
   if (cfg.forceGc) globalThis.gc?.()
-  for (let at = 0; at < cfg.ops; at += CHUNK) {
+  for (let at = 0; at < cfg.ops; at += cfg.slice) {
     for (const batch of batches) {
-      const slice = batch.tokens.slice(at, at + CHUNK)
+      const slice = batch.tokens.slice(at, at + cfg.slice)
       const c0 = cpuUs()
       out[batch.id].failed += await drive(chains[batch.id], slice)
       batch.us += cpuUs() - c0
     }
   }
-  for (const batch of batches) out[batch.id].cpuByRound[r] = batch.us / batch.tokens.length
-  foreign.push(Math.max(stop((cpuUs() - own0) / 1000), stopOther?.(0) ?? 0))
+  const share = Math.max(stop((cpuUs() - own0) / 1000), stopOther?.(0) ?? 0)
   log(
-    `round ${r + 1}: ` +
-      order.map((id) => `${id}=${out[id].cpuByRound[r].toFixed(2)}µs`).join(' ') +
-      `  foreign ${(foreign[r] * 100).toFixed(1)}%`,
+    `${settling ? 'settling round' : `round ${r + 1}`}: ` +
+      batches.map((b) => `${b.id}=${(b.us / b.tokens.length).toFixed(2)}µs`).join(' ') +
+      `  foreign ${(share * 100).toFixed(1)}%`,
   )
+  if (settling) continue
+  for (const batch of batches) out[batch.id].cpuByRound[r] = batch.us / batch.tokens.length
+  foreign.push(share)
 }
 
 process.stdout.write(JSON.stringify({ scenarios: out, unavailable, foreign }) + '\n')

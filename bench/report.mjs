@@ -519,7 +519,7 @@ export function render(results, config) {
     out.push(
       cpuSection(
         results.inproc,
-        `\n### CPU per request in process (no sockets; ${config.inprocRounds} interleaved rounds × ${fmtInt(config.inprocOps)} requests in ${config.inprocProcesses} processes, one CPU)`,
+        `\n### CPU per request in process (no sockets; ${config.inprocRounds} interleaved rounds × ${fmtInt(config.inprocOps)} requests in ${config.inprocProcesses} processes, the scenarios taking turns every ${config.inprocSlice} requests, one CPU)`,
         'The same middleware chains driven with minimal request/response objects: Express, the router ' +
           'and the sockets are left out, so differences between adapters show at least as large as over ' +
           `HTTP. Foreign CPU per round: median ${pct(median(results.inprocForeign ?? []))}, max ${pct(Math.max(...(results.inprocForeign ?? [NaN])))}.`,
@@ -533,7 +533,7 @@ export function render(results, config) {
     out.push(
       cpuSection(
         results.inprocStub,
-        `\n### Diagnostic: the adapters alone, in process (\`PartnerTokenVerifier#verifyNow\` stubbed to answer prepared claims; ${config.inprocRounds} interleaved rounds × ${fmtInt(config.inprocOps * 5)} requests in ${config.inprocProcesses} processes)`,
+        `\n### Diagnostic: the adapters alone, in process (\`PartnerTokenVerifier#verifyNow\` stubbed to answer prepared claims; ${config.inprocRounds} interleaved rounds × ${fmtInt(config.inprocOps * 5)} requests in ${config.inprocProcesses} processes, turns of ${config.inprocSlice})`,
         "No signature check and no claims check: what remains is each adapter's own work and the chain, " +
           'so the differences to the thin adapters show with a far smaller spread than with the ~100 µs ' +
           'verification in every request. Diagnostic: the targets are judged with the real verification above. ' +

@@ -469,12 +469,14 @@ try {
       (config.only.length > 0 ? config.only : CPU_SCENARIOS).includes(id),
     )
     say(
-      `\n== CPU per request in process (${config.inprocRounds} rounds × ${config.inprocOps} requests in ${config.inprocProcesses} processes; ${ids.join(', ')})`,
+      `\n== CPU per request in process (${config.inprocRounds} rounds × ${config.inprocOps} requests in ${config.inprocProcesses} processes, turns of ${config.inprocSlice}; ${ids.join(', ')})`,
     )
     await quietGate()
     const build = ids.some((id) => scenarios[id].noEvents) ? noEventsBuild() : {}
     const warmupOps = 2000
-    const pool = await makePool(ids.length * (warmupOps + config.inprocRounds * config.inprocOps), {
+    // Every process: its warm-up, one settling round (not counted, bench/inproc.mjs) and its rounds.
+    const perScenario = warmupOps + (config.inprocRounds + 1) * config.inprocOps
+    const pool = await makePool(ids.length * perScenario, {
       privateKeyPem: identity.privateKeyPem,
       issuer: jwks.issuer,
     })
@@ -515,6 +517,7 @@ try {
           rounds,
           // stubbed requests cost a few µs: more of them per round
           ops: stub ? config.inprocOps * 5 : config.inprocOps,
+          slice: config.inprocSlice,
           warmupOps,
           stub,
           cpu: pin ? 0 : null,

@@ -78,6 +78,8 @@ export const config = Object.freeze({
   ),
   /** requests per scenario and round of the in-process CPU phase */
   inprocOps: envNumber('BENCH_INPROC_OPS', 4000),
+  /** requests of one scenario before the in-process phase turns to the next (the interleave) */
+  inprocSlice: Math.ceil(envNumber('BENCH_INPROC_SLICE', 250)),
   /** emergency rotations of the fleet phase (fan-out latency across 3 processes) */
   fleetRotations: envNumber('BENCH_FLEET_ROTATIONS', 30),
 })
