@@ -136,7 +136,7 @@ const foreign = []
 // Round -1 settles, uncounted: the first rounds that interleave the chains re-optimise the
 // adapters' small functions (traced with --trace-opt: markGranted, hasScopes, accept, parseScope
 // … compiled again during it, after 2,000 or 10,000 warm-up requests alike), and `ours-direct`
-// then cost 4–8 µs per request more than in every later round (bench/RESULTS.md, 2026-12-08).
+// then cost 4–12 µs per request more than in every later round (bench/RESULTS.md, 2026-12-08).
 for (let r = -1; r < cfg.rounds; r++) {
   const settling = r < 0
   const order = ids.map((_, i) => ids[(i + r + ids.length) % ids.length])
@@ -150,7 +150,7 @@ for (let r = -1; r < cfg.rounds; r++) {
   // slice-by-slice rotation spreads that drift over every scenario alike. Finer slices cancel more
   // of it but put the other chains' code between every few requests of one: slices of 10 with
   // all nine scenarios measured `ours-direct` − `ours-core` at +3.8 µs [+2.5, +4.5] where four
-  // scenarios (less code between two turns) and the adapters alone gave +0.3 to +1.0, a bias
+  // scenarios (less code between two turns) and the adapters alone gave +0.3 to +1.2, a bias
   // against the chains with more code (bench/RESULTS.md, 2026-12-08). Hence 250 by default;
   // `BENCH_INPROC_SLICE` changes it.
   const batches = order.map((id) => ({ id, tokens: take(cfg.ops), us: 0 }))

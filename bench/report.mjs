@@ -733,7 +733,7 @@ ${text}
   and EC), so the fast-jwt scenario converts the JWK with \`node:crypto\`, memoised per JWK.
 - Re-run: \`npm run bench\`; knobs \`BENCH_DURATION\`, \`BENCH_WARMUP\`, \`BENCH_HTTP_ROUNDS\`,
   \`BENCH_CONNECTIONS\`, \`BENCH_CORE_ROUNDS\`, \`BENCH_CORE_OPS\`, \`BENCH_REJECT_OPS\`,
-  \`BENCH_COLD_CONCURRENCY\`, \`BENCH_RANDOM_KID_REQUESTS\`, \`BENCH_ONLY=raw,ours\`, \`BENCH_PHASES=core,http,cpu,inproc,jwks,fleet\`, \`BENCH_INPROC_ROUNDS\`, \`BENCH_INPROC_OPS\`,
+  \`BENCH_COLD_CONCURRENCY\`, \`BENCH_RANDOM_KID_REQUESTS\`, \`BENCH_ONLY=raw,ours\`, \`BENCH_PHASES=core,http,cpu,inproc,jwks,fleet\`, \`BENCH_INPROC_ROUNDS\`, \`BENCH_INPROC_OPS\`, \`BENCH_INPROC_SLICE\`,
   \`BENCH_FOREIGN_LIMIT\`, \`BENCH_PATIENCE\` (see bench/README.md). Profile one scenario: \`node bench/profile.mjs ours 8\`.
 `
   return { text, markdown }
