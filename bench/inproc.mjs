@@ -1,8 +1,9 @@
 // In-process CPU per request, no sockets: `node inproc.mjs '<json config>'`, pinned to one CPU.
 // Each scenario of http/scenarios.mjs mounts its route on a stand-in `app` that only records the
 // handlers; the same middleware chain is then driven with minimal request/response objects, one
-// distinct token per request, in interleaved rounds (the order rotates every round). Per scenario
-// and round: process.cpuUsage() over the measured requests ÷ requests. Prints one JSON line.
+// distinct token per request, in interleaved rounds (the order rotates every round) after one
+// uncounted settling round. Per scenario and round: process.cpuUsage() over the measured requests
+// ÷ requests. Prints one JSON line.
 //
 // For fast iteration on the hot path: what Express, the router and the sockets cost is left out,
 // so differences between adapters show larger here than over HTTP, never smaller.

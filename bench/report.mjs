@@ -519,7 +519,7 @@ export function render(results, config) {
     out.push(
       cpuSection(
         results.inproc,
-        `\n### CPU per request in process (no sockets; ${config.inprocRounds} interleaved rounds × ${fmtInt(config.inprocOps)} requests in ${config.inprocProcesses} processes, the scenarios taking turns every ${config.inprocSlice} requests, one CPU)`,
+        `\n### CPU per request in process (no sockets; ${config.inprocRounds} interleaved rounds × ${fmtInt(config.inprocOps)} requests in ${config.inprocProcesses} processes, each after one uncounted settling round, the scenarios taking turns every ${config.inprocSlice} requests, one CPU)`,
         'The same middleware chains driven with minimal request/response objects: Express, the router ' +
           'and the sockets are left out, so differences between adapters show at least as large as over ' +
           `HTTP. Foreign CPU per round: median ${pct(median(results.inprocForeign ?? []))}, max ${pct(Math.max(...(results.inprocForeign ?? [NaN])))}.`,
