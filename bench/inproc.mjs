@@ -134,7 +134,7 @@ for (const id of ids) {
 
 const out = Object.fromEntries(ids.map((id) => [id, { cpuByRound: [], failed: 0 }]))
 const foreign = []
-// Round -1 settles, uncounted: the first rounds that interleave the chains re-optimise the
+// Round -1 settles, uncounted: the first round that interleaves the chains re-optimises the
 // adapters' small functions (traced with --trace-opt: markGranted, hasScopes, accept, parseScope
 // … compiled again during it, after 2,000 or 10,000 warm-up requests alike), and `ours-direct`
 // then cost 4–12 µs per request more than in every later round (bench/RESULTS.md, 2026-12-08).
@@ -172,13 +172,14 @@ for (let r = -1; r < cfg.rounds; r++) {
     }
   }
   const share = Math.max(stop((cpuUs() - own0) / 1000), stopOther?.(0) ?? 0)
+  const perRequest = batches.map((b) => [b.id, b.us / b.tokens.length])
   log(
     `${settling ? 'settling round' : `round ${r + 1}`}: ` +
-      batches.map((b) => `${b.id}=${(b.us / b.tokens.length).toFixed(2)}µs`).join(' ') +
+      perRequest.map(([id, us]) => `${id}=${us.toFixed(2)}µs`).join(' ') +
       `  foreign ${(share * 100).toFixed(1)}%`,
   )
   if (settling) continue
-  for (const batch of batches) out[batch.id].cpuByRound[r] = batch.us / batch.tokens.length
+  for (const [id, us] of perRequest) out[id].cpuByRound[r] = us
   foreign.push(share)
 }
 
